@@ -1,0 +1,161 @@
+// A real single-node Apache Kafka broker (KRaft, combined broker+controller) run from the
+// Apache Kafka artifacts on Maven Central: Maven resolves the broker's classpath once and
+// caches it; storage is formatted on first start.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { StackError, isPortOpen, isProcessAlive, readPid, runTool, startDaemon, stopDaemon, waitFor } from './processes';
+
+export const KAFKA_VERSION = '4.1.1';
+const LOG4J_VERSION = '2.24.3';
+
+export interface KafkaBrokerOptions {
+  home: string; // stack state directory
+  port: number;
+  controllerPort: number;
+}
+
+function runtimePom(): string {
+  const dep = (g: string, a: string, v: string): string =>
+    `<dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
+  return `<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.stack</groupId><artifactId>kafka-broker-runtime</artifactId><version>${KAFKA_VERSION}</version>
+  <dependencies>
+    ${dep('org.apache.kafka', 'kafka_2.13', KAFKA_VERSION)}
+    ${dep('org.apache.logging.log4j', 'log4j-slf4j-impl', LOG4J_VERSION)}
+  </dependencies>
+</project>
+`;
+}
+
+/** Resolves (downloading on first use) the broker classpath; cached per Kafka version. */
+export function resolveKafkaClasspath(home: string): string {
+  const dir = path.join(home, `kafka-${KAFKA_VERSION}`);
+  const classpathFile = path.join(dir, 'classpath.txt');
+  if (fs.existsSync(classpathFile)) return fs.readFileSync(classpathFile, 'utf8').trim();
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'pom.xml'), runtimePom());
+  runTool('mvn', ['-B', '-q', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}.tmp`], {
+    cwd: dir,
+    what: `Downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
+    hint: 'install Apache Maven (for example: apt-get install maven) or use docker compose',
+  });
+  fs.renameSync(`${classpathFile}.tmp`, classpathFile);
+  return fs.readFileSync(classpathFile, 'utf8').trim();
+}
+
+function serverProperties(opts: KafkaBrokerOptions, dataDir: string): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=3',
+    // Topics are created by the worker's admin client; a typo must not create a topic.
+    'auto.create.topics.enable=false',
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    // Single node: no reason to wait for more members before the first rebalance.
+    'group.initial.rebalance.delay.ms=0',
+    'log.retention.hours=24',
+    '',
+  ].join('\n');
+}
+
+const LOG4J2_PROPERTIES = `status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = \${sys:kafka.logs.dir}/broker.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.server.name = org.apache.kafka.server
+logger.server.level = INFO
+`;
+
+export async function isKafkaHealthy(port: number): Promise<boolean> {
+  if (!(await isPortOpen(port))) return false;
+  const admin = new Kafka({
+    brokers: [`127.0.0.1:${port}`],
+    clientId: 'stack-health',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    connectionTimeout: 1000,
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length > 0 && cluster.controller !== null;
+  } catch {
+    return false;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export async function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ started: boolean }> {
+  const pidFile = path.join(opts.home, 'kafka.pid');
+  if (await isKafkaHealthy(opts.port)) return { started: false };
+  if (await isPortOpen(opts.port)) {
+    throw new StackError(`port ${opts.port} is in use by something that is not a Kafka broker; free it or set KAFKA_PORT`);
+  }
+  const previous = readPid(pidFile);
+  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
+
+  const classpath = resolveKafkaClasspath(opts.home);
+  const runDir = path.join(opts.home, 'kafka-run');
+  const dataDir = path.join(runDir, 'data');
+  fs.mkdirSync(runDir, { recursive: true });
+  const propsFile = path.join(runDir, 'server.properties');
+  fs.writeFileSync(propsFile, serverProperties(opts, dataDir));
+  fs.writeFileSync(path.join(runDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
+    const tool = (args: string[]): string =>
+      runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], {
+        cwd: runDir,
+        what: 'Formatting Kafka storage',
+        hint: 'install Java 17 or newer',
+      });
+    const clusterId = tool(['random-uuid']).trim().split('\n').pop() ?? '';
+    tool(['format', '--standalone', '-t', clusterId, '-c', propsFile]);
+  }
+
+  const logFile = path.join(runDir, 'broker.log');
+  const pid = startDaemon({
+    command: java,
+    args: [
+      '-Xms256m',
+      '-Xmx1g',
+      '-XX:+UseG1GC',
+      `-Dkafka.logs.dir=${runDir}`,
+      `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.properties')}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      propsFile,
+    ],
+    cwd: runDir,
+    logFile: path.join(runDir, 'stdout.log'),
+    pidFile,
+  });
+  await waitFor(`Kafka broker on 127.0.0.1:${opts.port}`, () => isKafkaHealthy(opts.port), {
+    timeoutMs: 90_000,
+    logFile,
+    isAlive: () => isProcessAlive(pid),
+  });
+  return { started: true };
+}

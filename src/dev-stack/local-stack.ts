@@ -1,0 +1,130 @@
+// Brings up the whole local stack without Docker: Kafka and the schema registry from Maven
+// Central, MailDev from npm, and the project's database on the configured Postgres. Ports come
+// from the same variables the worker reads, so the worker's defaults point at this stack.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../libraries/config';
+import { isKafkaHealthy, startKafka } from './kafka-broker';
+import { ensureDatabase } from './postgres';
+import { StackError, stopDaemon } from './processes';
+import { isRegistryHealthy, startSchemaRegistry } from './schema-registry';
+import { isInboxHealthy, startSmtpInbox } from './smtp-inbox';
+
+export interface StackEndpoints {
+  KAFKA_BROKERS: string;
+  SCHEMA_REGISTRY_URL: string;
+  DATABASE_URL: string;
+  SMTP_URL: string;
+  SMTP_INBOX_URL: string;
+}
+
+interface StackPorts {
+  kafka: number;
+  registry: number;
+  smtp: number;
+  inbox: number;
+}
+
+function portsOf(config: Config): StackPorts {
+  const firstBroker = config.kafka.brokers[0] ?? '127.0.0.1:9092';
+  const port = (u: string): number => Number(new URL(u).port);
+  return {
+    kafka: Number(firstBroker.split(':')[1]),
+    registry: port(config.schemaRegistryUrl),
+    smtp: port(config.smtp.url),
+    inbox: port(config.inboxUrl),
+  };
+}
+
+export function endpointsOf(config: Config): StackEndpoints {
+  return {
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    SCHEMA_REGISTRY_URL: config.schemaRegistryUrl,
+    DATABASE_URL: config.databaseUrl,
+    SMTP_URL: config.smtp.url,
+    SMTP_INBOX_URL: config.inboxUrl,
+  };
+}
+
+/** Finds a Java 17+ runtime: JAVA_HOME first, then `java` on PATH. */
+function findJava(javaHome: string | undefined): string {
+  const candidates = [javaHome ? path.join(javaHome, 'bin', 'java') : undefined, 'java'].filter((c): c is string => !!c);
+  for (const java of candidates) {
+    const probe = spawnSync(java, ['-version'], { encoding: 'utf8' });
+    if (probe.error) continue;
+    const match = /version "(\d+)/.exec(probe.stderr);
+    const major = match ? Number(match[1]) : 0;
+    if (major >= 17) return java;
+    throw new StackError(`${java} is Java ${major}; Kafka 4 and the registry need Java 17 or newer (set JAVA_HOME)`);
+  }
+  throw new StackError('Java was not found; install Java 17 or newer (for example: apt-get install openjdk-17-jre-headless)');
+}
+
+export interface StackUpResult {
+  endpoints: StackEndpoints;
+  started: string[];
+  reused: string[];
+  seconds: number;
+}
+
+export async function stackUp(config: Config): Promise<StackUpResult> {
+  const began = Date.now();
+  const home = config.stackHome;
+  fs.mkdirSync(home, { recursive: true });
+  const ports = portsOf(config);
+  const started: string[] = [];
+  const reused: string[] = [];
+  const note = (name: string, result: { started: boolean }): void => void (result.started ? started : reused).push(name);
+
+  await ensureDatabase(config.databaseUrl).then((r) => note('postgres database', { started: r.created }));
+  const inbox = startSmtpInbox({ home, smtpPort: ports.smtp, webPort: ports.inbox });
+  // Only resolve Java when a JVM service actually has to start.
+  const needJava = !(await isKafkaHealthy(ports.kafka)) || !(await isRegistryHealthy(ports.registry));
+  const java = needJava ? findJava(config.javaHome) : 'java';
+  // Artifact resolution runs synchronously, so downloads happen one at a time; the daemons'
+  // warm-up then overlaps.
+  const kafka = startKafka({ home, port: ports.kafka, controllerPort: ports.kafka + 1 }, java);
+  const registry = startSchemaRegistry({ home, port: ports.registry, managementPort: ports.registry + 1 }, java);
+  const [k, r, i] = await Promise.all([kafka, registry, inbox]);
+  note('kafka', k);
+  note('schema registry', r);
+  note('smtp inbox', i);
+
+  const endpoints = endpointsOf(config);
+  fs.writeFileSync(
+    path.join(home, 'endpoints.env'),
+    Object.entries(endpoints)
+      .map(([k2, v]) => `${k2}=${v}`)
+      .join('\n') + '\n',
+  );
+  return { endpoints, started, reused, seconds: (Date.now() - began) / 1000 };
+}
+
+/** Stops only the daemons this stack started (it keeps their pid files); data stays for the next start. */
+export async function stackDown(config: Config): Promise<string[]> {
+  const home = config.stackHome;
+  const stopped: string[] = [];
+  const pidFiles: Array<[string, string]> = [
+    ['kafka', 'kafka.pid'],
+    ['schema registry', 'registry.pid'],
+    ['smtp inbox', 'maildev.pid'],
+  ];
+  const results = await Promise.all(pidFiles.map(([, file]) => stopDaemon(path.join(home, file))));
+  results.forEach((wasRunning, index) => wasRunning && stopped.push(pidFiles[index]![0]));
+  return stopped;
+}
+
+export async function stackStatus(config: Config): Promise<Record<string, boolean>> {
+  const ports = portsOf(config);
+  return {
+    kafka: await isKafkaHealthy(ports.kafka),
+    'schema registry': await isRegistryHealthy(ports.registry),
+    'smtp inbox': await isInboxHealthy(ports.inbox, ports.smtp),
+  };
+}
+
+export function describeFailure(error: unknown): string {
+  if (error instanceof StackError) return error.message;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

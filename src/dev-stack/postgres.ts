@@ -1,0 +1,32 @@
+// The stack does not run Postgres itself: it uses the server DATABASE_URL points at (by
+// default the local one) and creates the project's database there if it is missing.
+import { Client } from 'pg';
+import { StackError } from './processes';
+
+export async function ensureDatabase(databaseUrl: string): Promise<{ created: boolean }> {
+  const url = new URL(databaseUrl);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new StackError(`DATABASE_URL names database "${database}"; use letters, digits and underscores`);
+  }
+  const admin = new URL(databaseUrl);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StackError(`cannot reach Postgres at ${url.host} (${reason}); start it or set DATABASE_URL`);
+  }
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount) return { created: false };
+    await client.query(`CREATE DATABASE "${database}"`).catch((error: unknown) => {
+      // Two clones starting at once may race to create it; losing that race is fine.
+      if ((error as { code?: string }).code !== '42P04') throw error;
+    });
+    return { created: true };
+  } finally {
+    await client.end();
+  }
+}

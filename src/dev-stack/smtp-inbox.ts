@@ -1,0 +1,55 @@
+// A real SMTP server with an inbox API for development and tests: MailDev from npm.
+// SMTP on one port; the web UI and REST API (GET /email) on another.
+import fs from 'node:fs';
+import path from 'node:path';
+import { StackError, isPortOpen, isProcessAlive, readPid, startDaemon, stopDaemon, waitFor } from './processes';
+
+export interface SmtpInboxOptions {
+  home: string;
+  smtpPort: number;
+  webPort: number;
+}
+
+export async function isInboxHealthy(webPort: number, smtpPort: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${webPort}/api/healthz`, { signal: AbortSignal.timeout(1000) });
+    return res.ok && (await isPortOpen(smtpPort));
+  } catch {
+    return false;
+  }
+}
+
+/** MailDev is ESM-only and exports no bin path, so look for it along the module search paths. */
+function findMaildevBin(): string {
+  for (const dir of require.resolve.paths('maildev') ?? []) {
+    const candidate = path.join(dir, 'maildev', 'dist', 'bin', 'maildev.js');
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new StackError('MailDev is not installed; run npm ci');
+}
+
+export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started: boolean }> {
+  const pidFile = path.join(opts.home, 'maildev.pid');
+  if (await isInboxHealthy(opts.webPort, opts.smtpPort)) return { started: false };
+  for (const port of [opts.smtpPort, opts.webPort]) {
+    if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not MailDev; free it or set SMTP_PORT / SMTP_WEB_PORT`);
+  }
+  const previous = readPid(pidFile);
+  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
+
+  const bin = findMaildevBin();
+  const logFile = path.join(opts.home, 'maildev.log');
+  const pid = startDaemon({
+    command: process.execPath,
+    args: [bin, '--smtp', String(opts.smtpPort), '--ip', '127.0.0.1', '--web', String(opts.webPort), '--web-ip', '127.0.0.1', '--max-emails', '200000'],
+    cwd: opts.home,
+    logFile,
+    pidFile,
+  });
+  await waitFor(`MailDev on 127.0.0.1:${opts.smtpPort}/${opts.webPort}`, () => isInboxHealthy(opts.webPort, opts.smtpPort), {
+    timeoutMs: 30_000,
+    logFile,
+    isAlive: () => isProcessAlive(pid),
+  });
+  return { started: true };
+}

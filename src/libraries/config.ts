@@ -1,0 +1,189 @@
+// The one place that reads the environment. Everything is validated once at start-up; a bad
+// value stops the process with one line per bad variable, naming the variable.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
+
+export interface TopicNames {
+  requests: Record<Operation, string>;
+  decisions: string;
+  events: string;
+  deadLetter: string;
+}
+
+export interface Config {
+  kafka: { brokers: string[]; clientId: string; groupId: string; partitions: number; replicationFactor: number };
+  topics: TopicNames;
+  schemaRegistryUrl: string;
+  databaseUrl: string;
+  smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number };
+  inboxUrl: string;
+  operatorUrl: string;
+  approverGroups: Partial<Record<Operation, Person[]>>;
+  maxCardsPerRequest: number;
+  unknownRequestWindowMs: number;
+  logLevel: string;
+  stackHome: string;
+  javaHome: string | undefined;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const OPERATION_TOPIC_SUFFIX: Record<Operation, string> = {
+  REQUEST_CARD: 'request-card',
+  DEACTIVATE_CARD: 'deactivate-card',
+  REACTIVATE_CARD: 'reactivate-card',
+  LOCK_CARD: 'lock-card',
+  REQUEST_MULTIPLE_CARDS: 'request-multiple-cards',
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? fallback : value;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}="${raw}" must be an integer between ${min} and ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const url = (name: string, fallback: string, protocols: string[]): string => {
+    const value = str(name, fallback);
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) problems.push(`${name}="${value}" must use ${protocols.join(' or ')}`);
+    } catch {
+      problems.push(`${name}="${value}" is not a URL`);
+    }
+    return value;
+  };
+
+  const brokers = str('KAFKA_BROKERS', '127.0.0.1:9092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  for (const broker of brokers) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS entry "${broker}" must be host:port`);
+  }
+
+  const prefix = str('TOPIC_PREFIX', '');
+  const topic = (name: string, fallback: string): string => {
+    const value = str(name, prefix + fallback);
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(value)) problems.push(`${name}="${value}" is not a valid Kafka topic name`);
+    return value;
+  };
+  const requests = Object.fromEntries(
+    OPERATIONS.map((op) => [op, topic(`TOPIC_${op}`, `card-operations.${OPERATION_TOPIC_SUFFIX[op]}`)]),
+  ) as Record<Operation, string>;
+
+  const from = str('SMTP_FROM', 'Card approvals <card-approvals@example.com>');
+  if (/[\r\n]/.test(from)) problems.push('SMTP_FROM must be a single line');
+
+  const config: Config = {
+    kafka: {
+      brokers,
+      clientId: str('KAFKA_CLIENT_ID', `card-approval-worker-${os.hostname()}`),
+      groupId: str('KAFKA_GROUP_ID', 'card-approval-worker'),
+      partitions: int('TOPIC_PARTITIONS', 3, 1, 1000),
+      replicationFactor: int('TOPIC_REPLICATION_FACTOR', 1, 1, 10),
+    },
+    topics: {
+      requests,
+      decisions: topic('TOPIC_DECISIONS', 'card-approvals.decisions'),
+      events: topic('TOPIC_EVENTS', 'card-approvals.events'),
+      deadLetter: topic('TOPIC_DEAD_LETTER', 'card-approvals.dead-letter'),
+    },
+    schemaRegistryUrl: url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7', ['http:', 'https:']),
+    databaseUrl: url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/card_approvals', ['postgres:', 'postgresql:']),
+    smtp: {
+      url: url('SMTP_URL', 'smtp://127.0.0.1:1025', ['smtp:', 'smtps:']),
+      from,
+      messageIdDomain: str('EMAIL_MESSAGE_ID_DOMAIN', 'card-approvals.local'),
+      maxConnections: int('SMTP_MAX_CONNECTIONS', 5, 1, 100),
+    },
+    inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
+    operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
+    approverGroups: parseApproverGroups(env, problems),
+    maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
+    unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
+    logLevel: str('LOG_LEVEL', 'info'),
+    stackHome: str('STACK_HOME', path.join(os.homedir(), '.cache', 'card-approval-worker', 'stack')),
+    javaHome: env.JAVA_HOME?.trim() || undefined,
+  };
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
+    problems.push(`LOG_LEVEL="${config.logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * Approvers used when a request names none: APPROVER_GROUPS (JSON) or APPROVER_GROUPS_FILE
+ * (path to the same JSON), shaped { "LOCK_CARD": [{ "id", "name", "email" }], ... }.
+ */
+function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partial<Record<Operation, Person[]>> {
+  let raw = env.APPROVER_GROUPS?.trim();
+  let source = 'APPROVER_GROUPS';
+  const file = env.APPROVER_GROUPS_FILE?.trim();
+  if (!raw && file) {
+    source = 'APPROVER_GROUPS_FILE';
+    try {
+      raw = fs.readFileSync(file, 'utf8');
+    } catch {
+      problems.push(`APPROVER_GROUPS_FILE="${file}" cannot be read`);
+      return {};
+    }
+  }
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push(`${source} is not valid JSON`);
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problems.push(`${source} must be a JSON object keyed by operation`);
+    return {};
+  }
+  const groups: Partial<Record<Operation, Person[]>> = {};
+  for (const [key, members] of Object.entries(parsed)) {
+    if (!(OPERATIONS as readonly string[]).includes(key)) {
+      problems.push(`${source} has unknown operation "${key}"`);
+      continue;
+    }
+    const valid =
+      Array.isArray(members) &&
+      members.every(
+        (m: unknown) =>
+          typeof m === 'object' &&
+          m !== null &&
+          typeof (m as Person).id === 'string' &&
+          typeof (m as Person).name === 'string' &&
+          typeof (m as Person).email === 'string',
+      );
+    if (!valid) {
+      problems.push(`${source}.${key} must be an array of { id, name, email }`);
+      continue;
+    }
+    groups[key as Operation] = (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
+  }
+  return groups;
+}
+
+export function allTopics(topics: TopicNames): string[] {
+  return [...Object.values(topics.requests), topics.decisions, topics.events, topics.deadLetter];
+}
