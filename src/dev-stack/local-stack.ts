@@ -101,18 +101,16 @@ export async function stackUp(config: Config): Promise<StackUpResult> {
   return { endpoints, started, reused, seconds: (Date.now() - began) / 1000 };
 }
 
-/** Stops only the daemons this stack started (it keeps their pid files); data stays for the next start. */
-export async function stackDown(config: Config): Promise<string[]> {
-  const home = config.stackHome;
-  const stopped: string[] = [];
-  const pidFiles: Array<[string, string]> = [
-    ['kafka', 'kafka.pid'],
-    ['schema registry', 'registry.pid'],
-    ['smtp inbox', 'maildev.pid'],
-  ];
-  const results = await Promise.all(pidFiles.map(([, file]) => stopDaemon(path.join(home, file))));
-  results.forEach((wasRunning, index) => wasRunning && stopped.push(pidFiles[index]![0]));
-  return stopped;
+const PID_FILES: Record<string, string> = { kafka: 'kafka.pid', 'schema registry': 'registry.pid', 'smtp inbox': 'maildev.pid' };
+
+/**
+ * Stops daemons the stack started (it keeps their pid files; something it found already running
+ * has none) — all of them, or only `names`. Data stays for the next start.
+ */
+export async function stackDown(config: Config, names: string[] = Object.keys(PID_FILES)): Promise<string[]> {
+  const targets = names.filter((name) => name in PID_FILES);
+  const results = await Promise.all(targets.map((name) => stopDaemon(path.join(config.stackHome, PID_FILES[name]!))));
+  return targets.filter((_, index) => results[index]);
 }
 
 export async function stackStatus(config: Config): Promise<Record<string, boolean>> {

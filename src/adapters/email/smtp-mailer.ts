@@ -1,0 +1,59 @@
+// Sends email over a pooled SMTP connection. SMTP has no idempotency, so every message carries
+// a deterministic Message-ID: a resend after a crash is recognisably the same email.
+import nodemailer, { type Transporter } from 'nodemailer';
+import { AppError, TransientError, describe } from '../../libraries/errors';
+import type { RenderedEmail } from './render-email';
+
+export interface OutgoingEmail extends RenderedEmail {
+  to: string;
+  messageId: string;
+}
+
+export class SmtpMailer {
+  private readonly transport: Transporter;
+
+  constructor(
+    smtpUrl: string,
+    private readonly from: string,
+    maxConnections: number,
+  ) {
+    const url = new URL(smtpUrl);
+    this.transport = nodemailer.createTransport({
+      pool: true,
+      maxConnections,
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'smtps:' ? 465 : 587)),
+      secure: url.protocol === 'smtps:',
+      auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
+      // A local or internal relay without TLS is fine; with STARTTLS offered, nodemailer uses it.
+      ignoreTLS: url.searchParams.get('tls') === 'off',
+      connectionTimeout: 5000,
+      greetingTimeout: 5000,
+      socketTimeout: 15000,
+    });
+  }
+
+  /** Resolves when the server accepted the message; a 5xx reply is permanent, anything else transient. */
+  async send(email: OutgoingEmail): Promise<void> {
+    try {
+      await this.transport.sendMail({
+        from: this.from,
+        to: email.to,
+        subject: email.subject,
+        html: email.html,
+        text: email.text,
+        messageId: email.messageId,
+      });
+    } catch (error) {
+      const responseCode = (error as { responseCode?: number }).responseCode;
+      if (responseCode !== undefined && responseCode >= 500) {
+        throw new AppError('SMTP_REJECTED', `SMTP server refused the message (${responseCode}): ${describe(error)}`, false, {}, { cause: error });
+      }
+      throw new TransientError('SMTP_UNAVAILABLE', `SMTP send failed: ${describe(error)}`, {}, { cause: error });
+    }
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}

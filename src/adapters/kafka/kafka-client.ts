@@ -1,0 +1,48 @@
+// The only module that builds kafkajs clients, so the client library could be swapped here.
+import { Kafka, logLevel, type Admin, type Producer, type Consumer, type LogEntry } from 'kafkajs';
+import type { Config } from '../../libraries/config';
+import type { Logger } from '../../libraries/logger';
+
+export type { Admin, Producer, Consumer };
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: Config['kafka'], logger: Logger, clientId = config.clientId): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: config.brokers,
+    connectionTimeout: 3000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log }: LogEntry) => {
+        const { message, ...fields } = log;
+        // The coordinator is briefly unavailable while a group forms; that is not news.
+        if (/group coordinator is not available/i.test(String(fields.error ?? ''))) return;
+        logger[LEVELS[level] ?? 'info']({ kafkajs: fields }, message);
+      },
+  });
+}
+
+/** Creates missing topics (the broker's auto-creation is off by design). */
+export async function ensureTopics(admin: Admin, topics: string[], partitions: number, replicationFactor: number): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing = topics.filter((t) => !existing.has(t));
+  if (missing.length === 0) return;
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })),
+    });
+  } catch (error) {
+    // Another instance may have created them a moment ago; only a topic still missing is a failure.
+    const now = new Set(await admin.listTopics());
+    if (missing.some((t) => !now.has(t))) throw error;
+  }
+}

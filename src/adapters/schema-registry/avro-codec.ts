@@ -1,0 +1,101 @@
+// Avro in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) through a
+// Confluent-compatible registry. Decoding resolves the writer's schema into our reader schema,
+// so compatible evolutions decode and other schemas are told apart from garbage.
+import fs from 'node:fs';
+import path from 'node:path';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro, { type Type } from 'avsc';
+import { PermanentMessageError, TransientError, describe } from '../../libraries/errors';
+
+export type SchemaName = 'card-operation-request' | 'approval-decision' | 'approval-event';
+
+const SCHEMA_DIR = path.resolve(__dirname, '..', '..', '..', 'schemas');
+
+export function readSchema(name: SchemaName): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, `${name}.avsc`), 'utf8')) as Record<string, unknown>;
+}
+
+export class AvroCodec {
+  private readonly registry: SchemaRegistry;
+  private readonly readers = new Map<SchemaName, Type>();
+  private readonly resolvers = new Map<string, ReturnType<Type['createResolver']>>();
+
+  constructor(private readonly registryUrl: string) {
+    this.registry = new SchemaRegistry({ host: registryUrl }, { [SchemaType.AVRO]: {} });
+  }
+
+  reader(name: SchemaName): Type {
+    let type = this.readers.get(name);
+    if (!type) {
+      type = avro.Type.forSchema(readSchema(name) as avro.Schema);
+      this.readers.set(name, type);
+    }
+    return type;
+  }
+
+  /**
+   * Registers our schema under `subject` and returns its id. The subject's compatibility is set
+   * explicitly first: registries differ in what they answer for a subject without config.
+   */
+  async register(subject: string, name: SchemaName): Promise<number> {
+    try {
+      const res = await fetch(`${this.registryUrl}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+      });
+      if (!res.ok) throw new Error(`PUT config answered ${res.status}`);
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(readSchema(name)) },
+        { subject, compatibility: COMPATIBILITY.BACKWARD },
+      );
+      return id;
+    } catch (error) {
+      throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${describe(error)}`, {}, { cause: error });
+    }
+  }
+
+  async encode(schemaId: number, value: unknown): Promise<Buffer> {
+    return this.registry.encode(schemaId, value);
+  }
+
+  /** Decodes a wire-format value as `name`; throws PermanentMessageError or TransientError. */
+  async decode<T>(value: Buffer | null, name: SchemaName): Promise<T> {
+    if (value === null || value.length === 0) throw new PermanentMessageError('EMPTY_VALUE', 'the message has no value');
+    if (value.length < 5 || value[0] !== 0) {
+      throw new PermanentMessageError('UNDECODABLE', 'not in the Confluent wire format (magic byte 0 + schema id)');
+    }
+    const schemaId = value.readInt32BE(1);
+    const resolver = await this.resolverFor(schemaId, name);
+    try {
+      return this.reader(name).fromBuffer(value.subarray(5), resolver) as T;
+    } catch (error) {
+      throw new PermanentMessageError('UNDECODABLE', `Avro body does not decode with schema ${schemaId}: ${describe(error)}`);
+    }
+  }
+
+  private async resolverFor(schemaId: number, name: SchemaName): Promise<ReturnType<Type['createResolver']>> {
+    const key = `${schemaId}/${name}`;
+    const cached = this.resolvers.get(key);
+    if (cached) return cached;
+    let writer: Type;
+    try {
+      writer = (await this.registry.getSchema(schemaId)) as unknown as Type;
+    } catch (error) {
+      // Only "not found" is final; anything else (refused connection, 5xx) may pass.
+      if ((error as { status?: number }).status === 404) {
+        throw new PermanentMessageError('UNKNOWN_SCHEMA', `schema id ${schemaId} is not in the registry`);
+      }
+      throw new TransientError('REGISTRY_UNAVAILABLE', `schema registry unavailable: ${describe(error)}`, {}, { cause: error });
+    }
+    let resolver: ReturnType<Type['createResolver']>;
+    try {
+      resolver = this.reader(name).createResolver(writer);
+    } catch {
+      const writerName = (writer as { name?: string }).name ?? 'an unnamed schema';
+      throw new PermanentMessageError('WRONG_SCHEMA', `schema ${schemaId} (${writerName}) is not a ${this.reader(name).name}`);
+    }
+    this.resolvers.set(key, resolver);
+    return resolver;
+  }
+}

@@ -1,0 +1,278 @@
+// Persists a batch of messages in one transaction: lock the requests involved, load their state,
+// let the domain fold the batch, write every change with multi-row statements. Events and emails
+// go to their outbox tables in the same transaction, so nothing is sent for an uncommitted change.
+import type { DataSource, EntityManager } from 'typeorm';
+import type { ApprovalRecord, EmailToSend, Transition } from '../domain/approval';
+import type { ApprovalDecision } from '../domain/card-operation';
+import { refuseUnknownRequest } from '../domain/apply-decision';
+import { processBatch, type BatchChanges, type InboundMessage } from '../domain/process-batch';
+
+const ms = (value: Date | string | null): number | null => (value === null ? null : new Date(value).getTime());
+const iso = (value: number | null): string | null => (value === null ? null : new Date(value).toISOString());
+
+interface RecordRow {
+  request_id: string;
+  operation: ApprovalRecord['operation'];
+  status: ApprovalRecord['status'];
+  requester: ApprovalRecord['requester'];
+  cards: ApprovalRecord['cards'];
+  approvers: ApprovalRecord['approvers'];
+  description: string | null;
+  attributes: Record<string, string>;
+  requested_at: Date;
+  opened_at: Date;
+  updated_at: Date;
+  closed_at: Date | null;
+  outcome_decision_id: string | null;
+  last_postponed_by: ApprovalRecord['lastPostponedBy'];
+  last_postponed_at: Date | null;
+  version: number;
+}
+
+export function recordFromRow(row: RecordRow): ApprovalRecord {
+  return {
+    requestId: row.request_id,
+    operation: row.operation,
+    status: row.status,
+    requester: row.requester,
+    cards: row.cards,
+    approvers: row.approvers,
+    description: row.description,
+    attributes: row.attributes,
+    requestedAt: ms(row.requested_at)!,
+    openedAt: ms(row.opened_at)!,
+    updatedAt: ms(row.updated_at)!,
+    closedAt: ms(row.closed_at),
+    outcomeDecisionId: row.outcome_decision_id,
+    lastPostponedBy: row.last_postponed_by,
+    lastPostponedAt: ms(row.last_postponed_at),
+    version: row.version,
+  };
+}
+
+const recordJson = (r: ApprovalRecord): Record<string, unknown> => ({
+  request_id: r.requestId,
+  operation: r.operation,
+  status: r.status,
+  requester: r.requester,
+  cards: r.cards,
+  approvers: r.approvers,
+  description: r.description,
+  attributes: r.attributes,
+  requested_at: iso(r.requestedAt),
+  opened_at: iso(r.openedAt),
+  updated_at: iso(r.updatedAt),
+  closed_at: iso(r.closedAt),
+  outcome_decision_id: r.outcomeDecisionId,
+  last_postponed_by: r.lastPostponedBy,
+  last_postponed_at: iso(r.lastPostponedAt),
+  version: r.version,
+});
+
+const RECORD_COLUMNS = `request_id text, operation text, status text, requester jsonb, cards jsonb, approvers jsonb,
+  description text, attributes jsonb, requested_at timestamptz, opened_at timestamptz, updated_at timestamptz,
+  closed_at timestamptz, outcome_decision_id text, last_postponed_by jsonb, last_postponed_at timestamptz, version int`;
+
+/**
+ * Serialises work on the same requests across transactions and processes (a request and its
+ * decisions arrive on different topics). Locks are taken in one global order: no deadlocks.
+ */
+async function lockRequests(db: EntityManager, requestIds: string[]): Promise<void> {
+  await db.query(
+    `SELECT pg_advisory_xact_lock(k) FROM (
+       SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
+     ) AS ordered`,
+    [requestIds],
+  );
+}
+
+async function writeTransitions(db: EntityManager, transitions: Transition[], emails: EmailToSend[]): Promise<void> {
+  if (transitions.length > 0) {
+    await db.query(
+      `INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, actor, reason, payload, occurred_at)
+       SELECT e.event_id, e.request_id, e.type, e.status_before, e.status_after, e.actor, e.reason, e.payload, e.occurred_at
+       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, request_id text, type text, status_before text,
+            status_after text, actor jsonb, reason text, payload jsonb, occurred_at timestamptz)
+       ON CONFLICT (event_id) DO NOTHING`,
+      [
+        JSON.stringify(
+          transitions.map((t) => ({
+            event_id: t.event.eventId,
+            request_id: t.event.requestId,
+            type: t.event.type,
+            status_before: t.statusBefore,
+            status_after: t.event.status,
+            actor: t.actor,
+            reason: t.reason,
+            payload: t.event,
+            occurred_at: iso(t.event.occurredAt),
+          })),
+        ),
+      ],
+    );
+  }
+  if (emails.length > 0) {
+    await db.query(
+      `INSERT INTO email_outbox (event_id, recipient_email, recipient, template, message_id)
+       SELECT m.event_id, m.recipient_email, m.recipient, m.template, m.message_id
+       FROM jsonb_to_recordset($1::jsonb) AS m(event_id text, recipient_email text, recipient jsonb, template text, message_id text)
+       ON CONFLICT DO NOTHING`,
+      [
+        JSON.stringify(
+          emails.map((e) => ({
+            event_id: e.eventId,
+            recipient_email: e.recipient.email.toLowerCase(),
+            recipient: e.recipient,
+            template: e.template,
+            message_id: e.messageId,
+          })),
+        ),
+      ],
+    );
+  }
+}
+
+const decisionFromRow = (row: {
+  decision_id: string;
+  request_id: string;
+  decision: ApprovalDecision['decision'];
+  approver: ApprovalDecision['approver'];
+  reason: string | null;
+  decided_at: Date;
+}): ApprovalDecision => ({
+  decisionId: row.decision_id,
+  requestId: row.request_id,
+  decision: row.decision,
+  approver: row.approver,
+  reason: row.reason,
+  decidedAt: ms(row.decided_at)!,
+});
+
+export class ApprovalStore {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly messageIdDomain: string,
+  ) {}
+
+  /** Applies valid messages of one Kafka batch; returns what changed (for logs and tests). */
+  async applyBatch(messages: InboundMessage[], now = Date.now()): Promise<BatchChanges> {
+    const requestIds = [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requestId : m.decision.requestId)))];
+    const decisionIds = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : []));
+    return this.dataSource.transaction(async (db) => {
+      await lockRequests(db, requestIds);
+      const [recordRows, knownRows, awaitingRows] = await Promise.all([
+        db.query(`SELECT * FROM approval_requests WHERE request_id = ANY($1)`, [requestIds]) as Promise<RecordRow[]>,
+        db.query(`SELECT decision_id FROM approval_decisions WHERE decision_id = ANY($1)`, [decisionIds]) as Promise<Array<{ decision_id: string }>>,
+        db.query(
+          `SELECT * FROM approval_decisions WHERE request_id = ANY($1) AND outcome = 'AWAITING_REQUEST' ORDER BY decided_at, received_at`,
+          [requestIds],
+        ),
+      ]);
+      const awaiting = new Map<string, ApprovalDecision[]>();
+      for (const row of awaitingRows) {
+        const decision = decisionFromRow(row);
+        awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
+      }
+      const changes = processBatch(
+        {
+          records: new Map(recordRows.map((row) => [row.request_id, recordFromRow(row)])),
+          knownDecisionIds: new Set(knownRows.map((r) => r.decision_id)),
+          awaiting,
+        },
+        messages,
+        now,
+        this.messageIdDomain,
+      );
+      await this.persist(db, changes, now);
+      return changes;
+    });
+  }
+
+  private async persist(db: EntityManager, changes: BatchChanges, now: number): Promise<void> {
+    if (changes.newRecords.length > 0) {
+      await db.query(
+        `INSERT INTO approval_requests (request_id, operation, status, requester, cards, approvers, description, attributes,
+           requested_at, opened_at, updated_at, closed_at, outcome_decision_id, last_postponed_by, last_postponed_at, version)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
+         ON CONFLICT (request_id) DO NOTHING`,
+        [JSON.stringify(changes.newRecords.map(recordJson))],
+      );
+    }
+    if (changes.updatedRecords.length > 0) {
+      await db.query(
+        `UPDATE approval_requests AS a SET status = r.status, updated_at = r.updated_at, closed_at = r.closed_at,
+           outcome_decision_id = r.outcome_decision_id, last_postponed_by = r.last_postponed_by,
+           last_postponed_at = r.last_postponed_at, version = r.version
+         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
+         WHERE a.request_id = r.request_id`,
+        [JSON.stringify(changes.updatedRecords.map(recordJson))],
+      );
+    }
+    const rows = (wasAwaiting: boolean): string =>
+      JSON.stringify(
+        changes.decisions
+          .filter((d) => d.wasAwaiting === wasAwaiting)
+          .map((d) => ({
+            decision_id: d.decision.decisionId,
+            request_id: d.decision.requestId,
+            decision: d.decision.decision,
+            approver: d.decision.approver,
+            reason: d.decision.reason,
+            decided_at: iso(d.decision.decidedAt),
+            outcome: d.outcome,
+            refusal_code: d.refusalCode,
+            resolved_at: d.outcome === 'AWAITING_REQUEST' ? null : iso(now),
+          })),
+      );
+    const DECISION_COLUMNS = `decision_id text, request_id text, decision text, approver jsonb, reason text,
+      decided_at timestamptz, outcome text, refusal_code text, resolved_at timestamptz`;
+    if (changes.decisions.some((d) => !d.wasAwaiting)) {
+      await db.query(
+        `INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, received_at, outcome, refusal_code, resolved_at)
+         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, $2, d.outcome, d.refusal_code, d.resolved_at
+         FROM jsonb_to_recordset($1::jsonb) AS d(${DECISION_COLUMNS})
+         ON CONFLICT (decision_id) DO NOTHING`,
+        [rows(false), iso(now)],
+      );
+    }
+    if (changes.decisions.some((d) => d.wasAwaiting)) {
+      await db.query(
+        `UPDATE approval_decisions AS a SET outcome = d.outcome, refusal_code = d.refusal_code, resolved_at = d.resolved_at
+         FROM jsonb_to_recordset($1::jsonb) AS d(${DECISION_COLUMNS})
+         WHERE a.decision_id = d.decision_id AND a.outcome = 'AWAITING_REQUEST'`,
+        [rows(true)],
+      );
+    }
+    await writeTransitions(db, changes.transitions, changes.emails);
+  }
+
+  /**
+   * Refuses decisions that waited longer than `windowMs` for their request (UNKNOWN_REQUEST).
+   * Takes the same per-request locks as applyBatch, so a request arriving meanwhile wins cleanly.
+   */
+  async refuseExpiredDecisions(windowMs: number, now = Date.now(), limit = 200): Promise<Transition[]> {
+    return this.dataSource.transaction(async (db) => {
+      const candidates: Array<{ request_id: string }> = await db.query(
+        `SELECT DISTINCT request_id FROM approval_decisions
+         WHERE outcome = 'AWAITING_REQUEST' AND received_at < $1 LIMIT $2`,
+        [iso(now - windowMs), limit],
+      );
+      if (candidates.length === 0) return [];
+      const requestIds = candidates.map((c) => c.request_id);
+      await lockRequests(db, requestIds);
+      const expired = await db.query(
+        `SELECT d.* FROM approval_decisions d
+         WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST' AND d.received_at < $2
+           AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.request_id = d.request_id)`,
+        [requestIds, iso(now - windowMs)],
+      );
+      const transitions = expired.map((row: { received_at: Date }) => refuseUnknownRequest(decisionFromRow(row as never), now, now - ms(row.received_at)!));
+      await db.query(
+        `UPDATE approval_decisions SET outcome = 'REFUSED', refusal_code = 'UNKNOWN_REQUEST', resolved_at = $2 WHERE decision_id = ANY($1)`,
+        [transitions.map((t: Transition) => t.event.decision!.decisionId), iso(now)],
+      );
+      await writeTransitions(db, transitions, []);
+      return transitions;
+    });
+  }
+}

@@ -1,0 +1,46 @@
+// Who may decide on a request. All eligibility rules live here, so multi-approver policies
+// (all / quorum / sequential), expiry and withdrawal can be added without touching the records.
+import type { ApprovalRecord, RefusalCode } from './approval';
+import type { ApprovalDecision, CardOperationRequest, Person } from './card-operation';
+
+export interface Refusal {
+  code: RefusalCode;
+  message: string;
+}
+
+const samePerson = (a: Person, b: Person): boolean => a.id === b.id;
+
+/** Why `decision` may not be applied to `record`, or null when it may. */
+export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  const approver = decision.approver;
+  if (record.status !== 'PENDING') {
+    return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; the first final decision wins.` };
+  }
+  if (samePerson(approver, record.requester)) {
+    return { code: 'SELF_APPROVAL', message: 'The requester cannot decide on their own request (four-eyes principle).' };
+  }
+  if (record.cards.some((card) => samePerson(card.holder, approver))) {
+    return { code: 'HOLDER_APPROVAL', message: 'A holder of one of the cards cannot decide on the request.' };
+  }
+  if (!record.approvers.some((candidate) => samePerson(candidate, approver))) {
+    return { code: 'NOT_AN_APPROVER', message: `${approver.id} is not one of the request's approvers.` };
+  }
+  if (decision.decision === 'REJECTED' && (decision.reason ?? '').trim() === '') {
+    return { code: 'REASON_REQUIRED', message: 'A rejection needs a reason.' };
+  }
+  return null;
+}
+
+/** Whom to ask: the request's approvers, else the operation's configured group. */
+export function approversFor(request: CardOperationRequest, groups: Partial<Record<string, Person[]>>): Person[] {
+  const named = request.approvers.length > 0 ? request.approvers : (groups[request.operation] ?? []);
+  const unique = new Map(named.map((p) => [p.id, p]));
+  return [...unique.values()];
+}
+
+/** Approvers who could actually decide: the requester and card holders cannot (four-eyes). */
+export function eligibleApprovers(request: Pick<CardOperationRequest, 'requester' | 'cards'>, approvers: Person[]): Person[] {
+  return approvers.filter(
+    (p) => !samePerson(p, request.requester) && !request.cards.some((card) => samePerson(card.holder, p)),
+  );
+}

@@ -1,0 +1,125 @@
+// The approval record, its events and the emails they cause, as plain data.
+import { createHash } from 'node:crypto';
+import type { ApprovalDecision, ApprovalStatus, Card, DecisionKind, Operation, Person } from './card-operation';
+
+export interface ApprovalRecord {
+  requestId: string;
+  operation: Operation;
+  status: ApprovalStatus;
+  requester: Person;
+  cards: Card[];
+  approvers: Person[];
+  description: string | null;
+  attributes: Record<string, string>;
+  requestedAt: number;
+  openedAt: number;
+  updatedAt: number;
+  closedAt: number | null;
+  outcomeDecisionId: string | null;
+  lastPostponedBy: Person | null;
+  lastPostponedAt: number | null;
+  version: number;
+}
+
+export const REFUSAL_CODES = [
+  'NOT_AN_APPROVER',
+  'SELF_APPROVAL',
+  'HOLDER_APPROVAL',
+  'REASON_REQUIRED',
+  'REQUEST_CLOSED',
+  'UNKNOWN_REQUEST',
+] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
+export type ApprovalEventType = 'OPENED' | 'POSTPONED' | 'APPROVED' | 'REJECTED' | 'DECISION_REFUSED';
+
+export interface DecisionDetails {
+  decisionId: string;
+  decision: DecisionKind;
+  approver: Person;
+  reason: string | null;
+  decidedAt: number;
+}
+
+/** Shape of the events topic (schemas/approval-event.avsc). */
+export interface ApprovalEvent {
+  eventId: string;
+  type: ApprovalEventType;
+  requestId: string;
+  operation: Operation | null;
+  status: ApprovalStatus | null;
+  occurredAt: number;
+  requester: Person | null;
+  cards: Card[];
+  description: string | null;
+  approvers: Person[];
+  decision: DecisionDetails | null;
+  refusalCode: RefusalCode | null;
+  message: string | null;
+}
+
+export type EmailTemplate = 'approval-requested' | 'request-approved' | 'request-rejected';
+
+export interface EmailToSend {
+  eventId: string;
+  recipient: Person;
+  template: EmailTemplate;
+  /** Deterministic per (event, recipient), so a resend is recognisably the same email. */
+  messageId: string;
+}
+
+/** A history line: who changed what, when and why. Stored with the event it produced. */
+export interface Transition {
+  event: ApprovalEvent;
+  statusBefore: ApprovalStatus | null;
+  actor: Person | null;
+  reason: string | null;
+}
+
+function stableUuid(...parts: string[]): string {
+  const hex = createHash('sha256').update(parts.join('\u0000')).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Event ids derive from what caused the event, so reprocessing yields the same id. */
+export const eventIdFor = {
+  opened: (requestId: string): string => stableUuid('opened', requestId),
+  decision: (decision: Pick<ApprovalDecision, 'decisionId'>): string => stableUuid('decision', decision.decisionId),
+};
+
+export function messageIdFor(eventId: string, recipientEmail: string, domain: string): string {
+  return `<${stableUuid('email', eventId, recipientEmail.toLowerCase())}@${domain}>`;
+}
+
+export function decisionDetails(decision: ApprovalDecision): DecisionDetails {
+  return {
+    decisionId: decision.decisionId,
+    decision: decision.decision,
+    approver: decision.approver,
+    reason: decision.reason,
+    decidedAt: decision.decidedAt,
+  };
+}
+
+/** The event for a state change, carrying the request's blocks as they are after the change. */
+export function eventFrom(
+  record: ApprovalRecord,
+  eventId: string,
+  type: ApprovalEventType,
+  occurredAt: number,
+  extra: Pick<ApprovalEvent, 'decision' | 'refusalCode' | 'message'> = { decision: null, refusalCode: null, message: null },
+): ApprovalEvent {
+  return {
+    eventId,
+    type,
+    requestId: record.requestId,
+    operation: record.operation,
+    status: record.status,
+    occurredAt,
+    requester: record.requester,
+    cards: record.cards,
+    description: record.description,
+    approvers: record.approvers,
+    ...extra,
+  };
+}

@@ -1,0 +1,40 @@
+// What happens when a card-operation request arrives for the first time: a pending approval
+// record, an OPENED event and one email per approver who can decide.
+import { eventFrom, eventIdFor, messageIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
+import { eligibleApprovers } from './approval-policy';
+import type { CardOperationRequest, Person } from './card-operation';
+
+export interface Opened {
+  record: ApprovalRecord;
+  transition: Transition;
+  emails: EmailToSend[];
+}
+
+export function openApproval(request: CardOperationRequest, approvers: Person[], now: number, messageIdDomain: string): Opened {
+  const record: ApprovalRecord = {
+    requestId: request.requestId,
+    operation: request.operation,
+    status: 'PENDING',
+    requester: request.requester,
+    cards: request.cards,
+    approvers,
+    description: request.description,
+    attributes: request.attributes,
+    requestedAt: request.requestedAt,
+    openedAt: now,
+    updatedAt: now,
+    closedAt: null,
+    outcomeDecisionId: null,
+    lastPostponedBy: null,
+    lastPostponedAt: null,
+    version: 1,
+  };
+  const event = eventFrom(record, eventIdFor.opened(request.requestId), 'OPENED', now);
+  const emails = eligibleApprovers(request, approvers).map((recipient) => ({
+    eventId: event.eventId,
+    recipient,
+    template: 'approval-requested' as const,
+    messageId: messageIdFor(event.eventId, recipient.email, messageIdDomain),
+  }));
+  return { record, transition: { event, statusBefore: null, actor: request.requester, reason: null }, emails };
+}

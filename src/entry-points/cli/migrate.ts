@@ -1,0 +1,20 @@
+// `npm run migrate`: applies pending database migrations and exits.
+import { createDataSource, migrate } from '../../data-access/data-source';
+import { loadConfig } from '../../libraries/config';
+import { describe } from '../../libraries/errors';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
+  try {
+    const applied = await migrate(dataSource);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`migrate: ${describe(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+// Delivers emails from the email_outbox: render, send over the pooled SMTP connection, mark
+// sent. Transient failures retry with exponential backoff (never dropped); a 5xx refusal parks
+// the email with the server's reason.
+import type { EmailRenderer } from '../../adapters/email/render-email';
+import type { SmtpMailer } from '../../adapters/email/smtp-mailer';
+import type { OutboxStore } from '../../data-access/outbox-store';
+import { AppError, describe } from '../../libraries/errors';
+import type { Logger } from '../../libraries/logger';
+
+export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+
+export function emailRelayRound(deps: {
+  outbox: OutboxStore;
+  mailer: SmtpMailer;
+  renderer: EmailRenderer;
+  logger: Logger;
+  batchSize?: number;
+}): () => Promise<number> {
+  const { outbox, mailer, renderer, logger, batchSize = 50 } = deps;
+  return async () => {
+    const claimed = await outbox.claimEmails(batchSize, 60_000);
+    if (claimed.length === 0) return 0;
+    const sent: string[] = [];
+    await Promise.all(
+      claimed.map(async (email) => {
+        const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
+        try {
+          const rendered = renderer.render(email.template, email.event, email.recipient);
+          await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
+          sent.push(email.id);
+        } catch (error) {
+          if (error instanceof AppError && !error.retriable) {
+            logger.error({ ...ids, code: error.code, err: describe(error) }, 'email parked');
+            await outbox.parkEmail(email.id, describe(error));
+          } else {
+            const delay = emailRetryDelayMs(email.attempts);
+            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: describe(error) }, 'email delivery failed; will retry');
+            await outbox.retryEmailLater(email.id, delay, describe(error));
+          }
+        }
+      }),
+    );
+    // The window between the server accepting and this update is where a crash can duplicate an
+    // email; the deterministic Message-ID makes such a copy recognisable.
+    await outbox.markEmailsSent(sent);
+    return claimed.length;
+  };
+}

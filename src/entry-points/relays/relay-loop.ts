@@ -1,0 +1,62 @@
+// Drives an outbox relay: drain while there is work, then sleep until kicked (the consumer kicks
+// after each commit) or until the poll interval passes (the fallback that also picks up rows
+// written by other processes). Errors back off; the loop itself never dies.
+import type { Logger } from '../../libraries/logger';
+import { describe } from '../../libraries/errors';
+
+export interface RelayLoop {
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+export function startRelayLoop(
+  name: string,
+  drainOnce: () => Promise<number>,
+  logger: Logger,
+  { pollMs = 500, maxBackoffMs = 10_000 }: { pollMs?: number; maxBackoffMs?: number } = {},
+): RelayLoop {
+  let running = true;
+  let wake: (() => void) | undefined;
+  let kicked = false;
+  let failures = 0;
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const loop = (async () => {
+    while (running) {
+      kicked = false;
+      let handled = 0;
+      try {
+        handled = await drainOnce();
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        logger.warn({ relay: name, err: describe(error), failures }, 'relay round failed; backing off');
+        await sleep(Math.min(maxBackoffMs, 200 * 2 ** Math.min(failures, 10)));
+        continue;
+      }
+      if (handled === 0 && !kicked && running) await sleep(pollMs);
+    }
+  })();
+
+  return {
+    kick() {
+      kicked = true;
+      wake?.();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+    },
+  };
+}

@@ -1,0 +1,8 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** Structured JSON logs; components take a child logger with their name and ids as fields. */
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { service: 'card-approval-worker' }, timestamp: pino.stdTimeFunctions.isoTime });
+}

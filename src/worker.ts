@@ -1,0 +1,110 @@
+// Wires the worker's components and returns one stop function that shuts them down in reverse
+// order. Used by main.ts, the demo and the integration tests (which run it in-process).
+import { EmailRenderer } from './adapters/email/render-email';
+import { SmtpMailer } from './adapters/email/smtp-mailer';
+import { createKafka, ensureTopics } from './adapters/kafka/kafka-client';
+import { AvroCodec } from './adapters/schema-registry/avro-codec';
+import { ApprovalStore } from './data-access/approval-store';
+import { createDataSource, migrate } from './data-access/data-source';
+import { OutboxStore } from './data-access/outbox-store';
+import { startApprovalConsumer } from './entry-points/kafka/approval-consumer';
+import { emailRelayRound } from './entry-points/relays/email-relay';
+import { eventRelayRound } from './entry-points/relays/event-relay';
+import { startRelayLoop } from './entry-points/relays/relay-loop';
+import { allTopics, type Config } from './libraries/config';
+import { describe } from './libraries/errors';
+import type { Logger } from './libraries/logger';
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+  /** Resolves if the consumer crashed for good; main exits then rather than live on as a zombie. */
+  crashed: Promise<Error>;
+}
+
+export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
+  const stops: Array<{ name: string; stop: () => Promise<unknown> | unknown }> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const { name, stop } of stops.reverse()) {
+      await Promise.resolve()
+        .then(stop)
+        .catch((error: unknown) => logger.warn({ component: name, err: describe(error) }, 'stop failed'));
+    }
+  };
+
+  try {
+    const dataSource = await createDataSource(config.databaseUrl).initialize();
+    stops.push({ name: 'database', stop: () => dataSource.destroy() });
+    const applied = await migrate(dataSource);
+    if (applied.length) logger.info({ migrations: applied }, 'database migrated');
+
+    const codec = new AvroCodec(config.schemaRegistryUrl);
+    const eventSchemaId = await codec.register(`${config.topics.events}-value`, 'approval-event');
+
+    const kafka = createKafka(config.kafka, logger.child({ component: 'kafka' }));
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, config.kafka.replicationFactor);
+    await admin.disconnect();
+
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    stops.push({ name: 'producer', stop: () => producer.disconnect() });
+
+    const outbox = new OutboxStore(dataSource);
+    const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections);
+    stops.push({ name: 'smtp', stop: () => mailer.close() });
+    const eventRelay = startRelayLoop(
+      'events',
+      eventRelayRound({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, logger: logger.child({ component: 'event-relay' }) }),
+      logger,
+    );
+    stops.push({ name: 'event relay', stop: () => eventRelay.stop() });
+    const emailRelay = startRelayLoop(
+      'emails',
+      emailRelayRound({ outbox, mailer, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) }),
+      logger,
+    );
+    stops.push({ name: 'email relay', stop: () => emailRelay.stop() });
+
+    const store = new ApprovalStore(dataSource, config.smtp.messageIdDomain);
+    const expiry = startRelayLoop(
+      'unknown-request expiry',
+      async () => {
+        const refused = await store.refuseExpiredDecisions(config.unknownRequestWindowMs);
+        for (const t of refused) logger.info({ requestId: t.event.requestId, decisionId: t.event.decision?.decisionId, eventId: t.event.eventId }, 'decision refused: UNKNOWN_REQUEST');
+        if (refused.length) eventRelay.kick();
+        return refused.length;
+      },
+      logger,
+      { pollMs: Math.min(5000, config.unknownRequestWindowMs / 2) },
+    );
+    stops.push({ name: 'expiry', stop: () => expiry.stop() });
+
+    const consumer = kafka.consumer({ groupId: config.kafka.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, allowAutoTopicCreation: false });
+    const crashed = new Promise<Error>((resolve) => {
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (!payload.restart) resolve(payload.error);
+      });
+    });
+    await consumer.connect();
+    // The consumer stops first: it drains the batch in hand and commits, then the relays flush.
+    stops.push({ name: 'consumer', stop: () => consumer.disconnect() });
+    await startApprovalConsumer({
+      config,
+      consumer,
+      producer,
+      codec,
+      store,
+      logger: logger.child({ component: 'consumer' }),
+      onCommitted: () => {
+        eventRelay.kick();
+        emailRelay.kick();
+      },
+    });
+    logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId }, 'worker started');
+    return { stop: stopAll, crashed };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,40 @@
+// Brings up what the integration tests need, in this order of preference:
+// 1. services named by the environment (all of KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL,
+//    SMTP_URL, SMTP_INBOX_URL) are used as they are;
+// 2. otherwise, where a Docker engine answers, containers started with testcontainers;
+// 3. otherwise the local stack (Kafka and the registry from Maven Central, MailDev, local Postgres).
+// Endpoints reach the test workers through process.env; teardown stops only what setup started.
+import { loadConfig } from '../src/libraries/config';
+import { stackDown, stackUp, type StackEndpoints } from '../src/dev-stack/local-stack';
+import { ensureDatabase } from '../src/dev-stack/postgres';
+import { dockerAnswers, startContainers } from './support/containers';
+
+const ENDPOINT_VARIABLES: Array<keyof StackEndpoints> = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'SMTP_URL', 'SMTP_INBOX_URL'];
+const TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/card_approvals_test';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __stackTeardown: (() => Promise<void>) | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const began = Date.now();
+  let mode: string;
+  if (ENDPOINT_VARIABLES.every((name) => process.env[name])) {
+    mode = 'services from the environment';
+    await ensureDatabase(process.env.DATABASE_URL!);
+  } else if (await dockerAnswers()) {
+    mode = 'testcontainers';
+    const { endpoints, stop } = await startContainers();
+    Object.assign(process.env, endpoints);
+    globalThis.__stackTeardown = stop;
+  } else {
+    mode = 'local stack';
+    const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? TEST_DATABASE_URL });
+    const result = await stackUp(config);
+    Object.assign(process.env, result.endpoints);
+    globalThis.__stackTeardown = async () => void (await stackDown(config, result.started));
+    mode += ` (started: ${result.started.join(', ') || 'nothing'}; reused: ${result.reused.join(', ') || 'nothing'})`;
+  }
+  process.stdout.write(`\n[test stack] ${mode}, ready in ${((Date.now() - began) / 1000).toFixed(1)}s\n`);
+}
