@@ -2,7 +2,7 @@
 // order. Used by main.ts, the demo and the integration tests (which run it in-process).
 import { EmailRenderer } from './adapters/email/render-email';
 import { SmtpMailer } from './adapters/email/smtp-mailer';
-import { createKafka, ensureTopics } from './adapters/kafka/kafka-client';
+import { createKafka, createProducer, ensureTopics } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalStore } from './data-access/approval-store';
 import { createDataSource, migrate } from './data-access/data-source';
@@ -46,7 +46,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, config.kafka.replicationFactor);
     await admin.disconnect();
 
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = createProducer(kafka);
     await producer.connect();
     stops.push({ name: 'producer', stop: () => producer.disconnect() });
 

@@ -160,14 +160,16 @@ export class ApprovalStore {
     const decisionIds = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : []));
     return this.dataSource.transaction(async (db) => {
       await lockRequests(db, requestIds);
-      const [recordRows, knownRows, awaitingRows] = await Promise.all([
-        db.query(`SELECT * FROM approval_requests WHERE request_id = ANY($1)`, [requestIds]) as Promise<RecordRow[]>,
-        db.query(`SELECT decision_id FROM approval_decisions WHERE decision_id = ANY($1)`, [decisionIds]) as Promise<Array<{ decision_id: string }>>,
-        db.query(
-          `SELECT * FROM approval_decisions WHERE request_id = ANY($1) AND outcome = 'AWAITING_REQUEST' ORDER BY decided_at, received_at`,
-          [requestIds],
-        ),
-      ]);
+      // One connection per transaction: these run one after the other.
+      const recordRows: RecordRow[] = await db.query(`SELECT * FROM approval_requests WHERE request_id = ANY($1)`, [requestIds]);
+      const knownRows: Array<{ decision_id: string }> = await db.query(
+        `SELECT decision_id FROM approval_decisions WHERE decision_id = ANY($1)`,
+        [decisionIds],
+      );
+      const awaitingRows = await db.query(
+        `SELECT * FROM approval_decisions WHERE request_id = ANY($1) AND outcome = 'AWAITING_REQUEST' ORDER BY decided_at, received_at`,
+        [requestIds],
+      );
       const awaiting = new Map<string, ApprovalDecision[]>();
       for (const row of awaitingRows) {
         const decision = decisionFromRow(row);

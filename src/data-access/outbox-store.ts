@@ -24,6 +24,8 @@ export interface ClaimedEmail {
 }
 
 export class OutboxStore {
+  // Statements that change rows are wrapped as `WITH … SELECT`: TypeORM returns plain rows for a
+  // SELECT but [rows, count] for a bare UPDATE … RETURNING.
   constructor(private readonly dataSource: DataSource) {}
 
   /**
@@ -32,19 +34,19 @@ export class OutboxStore {
    */
   async claimEvents(limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
     const rows: Array<{ seq: string; event_id: string; request_id: string; payload: ApprovalEvent }> = await this.dataSource.query(
-      `UPDATE approval_events SET locked_until = now() + make_interval(secs => $2 / 1000.0), publish_attempts = publish_attempts + 1
-       WHERE seq IN (
-         SELECT e.seq FROM approval_events e
-         WHERE e.published_at IS NULL AND (e.locked_until IS NULL OR e.locked_until < now())
-           AND NOT EXISTS (SELECT 1 FROM approval_events p
-                           WHERE p.request_id = e.request_id AND p.published_at IS NULL AND p.seq < e.seq)
-         ORDER BY e.seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING seq, event_id, request_id, payload`,
+      `WITH claimed AS (
+         UPDATE approval_events SET locked_until = now() + make_interval(secs => $2 / 1000.0), publish_attempts = publish_attempts + 1
+         WHERE seq IN (
+           SELECT e.seq FROM approval_events e
+           WHERE e.published_at IS NULL AND (e.locked_until IS NULL OR e.locked_until < now())
+             AND NOT EXISTS (SELECT 1 FROM approval_events p
+                             WHERE p.request_id = e.request_id AND p.published_at IS NULL AND p.seq < e.seq)
+           ORDER BY e.seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING seq, event_id, request_id, payload)
+       SELECT * FROM claimed ORDER BY seq`,
       [limit, leaseMs],
     );
-    return rows
-      .map((r) => ({ seq: r.seq, eventId: r.event_id, requestId: r.request_id, payload: r.payload }))
-      .sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
+    return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, requestId: r.request_id, payload: r.payload }));
   }
 
   async markPublished(seqs: string[]): Promise<void> {

@@ -25,7 +25,7 @@ function checkPerson(label: string, person: Person, problems: string[]): void {
   checkId(`${label}.id`, person.id, problems);
   if (person.name.trim() === '') problems.push(`${label}.name is blank`);
   if (person.name.length > MAX_NAME) problems.push(`${label}.name is longer than ${MAX_NAME} characters`);
-  if (person.email.length > 254 || !EMAIL.test(person.email)) problems.push(`${label}.email "${person.email.slice(0, 80)}" is not a valid address`);
+  if (person.email.length > 254 || !EMAIL.test(person.email)) problems.push(`${label}.email ${JSON.stringify(person.email.slice(0, 80))} is not a valid address`);
 }
 
 /** Problems with a request read from `topicOperation`'s topic; empty when it is valid. */

@@ -1,5 +1,5 @@
 // The only module that builds kafkajs clients, so the client library could be swapped here.
-import { Kafka, logLevel, type Admin, type Producer, type Consumer, type LogEntry } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry } from 'kafkajs';
 import type { Config } from '../../libraries/config';
 import type { Logger } from '../../libraries/logger';
 
@@ -28,6 +28,14 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
         logger[LEVELS[level] ?? 'info']({ kafkajs: fields }, message);
       },
   });
+}
+
+/**
+ * A producer that keeps per-key order (one request in flight) and waits for all in-sync replicas.
+ * Not kafkajs's experimental idempotent mode: consumers dedupe on eventId instead.
+ */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 /** Creates missing topics (the broker's auto-creation is off by design). */

@@ -1,0 +1,121 @@
+// Runs the real worker in-process against the real stack, on topics and a consumer group of its
+// own, and records what it publishes (events, dead letters) as an outside consumer would see it.
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { IHeaders } from 'kafkajs';
+import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { createDataSource } from '../../src/data-access/data-source';
+import type { ApprovalEvent } from '../../src/domain/approval';
+import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
+import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
+import { createLogger } from '../../src/libraries/logger';
+import { startWorker, type RunningWorker } from '../../src/worker';
+import { eventually } from './eventually';
+
+export interface DeadLetterSeen {
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export interface Harness {
+  config: Config;
+  db: DataSource;
+  publishRequest(request: CardOperationRequest, topic?: string): Promise<void>;
+  publishDecision(decision: ApprovalDecision): Promise<void>;
+  publishRaw(topic: string, key: string | null, value: Buffer | null): Promise<void>;
+  encodeWith(subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event', value: unknown): Promise<Buffer>;
+  eventsFor(requestId: string): ApprovalEvent[];
+  waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
+  waitForDeadLetter(match: (d: DeadLetterSeen) => boolean, timeoutMs?: number): Promise<DeadLetterSeen>;
+  record(requestId: string): Promise<Record<string, unknown> | undefined>;
+  startWorker(): Promise<RunningWorker>;
+  stop(): Promise<void>;
+}
+
+const text = (headers: IHeaders | undefined): Record<string, string> =>
+  Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, Array.isArray(v) ? String(v[0]) : String(v ?? '')]));
+
+export async function startHarness(overrides: Record<string, string> = {}): Promise<Harness> {
+  const run = randomUUID().slice(0, 8);
+  const config = loadConfig({
+    ...process.env,
+    TOPIC_PREFIX: `test-${run}.`,
+    KAFKA_GROUP_ID: `card-approval-worker-${run}`,
+    TOPIC_PARTITIONS: '2',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...overrides,
+  });
+  const logger = createLogger(config.logLevel);
+  const codec = new AvroCodec(config.schemaRegistryUrl);
+  const kafka = createKafka(config.kafka, logger, `test-${run}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, 1);
+  await admin.disconnect();
+
+  const requestSchemaIds = new Map<string, number>();
+  const schemaId = async (subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event'): Promise<number> => {
+    const key = `${subject}/${schema}`;
+    if (!requestSchemaIds.has(key)) requestSchemaIds.set(key, await codec.register(subject, schema));
+    return requestSchemaIds.get(key)!;
+  };
+
+  const producer: Producer = createProducer(kafka);
+  await producer.connect();
+  const db = await createDataSource(config.databaseUrl, 2).initialize();
+
+  const events: ApprovalEvent[] = [];
+  const deadLetters: DeadLetterSeen[] = [];
+  const observer: Consumer = kafka.consumer({ groupId: `observer-${run}` });
+  await observer.connect();
+  await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
+  await observer.run({
+    eachMessage: async ({ topic, message }) => {
+      if (topic === config.topics.events) events.push(await codec.decode<ApprovalEvent>(message.value, 'approval-event'));
+      else deadLetters.push({ key: message.key?.toString() ?? null, value: message.value, headers: text(message.headers) });
+    },
+  });
+
+  const workers: RunningWorker[] = [];
+  const harness: Harness = {
+    config,
+    db,
+    async publishRequest(request, topic = config.topics.requests[request.operation]) {
+      const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);
+      await producer.send({ topic, messages: [{ key: request.requestId, value }] });
+    },
+    async publishDecision(decision) {
+      const topic = config.topics.decisions;
+      const value = await harness.encodeWith(`${topic}-value`, 'approval-decision', decision);
+      await producer.send({ topic, messages: [{ key: decision.requestId, value }] });
+    },
+    async publishRaw(topic, key, value) {
+      await producer.send({ topic, messages: [{ key, value }] });
+    },
+    async encodeWith(subject, schema, value) {
+      return codec.encode(await schemaId(subject, schema), value);
+    },
+    eventsFor: (requestId) => events.filter((e) => e.requestId === requestId),
+    waitForEvents: (requestId, count, timeoutMs = 30_000) =>
+      eventually(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
+    waitForDeadLetter: (match, timeoutMs = 30_000) =>
+      eventually(async () => deadLetters.find(match), (found) => found !== undefined, { timeoutMs, what: 'a dead letter' }) as Promise<DeadLetterSeen>,
+    async record(requestId) {
+      const rows: Array<Record<string, unknown>> = await db.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
+      return rows[0];
+    },
+    async startWorker() {
+      const worker = await startWorker(config, logger);
+      workers.push(worker);
+      return worker;
+    },
+    async stop() {
+      await Promise.allSettled(workers.map((w) => w.stop()));
+      await Promise.allSettled([observer.disconnect(), producer.disconnect()]);
+      await db.destroy();
+    },
+  };
+  return harness;
+}

@@ -1,0 +1,120 @@
+// The approval state machine and policy, as pure functions: no broker, database or SMTP.
+import { eventIdFor } from '../../src/domain/approval';
+import { processBatch, type BatchState, type InboundMessage } from '../../src/domain/process-batch';
+import { requestProblems } from '../../src/domain/validate-message';
+import { aDecision, aPerson, aRequest } from '../support/builders';
+
+const NOW = Date.UTC(2026, 10, 25, 12);
+const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map() });
+const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
+const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
+
+test('a new request opens one pending record with an OPENED event and one email per approver', () => {
+  const request = aRequest('LOCK_CARD');
+  const changes = processBatch(empty(), [req(request), req(request)], NOW, 'x.test');
+  expect(changes.newRecords).toHaveLength(1);
+  expect(changes.newRecords[0]!.status).toBe('PENDING');
+  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
+  expect(changes.emails.map((e) => e.recipient.id)).toEqual(request.approvers.map((a) => a.id));
+  expect(changes.duplicates).toBe(1);
+});
+
+test('the requester and card holders listed as approvers are not emailed (they could not decide)', () => {
+  const request = aRequest('LOCK_CARD');
+  request.approvers.push(request.requester, request.cards[0]!.holder);
+  const changes = processBatch(empty(), [req(request)], NOW, 'x.test');
+  expect(changes.emails).toHaveLength(2);
+});
+
+test('event ids are stable: reprocessing the same messages yields the same ids and Message-IDs', () => {
+  const request = aRequest();
+  const approval = aDecision(request, 'APPROVED');
+  const first = processBatch(empty(), [req(request), dec(approval)], NOW, 'x.test');
+  const again = processBatch(empty(), [req(request), dec(approval)], NOW + 5000, 'x.test');
+  expect(again.transitions.map((t) => t.event.eventId)).toEqual(first.transitions.map((t) => t.event.eventId));
+  expect(again.emails.map((e) => e.messageId)).toEqual(first.emails.map((e) => e.messageId));
+  expect(first.transitions[0]!.event.eventId).toBe(eventIdFor.opened(request.requestId));
+});
+
+test.each([
+  ['APPROVED', 'APPROVED', 1],
+  ['REJECTED', 'REJECTED', 1],
+  ['POSTPONED', 'PENDING', 0],
+] as const)('a %s decision leaves the record %s and emails the requester %i time(s)', (decision, status, requesterEmails) => {
+  const request = aRequest();
+  const changes = processBatch(empty(), [req(request), dec(aDecision(request, decision))], NOW, 'x.test');
+  expect(changes.newRecords[0]!.status).toBe(status);
+  expect(changes.emails.filter((e) => e.recipient.id === request.requester.id)).toHaveLength(requesterEmails);
+});
+
+test('the first final decision wins; later ones are refused as REQUEST_CLOSED', () => {
+  const request = aRequest();
+  const changes = processBatch(
+    empty(),
+    [req(request), dec(aDecision(request, 'REJECTED')), dec(aDecision(request, 'APPROVED', { approver: request.approvers[1]! }))],
+    NOW,
+    'x.test',
+  );
+  expect(changes.newRecords[0]!.status).toBe('REJECTED');
+  expect(changes.transitions.map((t) => t.event.refusalCode)).toEqual([null, null, 'REQUEST_CLOSED']);
+});
+
+test('a known decision id has no effect at all', () => {
+  const request = aRequest();
+  const approval = aDecision(request, 'APPROVED');
+  const state = empty();
+  state.knownDecisionIds.add(approval.decisionId);
+  const changes = processBatch(state, [req(request), dec(approval)], NOW, 'x.test');
+  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
+  expect(changes.duplicates).toBe(1);
+});
+
+test('a decision ahead of its request waits, then applies when the request arrives in the same batch', () => {
+  const request = aRequest();
+  const approval = aDecision(request, 'APPROVED');
+  const changes = processBatch(empty(), [dec(approval), req(request)], NOW, 'x.test');
+  expect(changes.decisions).toEqual([expect.objectContaining({ outcome: 'APPLIED', wasAwaiting: false })]);
+  expect(changes.newRecords[0]!.status).toBe('APPROVED');
+});
+
+test('a stored waiting decision is resolved (not inserted again) when its request arrives', () => {
+  const request = aRequest();
+  const approval = aDecision(request, 'POSTPONED');
+  const state = empty();
+  state.awaiting.set(request.requestId, [approval]);
+  const changes = processBatch(state, [req(request)], NOW, 'x.test');
+  expect(changes.decisions).toEqual([expect.objectContaining({ outcome: 'APPLIED', wasAwaiting: true })]);
+  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED', 'POSTPONED']);
+});
+
+test.each([
+  ['a stranger', (r: ReturnType<typeof aRequest>) => aDecision(r, 'APPROVED', { approver: aPerson('stranger') }), 'NOT_AN_APPROVER'],
+  ['the requester', (r: ReturnType<typeof aRequest>) => aDecision(r, 'APPROVED', { approver: r.requester }), 'SELF_APPROVAL'],
+  ['a card holder', (r: ReturnType<typeof aRequest>) => aDecision(r, 'APPROVED', { approver: r.cards[0]!.holder }), 'HOLDER_APPROVAL'],
+  ['a rejection without reason', (r: ReturnType<typeof aRequest>) => aDecision(r, 'REJECTED', { reason: null }), 'REASON_REQUIRED'],
+])('%s is refused with %s and the record stays pending', (_, build, code) => {
+  const request = aRequest();
+  request.approvers.push(request.requester, request.cards[0]!.holder);
+  const changes = processBatch(empty(), [req(request), dec(build(request))], NOW, 'x.test');
+  expect(changes.transitions[1]!.event).toMatchObject({ type: 'DECISION_REFUSED', refusalCode: code, status: 'PENDING' });
+  expect(changes.newRecords[0]!.status).toBe('PENDING');
+});
+
+describe('request validation', () => {
+  const limits = { maxCardsPerRequest: 3 };
+  test('a single-card operation needs exactly one card', () => {
+    expect(requestProblems(aRequest('LOCK_CARD', { cards: [] }), 'LOCK_CARD', limits)).toEqual(['LOCK_CARD needs exactly one card, got 0']);
+  });
+  test('multiple cards are bounded', () => {
+    const request = aRequest('REQUEST_MULTIPLE_CARDS');
+    request.cards.push(...request.cards);
+    expect(requestProblems(request, 'REQUEST_MULTIPLE_CARDS', limits)).toEqual(['REQUEST_MULTIPLE_CARDS needs 1 to 3 cards, got 6']);
+  });
+  test('the operation must match its topic', () => {
+    expect(requestProblems(aRequest('LOCK_CARD'), 'REQUEST_CARD', limits)).toEqual(['operation LOCK_CARD arrived on the REQUEST_CARD topic']);
+  });
+  test('addresses with CRLF or without a domain are invalid', () => {
+    const request = aRequest('LOCK_CARD', { requester: { ...aPerson('r'), email: 'a@b.com\r\nBcc: x@y.z' } });
+    expect(requestProblems(request, 'LOCK_CARD', limits)[0]).toMatch(/requester.email .* is not a valid address/);
+  });
+});
