@@ -1,0 +1,142 @@
+// `npm start`: brings up the local stack (reusing what already runs), starts the worker and plays
+// the whole flow once: one request per operation, approvals, a rejection, a postponement and a
+// refused self-approval. Prints the events as downstream systems see them and where the emails
+// are. The worker keeps running afterwards until Ctrl-C (or exits with --exit).
+import { randomUUID } from 'node:crypto';
+import { createKafka, createProducer } from '../../adapters/kafka/kafka-client';
+import { AvroCodec } from '../../adapters/schema-registry/avro-codec';
+import { describeFailure, stackUp } from '../../dev-stack/local-stack';
+import type { ApprovalEvent } from '../../domain/approval';
+import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person } from '../../domain/card-operation';
+import { loadConfig } from '../../libraries/config';
+import { createLogger } from '../../libraries/logger';
+import { startWorker } from '../../worker';
+
+const person = (id: string, name: string): Person => ({ id, name, email: `${id}@example.com`, locale: 'en' });
+const requester = person('rita.requester', 'Rita Requester');
+const approvers = [person('alice.approver', 'Alice Approver'), person('bob.approver', 'Bob Approver')];
+
+function demoRequest(run: string, operation: Operation): CardOperationRequest {
+  const card = (n: number): CardOperationRequest['cards'][number] => ({
+    cardId: operation === 'REQUEST_CARD' || operation === 'REQUEST_MULTIPLE_CARDS' ? null : `card-${n}042`,
+    cardType: 'EMPLOYEE_BADGE',
+    serialNumber: `SN-${run}-${n}`,
+    holder: person(`holder.${n}`, `Holder Number ${n}`),
+    status: operation === 'REACTIVATE_CARD' ? 'LOCKED' : 'ACTIVE',
+    validTo: Date.UTC(2028, 11, 31),
+  });
+  return {
+    requestId: `demo-${run}-${operation.toLowerCase().replace(/_/g, '-')}`,
+    operation,
+    requestedAt: Date.now(),
+    requester,
+    cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2), card(3)] : [card(1)],
+    description: `Demo: ${operation.toLowerCase().replace(/_/g, ' ')} for the new project team`,
+    approvers,
+    attributes: { source: 'demo' },
+  };
+}
+
+async function main(): Promise<void> {
+  const exitWhenDone = process.argv.includes('--exit');
+  const config = loadConfig();
+  console.log('Bringing up the local stack (Kafka, schema registry, SMTP inbox, Postgres database)...');
+  const stack = await stackUp(config);
+  console.log(`  ready in ${stack.seconds.toFixed(1)}s; started: ${stack.started.join(', ') || 'nothing'}; reused: ${stack.reused.join(', ') || 'nothing'}`);
+
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const worker = await startWorker(config, logger);
+  console.log('Worker started.\n');
+
+  const run = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14) + '-' + randomUUID().slice(0, 4);
+  const codec = new AvroCodec(config.schemaRegistryUrl);
+  const kafka = createKafka(config.kafka, logger, 'demo');
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const requestIds = new Set<string>();
+  const requests = new Map(OPERATIONS.map((op) => [op, demoRequest(run, op)]));
+  const expectedEvents = requests.size + 6; // one OPENED per request, one event per decision below
+
+  const events: ApprovalEvent[] = [];
+  const observer = kafka.consumer({ groupId: `demo-observer-${run}` });
+  await observer.connect();
+  await observer.subscribe({ topic: config.topics.events, fromBeginning: true });
+  let resolveDone: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  await observer.run({
+    eachMessage: async ({ message }) => {
+      const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
+      if (!requestIds.has(event.requestId)) return;
+      events.push(event);
+      const who = event.decision ? ` by ${event.decision.approver.name}` : '';
+      const why = event.refusalCode ? ` refused: ${event.refusalCode} (${event.message})` : event.decision?.reason ? ` reason: ${event.decision.reason}` : '';
+      console.log(`  event ${event.type.padEnd(16)} ${event.requestId.padEnd(48)} status=${String(event.status).padEnd(8)}${who}${why}`);
+      if (events.length >= expectedEvents) resolveDone();
+    },
+  });
+
+  const send = async (topic: string, subjectSchema: 'card-operation-request' | 'approval-decision', key: string, value: unknown): Promise<void> => {
+    const id = await codec.register(`${topic}-value`, subjectSchema);
+    await producer.send({ topic, messages: [{ key, value: await codec.encode(id, value) }] });
+  };
+
+  console.log('Publishing one request per operation...');
+  for (const request of requests.values()) {
+    requestIds.add(request.requestId);
+    await send(config.topics.requests[request.operation], 'card-operation-request', request.requestId, request);
+  }
+  const decide = (op: Operation, decision: ApprovalDecision['decision'], approver: Person, reason: string | null = null): ApprovalDecision => ({
+    decisionId: `${requests.get(op)!.requestId}-${decision.toLowerCase()}-${approver.id}`,
+    requestId: requests.get(op)!.requestId,
+    decision,
+    approver,
+    reason,
+    decidedAt: Date.now(),
+  });
+  const decisions = [
+    decide('REQUEST_CARD', 'APPROVED', approvers[0]!),
+    decide('LOCK_CARD', 'APPROVED', approvers[1]!),
+    decide('REQUEST_MULTIPLE_CARDS', 'APPROVED', approvers[0]!),
+    decide('DEACTIVATE_CARD', 'REJECTED', approvers[1]!, 'The card holder still needs access until the end of the month'),
+    decide('REACTIVATE_CARD', 'POSTPONED', approvers[0]!),
+    decide('REACTIVATE_CARD', 'APPROVED', requester), // four-eyes: the requester cannot approve
+  ];
+  console.log('Publishing decisions: 3 approvals, 1 rejection with reason, 1 postponement, 1 self-approval...\n');
+  for (const decision of decisions) await send(config.topics.decisions, 'approval-decision', decision.requestId, decision);
+
+  const timeout = setTimeout(resolveDone, 60_000);
+  await done;
+  clearTimeout(timeout);
+  await observer.disconnect();
+  await producer.disconnect();
+
+  // Give the email relay a moment to deliver, then count what arrived.
+  const inbox = async (): Promise<Array<{ to: Array<{ address: string }>; subject: string }>> =>
+    ((await (await fetch(`${config.inboxUrl}/api/email`)).json()) as Array<{ to: Array<{ address: string }>; subject: string }>).filter((m) =>
+      [...requestIds].some((id) => m.subject.includes(id)),
+    );
+  const expectedEmails = requests.size * approvers.length + 4;
+  const deadline = Date.now() + 30_000;
+  let emails = await inbox();
+  while (emails.length < expectedEmails && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    emails = await inbox();
+  }
+  console.log(`\n${events.length} events on ${config.topics.events}; ${emails.length} emails delivered:`);
+  for (const email of emails) console.log(`  to ${email.to.map((t) => t.address).join(', ').padEnd(28)} ${email.subject}`);
+  console.log(`\nRead the emails at ${config.inboxUrl} (MailDev). REACTIVATE_CARD stays pending: it was postponed, and the requester may not approve it.`);
+
+  if (exitWhenDone) {
+    await worker.stop();
+    process.exit(0);
+  }
+  console.log('The worker keeps running; press Ctrl-C to stop it.');
+  const stop = (): void => void worker.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(`demo failed: ${describeFailure(error)}`);
+  process.exit(1);
+});
