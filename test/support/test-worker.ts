@@ -1,6 +1,7 @@
 // Runs the real worker in-process against the real stack, on topics and a consumer group of its
 // own, and records what it publishes (events, dead letters) as an outside consumer would see it.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { IHeaders } from 'kafkajs';
 import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
@@ -44,10 +45,11 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     TOPIC_PREFIX: `test-${run}.`,
     KAFKA_GROUP_ID: `card-approval-worker-${run}`,
     TOPIC_PARTITIONS: '2',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...overrides,
   });
-  const logger = createLogger(config.logLevel);
+  // The worker's logs are kept as a test artifact, one file per harness.
+  const logger = createLogger(config.logLevel, path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`));
   const codec = new AvroCodec(config.schemaRegistryUrl);
   const kafka = createKafka(config.kafka, logger, `test-${run}`);
   const admin = kafka.admin();

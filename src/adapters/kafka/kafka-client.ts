@@ -38,19 +38,28 @@ export function createProducer(kafka: Kafka): Producer {
   return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
-/** Creates missing topics (the broker's auto-creation is off by design). */
-export async function ensureTopics(admin: Admin, topics: string[], partitions: number, replicationFactor: number): Promise<void> {
+/**
+ * Creates missing topics (the broker's auto-creation is off by design) and waits until every
+ * partition has a leader: a just-started broker can take a while, and producing before then fails.
+ */
+export async function ensureTopics(admin: Admin, topics: string[], partitions: number, replicationFactor: number, timeoutMs = 60_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })),
-    });
-  } catch (error) {
-    // Another instance may have created them a moment ago; only a topic still missing is a failure.
-    const now = new Set(await admin.listTopics());
-    if (missing.some((t) => !now.has(t))) throw error;
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({ timeout: timeoutMs, topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) });
+    } catch (error) {
+      // Another instance may have created them a moment ago; only a topic still missing is a failure.
+      const now = new Set(await admin.listTopics());
+      if (missing.some((t) => !now.has(t))) throw error;
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metadata = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    const ready = metadata?.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error(`topics have no partition leaders after ${timeoutMs / 1000}s: ${topics.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
