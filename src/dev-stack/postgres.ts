@@ -3,7 +3,7 @@
 import { Client } from 'pg';
 import { StackError } from './processes';
 
-export async function ensureDatabase(databaseUrl: string): Promise<{ created: boolean }> {
+function adminClient(databaseUrl: string): { client: Client; database: string; host: string } {
   const url = new URL(databaseUrl);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
@@ -11,12 +11,27 @@ export async function ensureDatabase(databaseUrl: string): Promise<{ created: bo
   }
   const admin = new URL(databaseUrl);
   admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  return { client: new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 }), database, host: url.host };
+}
+
+/** Drops a database (used for the throwaway databases of tests), closing its connections. */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const { client, database } = adminClient(databaseUrl);
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function ensureDatabase(databaseUrl: string): Promise<{ created: boolean }> {
+  const { client, database, host } = adminClient(databaseUrl);
   try {
     await client.connect();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new StackError(`cannot reach Postgres at ${url.host} (${reason}); start it or set DATABASE_URL`);
+    throw new StackError(`cannot reach Postgres at ${host} (${reason}); start it or set DATABASE_URL`);
   }
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

@@ -7,6 +7,7 @@ import type { IHeaders } from 'kafkajs';
 import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource } from '../../src/data-access/data-source';
+import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
@@ -40,8 +41,14 @@ const text = (headers: IHeaders | undefined): Record<string, string> =>
 
 export async function startHarness(overrides: Record<string, string> = {}): Promise<Harness> {
   const run = randomUUID().slice(0, 8);
+  // A database of its own: the outbox relays of harnesses running side by side would otherwise
+  // publish each other's events to their own topics.
+  const databaseUrl = new URL(process.env.DATABASE_URL!);
+  databaseUrl.pathname = `${databaseUrl.pathname}_${run}`;
+  await ensureDatabase(databaseUrl.toString());
   const config = loadConfig({
     ...process.env,
+    DATABASE_URL: databaseUrl.toString(),
     TOPIC_PREFIX: `test-${run}.`,
     KAFKA_GROUP_ID: `card-approval-worker-${run}`,
     TOPIC_PARTITIONS: '2',
@@ -117,6 +124,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       await Promise.allSettled(workers.map((w) => w.stop()));
       await Promise.allSettled([observer.disconnect(), producer.disconnect()]);
       await db.destroy();
+      await dropDatabase(databaseUrl.toString());
     },
   };
   return harness;

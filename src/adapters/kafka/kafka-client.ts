@@ -18,7 +18,7 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
     brokers: config.brokers,
     connectionTimeout: 3000,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
-    logLevel: logLevel.WARN,
+    logLevel: process.env.KAFKAJS_LOG_LEVEL === "info" ? logLevel.INFO : logLevel.WARN,
     logCreator:
       () =>
       ({ level, log }: LogEntry) => {
@@ -45,21 +45,22 @@ export function createProducer(kafka: Kafka): Producer {
 export async function ensureTopics(admin: Admin, topics: string[], partitions: number, replicationFactor: number, timeoutMs = 60_000): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t));
+  let creationError: unknown;
   if (missing.length > 0) {
-    try {
-      await admin.createTopics({ timeout: timeoutMs, topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) });
-    } catch (error) {
-      // Another instance may have created them a moment ago; only a topic still missing is a failure.
-      const now = new Set(await admin.listTopics());
-      if (missing.some((t) => !now.has(t))) throw error;
-    }
+    // kafkajs's own wait for leaders gives up when a new topic is not yet in the broker's metadata
+    // cache (as happens on a fresh KRaft broker), so wait below instead.
+    await admin
+      .createTopics({ waitForLeaders: false, timeout: timeoutMs, topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) })
+      .catch((error: unknown) => (creationError = error)); // another instance may have just created them
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const metadata = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
     const ready = metadata?.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
     if (ready) return;
-    if (Date.now() > deadline) throw new Error(`topics have no partition leaders after ${timeoutMs / 1000}s: ${topics.join(', ')}`);
+    if (Date.now() > deadline) {
+      throw creationError ?? new Error(`topics have no partition leaders after ${timeoutMs / 1000}s: ${topics.join(', ')}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
