@@ -181,6 +181,19 @@ test('when garbage and a wrong-schema message arrive, then both are dead-lettere
   await harness.waitForEvents(request.requestId, 1);
 });
 
+test('when a value is empty or names a schema id the registry does not know, then it is dead-lettered as EMPTY_VALUE / UNKNOWN_SCHEMA', async () => {
+  const topic = harness.config.topics.decisions;
+  const emptyKey = `empty-${Date.now()}`;
+  await harness.publishRaw(topic, emptyKey, null);
+  const unknownKey = `unknown-schema-${Date.now()}`;
+  const unknownSchema = Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 2, 0x41]);
+  await harness.publishRaw(topic, unknownKey, unknownSchema);
+  expect((await harness.waitForDeadLetter((d) => d.key === emptyKey)).headers['dlq.reason']).toBe('EMPTY_VALUE');
+  const unknown = await harness.waitForDeadLetter((d) => d.key === unknownKey);
+  expect(unknown.headers['dlq.reason']).toBe('UNKNOWN_SCHEMA');
+  expect(Buffer.compare(unknown.value!, unknownSchema)).toBe(0);
+});
+
 test('when a request is invalid, then it is dead-lettered as INVALID_CONTENT with the problem named', async () => {
   const request = aRequest('LOCK_CARD', { cards: [] });
   await harness.publishRequest(request);

@@ -23,6 +23,8 @@ export interface DeadLetterSeen {
 
 export interface Harness {
   config: Config;
+  /** The variables that point a worker at this harness's topics and database. */
+  env: Record<string, string>;
   db: DataSource;
   publishRequest(request: CardOperationRequest, topic?: string): Promise<void>;
   publishDecision(decision: ApprovalDecision): Promise<void>;
@@ -46,15 +48,15 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const databaseUrl = new URL(process.env.DATABASE_URL!);
   databaseUrl.pathname = `${databaseUrl.pathname}_${run}`;
   await ensureDatabase(databaseUrl.toString());
-  const config = loadConfig({
-    ...process.env,
+  const env: Record<string, string> = {
     DATABASE_URL: databaseUrl.toString(),
     TOPIC_PREFIX: `test-${run}.`,
     KAFKA_GROUP_ID: `card-approval-worker-${run}`,
     TOPIC_PARTITIONS: '2',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...overrides,
-  });
+  };
+  const config = loadConfig({ ...process.env, ...env });
   // The worker's logs are kept as a test artifact, one file per harness.
   const logger = createLogger(config.logLevel, path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`));
   const codec = new AvroCodec(config.schemaRegistryUrl);
@@ -90,6 +92,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const workers: RunningWorker[] = [];
   const harness: Harness = {
     config,
+    env,
     db,
     async publishRequest(request, topic = config.topics.requests[request.operation]) {
       const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);

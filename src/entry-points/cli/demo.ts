@@ -65,8 +65,9 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   await observer.run({
     eachMessage: async ({ message }) => {
+      // Only this run's events matter; older ones may name schema ids an in-memory registry forgot.
+      if (!requestIds.has(message.key?.toString() ?? '')) return;
       const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
-      if (!requestIds.has(event.requestId)) return;
       events.push(event);
       const who = event.decision ? ` by ${event.decision.approver.name}` : '';
       const why = event.refusalCode ? ` refused: ${event.refusalCode} (${event.message})` : event.decision?.reason ? ` reason: ${event.decision.reason}` : '';
