@@ -18,7 +18,7 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
     brokers: config.brokers,
     connectionTimeout: 3000,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
-    logLevel: process.env.KAFKAJS_LOG_LEVEL === "info" ? logLevel.INFO : logLevel.WARN,
+    logLevel: logLevel.WARN,
     logCreator:
       () =>
       ({ level, log }: LogEntry) => {
