@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { StackError, isPortOpen, isProcessAlive, readPid, runTool, startDaemon, stopDaemon, waitFor } from './processes';
+import { isPortOpen, isProcessAlive, needsStart, runTool, startDaemon, waitFor } from './processes';
 
 export const KAFKA_VERSION = '4.1.1';
 const LOG4J_VERSION = '2.24.3';
@@ -108,12 +108,10 @@ export async function isKafkaHealthy(port: number): Promise<boolean> {
 
 export async function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ started: boolean }> {
   const pidFile = path.join(opts.home, 'kafka.pid');
-  if (await isKafkaHealthy(opts.port)) return { started: false };
-  if (await isPortOpen(opts.port)) {
-    throw new StackError(`port ${opts.port} is in use by something that is not a Kafka broker; free it or set KAFKA_PORT`);
+  const healthy = (): Promise<boolean> => isKafkaHealthy(opts.port);
+  if (!(await needsStart({ what: 'a Kafka broker', healthy, ports: [opts.port, opts.controllerPort], pidFile, variable: 'KAFKA_BROKERS' }))) {
+    return { started: false };
   }
-  const previous = readPid(pidFile);
-  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
 
   const classpath = resolveKafkaClasspath(opts.home);
   const runDir = path.join(opts.home, 'kafka-run');
@@ -152,7 +150,7 @@ export async function startKafka(opts: KafkaBrokerOptions, java: string): Promis
     logFile: path.join(runDir, 'stdout.log'),
     pidFile,
   });
-  await waitFor(`Kafka broker on 127.0.0.1:${opts.port}`, () => isKafkaHealthy(opts.port), {
+  await waitFor(`Kafka broker on 127.0.0.1:${opts.port}`, healthy, {
     timeoutMs: 90_000,
     logFile,
     isAlive: () => isProcessAlive(pid),

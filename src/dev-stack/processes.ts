@@ -51,6 +51,21 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Decides whether a service must be started: false when a healthy one already answers (it is
+ * reused, whoever started it); throws when its port is held by something else; stops a stale
+ * daemon of ours that no longer answers.
+ */
+export async function needsStart(opts: { what: string; healthy: () => Promise<boolean>; ports: number[]; pidFile: string; variable: string }): Promise<boolean> {
+  if (await opts.healthy()) return false;
+  for (const port of opts.ports) {
+    if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not ${opts.what}; free it or change ${opts.variable}`);
+  }
+  const previous = readPid(opts.pidFile);
+  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(opts.pidFile);
+  return true;
+}
+
 /** Starts a daemon that outlives this process; its pid goes to `pidFile` so `down` can stop it. */
 export function startDaemon(opts: {
   command: string;

@@ -3,7 +3,7 @@
 // 3.0.x is the newest line that runs on Java 17 (3.1+ is built for Java 21).
 import fs from 'node:fs';
 import path from 'node:path';
-import { StackError, isPortOpen, isProcessAlive, readPid, runTool, startDaemon, stopDaemon, waitFor } from './processes';
+import { StackError, isProcessAlive, needsStart, runTool, startDaemon, waitFor } from './processes';
 
 export const APICURIO_VERSION = '3.0.9';
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
@@ -55,12 +55,10 @@ export async function isRegistryHealthy(port: number): Promise<boolean> {
 
 export async function startSchemaRegistry(opts: SchemaRegistryOptions, java: string): Promise<{ started: boolean }> {
   const pidFile = path.join(opts.home, 'registry.pid');
-  if (await isRegistryHealthy(opts.port)) return { started: false };
-  if (await isPortOpen(opts.port)) {
-    throw new StackError(`port ${opts.port} is in use by something that is not a schema registry; free it or set SCHEMA_REGISTRY_PORT`);
+  const healthy = (): Promise<boolean> => isRegistryHealthy(opts.port);
+  if (!(await needsStart({ what: 'a schema registry', healthy, ports: [opts.port, opts.managementPort], pidFile, variable: 'SCHEMA_REGISTRY_URL' }))) {
+    return { started: false };
   }
-  const previous = readPid(pidFile);
-  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
 
   const runner = resolveRegistryApp(opts.home);
   const logFile = path.join(opts.home, 'registry.log');
@@ -78,7 +76,7 @@ export async function startSchemaRegistry(opts: SchemaRegistryOptions, java: str
     logFile,
     pidFile,
   });
-  await waitFor(`schema registry on 127.0.0.1:${opts.port}`, () => isRegistryHealthy(opts.port), {
+  await waitFor(`schema registry on 127.0.0.1:${opts.port}`, healthy, {
     timeoutMs: 90_000,
     logFile,
     isAlive: () => isProcessAlive(pid),

@@ -2,7 +2,7 @@
 // SMTP on one port; the web UI and REST API (GET /email) on another.
 import fs from 'node:fs';
 import path from 'node:path';
-import { StackError, isPortOpen, isProcessAlive, readPid, startDaemon, stopDaemon, waitFor } from './processes';
+import { StackError, isPortOpen, isProcessAlive, needsStart, startDaemon, waitFor } from './processes';
 
 export interface SmtpInboxOptions {
   home: string;
@@ -30,12 +30,10 @@ function findMaildevBin(): string {
 
 export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started: boolean }> {
   const pidFile = path.join(opts.home, 'maildev.pid');
-  if (await isInboxHealthy(opts.webPort, opts.smtpPort)) return { started: false };
-  for (const port of [opts.smtpPort, opts.webPort]) {
-    if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not MailDev; free it or set SMTP_PORT / SMTP_WEB_PORT`);
+  const healthy = (): Promise<boolean> => isInboxHealthy(opts.webPort, opts.smtpPort);
+  if (!(await needsStart({ what: 'MailDev', healthy, ports: [opts.smtpPort, opts.webPort], pidFile, variable: 'SMTP_URL / SMTP_INBOX_URL' }))) {
+    return { started: false };
   }
-  const previous = readPid(pidFile);
-  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
 
   const bin = findMaildevBin();
   const logFile = path.join(opts.home, 'maildev.log');
@@ -46,7 +44,7 @@ export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started:
     logFile,
     pidFile,
   });
-  await waitFor(`MailDev on 127.0.0.1:${opts.smtpPort}/${opts.webPort}`, () => isInboxHealthy(opts.webPort, opts.smtpPort), {
+  await waitFor(`MailDev on 127.0.0.1:${opts.smtpPort}/${opts.webPort}`, healthy, {
     timeoutMs: 30_000,
     logFile,
     isAlive: () => isProcessAlive(pid),
