@@ -132,14 +132,17 @@ async function writeTransitions(db: EntityManager, transitions: Transition[], em
   }
 }
 
-const decisionFromRow = (row: {
+interface DecisionRowRead {
   decision_id: string;
   request_id: string;
   decision: ApprovalDecision['decision'];
   approver: ApprovalDecision['approver'];
   reason: string | null;
   decided_at: Date;
-}): ApprovalDecision => ({
+  received_at: Date;
+}
+
+const decisionFromRow = (row: DecisionRowRead): ApprovalDecision => ({
   decisionId: row.decision_id,
   requestId: row.request_id,
   decision: row.decision,
@@ -166,7 +169,7 @@ export class ApprovalStore {
         `SELECT decision_id FROM approval_decisions WHERE decision_id = ANY($1)`,
         [decisionIds],
       );
-      const awaitingRows = await db.query(
+      const awaitingRows: DecisionRowRead[] = await db.query(
         `SELECT * FROM approval_decisions WHERE request_id = ANY($1) AND outcome = 'AWAITING_REQUEST' ORDER BY decided_at, received_at`,
         [requestIds],
       );
@@ -262,16 +265,16 @@ export class ApprovalStore {
       if (candidates.length === 0) return [];
       const requestIds = candidates.map((c) => c.request_id);
       await lockRequests(db, requestIds);
-      const expired = await db.query(
+      const expired: DecisionRowRead[] = await db.query(
         `SELECT d.* FROM approval_decisions d
          WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST' AND d.received_at < $2
            AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.request_id = d.request_id)`,
         [requestIds, iso(now - windowMs)],
       );
-      const transitions = expired.map((row: { received_at: Date }) => refuseUnknownRequest(decisionFromRow(row as never), now, now - ms(row.received_at)!));
+      const transitions = expired.map((row) => refuseUnknownRequest(decisionFromRow(row), now, now - ms(row.received_at)!));
       await db.query(
         `UPDATE approval_decisions SET outcome = 'REFUSED', refusal_code = 'UNKNOWN_REQUEST', resolved_at = $2 WHERE decision_id = ANY($1)`,
-        [transitions.map((t: Transition) => t.event.decision!.decisionId), iso(now)],
+        [expired.map((row) => row.decision_id), iso(now)],
       );
       await writeTransitions(db, transitions, []);
       return transitions;
