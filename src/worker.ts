@@ -23,13 +23,16 @@ export interface RunningWorker {
 
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
   const stops: Array<{ name: string; stop: () => Promise<unknown> | unknown }> = [];
-  const stopAll = async (): Promise<void> => {
-    for (const { name, stop } of stops.reverse()) {
-      await Promise.resolve()
-        .then(stop)
-        .catch((error: unknown) => logger.warn({ component: name, err: describe(error) }, 'stop failed'));
-    }
-  };
+  // Reverse start order; a second call (signal during a crash exit) waits for the first.
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const { name, stop } of [...stops].reverse()) {
+        await Promise.resolve()
+          .then(stop)
+          .catch((error: unknown) => logger.warn({ component: name, err: describe(error) }, 'stop failed'));
+      }
+    })());
 
   try {
     const dataSource = await createDataSource(config.databaseUrl).initialize();

@@ -13,7 +13,6 @@ const ENDPOINT_VARIABLES: Array<keyof StackEndpoints> = ['KAFKA_BROKERS', 'SCHEM
 const TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/card_approvals_test';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __stackTeardown: (() => Promise<void>) | undefined;
 }
 

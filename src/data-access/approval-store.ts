@@ -73,6 +73,9 @@ const RECORD_COLUMNS = `request_id text, operation text, status text, requester 
   description text, attributes jsonb, requested_at timestamptz, opened_at timestamptz, updated_at timestamptz,
   closed_at timestamptz, outcome_decision_id text, last_postponed_by jsonb, last_postponed_at timestamptz, version int`;
 
+const DECISION_COLUMNS = `decision_id text, request_id text, decision text, approver jsonb, reason text,
+  decided_at timestamptz, outcome text, refusal_code text, resolved_at timestamptz`;
+
 /**
  * Serialises work on the same requests across transactions and processes (a request and its
  * decisions arrive on different topics). Locks are taken in one global order: no deadlocks.
@@ -229,8 +232,6 @@ export class ApprovalStore {
             resolved_at: d.outcome === 'AWAITING_REQUEST' ? null : iso(now),
           })),
       );
-    const DECISION_COLUMNS = `decision_id text, request_id text, decision text, approver jsonb, reason text,
-      decided_at timestamptz, outcome text, refusal_code text, resolved_at timestamptz`;
     if (changes.decisions.some((d) => !d.wasAwaiting)) {
       await db.query(
         `INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, received_at, outcome, refusal_code, resolved_at)

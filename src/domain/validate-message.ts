@@ -12,7 +12,6 @@ const MAX_TEXT = 4000;
 const MAX_ATTRIBUTES = 50;
 // Deliberately plain: one @, no whitespace or control characters, a dot in the domain.
 const EMAIL = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function checkId(label: string, value: string, problems: string[]): void {

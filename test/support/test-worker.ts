@@ -66,11 +66,11 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, 1);
   await admin.disconnect();
 
-  const requestSchemaIds = new Map<string, number>();
+  const schemaIds = new Map<string, number>();
   const schemaId = async (subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event'): Promise<number> => {
     const key = `${subject}/${schema}`;
-    if (!requestSchemaIds.has(key)) requestSchemaIds.set(key, await codec.register(subject, schema));
-    return requestSchemaIds.get(key)!;
+    if (!schemaIds.has(key)) schemaIds.set(key, await codec.register(subject, schema));
+    return schemaIds.get(key)!;
   };
 
   const producer: Producer = createProducer(kafka);

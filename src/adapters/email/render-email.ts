@@ -78,6 +78,5 @@ export class EmailRenderer {
 
 /** Control characters (CR/LF above all) would end the Subject header; they become spaces. */
 function oneLine(value: string): string {
-  // eslint-disable-next-line no-control-regex
   return value.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
 }

@@ -76,9 +76,11 @@ async function main(): Promise<void> {
     },
   });
 
+  // Requests share one schema across their topics; each subject is registered once.
+  const schemaIds = new Map<string, number>();
   const send = async (topic: string, subjectSchema: 'card-operation-request' | 'approval-decision', key: string, value: unknown): Promise<void> => {
-    const id = await codec.register(`${topic}-value`, subjectSchema);
-    await producer.send({ topic, messages: [{ key, value: await codec.encode(id, value) }] });
+    if (!schemaIds.has(topic)) schemaIds.set(topic, await codec.register(`${topic}-value`, subjectSchema));
+    await producer.send({ topic, messages: [{ key, value: await codec.encode(schemaIds.get(topic)!, value) }] });
   };
 
   console.log('Publishing one request per operation...');

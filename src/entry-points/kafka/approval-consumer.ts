@@ -12,13 +12,14 @@ import type { ApprovalDecision, CardOperationRequest, Operation } from '../../do
 import type { InboundMessage } from '../../domain/process-batch';
 import { decisionProblems, requestProblems } from '../../domain/validate-message';
 import type { Config } from '../../libraries/config';
-import { PermanentMessageError, TransientError, describe, type DeadLetterReason } from '../../libraries/errors';
+import { PermanentMessageError, TransientError, describe, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 
 export interface DeadLetter {
   message: KafkaMessage;
   reason: DeadLetterReason;
   detail: string;
+  context: MessageContext;
 }
 
 export interface ConsumerDeps {
@@ -58,7 +59,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
         if (problems.length > 0) throw new PermanentMessageError('INVALID_CONTENT', problems.join('; '), { requestId: request.requestId });
         const approvers = approversFor(request, config.approverGroups);
         if (approvers.length === 0) {
-          throw new PermanentMessageError('NO_APPROVERS', `request names no approvers and no approver group is configured for ${operation}`);
+          throw new PermanentMessageError('NO_APPROVERS', `request names no approvers and no approver group is configured for ${operation}`, { requestId: request.requestId });
         }
         return { kind: 'request', request, approvers };
       }
@@ -67,7 +68,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
       if (problems.length > 0) throw new PermanentMessageError('INVALID_CONTENT', problems.join('; '), { decisionId: decision.decisionId });
       return { kind: 'decision', decision };
     } catch (error) {
-      if (error instanceof PermanentMessageError) return { message, reason: error.reason, detail: error.message };
+      if (error instanceof PermanentMessageError) return { message, reason: error.reason, detail: error.message, context: error.context };
       throw error;
     }
   }
@@ -83,7 +84,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
       const log = logger.child({ topic, partition });
       const alive = (): boolean => isRunning() && !isStale();
 
-      /** Retries transient failures with backoff until they pass or this partition is lost. */
+      /** Retries failures with backoff until they pass; undefined means this partition was lost meanwhile. */
       async function untilDone<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
         for (let attempt = 1; ; attempt += 1) {
           try {
@@ -128,16 +129,17 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
             }),
           );
           if (!sent) return;
-          for (const d of dead) log.warn({ offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
+          for (const d of dead) log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
         }
 
         // Commit only what the database (and the dead-letter topic) now hold.
         const last = chunk[chunk.length - 1]!;
         payload.resolveOffset(last.offset);
-        const committed = await untilDone('commit', () =>
-          consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]),
-        );
-        if (committed === undefined && !alive()) return;
+        const committed = await untilDone('commit', async () => {
+          await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+          return true;
+        });
+        if (!committed) return;
         await heartbeat().catch(() => undefined);
         onCommitted();
       }
