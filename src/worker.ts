@@ -12,13 +12,27 @@ import { emailRelayRound } from './entry-points/relays/email-relay';
 import { eventRelayRound } from './entry-points/relays/event-relay';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
-import { describe } from './libraries/errors';
+import { TransientError, describe } from './libraries/errors';
 import type { Logger } from './libraries/logger';
 
 export interface RunningWorker {
   stop(): Promise<void>;
   /** Resolves if the consumer crashed for good; main exits then rather than live on as a zombie. */
   crashed: Promise<Error>;
+}
+
+/** Start-up waits out a dependency that is briefly away (a restart, an outage) instead of exiting. */
+async function untilAvailable<T>(what: string, attempt: () => Promise<T>, logger: Logger, giveUpAfterMs = 5 * 60_000): Promise<T> {
+  const deadline = Date.now() + giveUpAfterMs;
+  for (let tries = 1; ; tries += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof TransientError) || Date.now() > deadline) throw error;
+      logger.warn({ dependency: what, tries, err: describe(error) }, `${what} unavailable at start-up; retrying`);
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** tries)));
+    }
+  }
 }
 
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
@@ -41,7 +55,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     if (applied.length) logger.info({ migrations: applied }, 'database migrated');
 
     const codec = new AvroCodec(config.schemaRegistryUrl);
-    const eventSchemaId = await codec.register(`${config.topics.events}-value`, 'approval-event');
+    const eventSchemaId = await untilAvailable('schema registry', () => codec.register(`${config.topics.events}-value`, 'approval-event'), logger);
 
     const kafka = createKafka(config.kafka, logger.child({ component: 'kafka' }));
     const admin = kafka.admin();
@@ -83,7 +97,16 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     );
     stops.push({ name: 'expiry', stop: () => expiry.stop() });
 
-    const consumer = kafka.consumer({ groupId: config.kafka.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId: config.kafka.groupId,
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
+      allowAutoTopicCreation: false,
+    });
+    // Joins are logged so operators (and the fault tests) can tell a rebalance storm from a quiet group.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+      logger.info({ component: 'consumer', memberId: payload.memberId, assignment: payload.memberAssignment }, 'consumer joined group'),
+    );
     const crashed = new Promise<Error>((resolve) => {
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (!payload.restart) resolve(payload.error);

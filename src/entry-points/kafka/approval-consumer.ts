@@ -111,7 +111,9 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
         const dead = classified.filter((c): c is DeadLetter => !('kind' in c));
 
         if (valid.length > 0) {
-          const changes = await untilDone('apply', () => store.applyBatch(valid));
+          // A slow database must not cost us the partition: keep heartbeating while the transaction runs.
+          const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+          const changes = await untilDone('apply', () => store.applyBatch(valid)).finally(() => clearInterval(beat));
           if (!changes) return;
           for (const t of changes.transitions) {
             log.info(

@@ -1,0 +1,353 @@
+// One fault-injection run: worker processes on topics and a database of their own, a stream of
+// requests and decisions, and afterwards a count of every effect against what the stream must
+// produce. The expected event ids and emails are derived exactly (event ids come from the domain's
+// own derivation), so "lost" and "duplicated" are set differences, not estimates.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { createDataSource, migrate } from '../../src/data-access/data-source';
+import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
+import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
+import { createLogger } from '../../src/libraries/logger';
+
+const ROOT = path.join(__dirname, '..', '..');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+
+type Plan = 'APPROVE' | 'REJECT' | 'POSTPONE_THEN_APPROVE';
+
+interface PlannedRequest {
+  request: CardOperationRequest;
+  decisions: ApprovalDecision[];
+  endState: 'APPROVED' | 'REJECTED';
+}
+
+export interface ScenarioCounts {
+  scenario: string;
+  messagesIn: number;
+  records: number;
+  eventsDistinct: number;
+  eventsCopies: number;
+  emailsDistinct: number;
+  emailsCopies: number;
+  deadLetters: number;
+  refusals: number;
+  lost: number;
+  duplicatedEffects: number;
+  rebalances: number;
+  recoverySeconds: number;
+  problems: string[];
+}
+
+export interface WorkerProcess {
+  name: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+const person = (id: string, run: string): Person => ({ id, name: `Person ${id}`, email: `${id}-${run}@example.com`, locale: null });
+
+export class ChaosRun {
+  readonly workers: WorkerProcess[] = [];
+  private readonly plans: PlannedRequest[] = [];
+  private readonly eventCopies = new Map<string, number>();
+  private readonly deadLetters: string[] = [];
+  private messagesIn = 0;
+  private workerCount = 0;
+
+  private constructor(
+    readonly run: string,
+    readonly scenario: string,
+    readonly env: Record<string, string>,
+    readonly config: Config,
+    readonly db: DataSource,
+    private readonly producer: Producer,
+    private readonly observer: Consumer,
+    private readonly codec: AvroCodec,
+    private readonly schemaIds: { request: number; decision: number },
+  ) {}
+
+  static async create(scenario: string, extraEnv: Record<string, string> = {}): Promise<ChaosRun> {
+    const run = `c${randomUUID().slice(0, 8)}`;
+    const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test');
+    databaseUrl.pathname = `/card_approvals_chaos_${run}`;
+    await ensureDatabase(databaseUrl.toString());
+    const env = {
+      DATABASE_URL: databaseUrl.toString(),
+      TOPIC_PREFIX: `chaos-${run}.`,
+      KAFKA_GROUP_ID: `card-approval-worker-${run}`,
+      TOPIC_PARTITIONS: '4',
+      KAFKA_SESSION_TIMEOUT_MS: '10000',
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    };
+    const config = loadConfig({ ...process.env, ...env });
+    const logger = createLogger('warn', path.join(ARTIFACTS, `chaos-${run}-driver.log`));
+    const db = await createDataSource(config.databaseUrl, 2).initialize();
+    await migrate(db);
+    const kafka = createKafka(config.kafka, logger, `chaos-${run}`);
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, 1);
+    await admin.disconnect();
+    const codec = new AvroCodec(config.schemaRegistryUrl);
+    const schemaIds = {
+      request: await codec.register(`${config.topics.requests.LOCK_CARD}-value`, 'card-operation-request'),
+      decision: await codec.register(`${config.topics.decisions}-value`, 'approval-decision'),
+    };
+    for (const topic of Object.values(config.topics.requests)) await codec.register(`${topic}-value`, 'card-operation-request');
+    const producer = createProducer(kafka);
+    await producer.connect();
+    const observer = kafka.consumer({ groupId: `chaos-observer-${run}` });
+    const self = new ChaosRun(run, scenario, env, config, db, producer, observer, codec, schemaIds);
+    await observer.connect();
+    await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
+    await observer.run({
+      eachMessage: async ({ topic, message }) => {
+        if (topic === config.topics.deadLetter) {
+          self.deadLetters.push(String(message.headers?.['dlq.reason'] ?? ''));
+          return;
+        }
+        // The event id travels in a header too; decoding proves the event is readable.
+        const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
+        self.eventCopies.set(event.eventId, (self.eventCopies.get(event.eventId) ?? 0) + 1);
+      },
+    });
+    return self;
+  }
+
+  /** Starts a worker process (the real entry point, as operators run it). */
+  startWorker(): WorkerProcess {
+    const name = `w${++this.workerCount}`;
+    const log = fs.openSync(path.join(ARTIFACTS, `chaos-${this.run}-${name}.log`), 'a');
+    const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const worker = { name, child, exited };
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async stopWorker(worker: WorkerProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | null> {
+    worker.child.kill(signal);
+    const code = await worker.exited;
+    this.workers.splice(this.workers.indexOf(worker), 1);
+    return code;
+  }
+
+  /** Publishes `count` requests with their decisions, spread over about `durationMs`. */
+  async stream(count: number, durationMs: number): Promise<void> {
+    const approvers = [person('approver-a', this.run), person('approver-b', this.run)];
+    const chunk = 20;
+    const pause = durationMs / Math.max(1, Math.ceil(count / chunk));
+    for (let start = 0; start < count; start += chunk) {
+      const batch: PlannedRequest[] = [];
+      for (let i = start; i < Math.min(count, start + chunk); i += 1) batch.push(this.plan(i, approvers));
+      this.plans.push(...batch);
+      const requestsByTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
+      for (const { request } of batch) {
+        const topic = this.config.topics.requests[request.operation];
+        const list = requestsByTopic.get(topic) ?? [];
+        list.push({ key: request.requestId, value: await this.codec.encode(this.schemaIds.request, request) });
+        requestsByTopic.set(topic, list);
+      }
+      const decisions = await Promise.all(
+        batch.flatMap((p) => p.decisions).map(async (d) => ({ key: d.requestId, value: await this.codec.encode(this.schemaIds.decision, d) })),
+      );
+      const topicMessages = [...[...requestsByTopic].map(([topic, messages]) => ({ topic, messages })), { topic: this.config.topics.decisions, messages: decisions }];
+      // Upstream keeps trying through a broker restart; a resend is a redelivery the worker must absorb.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await this.producer.sendBatch({ topicMessages });
+          break;
+        } catch (error) {
+          if (attempt >= 30) throw error;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      this.messagesIn += batch.length + decisions.length;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  private plan(index: number, approvers: Person[]): PlannedRequest {
+    const operation = OPERATIONS[index % OPERATIONS.length]!;
+    const requester = person(`requester-${index}`, this.run);
+    const card = (n: number): CardOperationRequest['cards'][number] => ({
+      cardId: `card-${index}-${n}`,
+      cardType: 'EMPLOYEE_BADGE',
+      serialNumber: `SN-${index}-${n}`,
+      holder: person(`holder-${index}-${n}`, this.run),
+      status: 'ACTIVE',
+      validTo: null,
+    });
+    const request: CardOperationRequest = {
+      requestId: `${this.run}-req-${index}`,
+      operation,
+      requestedAt: Date.now(),
+      requester,
+      cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2)] : [card(1)],
+      description: `chaos ${this.scenario} #${index}`,
+      approvers,
+      attributes: {},
+    };
+    const roll = index % 20; // deterministic mix: 80% approve, 15% reject, 5% postpone then approve
+    const plan: Plan = roll < 16 ? 'APPROVE' : roll < 19 ? 'REJECT' : 'POSTPONE_THEN_APPROVE';
+    const decide = (decision: ApprovalDecision['decision'], n: number): ApprovalDecision => ({
+      decisionId: `${request.requestId}-d${n}`,
+      requestId: request.requestId,
+      decision,
+      approver: approvers[n % 2]!,
+      reason: decision === 'REJECTED' ? 'chaos says no' : null,
+      decidedAt: Date.now(),
+    });
+    const decisions =
+      plan === 'APPROVE' ? [decide('APPROVED', 0)] : plan === 'REJECT' ? [decide('REJECTED', 0)] : [decide('POSTPONED', 0), decide('APPROVED', 1)];
+    return { request, decisions, endState: plan === 'REJECT' ? 'REJECTED' : 'APPROVED' };
+  }
+
+  private expectedEventIds(): Set<string> {
+    return new Set(this.plans.flatMap((p) => [eventIdFor.opened(p.request.requestId), ...p.decisions.map((d) => eventIdFor.decision(d))]));
+  }
+
+  /** (recipient, requestId, kind) of every email the stream must cause. */
+  private expectedEmails(): Set<string> {
+    return new Set(
+      this.plans.flatMap((p) => [
+        ...p.request.approvers.map((a) => `${a.email}|${p.request.requestId}|Approval needed`),
+        `${p.request.requester.email}|${p.request.requestId}|${p.endState === 'APPROVED' ? 'Approved' : 'Rejected'}`,
+      ]),
+    );
+  }
+
+  private async inbox(): Promise<Array<{ id: string; key: string }>> {
+    const found: Array<{ id: string; key: string }> = [];
+    for (let skip = 0; ; skip += 200) {
+      const res = await fetch(`${this.config.inboxUrl}/api/email/summary?search=${this.run}&limit=200&skip=${skip}&sort=asc`);
+      const page = (await res.json()) as { items: Array<{ id: string; subject: string; to: Array<{ address: string }> }>; total: number };
+      for (const item of page.items) {
+        const requestId = /\(([^)]+)\)\s*$/.exec(item.subject)?.[1] ?? '?';
+        const kind = item.subject.split(':')[0] ?? '?';
+        for (const to of item.to) found.push({ id: item.id, key: `${to.address.toLowerCase()}|${requestId}|${kind}` });
+      }
+      if (skip + 200 >= page.total) return found;
+    }
+  }
+
+  /** Waits until every planned effect is visible (or the deadline passes), then counts. */
+  async settleAndCount(faultEndedAt: number, timeoutMs = 180_000): Promise<ScenarioCounts> {
+    const expectedEvents = this.expectedEventIds();
+    const expectedEmails = this.expectedEmails();
+    const deadline = Date.now() + timeoutMs;
+    let emails: Array<{ id: string; key: string }> = [];
+    for (;;) {
+      emails = await this.inbox().catch(() => emails);
+      const seenEvents = [...expectedEvents].filter((id) => this.eventCopies.has(id)).length;
+      const seenEmails = new Set(emails.map((e) => e.key).filter((k) => expectedEmails.has(k))).size;
+      if ((seenEvents === expectedEvents.size && seenEmails === expectedEmails.size) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const recoverySeconds = (Date.now() - faultEndedAt) / 1000;
+    // A moment more, so late duplicates (if any) are counted too.
+    await new Promise((r) => setTimeout(r, 2000));
+    emails = await this.inbox();
+
+    const problems: string[] = [];
+    const rows: Array<{ request_id: string; status: string }> = await this.db.query('SELECT request_id, status FROM approval_requests');
+    const status = new Map(rows.map((r) => [r.request_id, r.status]));
+    let lost = 0;
+    for (const p of this.plans) {
+      if (status.get(p.request.requestId) !== p.endState) {
+        lost += 1;
+        problems.push(`${p.request.requestId} is ${status.get(p.request.requestId) ?? 'missing'}, expected ${p.endState}`);
+      }
+    }
+    const missingEvents = [...expectedEvents].filter((id) => !this.eventCopies.has(id));
+    const unexpectedEvents = [...this.eventCopies.keys()].filter((id) => !expectedEvents.has(id));
+    const emailCopies = new Map<string, string[]>();
+    for (const e of emails) emailCopies.set(e.key, [...(emailCopies.get(e.key) ?? []), e.id]);
+    const missingEmails = [...expectedEmails].filter((k) => !emailCopies.has(k));
+    const unexpectedEmails = [...emailCopies.keys()].filter((k) => !expectedEmails.has(k));
+    // A copy of an email is acceptable only as the same message: same Message-ID.
+    let emailsWithOtherIds = 0;
+    for (const [key, ids] of emailCopies) {
+      if (ids.length < 2) continue;
+      const messageIds = new Set<string>();
+      for (const id of ids) {
+        const full = (await (await fetch(`${this.config.inboxUrl}/api/email/${id}`)).json()) as { headers: Record<string, string> };
+        messageIds.add(full.headers['message-id'] ?? '?');
+      }
+      if (messageIds.size > 1) {
+        emailsWithOtherIds += 1;
+        problems.push(`${key} arrived with ${messageIds.size} different Message-IDs`);
+      }
+    }
+    lost += missingEvents.length + missingEmails.length;
+    if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published`);
+    if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
+    const duplicatedEffects = rows.length - status.size + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds;
+    if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s)`);
+    if (unexpectedEmails.length) problems.push(`${unexpectedEmails.length} unexpected email(s): ${unexpectedEmails.slice(0, 3).join(', ')}`);
+
+    const [refusals] = await this.db.query(`SELECT count(*)::int AS n FROM approval_events WHERE type = 'DECISION_REFUSED'`);
+    return {
+      scenario: this.scenario,
+      messagesIn: this.messagesIn,
+      records: rows.length,
+      eventsDistinct: [...this.eventCopies.keys()].length,
+      eventsCopies: [...this.eventCopies.values()].reduce((a, b) => a + b, 0),
+      emailsDistinct: emailCopies.size,
+      emailsCopies: emails.length,
+      deadLetters: this.deadLetters.length,
+      refusals: (refusals as { n: number }).n,
+      lost,
+      duplicatedEffects,
+      rebalances: this.countJoins(),
+      recoverySeconds: Math.round(recoverySeconds * 10) / 10,
+      problems,
+    };
+  }
+
+  private countJoins(): number {
+    let joins = 0;
+    for (const file of fs.readdirSync(ARTIFACTS).filter((f) => f.startsWith(`chaos-${this.run}-w`))) {
+      joins += fs.readFileSync(path.join(ARTIFACTS, file), 'utf8').split('"msg":"consumer joined group"').length - 1;
+    }
+    return joins;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.workers.map((w) => this.stopWorker(w, 'SIGKILL')));
+    await Promise.allSettled([this.observer.disconnect(), this.producer.disconnect()]);
+    await this.db.destroy();
+    await dropDatabase(this.config.databaseUrl).catch(() => undefined);
+  }
+}
+
+export function formatTable(rows: ScenarioCounts[]): string {
+  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'group joins', 'time to recover (s)'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    String(r.messagesIn),
+    String(r.records),
+    `${r.eventsDistinct}/${r.eventsCopies}`,
+    `${r.emailsDistinct}/${r.emailsCopies}`,
+    String(r.deadLetters),
+    String(r.refusals),
+    String(r.lost),
+    String(r.duplicatedEffects),
+    String(r.rebalances),
+    String(r.recoverySeconds),
+  ]);
+  const table = [header, ...lines];
+  return table.map((cells) => `| ${cells.join(' | ')} |`).join('\n').replace(/\n/, `\n|${header.map(() => '---').join('|')}|\n`);
+}

@@ -1,0 +1,53 @@
+// `npm run chaos`: the long form of the fault-injection suite. Brings up the local stack, runs
+// every scenario (`--runs N` times, `--requests N` each), prints the table and writes the rows to
+// test-artifacts/chaos-results.json. Exits 1 if anything was lost or duplicated. It restarts and
+// pauses the stack's services, so run it alone.
+import fs from 'node:fs';
+import path from 'node:path';
+import { stackUp } from '../../src/dev-stack/local-stack';
+import { loadConfig } from '../../src/libraries/config';
+import { formatTable, type ScenarioCounts } from './chaos-run';
+import * as scenarios from './scenarios';
+
+function option(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+async function main(): Promise<void> {
+  const runs = option('runs', 1);
+  const options = { requests: option('requests', 300), streamMs: option('stream-ms', 20_000) };
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
+  const stack = await stackUp(config);
+  Object.assign(process.env, stack.endpoints);
+  const home = config.stackHome;
+  const all: Array<[string, () => Promise<ScenarioCounts>]> = [
+    ['kill', () => scenarios.killNine(options, 3)],
+    ['rebalance', () => scenarios.rebalance(options)],
+    ['slow', () => scenarios.slowConsumer(options)],
+    ['registry', () => scenarios.registryDown(options, home)],
+    ['smtp', () => scenarios.smtpDown(options, home)],
+    ['broker', () => scenarios.brokerRestart(options, home)],
+    ['postgres', () => scenarios.postgresRestart(options)],
+  ];
+  const rows: ScenarioCounts[] = [];
+  for (let run = 1; run <= runs; run += 1) {
+    for (const [name, scenario] of all) {
+      if (only && !only.split(',').includes(name)) continue;
+      const began = Date.now();
+      const row = await scenario();
+      rows.push(row);
+      console.log(`run ${run} ${row.scenario}: lost ${row.lost}, duplicated ${row.duplicatedEffects} (${((Date.now() - began) / 1000).toFixed(0)} s)${row.problems.length ? `\n  ${row.problems.join('\n  ')}` : ''}`);
+    }
+  }
+  console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
+  fs.mkdirSync(path.join(__dirname, '..', '..', 'test-artifacts'), { recursive: true });
+  fs.writeFileSync(path.join(__dirname, '..', '..', 'test-artifacts', 'chaos-results.json'), JSON.stringify(rows, null, 2));
+  process.exit(rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0) ? 0 : 1);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

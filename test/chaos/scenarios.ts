@@ -1,0 +1,124 @@
+// The fault scenarios. Each starts workers, streams requests and decisions while it injects its
+// fault, and returns the counts once everything has settled.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startKafka } from '../../src/dev-stack/kafka-broker';
+import { readPid, stopDaemon } from '../../src/dev-stack/processes';
+import { ChaosRun, type ScenarioCounts } from './chaos-run';
+
+export interface ScenarioOptions {
+  requests: number;
+  streamMs: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const randomBetween = (min: number, max: number): number => min + Math.random() * (max - min);
+
+async function withRun(
+  name: string,
+  options: ScenarioOptions,
+  fault: (run: ChaosRun) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<ScenarioCounts> {
+  const run = await ChaosRun.create(name, env);
+  try {
+    const streaming = run.stream(options.requests, options.streamMs);
+    await fault(run);
+    await streaming;
+    if (run.workers.length === 0) run.startWorker();
+    return await run.settleAndCount(Date.now());
+  } finally {
+    await run.close();
+  }
+}
+
+/** kill -9 of the worker at random points of the stream, each time restarted. */
+export function killNine(options: ScenarioOptions, kills = 3): Promise<ScenarioCounts> {
+  return withRun(`kill -9 x${kills}`, options, async (run) => {
+    let worker = run.startWorker();
+    for (let i = 0; i < kills; i += 1) {
+      await sleep(randomBetween(2000, Math.max(2500, options.streamMs / kills)));
+      await run.stopWorker(worker, 'SIGKILL');
+      worker = run.startWorker();
+    }
+  });
+}
+
+/** Three workers in one group; one joins, one leaves with SIGTERM, one dies with kill -9. */
+export function rebalance(options: ScenarioOptions): Promise<ScenarioCounts> {
+  return withRun('rebalance (3 workers, +1, SIGTERM 1, kill -9 1)', options, async (run) => {
+    const [first, second] = [run.startWorker(), run.startWorker(), run.startWorker()];
+    await sleep(options.streamMs / 4);
+    run.startWorker();
+    await sleep(options.streamMs / 4);
+    const code = await run.stopWorker(first!, 'SIGTERM');
+    if (code !== 0) throw new Error(`a worker stopped with SIGTERM exited ${code}`);
+    await sleep(options.streamMs / 4);
+    await run.stopWorker(second!, 'SIGKILL');
+  });
+}
+
+/** A transaction held up longer than the session timeout (a table lock) must not cost the group. */
+export function slowConsumer(options: ScenarioOptions): Promise<ScenarioCounts> {
+  return withRun('slow database (15 s lock > 10 s session timeout)', options, async (run) => {
+    run.startWorker();
+    await sleep(options.streamMs / 3);
+    await run.db.transaction(async (db) => {
+      await db.query('LOCK TABLE approval_requests IN ACCESS EXCLUSIVE MODE');
+      await sleep(15_000);
+    });
+  });
+}
+
+function pause(pid: number, ms: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  return sleep(ms).finally(() => process.kill(pid, 'SIGCONT'));
+}
+
+/** The schema registry stops answering for 30 s; a worker restarted meanwhile has to wait for it. */
+export function registryDown(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
+  return withRun('schema registry down 30 s', options, async (run) => {
+    const worker = run.startWorker();
+    await sleep(options.streamMs / 3);
+    const pid = readPid(path.join(stackHome, 'registry.pid'));
+    if (pid === undefined) throw new Error('the registry was not started by the local stack');
+    const outage = pause(pid, 30_000);
+    await run.stopWorker(worker, 'SIGKILL');
+    run.startWorker();
+    await outage;
+  });
+}
+
+/** The SMTP server stops answering for 60 s. */
+export function smtpDown(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
+  return withRun('SMTP down 60 s', options, async (run) => {
+    run.startWorker();
+    await sleep(options.streamMs / 3);
+    const pid = readPid(path.join(stackHome, 'maildev.pid'));
+    if (pid === undefined) throw new Error('MailDev was not started by the local stack');
+    await pause(pid, 60_000);
+  });
+}
+
+/** The broker is restarted mid-stream (SIGTERM, then started again on its data). */
+export function brokerRestart(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
+  return withRun('broker restart', options, async (run) => {
+    run.startWorker();
+    await sleep(options.streamMs / 3);
+    await stopDaemon(path.join(stackHome, 'kafka.pid'));
+    await sleep(3000);
+    await startKafka({ home: stackHome, port: 9092, controllerPort: 9093 }, 'java');
+  });
+}
+
+/** Postgres is restarted mid-stream (the machine's cluster, through pg_ctlcluster). */
+export function postgresRestart(options: ScenarioOptions): Promise<ScenarioCounts> {
+  return withRun('postgres restart', options, async (run) => {
+    run.startWorker();
+    await sleep(options.streamMs / 3);
+    const version = fs.readdirSync('/etc/postgresql')[0]!;
+    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'ignore' });
+    // The run's own pool must reconnect too: its next queries simply open new connections.
+  });
+}
