@@ -10,7 +10,8 @@ const SHUTDOWN_DEADLINE_MS = 30_000;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const worker = await startWorker(config, logger);
+  // Handlers go in before start-up: a SIGTERM while starting still shuts down cleanly.
+  const starting = startWorker(config, logger);
 
   let stopping = false;
   const shutdown = (signal: string): void => {
@@ -22,11 +23,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
-    worker.stop().then(() => process.exit(0));
+    starting.then((worker) => worker.stop()).then(
+      () => process.exit(0),
+      () => process.exit(0), // start-up failed; nothing is left running
+    );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 
+  const worker = await starting;
   const error = await worker.crashed;
   logger.fatal({ err: describe(error) }, 'consumer crashed and will not restart; exiting');
   await worker.stop();

@@ -88,12 +88,8 @@ export class OutboxStore {
     }));
   }
 
-  async markEmailsSent(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.dataSource.query(
-      `UPDATE email_outbox SET status = 'SENT', sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = ANY($1::bigint[])`,
-      [ids],
-    );
+  async markEmailSent(id: string): Promise<void> {
+    await this.dataSource.query(`UPDATE email_outbox SET status = 'SENT', sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1`, [id]);
   }
 
   async retryEmailLater(id: string, delayMs: number, error: string): Promise<void> {

@@ -18,16 +18,19 @@ export function emailRelayRound(deps: {
 }): () => Promise<number> {
   const { outbox, mailer, renderer, logger, batchSize = 50 } = deps;
   return async () => {
-    const claimed = await outbox.claimEmails(batchSize, 60_000);
+    // The lease outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its
+    // emails by at most that long.
+    const claimed = await outbox.claimEmails(batchSize, 30_000);
     if (claimed.length === 0) return 0;
-    const sent: string[] = [];
     await Promise.all(
       claimed.map(async (email) => {
         const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
         try {
           const rendered = renderer.render(email.template, email.event, email.recipient);
           await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
-          sent.push(email.id);
+          // Marked at once, not per round: the window in which a crash duplicates an email (same
+          // Message-ID) is one send long.
+          await outbox.markEmailSent(email.id);
         } catch (error) {
           if (error instanceof AppError && !error.retriable) {
             logger.error({ ...ids, code: error.code, err: describe(error) }, 'email parked');
@@ -40,9 +43,6 @@ export function emailRelayRound(deps: {
         }
       }),
     );
-    // The window between the server accepting and this update is where a crash can duplicate an
-    // email; the deterministic Message-ID makes such a copy recognisable.
-    await outbox.markEmailsSent(sent);
     return claimed.length;
   };
 }
