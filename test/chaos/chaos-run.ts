@@ -84,6 +84,7 @@ export class ChaosRun {
 
   static async create(scenario: string, extraEnv: Record<string, string> = {}): Promise<ChaosRun> {
     await ensureBuilt();
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
     const run = `c${randomUUID().slice(0, 8)}`;
     const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test');
     databaseUrl.pathname = `/card_approvals_chaos_${run}`;

@@ -41,6 +41,7 @@ export class AvroCodec {
     try {
       const res = await fetch(`${this.registryUrl}/config/${encodeURIComponent(subject)}`, {
         method: 'PUT',
+        signal: AbortSignal.timeout(5000),
         headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
         body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
       });
