@@ -306,7 +306,12 @@ export class ChaosRun {
     lost += missingEvents.length + missingEmails.length;
     if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published`);
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
-    const duplicatedEffects = rows.length - status.size + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds;
+    // A request must reach its end state once: two final transitions would be two effects downstream.
+    const doubleEnds: Array<{ request_id: string }> = await this.db.query(
+      `SELECT request_id FROM approval_events WHERE type IN ('APPROVED', 'REJECTED') GROUP BY request_id HAVING count(*) > 1`,
+    );
+    if (doubleEnds.length) problems.push(`${doubleEnds.length} request(s) reached an end state twice`);
+    const duplicatedEffects = doubleEnds.length + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds;
     if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s)`);
     if (unexpectedEmails.length) problems.push(`${unexpectedEmails.length} unexpected email(s): ${unexpectedEmails.slice(0, 3).join(', ')}`);
 
