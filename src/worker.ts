@@ -2,7 +2,7 @@
 // order. Used by main.ts, the demo and the integration tests (which run it in-process).
 import { EmailRenderer } from './adapters/email/render-email';
 import { SmtpMailer } from './adapters/email/smtp-mailer';
-import { createKafka, createProducer, ensureTopics } from './adapters/kafka/kafka-client';
+import { consumerLag, createKafka, createProducer, ensureTopics } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalStore } from './data-access/approval-store';
 import { createDataSource, migrate } from './data-access/data-source';
@@ -14,9 +14,14 @@ import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
 import { TransientError, describe } from './libraries/errors';
 import type { Logger } from './libraries/logger';
+import { createMetrics } from './libraries/metrics';
+import { OperationalQueries } from './data-access/operational-queries';
+import { startHttpServer } from './entry-points/http/http-server';
 
 export interface RunningWorker {
   stop(): Promise<void>;
+  /** The port of the health/metrics server (HTTP_PORT=0 picks a free one). */
+  httpPort: number;
   /** Resolves if the consumer crashed for good; main exits then rather than live on as a zombie. */
   crashed: Promise<Error>;
 }
@@ -60,8 +65,9 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     const kafka = createKafka(config.kafka, logger.child({ component: 'kafka' }));
     const admin = kafka.admin();
     await admin.connect();
+    stops.push({ name: 'admin', stop: () => admin.disconnect() });
     await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, config.kafka.replicationFactor);
-    await admin.disconnect();
+    const metrics = createMetrics();
 
     const producer = createProducer(kafka);
     await producer.connect();
@@ -72,13 +78,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     stops.push({ name: 'smtp', stop: () => mailer.close() });
     const eventRelay = startRelayLoop(
       'events',
-      eventRelayRound({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, logger: logger.child({ component: 'event-relay' }) }),
+      eventRelayRound({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, logger: logger.child({ component: 'event-relay' }) }),
       logger,
     );
     stops.push({ name: 'event relay', stop: () => eventRelay.stop() });
     const emailRelay = startRelayLoop(
       'emails',
-      emailRelayRound({ outbox, mailer, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) }),
+      emailRelayRound({ outbox, mailer, metrics, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) }),
       logger,
     );
     stops.push({ name: 'email relay', stop: () => emailRelay.stop() });
@@ -104,9 +110,12 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       allowAutoTopicCreation: false,
     });
     // Joins are logged so operators (and the fault tests) can tell a rebalance storm from a quiet group.
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
-      logger.info({ component: 'consumer', memberId: payload.memberId, assignment: payload.memberAssignment }, 'consumer joined group'),
-    );
+    let inGroup = false;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      inGroup = true;
+      logger.info({ component: 'consumer', memberId: payload.memberId, assignment: payload.memberAssignment }, 'consumer joined group');
+    });
+    for (const leave of [consumer.events.REBALANCING, consumer.events.STOP, consumer.events.CRASH]) consumer.on(leave, () => (inGroup = false));
     const crashed = new Promise<Error>((resolve) => {
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (!payload.restart) resolve(payload.error);
@@ -122,13 +131,38 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       codec,
       store,
       logger: logger.child({ component: 'consumer' }),
+      metrics,
       onCommitted: () => {
         eventRelay.kick();
         emailRelay.kick();
       },
     });
-    logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId }, 'worker started');
-    return { stop: stopAll, crashed };
+
+    const queries = new OperationalQueries(dataSource);
+    const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
+    metrics.useProbes({
+      outboxBacklog: () => queries.outboxBacklog(),
+      pendingApprovals: () => queries.pendingApprovals(),
+      consumerLag: () => consumerLag(admin, config.kafka.groupId, consumedTopics),
+    });
+    const server = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      metrics,
+      logger,
+      checks: {
+        database: () => queries.ping(),
+        broker: async () => void (await admin.describeCluster()),
+        registry: () => codec.ping(),
+        consumer: async () => {
+          if (!inGroup) throw new Error('the consumer is not in its group');
+        },
+      },
+    });
+    // First to stop: a draining worker is no longer ready.
+    stops.push({ name: 'http', stop: () => server.stop() });
+    logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
+    return { stop: stopAll, crashed, httpPort: server.port };
   } catch (error) {
     await stopAll();
     throw error;

@@ -19,6 +19,7 @@ export interface Config {
   databaseUrl: string;
   smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number };
   inboxUrl: string;
+  http: { host: string; port: number };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
   maxCardsPerRequest: number;
@@ -115,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       messageIdDomain: str('EMAIL_MESSAGE_ID_DOMAIN', 'card-approvals.local'),
       maxConnections: int('SMTP_MAX_CONNECTIONS', 5, 1, 100),
     },
+    http: { host: str('HTTP_HOST', '127.0.0.1'), port: int('HTTP_PORT', 8080, 0, 65535) },
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),

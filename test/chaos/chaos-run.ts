@@ -95,6 +95,7 @@ export class ChaosRun {
       KAFKA_GROUP_ID: `card-approval-worker-${run}`,
       TOPIC_PARTITIONS: '4',
       KAFKA_SESSION_TIMEOUT_MS: '10000',
+      HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       ...extraEnv,
     };

@@ -53,6 +53,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     TOPIC_PREFIX: `test-${run}.`,
     KAFKA_GROUP_ID: `card-approval-worker-${run}`,
     TOPIC_PARTITIONS: '2',
+    HTTP_PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     ...overrides,
   };

@@ -30,6 +30,22 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
   });
 }
 
+/** Messages of the group's topics not yet committed, per partition. */
+export async function consumerLag(admin: Admin, groupId: string, topics: string[]): Promise<Array<{ topic: string; partition: number; lag: number }>> {
+  const committed = await admin.fetchOffsets({ groupId, topics });
+  const lags = await Promise.all(
+    committed.map(async ({ topic, partitions }) => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      return ends.map((end) => {
+        const offset = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+        const from = offset >= 0 ? offset : Number(end.low);
+        return { topic, partition: end.partition, lag: Math.max(0, Number(end.high) - from) };
+      });
+    }),
+  );
+  return lags.flat();
+}
+
 /**
  * A producer that keeps per-key order (one request in flight) and waits for all in-sync replicas.
  * Not kafkajs's experimental idempotent mode: consumers dedupe on eventId instead.

@@ -56,6 +56,12 @@ export class AvroCodec {
     }
   }
 
+  /** Readiness: the registry answers its Confluent API. */
+  async ping(): Promise<void> {
+    const res = await fetch(`${this.registryUrl}/subjects`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) throw new Error(`registry answered ${res.status}`);
+  }
+
   async encode(schemaId: number, value: unknown): Promise<Buffer> {
     return this.registry.encode(schemaId, value);
   }

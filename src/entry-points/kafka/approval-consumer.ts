@@ -14,6 +14,7 @@ import { decisionProblems, requestProblems } from '../../domain/validate-message
 import type { Config } from '../../libraries/config';
 import { PermanentMessageError, TransientError, describe, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
+import type { Metrics } from '../../libraries/metrics';
 
 export interface DeadLetter {
   message: KafkaMessage;
@@ -29,6 +30,7 @@ export interface ConsumerDeps {
   codec: AvroCodec;
   store: ApprovalStore;
   logger: Logger;
+  metrics: Metrics;
   onCommitted: () => void;
 }
 
@@ -46,7 +48,7 @@ function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Rec
 }
 
 export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
-  const { config, consumer, producer, codec, store, logger, onCommitted } = deps;
+  const { config, consumer, producer, codec, store, logger, metrics, onCommitted } = deps;
   const operationByTopic = new Map<string, Operation>(Object.entries(config.topics.requests).map(([op, topic]) => [topic, op as Operation]));
 
   /** Decodes and validates one message; permanent problems become dead letters. */
@@ -105,6 +107,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
 
       for (let start = 0; start < batch.messages.length && alive(); start += MAX_TRANSACTION_MESSAGES) {
         const chunk = batch.messages.slice(start, start + MAX_TRANSACTION_MESSAGES);
+        const timer = metrics.batchSeconds.startTimer();
         const classified = await untilDone('decode', () => Promise.all(chunk.map((m) => classify(topic, m))));
         if (!classified) return;
         const valid = classified.filter((c): c is InboundMessage => 'kind' in c);
@@ -115,7 +118,11 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
           const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
           const changes = await untilDone('apply', () => store.applyBatch(valid)).finally(() => clearInterval(beat));
           if (!changes) return;
+          metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - changes.duplicates);
+          if (changes.duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, changes.duplicates);
           for (const t of changes.transitions) {
+            metrics.transitions.inc({ type: t.event.type });
+            if (t.event.refusalCode) metrics.refusals.inc({ code: t.event.refusalCode });
             log.info(
               { requestId: t.event.requestId, eventId: t.event.eventId, decisionId: t.event.decision?.decisionId, type: t.event.type, refusalCode: t.event.refusalCode },
               `approval ${t.event.type.toLowerCase()}`,
@@ -131,6 +138,8 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
             }),
           );
           if (!sent) return;
+          metrics.messagesConsumed.inc({ topic, outcome: 'dead_lettered' }, dead.length);
+          for (const d of dead) metrics.deadLetters.inc({ reason: d.reason });
           for (const d of dead) log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
         }
 
@@ -142,6 +151,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
           return true;
         });
         if (!committed) return;
+        timer();
         await heartbeat().catch(() => undefined);
         onCommitted();
       }

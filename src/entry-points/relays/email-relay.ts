@@ -6,6 +6,7 @@ import type { SmtpMailer } from '../../adapters/email/smtp-mailer';
 import type { OutboxStore } from '../../data-access/outbox-store';
 import { AppError, describe } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
+import type { Metrics } from '../../libraries/metrics';
 
 export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
@@ -14,9 +15,10 @@ export function emailRelayRound(deps: {
   mailer: SmtpMailer;
   renderer: EmailRenderer;
   logger: Logger;
+  metrics: Metrics;
   batchSize?: number;
 }): () => Promise<number> {
-  const { outbox, mailer, renderer, logger, batchSize = 50 } = deps;
+  const { outbox, mailer, renderer, logger, metrics, batchSize = 50 } = deps;
   return async () => {
     // The lease outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its
     // emails by at most that long.
@@ -27,15 +29,20 @@ export function emailRelayRound(deps: {
         const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
         try {
           const rendered = renderer.render(email.template, email.event, email.recipient);
+          const timer = metrics.emailSeconds.startTimer();
           await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
+          timer();
+          metrics.emailsSent.inc();
           // Marked at once, not per round: the window in which a crash duplicates an email (same
           // Message-ID) is one send long.
           await outbox.markEmailSent(email.id);
         } catch (error) {
           if (error instanceof AppError && !error.retriable) {
+            metrics.emailFailures.inc({ result: 'parked' });
             logger.error({ ...ids, code: error.code, err: describe(error) }, 'email parked');
             await outbox.parkEmail(email.id, describe(error));
           } else {
+            metrics.emailFailures.inc({ result: 'retried' });
             const delay = emailRetryDelayMs(email.attempts);
             logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: describe(error) }, 'email delivery failed; will retry');
             await outbox.retryEmailLater(email.id, delay, describe(error));

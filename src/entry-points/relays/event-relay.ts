@@ -4,6 +4,7 @@ import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { OutboxStore } from '../../data-access/outbox-store';
 import { describe } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
+import type { Metrics } from '../../libraries/metrics';
 
 export function eventRelayRound(deps: {
   outbox: OutboxStore;
@@ -12,9 +13,10 @@ export function eventRelayRound(deps: {
   eventSchemaId: number;
   topic: string;
   logger: Logger;
+  metrics: Metrics;
   batchSize?: number;
 }): () => Promise<number> {
-  const { outbox, producer, codec, eventSchemaId, topic, logger, batchSize = 500 } = deps;
+  const { outbox, producer, codec, eventSchemaId, topic, logger, metrics, batchSize = 500 } = deps;
   return async () => {
     const claimed = await outbox.claimEvents(batchSize, 30_000);
     if (claimed.length === 0) return 0;
@@ -33,6 +35,7 @@ export function eventRelayRound(deps: {
     }
     // A crash here republishes these events with the same eventId: consumers dedupe on it.
     await outbox.markPublished(claimed.map((e) => e.seq));
+    metrics.eventsPublished.inc(claimed.length);
     for (const e of claimed) logger.debug({ eventId: e.eventId, requestId: e.requestId, type: e.payload.type }, 'event published');
     return claimed.length;
   };

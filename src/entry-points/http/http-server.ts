@@ -1,0 +1,67 @@
+// The worker's HTTP port: liveness, readiness (broker, registry, database reachable and the
+// consumer in its group) and Prometheus metrics.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Metrics } from '../../libraries/metrics';
+import type { Logger } from '../../libraries/logger';
+import { describe } from '../../libraries/errors';
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface HttpServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startHttpServer(opts: {
+  host: string;
+  port: number;
+  metrics: Metrics;
+  checks: Record<string, ReadinessCheck>;
+  logger: Logger;
+}): Promise<HttpServer> {
+  const { metrics, checks, logger } = opts;
+  const json = (res: http.ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+
+  const server = http.createServer((req, res) => {
+    const route = `${req.method} ${(req.url ?? '/').split('?')[0]}`;
+    void (async () => {
+      switch (route) {
+        case 'GET /health/live':
+          return json(res, 200, { status: 'live' });
+        case 'GET /health/ready': {
+          const results = await Promise.all(
+            Object.entries(checks).map(async ([name, check]) => {
+              try {
+                await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2s')), 2000).unref())]);
+                return [name, { ok: true }] as const;
+              } catch (error) {
+                return [name, { ok: false, error: describe(error) }] as const;
+              }
+            }),
+          );
+          const ready = results.every(([, r]) => r.ok);
+          return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+        }
+        case 'GET /metrics':
+          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+          return;
+        default:
+          return json(res, 404, { error: 'NOT_FOUND', message: `no route for ${route}` });
+      }
+    })().catch((error: unknown) => {
+      logger.error({ route, err: describe(error) }, 'http request failed');
+      if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: 'internal error' });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, resolve);
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

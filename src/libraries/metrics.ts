@@ -1,0 +1,68 @@
+// Prometheus metrics, one registry per worker (tests run several workers in one process).
+// Counters move where things happen; gauges that describe stored state are read on scrape.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface StateProbes {
+  outboxBacklog(): Promise<{ events: number; emails: number }>;
+  pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }>;
+  consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'cardapproval_' });
+  const metric = { registers: [registry] };
+  let probes: StateProbes | undefined;
+
+  // Gauges over stored state are read once per scrape, by whichever of them is collected first.
+  let scrape: Promise<void> | undefined;
+  const refresh = (): Promise<void> =>
+    (scrape ??= (async () => {
+      if (!probes) return;
+      const [backlog, approvals, lags] = await Promise.all([
+        probes.outboxBacklog(),
+        probes.pendingApprovals(),
+        probes.consumerLag().catch(() => [] as Array<{ topic: string; partition: number; lag: number }>),
+      ]);
+      outboxBacklog.set({ outbox: 'events' }, backlog.events);
+      outboxBacklog.set({ outbox: 'emails' }, backlog.emails);
+      pending.reset();
+      for (const [operation, count] of Object.entries(approvals.byOperation)) pending.set({ operation }, count);
+      oldestPending.set(approvals.oldestAgeSeconds);
+      lag.reset();
+      for (const l of lags) lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+    })().finally(() => setTimeout(() => (scrape = undefined), 0)));
+  const state = { ...metric, collect: refresh };
+  const outboxBacklog = new Gauge({ ...state, name: 'cardapproval_outbox_backlog', help: 'Rows waiting in an outbox', labelNames: ['outbox'] as const });
+  const pending = new Gauge({ ...state, name: 'cardapproval_pending_approvals', help: 'Approval requests still pending', labelNames: ['operation'] as const });
+  const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval' });
+  const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
+
+  return {
+    registry,
+    useProbes(p: StateProbes) {
+      probes = p;
+    },
+    messagesConsumed: new Counter({ ...metric, name: 'cardapproval_messages_consumed_total', help: 'Messages consumed, by topic and outcome', labelNames: ['topic', 'outcome'] as const }),
+    batchSeconds: new Histogram({
+      ...metric,
+      name: 'cardapproval_batch_processing_seconds',
+      help: 'Time from receiving a batch to committing its offset',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    deadLetters: new Counter({ ...metric, name: 'cardapproval_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['reason'] as const }),
+    refusals: new Counter({ ...metric, name: 'cardapproval_refusals_total', help: 'Decisions refused, by refusal code', labelNames: ['code'] as const }),
+    transitions: new Counter({ ...metric, name: 'cardapproval_transitions_total', help: 'Approval state changes, by event type', labelNames: ['type'] as const }),
+    eventsPublished: new Counter({ ...metric, name: 'cardapproval_events_published_total', help: 'Events published to the events topic' }),
+    emailSeconds: new Histogram({
+      ...metric,
+      name: 'cardapproval_email_send_seconds',
+      help: 'SMTP send latency',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15],
+    }),
+    emailsSent: new Counter({ ...metric, name: 'cardapproval_emails_sent_total', help: 'Emails the SMTP server accepted' }),
+    emailFailures: new Counter({ ...metric, name: 'cardapproval_email_failures_total', help: 'Failed email sends: retried or parked', labelNames: ['result'] as const }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
