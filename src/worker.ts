@@ -17,6 +17,8 @@ import type { Logger } from './libraries/logger';
 import { createMetrics } from './libraries/metrics';
 import { OperationalQueries } from './data-access/operational-queries';
 import { startHttpServer } from './entry-points/http/http-server';
+import { createAuthenticator } from './entry-points/http/auth';
+import { ApprovalQueries } from './data-access/approval-queries';
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -145,11 +147,21 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       pendingApprovals: () => queries.pendingApprovals(),
       consumerLag: () => consumerLag(admin, config.kafka.groupId, consumedTopics),
     });
+    const decisionSchemaId = await codec.register(`${config.topics.decisions}-value`, 'approval-decision');
     const server = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
       metrics,
       logger,
+      api: {
+        authenticate: createAuthenticator(config.auth),
+        queries: new ApprovalQueries(dataSource),
+        publishDecision: async (decision) => {
+          const value = await codec.encode(decisionSchemaId, decision);
+          await producer.send({ topic: config.topics.decisions, acks: -1, messages: [{ key: decision.requestId, value }] });
+          logger.info({ requestId: decision.requestId, decisionId: decision.decisionId, decision: decision.decision }, 'decision published by the API');
+        },
+      },
       checks: {
         database: () => queries.ping(),
         broker: async () => void (await admin.describeCluster()),

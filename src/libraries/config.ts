@@ -20,6 +20,7 @@ export interface Config {
   smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number };
   inboxUrl: string;
   http: { host: string; port: number };
+  auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
   maxCardsPerRequest: number;
@@ -117,6 +118,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxConnections: int('SMTP_MAX_CONNECTIONS', 5, 1, 100),
     },
     http: { host: str('HTTP_HOST', '127.0.0.1'), port: int('HTTP_PORT', 8080, 0, 65535) },
+    auth: {
+      secret: env.AUTH_SECRET?.trim() || undefined,
+      jwksUrl: env.AUTH_JWKS_URL?.trim() ? url('AUTH_JWKS_URL', '', ['https:', 'http:']) : undefined,
+      issuer: str('AUTH_ISSUER', 'card-approval-worker'),
+      audience: str('AUTH_AUDIENCE', 'card-approvals'),
+    },
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),
@@ -129,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL="${config.logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
   }
+  if (config.auth.secret !== undefined && config.auth.secret.length < 32) problems.push('AUTH_SECRET must be at least 32 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../../libraries/metrics';
 import type { Logger } from '../../libraries/logger';
 import { describe } from '../../libraries/errors';
+import { handleApi, type ApiDeps } from './approvals-api';
+import { HttpError } from './auth';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -18,16 +20,20 @@ export async function startHttpServer(opts: {
   port: number;
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
+  api: ApiDeps;
   logger: Logger;
 }): Promise<HttpServer> {
-  const { metrics, checks, logger } = opts;
+  const { metrics, checks, api, logger } = opts;
   const json = (res: http.ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
 
   const server = http.createServer((req, res) => {
-    const route = `${req.method} ${(req.url ?? '/').split('?')[0]}`;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = `${req.method} ${url.pathname}`;
     void (async () => {
+      const answer = await handleApi(api, req, url);
+      if (answer) return json(res, answer.status, answer.body);
       switch (route) {
         case 'GET /health/live':
           return json(res, 200, { status: 'live' });
@@ -52,6 +58,7 @@ export async function startHttpServer(opts: {
           return json(res, 404, { error: 'NOT_FOUND', message: `no route for ${route}` });
       }
     })().catch((error: unknown) => {
+      if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
       logger.error({ route, err: describe(error) }, 'http request failed');
       if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });

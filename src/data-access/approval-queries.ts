@@ -1,0 +1,90 @@
+// Read side of approvals for the API: search, one request with its history, an approver's tasks.
+import type { DataSource } from 'typeorm';
+import { recordFromRow } from './approval-store';
+import type { ApprovalRecord } from '../domain/approval';
+
+export interface SearchFilter {
+  status?: string;
+  operation?: string;
+  approverId?: string;
+  requesterId?: string;
+  text?: string;
+  /** Restricts results to requests this approver may see (undefined: operator, sees all). */
+  visibleTo?: string;
+  page: number;
+  pageSize: number;
+  sort: 'opened_at' | '-opened_at';
+}
+
+export interface HistoryEntry {
+  eventId: string;
+  type: string;
+  statusBefore: string | null;
+  statusAfter: string | null;
+  actor: unknown;
+  reason: string | null;
+  occurredAt: string;
+}
+
+export class ApprovalQueries {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async search(filter: SearchFilter): Promise<{ items: ApprovalRecord[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (filter.status) add('status = ?', filter.status);
+    if (filter.operation) add('operation = ?', filter.operation);
+    if (filter.approverId) add('approvers @> ?::jsonb', JSON.stringify([{ id: filter.approverId }]));
+    if (filter.visibleTo) add('approvers @> ?::jsonb', JSON.stringify([{ id: filter.visibleTo }]));
+    if (filter.requesterId) add(`requester->>'id' = ?`, filter.requesterId);
+    if (filter.text) {
+      params.push(`%${filter.text.replace(/[%_\\]/g, '\\$&')}%`);
+      const p = `$${params.length}`;
+      where.push(`(request_id ILIKE ${p} OR description ILIKE ${p} OR requester->>'name' ILIKE ${p} OR cards::text ILIKE ${p})`);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const order = filter.sort === 'opened_at' ? 'opened_at ASC' : 'opened_at DESC';
+    const rows = await this.dataSource.query(
+      `SELECT *, count(*) OVER ()::int AS total FROM approval_requests ${clause} ORDER BY ${order}, request_id LIMIT ${filter.pageSize} OFFSET ${(filter.page - 1) * filter.pageSize}`,
+      params,
+    );
+    return { items: rows.map(recordFromRow), total: rows[0]?.total ?? 0 };
+  }
+
+  async get(requestId: string): Promise<{ record: ApprovalRecord; history: HistoryEntry[] } | undefined> {
+    const [row] = await this.dataSource.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
+    if (!row) return undefined;
+    const events: Array<Record<string, unknown>> = await this.dataSource.query(
+      'SELECT event_id, type, status_before, status_after, actor, reason, occurred_at FROM approval_events WHERE request_id = $1 ORDER BY seq',
+      [requestId],
+    );
+    return {
+      record: recordFromRow(row),
+      history: events.map((e) => ({
+        eventId: e.event_id as string,
+        type: e.type as string,
+        statusBefore: e.status_before as string | null,
+        statusAfter: e.status_after as string | null,
+        actor: e.actor,
+        reason: e.reason as string | null,
+        occurredAt: new Date(e.occurred_at as string).toISOString(),
+      })),
+    };
+  }
+
+  /** Pending requests this approver can decide on (postponed ones included). */
+  async tasks(approverId: string): Promise<ApprovalRecord[]> {
+    const rows = await this.dataSource.query(
+      `SELECT * FROM approval_requests
+       WHERE status = 'PENDING' AND approvers @> $1::jsonb AND requester->>'id' <> $2
+         AND NOT cards @> $3::jsonb
+       ORDER BY opened_at LIMIT 500`,
+      [JSON.stringify([{ id: approverId }]), approverId, JSON.stringify([{ holder: { id: approverId } }])],
+    );
+    return rows.map(recordFromRow);
+  }
+}

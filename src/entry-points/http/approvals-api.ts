@@ -1,0 +1,123 @@
+// The approvals API (JSON). Reads come from Postgres; a decision is published on the decisions
+// topic and answered 202: the worker stays the only writer of approval state.
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
+import type { ApprovalRecord } from '../../domain/approval';
+import { DECISIONS, OPERATIONS, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
+import { HttpError, type Authenticate, type Identity } from './auth';
+
+export interface ApiDeps {
+  authenticate: Authenticate;
+  queries: ApprovalQueries;
+  publishDecision(decision: ApprovalDecision): Promise<void>;
+}
+
+const STATUSES = ['PENDING', 'APPROVED', 'REJECTED'];
+
+const canSee = (who: Identity, record: ApprovalRecord): boolean =>
+  who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id);
+
+function pick(query: URLSearchParams, name: string, allowed?: readonly string[]): string | undefined {
+  const value = query.get(name)?.trim() || undefined;
+  if (value !== undefined && allowed && !allowed.includes(value)) {
+    throw new HttpError(400, 'INVALID_QUERY', `${name} must be one of ${allowed.join(', ')}`);
+  }
+  return value;
+}
+
+function positive(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new HttpError(400, 'INVALID_QUERY', `${name} must be an integer from 1 to ${max}`);
+  return value;
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 16_384) throw new HttpError(413, 'BODY_TOO_LARGE', 'the body is larger than 16 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'INVALID_JSON', 'the body is not JSON');
+  }
+}
+
+function decisionBody(body: unknown): { decision: DecisionKind; reason: string | null } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_BODY', 'expected an object { decision, reason? }');
+  const { decision, reason, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) {
+    throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')} (the approver comes from the token)`);
+  }
+  if (!DECISIONS.includes(decision as DecisionKind)) throw new HttpError(400, 'INVALID_BODY', `decision must be one of ${DECISIONS.join(', ')}`);
+  if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > 4000)) {
+    throw new HttpError(400, 'INVALID_BODY', 'reason must be a string of at most 4000 characters');
+  }
+  if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) {
+    throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
+  }
+  return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
+}
+
+/** Handles /api/* routes; returns the status and JSON body, or undefined for other paths. */
+export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: URL): Promise<{ status: number; body: unknown } | undefined> {
+  const path = url.pathname;
+  if (!path.startsWith('/api/')) return undefined;
+  const who = await deps.authenticate(req.headers.authorization);
+  const requestMatch = /^\/api\/requests\/([^/]+)(\/decisions)?$/.exec(path);
+
+  if (req.method === 'GET' && path === '/api/me') return { status: 200, body: who };
+
+  if (req.method === 'GET' && path === '/api/requests') {
+    const q = url.searchParams;
+    const filter: SearchFilter = {
+      status: pick(q, 'status', STATUSES),
+      operation: pick(q, 'operation', OPERATIONS),
+      approverId: pick(q, 'approver'),
+      requesterId: pick(q, 'requester'),
+      text: pick(q, 'q'),
+      visibleTo: who.roles.includes('operator') ? undefined : who.id,
+      page: positive(q, 'page', 1, 10_000),
+      pageSize: positive(q, 'pageSize', 20, 200),
+      sort: (pick(q, 'sort', ['opened_at', '-opened_at']) ?? '-opened_at') as SearchFilter['sort'],
+    };
+    const result = await deps.queries.search(filter);
+    return { status: 200, body: { ...result, page: filter.page, pageSize: filter.pageSize } };
+  }
+
+  if (req.method === 'GET' && path === '/api/tasks') {
+    if (!who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers have tasks');
+    return { status: 200, body: { items: await deps.queries.tasks(who.id) } };
+  }
+
+  if (requestMatch) {
+    const requestId = decodeURIComponent(requestMatch[1]!);
+    const found = await deps.queries.get(requestId);
+    if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
+    if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers and operators may see it');
+    if (req.method === 'GET' && !requestMatch[2]) return { status: 200, body: found };
+    if (req.method === 'POST' && requestMatch[2]) {
+      if (!who.roles.includes('approver') || !found.record.approvers.some((a) => a.id === who.id)) {
+        throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
+      }
+      const { decision, reason } = decisionBody(await readJson(req));
+      const decisionId = randomUUID();
+      await deps.publishDecision({
+        decisionId,
+        requestId,
+        decision,
+        approver: { id: who.id, name: who.name, email: who.email, locale: null },
+        reason,
+        decidedAt: Date.now(),
+      });
+      return { status: 202, body: { decisionId, requestId, status: 'PUBLISHED', poll: `/api/requests/${encodeURIComponent(requestId)}` } };
+    }
+  }
+  throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${path}`);
+}

@@ -1,0 +1,58 @@
+// Bearer JWTs: verified against a JWKS URL (production) or a shared secret (local use). The
+// approver's identity comes from the token only, never from a request body.
+import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Config } from '../../libraries/config';
+
+export type Role = 'approver' | 'operator';
+
+export interface Identity {
+  id: string;
+  name: string;
+  email: string;
+  roles: Role[];
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Authenticate = (authorization: string | undefined) => Promise<Identity>;
+
+export function createAuthenticator(auth: Config['auth']): Authenticate {
+  const key = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
+  return async (authorization) => {
+    if (!key) throw new HttpError(503, 'AUTH_NOT_CONFIGURED', 'set AUTH_JWKS_URL or AUTH_SECRET to use the API');
+    const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
+    if (!token) throw new HttpError(401, 'TOKEN_MISSING', 'send Authorization: Bearer <token>');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], { issuer: auth.issuer, audience: auth.audience }));
+    } catch (error) {
+      throw new HttpError(401, 'TOKEN_INVALID', `the token was not accepted: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter((r): r is Role => r === 'approver' || r === 'operator');
+    if (typeof payload.sub !== 'string' || typeof payload.email !== 'string' || roles.length === 0) {
+      throw new HttpError(401, 'TOKEN_INVALID', 'the token needs sub, email and roles');
+    }
+    return { id: payload.sub, name: typeof payload.name === 'string' ? payload.name : payload.sub, email: payload.email, roles };
+  };
+}
+
+/** Mints a token signed with the local secret (the CLI's `token` command and tests). */
+export function mintLocalToken(auth: Config['auth'], identity: Identity, ttl = '8h'): Promise<string> {
+  if (!auth.secret) throw new Error('AUTH_SECRET is not set; local tokens need it');
+  return new SignJWT({ name: identity.name, email: identity.email, roles: identity.roles })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(identity.id)
+    .setIssuer(auth.issuer)
+    .setAudience(auth.audience)
+    .setIssuedAt()
+    .setExpirationTime(ttl)
+    .sign(new TextEncoder().encode(auth.secret));
+}
