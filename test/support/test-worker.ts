@@ -34,7 +34,8 @@ export interface Harness {
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
   waitForDeadLetter(match: (d: DeadLetterSeen) => boolean, timeoutMs?: number): Promise<DeadLetterSeen>;
   record(requestId: string): Promise<Record<string, unknown> | undefined>;
-  startWorker(): Promise<RunningWorker>;
+  /** Starts a worker in-process; `overrides` change its configuration (a fix, say). */
+  startWorker(overrides?: Record<string, string>): Promise<RunningWorker>;
   stop(): Promise<void>;
 }
 
@@ -119,8 +120,8 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       const rows: Array<Record<string, unknown>> = await db.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
       return rows[0];
     },
-    async startWorker() {
-      const worker = await startWorker(config, logger);
+    async startWorker(overrides = {}) {
+      const worker = await startWorker(loadConfig({ ...process.env, ...env, ...overrides }), logger);
       workers.push(worker);
       return worker;
     },
