@@ -17,7 +17,7 @@ import type { Logger } from './libraries/logger';
 import { createMetrics } from './libraries/metrics';
 import { OperationalQueries } from './data-access/operational-queries';
 import { startHttpServer } from './entry-points/http/http-server';
-import { createAuthenticator } from './entry-points/http/auth';
+import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
 import { ApprovalQueries } from './data-access/approval-queries';
 
 export interface RunningWorker {
@@ -155,6 +155,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       logger,
       api: {
         authenticate: createAuthenticator(config.auth),
+        signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
         queries: new ApprovalQueries(dataSource),
         publishDecision: async (decision) => {
           const value = await codec.encode(decisionSchemaId, decision);

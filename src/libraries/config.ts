@@ -20,7 +20,7 @@ export interface Config {
   smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number };
   inboxUrl: string;
   http: { host: string; port: number };
-  auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string };
+  auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
   maxCardsPerRequest: number;
@@ -123,6 +123,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwksUrl: env.AUTH_JWKS_URL?.trim() ? url('AUTH_JWKS_URL', '', ['https:', 'http:']) : undefined,
       issuer: str('AUTH_ISSUER', 'card-approval-worker'),
       audience: str('AUTH_AUDIENCE', 'card-approvals'),
+      // Local development only: the web page may mint a token for any identity it is given.
+      localSignIn: str('AUTH_LOCAL_SIGNIN', 'false') === 'true',
     },
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
@@ -136,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL="${config.logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
   }
+  if (config.auth.localSignIn && !config.auth.secret) problems.push('AUTH_LOCAL_SIGNIN=true needs AUTH_SECRET');
   if (config.auth.secret !== undefined && config.auth.secret.length < 32) problems.push('AUTH_SECRET must be at least 32 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -9,6 +9,8 @@ import { HttpError, type Authenticate, type Identity } from './auth';
 
 export interface ApiDeps {
   authenticate: Authenticate;
+  /** Set only when local sign-in is enabled: mints a token for the identity the page names. */
+  signInLocally?: (identity: Identity) => Promise<string>;
   queries: ApprovalQueries;
   publishDecision(decision: ApprovalDecision): Promise<void>;
 }
@@ -68,6 +70,15 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
 /** Handles /api/* routes; returns the status and JSON body, or undefined for other paths. */
 export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: URL): Promise<{ status: number; body: unknown } | undefined> {
   const path = url.pathname;
+  if (req.method === 'POST' && path === '/auth/local') {
+    if (!deps.signInLocally) throw new HttpError(404, 'LOCAL_SIGNIN_DISABLED', 'local sign-in is off (AUTH_LOCAL_SIGNIN)');
+    const body = (await readJson(req)) as Partial<Identity>;
+    const roles = Array.isArray(body.roles) ? body.roles.filter((r) => r === 'approver' || r === 'operator') : [];
+    if (typeof body.id !== 'string' || !body.id.trim() || typeof body.name !== 'string' || typeof body.email !== 'string' || roles.length === 0) {
+      throw new HttpError(400, 'INVALID_BODY', 'expected { id, name, email, roles }');
+    }
+    return { status: 200, body: { token: await deps.signInLocally({ id: body.id.trim(), name: body.name, email: body.email, roles }) } };
+  }
   if (!path.startsWith('/api/')) return undefined;
   const who = await deps.authenticate(req.headers.authorization);
   const requestMatch = /^\/api\/requests\/([^/]+)(\/decisions)?$/.exec(path);

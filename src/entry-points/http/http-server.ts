@@ -1,12 +1,16 @@
 // The worker's HTTP port: liveness, readiness (broker, registry, database reachable and the
 // consumer in its group) and Prometheus metrics.
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../../libraries/metrics';
 import type { Logger } from '../../libraries/logger';
 import { describe } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
+
+const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -30,7 +34,8 @@ export async function startHttpServer(opts: {
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = `${req.method} ${url.pathname}`;
+    // Every /approvals/<requestId> deep link is the same page; it reads the id from its path.
+    const route = `${req.method} ${url.pathname.startsWith('/approvals/') ? '/approvals' : url.pathname}`;
     void (async () => {
       const answer = await handleApi(api, req, url);
       if (answer) return json(res, answer.status, answer.body);
@@ -51,6 +56,9 @@ export async function startHttpServer(opts: {
           const ready = results.every(([, r]) => r.ok);
           return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
         }
+        case 'GET /approvals':
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'" }).end(APPROVER_PAGE);
+          return;
         case 'GET /metrics':
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
           return;
