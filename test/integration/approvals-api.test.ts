@@ -3,7 +3,18 @@
 import { aPerson, aRequest } from '../support/builders';
 import { eventually } from '../support/eventually';
 import { startHarness, type Harness } from '../support/test-worker';
+import Ajv2020 from 'ajv/dist/2020';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
+
+// Every successful answer is checked against the OpenAPI document the server itself serves.
+const ajv = new Ajv2020({ strict: false });
+let validatorsReady: Promise<void> | undefined;
+async function expectSchema(schema: string, body: unknown): Promise<void> {
+  validatorsReady ??= (async () => void ajv.addSchema({ $id: 'api', ...((await (await fetch(`${base}/openapi.json`)).json()) as object) }))();
+  await validatorsReady;
+  const validate = ajv.compile({ $ref: `api#/components/schemas/${schema}` });
+  expect({ schema, valid: validate(body), errors: validate.errors ?? null }).toEqual({ schema, valid: true, errors: null });
+}
 
 const SECRET = 'test-secret-that-is-long-enough-0123456789';
 let harness: Harness;
@@ -38,7 +49,9 @@ async function openRequest(): Promise<ReturnType<typeof aRequest>> {
 }
 
 test('when the token is missing or forged, then the API answers 401 with a code', async () => {
-  expect(await call('/api/tasks')).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
+  const missing = await call('/api/tasks');
+  expect(missing).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
+  await expectSchema('Error', missing.body);
   const forged = await mintLocalToken({ ...harness.config.auth, secret: 'another-secret-of-the-same-length-xxxxx' }, { ...aPerson('a'), roles: ['operator'] });
   expect(await call('/api/tasks', forged)).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
 });
@@ -72,9 +85,11 @@ test('when an approver postpones and later approves through the API, then the ta
 
   const postponed = await call(`/api/requests/${request.requestId}/decisions`, token, { decision: 'POSTPONED' });
   expect(postponed).toMatchObject({ status: 202, body: { decisionId: expect.any(String) } });
+  await expectSchema('DecisionAccepted', postponed.body);
   await harness.waitForEvents(request.requestId, 2);
   const tasks = await call('/api/tasks', token);
   expect(tasks.body.items.map((r: { requestId: string }) => r.requestId)).toContain(request.requestId);
+  await expectSchema('Tasks', tasks.body);
 
   await call(`/api/requests/${request.requestId}/decisions`, token, { decision: 'APPROVED' });
   const closed = await eventually(
@@ -83,6 +98,7 @@ test('when an approver postpones and later approves through the API, then the ta
     { what: 'the request to be approved' },
   );
   expect(closed.body.history.map((h: { type: string }) => h.type)).toEqual(['OPENED', 'POSTPONED', 'APPROVED']);
+  await expectSchema('RequestWithHistory', closed.body);
   expect(closed.body.history[2].actor.id).toBe(approver.id);
   expect((await call('/api/tasks', token)).body.items.map((r: { requestId: string }) => r.requestId)).not.toContain(request.requestId);
 });
@@ -93,6 +109,7 @@ test('when searching, then operators find any request by text and filters, and a
   const byText = await call(`/api/requests?q=${encodeURIComponent(request.requestId)}&status=PENDING&operation=LOCK_CARD`, operator);
   expect(byText).toMatchObject({ status: 200, body: { total: 1, page: 1 } });
   expect(byText.body.items[0].requestId).toBe(request.requestId);
+  await expectSchema('SearchResult', byText.body);
   const byRequester = await call(`/api/requests?requester=${request.requester.id}`, operator);
   expect(byRequester.body.items.map((r: { requestId: string }) => r.requestId)).toEqual([request.requestId]);
   const outsider = await tokenFor(aPerson('approver'));

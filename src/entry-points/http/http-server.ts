@@ -9,6 +9,7 @@ import type { Logger } from '../../libraries/logger';
 import { describe } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
+import { openApiDocument } from './openapi';
 
 const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
 
@@ -59,6 +60,8 @@ export async function startHttpServer(opts: {
         case 'GET /approvals':
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'" }).end(APPROVER_PAGE);
           return;
+        case 'GET /openapi.json':
+          return json(res, 200, openApiDocument);
         case 'GET /metrics':
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
           return;

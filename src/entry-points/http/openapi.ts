@@ -1,0 +1,130 @@
+// The API's contract, served at GET /openapi.json. Tests validate real responses against these
+// schemas, so the document cannot drift from what the server answers.
+const person = {
+  type: 'object',
+  required: ['id', 'name', 'email'],
+  properties: { id: { type: 'string' }, name: { type: 'string' }, email: { type: 'string' }, locale: { type: ['string', 'null'] } },
+};
+const nullableTime = { type: ['number', 'null'] };
+
+const approvalRecord = {
+  type: 'object',
+  required: ['requestId', 'operation', 'status', 'requester', 'cards', 'approvers', 'requestedAt', 'openedAt', 'version'],
+  properties: {
+    requestId: { type: 'string' },
+    operation: { enum: ['REQUEST_CARD', 'DEACTIVATE_CARD', 'REACTIVATE_CARD', 'LOCK_CARD', 'REQUEST_MULTIPLE_CARDS'] },
+    status: { enum: ['PENDING', 'APPROVED', 'REJECTED'] },
+    requester: { $ref: '#/components/schemas/Person' },
+    cards: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['cardType', 'holder'],
+        properties: {
+          cardId: { type: ['string', 'null'] },
+          cardType: { type: 'string' },
+          serialNumber: { type: ['string', 'null'] },
+          holder: { $ref: '#/components/schemas/Person' },
+          status: { type: ['string', 'null'] },
+          validTo: nullableTime,
+        },
+      },
+    },
+    approvers: { type: 'array', items: { $ref: '#/components/schemas/Person' } },
+    description: { type: ['string', 'null'] },
+    attributes: { type: 'object', additionalProperties: { type: 'string' } },
+    requestedAt: { type: 'number' },
+    openedAt: { type: 'number' },
+    updatedAt: { type: 'number' },
+    closedAt: nullableTime,
+    outcomeDecisionId: { type: ['string', 'null'] },
+    lastPostponedBy: { oneOf: [{ type: 'null' }, { $ref: '#/components/schemas/Person' }] },
+    lastPostponedAt: nullableTime,
+    version: { type: 'integer' },
+  },
+};
+
+const error = { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } };
+const errors = Object.fromEntries(
+  [400, 401, 403, 404].map((status) => [status, { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
+);
+const ok = (schema: string, description = 'ok') => ({ description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } } });
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Card approvals API', version: '1.0.0', description: 'Reads approval requests; decisions are published to the decisions topic (202).' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    schemas: {
+      Person: person,
+      ApprovalRecord: approvalRecord,
+      Error: error,
+      SearchResult: {
+        type: 'object',
+        required: ['items', 'total', 'page', 'pageSize'],
+        properties: {
+          items: { type: 'array', items: { $ref: '#/components/schemas/ApprovalRecord' } },
+          total: { type: 'integer' },
+          page: { type: 'integer' },
+          pageSize: { type: 'integer' },
+        },
+      },
+      RequestWithHistory: {
+        type: 'object',
+        required: ['record', 'history'],
+        properties: {
+          record: { $ref: '#/components/schemas/ApprovalRecord' },
+          history: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['eventId', 'type', 'occurredAt'],
+              properties: {
+                eventId: { type: 'string' },
+                type: { enum: ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED'] },
+                statusBefore: { type: ['string', 'null'] },
+                statusAfter: { type: ['string', 'null'] },
+                actor: {},
+                reason: { type: ['string', 'null'] },
+                occurredAt: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+      Tasks: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: { $ref: '#/components/schemas/ApprovalRecord' } } } },
+      DecisionRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['decision'],
+        properties: { decision: { enum: ['APPROVED', 'REJECTED', 'POSTPONED'] }, reason: { type: 'string', maxLength: 4000 } },
+      },
+      DecisionAccepted: {
+        type: 'object',
+        required: ['decisionId', 'requestId', 'status', 'poll'],
+        properties: { decisionId: { type: 'string' }, requestId: { type: 'string' }, status: { const: 'PUBLISHED' }, poll: { type: 'string' } },
+      },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/api/requests': {
+      get: {
+        summary: 'Search approval requests (approvers see the requests they approve; operators see all)',
+        parameters: ['status', 'operation', 'approver', 'requester', 'q', 'page', 'pageSize', 'sort'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+        responses: { 200: ok('SearchResult'), ...errors },
+      },
+    },
+    '/api/requests/{requestId}': {
+      get: { summary: 'One request with its full history', responses: { 200: ok('RequestWithHistory'), ...errors } },
+    },
+    '/api/requests/{requestId}/decisions': {
+      post: {
+        summary: "Decide as the token's approver; published on the decisions topic",
+        requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/DecisionRequest' } } } },
+        responses: { 202: ok('DecisionAccepted', 'published; poll the request for the outcome'), ...errors },
+      },
+    },
+    '/api/tasks': { get: { summary: "The signed-in approver's open tasks, postponed ones included", responses: { 200: ok('Tasks'), ...errors } } },
+  },
+};
