@@ -313,7 +313,9 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, JSON.stringify(result, null, 2));
     console.log(`\nwritten ${path.relative(ROOT, file)}`);
   } finally {
-    await close();
+    // --keep-db leaves the run's database for diagnosis (the timings of every row are in it).
+    if (process.argv.includes('--keep-db')) console.log(`kept ${env.DATABASE_URL}`);
+    else await close();
   }
 }
 
