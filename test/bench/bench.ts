@@ -118,7 +118,9 @@ async function produceRequests(config: Config, codec: AvroCodec, requests: CardO
 
 /** The worker as a process, with its CPU time and peak RSS read from /proc. */
 function startWorkerProcess(env: Record<string, string>): { stop: () => Promise<{ cpuSeconds: number; peakRssMb: number }>; usage: () => { cpuSeconds: number; peakRssMb: number } } {
-  const child = spawn(process.execPath, ['dist/main.js'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // --profile writes the worker's CPU profile to bench-results/ when it exits.
+  const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
+  const child = spawn(process.execPath, [...profile, 'dist/main.js'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const ticks = 100; // USER_HZ on Linux
   const usage = (): { cpuSeconds: number; peakRssMb: number } => {

@@ -79,7 +79,8 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 3,
+    // Partitions wait mostly on the database, so several run at once (per-request locks keep order).
+    partitionsConsumedConcurrently: config.kafka.partitionsConcurrently,
     eachBatch: async (payload: EachBatchPayload) => {
       const { batch, heartbeat, isRunning, isStale } = payload;
       const { topic, partition } = batch;
