@@ -18,8 +18,8 @@ import type { ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
+import { ROOT, ensureBuilt } from '../support/build';
 
-const ROOT = path.join(__dirname, '..', '..');
 const opt = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
@@ -193,9 +193,7 @@ async function main(): Promise<void> {
   const config0 = loadConfig({ ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
   await stackUp(config0);
   console.log(`building…`);
-  await new Promise<void>((resolve, reject) =>
-    spawn(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' }).on('exit', (c) => (c === 0 ? resolve() : reject(new Error('build failed')))),
-  );
+  await ensureBuilt();
   const { config, env, db, codec, close } = await setup(partitions);
   try {
     const requests = requestsFor(count);

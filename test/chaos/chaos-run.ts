@@ -15,8 +15,8 @@ import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
+import { ROOT, ensureBuilt } from '../support/build';
 
-const ROOT = path.join(__dirname, '..', '..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
 type Plan = 'APPROVE' | 'REJECT' | 'POSTPONE_THEN_APPROVE';
@@ -48,16 +48,6 @@ export interface WorkerProcess {
   name: string;
   child: ChildProcess;
   exited: Promise<number | null>;
-}
-
-/** Workers run from the compiled build, as in production (and start in well under a second). */
-let built: Promise<void> | undefined;
-function ensureBuilt(): Promise<void> {
-  built ??= new Promise((resolve, reject) => {
-    const tsc = spawn(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    tsc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build failed (${code})`))));
-  });
-  return built;
 }
 
 const person = (id: string, run: string): Person => ({ id, name: `Person ${id}`, email: `${id}-${run}@example.com`, locale: null });
