@@ -15,4 +15,4 @@ COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
 COPY templates ./templates
 USER node
-CMD ["node", "dist/main.js"]
+CMD ["node", "--max-old-space-size=160", "dist/main.js"]

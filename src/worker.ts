@@ -9,7 +9,7 @@ import { createDataSource, migrate } from './data-access/data-source';
 import { OutboxStore } from './data-access/outbox-store';
 import { startApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { emailRelayRound } from './entry-points/relays/email-relay';
-import { eventRelayRound } from './entry-points/relays/event-relay';
+import { createEventRelay } from './entry-points/relays/event-relay';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
 import { TransientError, describe } from './libraries/errors';
@@ -78,11 +78,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     const outbox = new OutboxStore(dataSource);
     const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections);
     stops.push({ name: 'smtp', stop: () => mailer.close() });
-    const eventRelay = startRelayLoop(
-      'events',
-      eventRelayRound({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, logger: logger.child({ component: 'event-relay' }) }),
-      logger,
-    );
+    const events = createEventRelay({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, logger: logger.child({ component: 'event-relay' }) });
+    const eventRelay = startRelayLoop('events', events.round, logger);
     stops.push({ name: 'event relay', stop: () => eventRelay.stop() });
     const emailRelay = startRelayLoop(
       'emails',
@@ -110,6 +107,10 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       sessionTimeout: config.kafka.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
       allowAutoTopicCreation: false,
+      // Bounded fetches keep memory flat with many partitions in flight (a transaction takes at
+      // most 500 messages anyway); kafkajs's defaults would buffer up to 10 MB per fetch.
+      maxBytesPerPartition: 256 * 1024,
+      maxBytes: 2 * 1024 * 1024,
     });
     // Joins are logged so operators (and the fault tests) can tell a rebalance storm from a quiet group.
     let inGroup = false;
@@ -134,7 +135,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       store,
       logger: logger.child({ component: 'consumer' }),
       metrics,
-      onCommitted: () => {
+      onApplied: (publishNow) => {
+        events.handOver(publishNow);
         eventRelay.kick();
         emailRelay.kick();
       },

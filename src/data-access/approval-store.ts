@@ -2,7 +2,7 @@
 // let the domain fold the batch, write every change with multi-row statements. Events and emails
 // go to their outbox tables in the same transaction, so nothing is sent for an uncommitted change.
 import type { DataSource, EntityManager } from 'typeorm';
-import type { ApprovalRecord, EmailToSend, Transition } from '../domain/approval';
+import type { ApprovalEvent, ApprovalRecord, EmailToSend, Transition } from '../domain/approval';
 import type { ApprovalDecision } from '../domain/card-operation';
 import { refuseUnknownRequest } from '../domain/apply-decision';
 import { processBatch, type BatchChanges, type InboundMessage } from '../domain/process-batch';
@@ -89,51 +89,47 @@ async function lockRequests(db: EntityManager, requestIds: string[]): Promise<vo
   );
 }
 
-async function writeTransitions(db: EntityManager, transitions: Transition[], emails: EmailToSend[]): Promise<void> {
-  if (transitions.length > 0) {
-    await db.query(
-      `INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, actor, reason, payload, occurred_at)
-       SELECT e.event_id, e.request_id, e.type, e.status_before, e.status_after, e.actor, e.reason, e.payload, e.occurred_at
-       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, request_id text, type text, status_before text,
-            status_after text, actor jsonb, reason text, payload jsonb, occurred_at timestamptz)
-       ON CONFLICT (event_id) DO NOTHING`,
-      [
-        JSON.stringify(
-          transitions.map((t) => ({
-            event_id: t.event.eventId,
-            request_id: t.event.requestId,
-            type: t.event.type,
-            status_before: t.statusBefore,
-            status_after: t.event.status,
-            actor: t.actor,
-            reason: t.reason,
-            payload: t.event,
-            occurred_at: iso(t.event.occurredAt),
-          })),
-        ),
-      ],
-    );
-  }
-  if (emails.length > 0) {
-    await db.query(
-      `INSERT INTO email_outbox (event_id, recipient_email, recipient, template, message_id)
-       SELECT m.event_id, m.recipient_email, m.recipient, m.template, m.message_id
-       FROM jsonb_to_recordset($1::jsonb) AS m(event_id text, recipient_email text, recipient jsonb, template text, message_id text)
-       ON CONFLICT DO NOTHING`,
-      [
-        JSON.stringify(
-          emails.map((e) => ({
-            event_id: e.eventId,
-            recipient_email: e.recipient.email.toLowerCase(),
-            recipient: e.recipient,
-            template: e.template,
-            message_id: e.messageId,
-          })),
-        ),
-      ],
-    );
-  }
-}
+const eventRows = (transitions: Transition[], claimed: Set<string> = new Set()): string =>
+  JSON.stringify(
+    transitions.map((t) => ({
+      event_id: t.event.eventId,
+      request_id: t.event.requestId,
+      type: t.event.type,
+      status_before: t.statusBefore,
+      status_after: t.event.status,
+      actor: t.actor,
+      reason: t.reason,
+      payload: t.event,
+      occurred_at: iso(t.event.occurredAt),
+      claimed: claimed.has(t.event.eventId),
+    })),
+  );
+
+const emailRows = (emails: EmailToSend[]): string =>
+  JSON.stringify(
+    emails.map((e) => ({
+      event_id: e.eventId,
+      recipient_email: e.recipient.email.toLowerCase(),
+      recipient: e.recipient,
+      template: e.template,
+      message_id: e.messageId,
+    })),
+  );
+
+/** Events into the history/outbox; claimed ones are leased at once to the writing process. */
+const EVENTS_CTE = (rows: string, leaseMs: string): string => `new_events AS (
+  INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, actor, reason, payload, occurred_at, locked_until)
+  SELECT e.event_id, e.request_id, e.type, e.status_before, e.status_after, e.actor, e.reason, e.payload, e.occurred_at,
+         CASE WHEN e.claimed THEN now() + make_interval(secs => ${leaseMs} / 1000.0) END
+  FROM jsonb_to_recordset(${rows}::jsonb) AS e(event_id text, request_id text, type text, status_before text,
+       status_after text, actor jsonb, reason text, payload jsonb, occurred_at timestamptz, claimed boolean)
+  ON CONFLICT (event_id) DO NOTHING)`;
+
+const EMAILS_CTE = (rows: string): string => `new_emails AS (
+  INSERT INTO email_outbox (event_id, recipient_email, recipient, template, message_id)
+  SELECT m.event_id, m.recipient_email, m.recipient, m.template, m.message_id
+  FROM jsonb_to_recordset(${rows}::jsonb) AS m(event_id text, recipient_email text, recipient jsonb, template text, message_id text)
+  ON CONFLICT DO NOTHING)`;
 
 interface DecisionRowRead {
   decision_id: string;
@@ -154,69 +150,68 @@ const decisionFromRow = (row: DecisionRowRead): ApprovalDecision => ({
   decidedAt: ms(row.decided_at)!,
 });
 
+/** A batch's changes, plus the events this transaction may publish itself (see `applyBatch`). */
+export interface AppliedBatch extends BatchChanges {
+  publishNow: ApprovalEvent[];
+}
+
+/** How long an event claimed at insert stays reserved for the process that wrote it. */
+export const EVENT_LEASE_MS = 30_000;
+
 export class ApprovalStore {
   constructor(
     private readonly dataSource: DataSource,
     private readonly messageIdDomain: string,
   ) {}
 
-  /** Applies valid messages of one Kafka batch; returns what changed (for logs and tests). */
-  async applyBatch(messages: InboundMessage[], now = Date.now()): Promise<BatchChanges> {
+  /**
+   * Applies valid messages of one Kafka batch in one transaction of four statements (lock, read,
+   * write, commit), whatever the batch size. Returns what changed, and the events it claimed for
+   * immediate publishing: those of requests with no older unpublished event, so publishing them
+   * straight after the commit cannot overtake an earlier event of the same request. The others
+   * wait for the relay, which publishes per request in order.
+   */
+  async applyBatch(messages: InboundMessage[], now = Date.now()): Promise<AppliedBatch> {
     const requestIds = [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requestId : m.decision.requestId)))];
     const decisionIds = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : []));
     return this.dataSource.transaction(async (db) => {
       await lockRequests(db, requestIds);
-      // One connection per transaction: these run one after the other.
-      const recordRows: RecordRow[] = await db.query(`SELECT * FROM approval_requests WHERE request_id = ANY($1)`, [requestIds]);
-      const knownRows: Array<{ decision_id: string }> = await db.query(
-        `SELECT decision_id FROM approval_decisions WHERE decision_id = ANY($1)`,
-        [decisionIds],
-      );
-      const awaitingRows: DecisionRowRead[] = await db.query(
-        `SELECT * FROM approval_decisions WHERE request_id = ANY($1) AND outcome = 'AWAITING_REQUEST' ORDER BY decided_at, received_at`,
-        [requestIds],
+      // One read after the locks are held, so it sees every earlier transaction on these requests.
+      const [state]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRowRead[]; unpublished: string[] }> = await db.query(
+        `SELECT
+           (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r WHERE r.request_id = ANY($1)) AS records,
+           (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
+           (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
+             WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
+           (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM approval_events e
+             WHERE e.request_id = ANY($1) AND e.published_at IS NULL) AS unpublished`,
+        [requestIds, decisionIds],
       );
       const awaiting = new Map<string, ApprovalDecision[]>();
-      for (const row of awaitingRows) {
+      for (const row of state!.awaiting) {
         const decision = decisionFromRow(row);
         awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
       }
       const changes = processBatch(
         {
-          records: new Map(recordRows.map((row) => [row.request_id, recordFromRow(row)])),
-          knownDecisionIds: new Set(knownRows.map((r) => r.decision_id)),
+          records: new Map(state!.records.map((row) => [row.request_id, recordFromRow(row)])),
+          knownDecisionIds: new Set(state!.known),
           awaiting,
         },
         messages,
         now,
         this.messageIdDomain,
       );
-      await this.persist(db, changes, now);
-      return changes;
+      const waiting = new Set(state!.unpublished);
+      const publishNow = changes.transitions.map((t) => t.event).filter((e) => !waiting.has(e.requestId));
+      await this.persist(db, changes, new Set(publishNow.map((e) => e.eventId)), now);
+      return { ...changes, publishNow };
     });
   }
 
-  private async persist(db: EntityManager, changes: BatchChanges, now: number): Promise<void> {
-    if (changes.newRecords.length > 0) {
-      await db.query(
-        `INSERT INTO approval_requests (request_id, operation, status, requester, cards, approvers, description, attributes,
-           requested_at, opened_at, updated_at, closed_at, outcome_decision_id, last_postponed_by, last_postponed_at, version)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
-         ON CONFLICT (request_id) DO NOTHING`,
-        [JSON.stringify(changes.newRecords.map(recordJson))],
-      );
-    }
-    if (changes.updatedRecords.length > 0) {
-      await db.query(
-        `UPDATE approval_requests AS a SET status = r.status, updated_at = r.updated_at, closed_at = r.closed_at,
-           outcome_decision_id = r.outcome_decision_id, last_postponed_by = r.last_postponed_by,
-           last_postponed_at = r.last_postponed_at, version = r.version
-         FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
-         WHERE a.request_id = r.request_id`,
-        [JSON.stringify(changes.updatedRecords.map(recordJson))],
-      );
-    }
-    const rows = (wasAwaiting: boolean): string =>
+  /** Every change of the batch in one statement: one round trip however many rows. */
+  private async persist(db: EntityManager, changes: BatchChanges, claimed: Set<string>, now: number): Promise<void> {
+    const decisionRows = (wasAwaiting: boolean): string =>
       JSON.stringify(
         changes.decisions
           .filter((d) => d.wasAwaiting === wasAwaiting)
@@ -232,24 +227,41 @@ export class ApprovalStore {
             resolved_at: d.outcome === 'AWAITING_REQUEST' ? null : iso(now),
           })),
       );
-    if (changes.decisions.some((d) => !d.wasAwaiting)) {
-      await db.query(
-        `INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, received_at, outcome, refusal_code, resolved_at)
-         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, $2, d.outcome, d.refusal_code, d.resolved_at
-         FROM jsonb_to_recordset($1::jsonb) AS d(${DECISION_COLUMNS})
-         ON CONFLICT (decision_id) DO NOTHING`,
-        [rows(false), iso(now)],
-      );
-    }
-    if (changes.decisions.some((d) => d.wasAwaiting)) {
-      await db.query(
-        `UPDATE approval_decisions AS a SET outcome = d.outcome, refusal_code = d.refusal_code, resolved_at = d.resolved_at
-         FROM jsonb_to_recordset($1::jsonb) AS d(${DECISION_COLUMNS})
-         WHERE a.decision_id = d.decision_id AND a.outcome = 'AWAITING_REQUEST'`,
-        [rows(true)],
-      );
-    }
-    await writeTransitions(db, changes.transitions, changes.emails);
+    await db.query(
+      `WITH new_records AS (
+         INSERT INTO approval_requests (request_id, operation, status, requester, cards, approvers, description, attributes,
+           requested_at, opened_at, updated_at, closed_at, outcome_decision_id, last_postponed_by, last_postponed_at, version)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMNS})
+         ON CONFLICT (request_id) DO NOTHING),
+       changed_records AS (
+         UPDATE approval_requests AS a SET status = r.status, updated_at = r.updated_at, closed_at = r.closed_at,
+           outcome_decision_id = r.outcome_decision_id, last_postponed_by = r.last_postponed_by,
+           last_postponed_at = r.last_postponed_at, version = r.version
+         FROM jsonb_to_recordset($2::jsonb) AS r(${RECORD_COLUMNS})
+         WHERE a.request_id = r.request_id),
+       new_decisions AS (
+         INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, received_at, outcome, refusal_code, resolved_at)
+         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, $7, d.outcome, d.refusal_code, d.resolved_at
+         FROM jsonb_to_recordset($3::jsonb) AS d(${DECISION_COLUMNS})
+         ON CONFLICT (decision_id) DO NOTHING),
+       resolved_decisions AS (
+         UPDATE approval_decisions AS a SET outcome = d.outcome, refusal_code = d.refusal_code, resolved_at = d.resolved_at
+         FROM jsonb_to_recordset($4::jsonb) AS d(${DECISION_COLUMNS})
+         WHERE a.decision_id = d.decision_id AND a.outcome = 'AWAITING_REQUEST'),
+       ${EVENTS_CTE('$5', '$8')},
+       ${EMAILS_CTE('$6')}
+       SELECT 1`,
+      [
+        JSON.stringify(changes.newRecords.map(recordJson)),
+        JSON.stringify(changes.updatedRecords.map(recordJson)),
+        decisionRows(false),
+        decisionRows(true),
+        eventRows(changes.transitions, claimed),
+        emailRows(changes.emails),
+        iso(now),
+        EVENT_LEASE_MS,
+      ],
+    );
   }
 
   /**
@@ -277,7 +289,7 @@ export class ApprovalStore {
         `UPDATE approval_decisions SET outcome = 'REFUSED', refusal_code = 'UNKNOWN_REQUEST', resolved_at = $2 WHERE decision_id = ANY($1)`,
         [expired.map((row) => row.decision_id), iso(now)],
       );
-      await writeTransitions(db, transitions, []);
+      await db.query(`WITH ${EVENTS_CTE('$1', '$2')} SELECT 1`, [eventRows(transitions), EVENT_LEASE_MS]);
       return transitions;
     });
   }

@@ -49,12 +49,12 @@ export class OutboxStore {
     return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, requestId: r.request_id, payload: r.payload }));
   }
 
-  async markPublished(seqs: string[]): Promise<void> {
-    await this.dataSource.query(`UPDATE approval_events SET published_at = now(), locked_until = NULL, last_error = NULL WHERE seq = ANY($1::bigint[])`, [seqs]);
+  async markPublished(eventIds: string[]): Promise<void> {
+    await this.dataSource.query(`UPDATE approval_events SET published_at = now(), locked_until = NULL, last_error = NULL WHERE event_id = ANY($1)`, [eventIds]);
   }
 
-  async releaseEvents(seqs: string[], error: string): Promise<void> {
-    await this.dataSource.query(`UPDATE approval_events SET locked_until = NULL, last_error = $2 WHERE seq = ANY($1::bigint[])`, [seqs, error]);
+  async releaseEvents(eventIds: string[], error: string): Promise<void> {
+    await this.dataSource.query(`UPDATE approval_events SET locked_until = NULL, last_error = $2 WHERE event_id = ANY($1)`, [eventIds, error]);
   }
 
   async claimEmails(limit: number, leaseMs: number): Promise<ClaimedEmail[]> {
@@ -88,8 +88,8 @@ export class OutboxStore {
     }));
   }
 
-  async markEmailSent(id: string): Promise<void> {
-    await this.dataSource.query(`UPDATE email_outbox SET status = 'SENT', sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1`, [id]);
+  async markEmailsSent(ids: string[]): Promise<void> {
+    await this.dataSource.query(`UPDATE email_outbox SET status = 'SENT', sent_at = now(), locked_until = NULL, last_error = NULL WHERE id = ANY($1::bigint[])`, [ids]);
   }
 
   async retryEmailLater(id: string, delayMs: number, error: string): Promise<void> {

@@ -102,7 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partitions: int('TOPIC_PARTITIONS', 3, 1, 1000),
       replicationFactor: int('TOPIC_REPLICATION_FACTOR', 1, 1, 10),
       sessionTimeoutMs: int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
-      partitionsConcurrently: int('KAFKA_PARTITIONS_CONCURRENTLY', 5, 1, 100),
+      partitionsConcurrently: int('KAFKA_PARTITIONS_CONCURRENTLY', 10, 1, 100),
     },
     topics: {
       requests,

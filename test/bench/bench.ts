@@ -18,7 +18,7 @@ import type { ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
-import { ROOT, ensureBuilt } from '../support/build';
+import { ROOT, WORKER_ARGS, ensureBuilt } from '../support/build';
 
 const opt = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -120,7 +120,7 @@ async function produceRequests(config: Config, codec: AvroCodec, requests: CardO
 function startWorkerProcess(env: Record<string, string>): { stop: () => Promise<{ cpuSeconds: number; peakRssMb: number }>; usage: () => { cpuSeconds: number; peakRssMb: number } } {
   // --profile writes the worker's CPU profile to bench-results/ when it exits.
   const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
-  const child = spawn(process.execPath, [...profile, 'dist/main.js'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const ticks = 100; // USER_HZ on Linux
   const usage = (): { cpuSeconds: number; peakRssMb: number } => {
@@ -256,6 +256,9 @@ async function main(): Promise<void> {
     await observer.connect();
     await observer.subscribe({ topic: config.topics.events, fromBeginning: false });
     await observer.run({
+      // No offset commits: kafkajs would otherwise commit after every batch, and that round trip
+      // would delay the next fetch and count as the worker's latency.
+      autoCommit: false,
       eachMessage: async ({ message }) => {
         const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
         const sent = event.decision ? sentAt.get(event.decision.decisionId) : undefined;

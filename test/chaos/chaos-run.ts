@@ -15,7 +15,7 @@ import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
-import { ROOT, ensureBuilt } from '../support/build';
+import { ROOT, WORKER_ARGS, ensureBuilt } from '../support/build';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -128,7 +128,7 @@ export class ChaosRun {
   startWorker(): WorkerProcess {
     const name = `w${++this.workerCount}`;
     const log = fs.openSync(path.join(ARTIFACTS, `chaos-${this.run}-${name}.log`), 'a');
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    const child = spawn(process.execPath, WORKER_ARGS, {
       cwd: ROOT,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', log, log],

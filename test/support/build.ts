@@ -4,6 +4,12 @@ import path from 'node:path';
 
 export const ROOT = path.join(__dirname, '..', '..');
 
+/**
+ * How the worker is started, as in the Dockerfile: a capped old generation keeps peak memory
+ * near the working set (measured in BENCHMARKS.md) instead of V8's lazy default.
+ */
+export const WORKER_ARGS = ['--max-old-space-size=160', 'dist/main.js'];
+
 let built: Promise<void> | undefined;
 
 /** Compiles src/ to dist/ once per process. */

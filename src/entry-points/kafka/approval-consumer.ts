@@ -7,6 +7,7 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Consumer, Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { ApprovalStore } from '../../data-access/approval-store';
+import type { ApprovalEvent } from '../../domain/approval';
 import { approversFor } from '../../domain/approval-policy';
 import type { ApprovalDecision, CardOperationRequest, Operation } from '../../domain/card-operation';
 import type { InboundMessage } from '../../domain/process-batch';
@@ -15,6 +16,7 @@ import type { Config } from '../../libraries/config';
 import { PermanentMessageError, TransientError, describe, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
+import { coalescing } from '../../libraries/coalescing';
 
 export interface DeadLetter {
   message: KafkaMessage;
@@ -31,7 +33,8 @@ export interface ConsumerDeps {
   store: ApprovalStore;
   logger: Logger;
   metrics: Metrics;
-  onCommitted: () => void;
+  /** Called after each database commit with the events this process may publish at once. */
+  onApplied: (publishNow: ApprovalEvent[]) => void;
 }
 
 const MAX_TRANSACTION_MESSAGES = 500;
@@ -48,7 +51,7 @@ function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Rec
 }
 
 export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
-  const { config, consumer, producer, codec, store, logger, metrics, onCommitted } = deps;
+  const { config, consumer, producer, codec, store, logger, metrics, onApplied } = deps;
   const operationByTopic = new Map<string, Operation>(Object.entries(config.topics.requests).map(([op, topic]) => [topic, op as Operation]));
 
   /** Decodes and validates one message; permanent problems become dead letters. */
@@ -75,6 +78,12 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
     }
   }
 
+  // Offsets are committed in the background, one request at a time carrying the newest offset of
+  // each partition. A failed commit (a rebalance took the partition) is not retried: the next
+  // batch's commit carries a later offset, and redelivered messages change nothing.
+  const commitOffset = coalescing<{ topic: string; partition: number; offset: string }>((offsets) =>
+    consumer.commitOffsets(offsets).catch((error: unknown) => logger.warn({ err: describe(error), offsets }, 'offset commit failed')),
+  );
   await consumer.subscribe({ topics: [...operationByTopic.keys(), config.topics.decisions], fromBeginning: true });
   await consumer.run({
     autoCommit: false,
@@ -119,6 +128,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
           const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
           const changes = await untilDone('apply', () => store.applyBatch(valid)).finally(() => clearInterval(beat));
           if (!changes) return;
+          onApplied(changes.publishNow);
           metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - changes.duplicates);
           if (changes.duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, changes.duplicates);
           for (const t of changes.transitions) {
@@ -144,17 +154,15 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<void> {
           for (const d of dead) log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
         }
 
-        // Commit only what the database (and the dead-letter topic) now hold.
+        // Commit only what the database (and the dead-letter topic) now hold. The commit is not
+        // awaited: the next fetch need not wait for it, and a commit lost to a crash or a
+        // rebalance only redelivers messages whose effects are already stored (and deduplicated).
         const last = chunk[chunk.length - 1]!;
         payload.resolveOffset(last.offset);
-        const committed = await untilDone('commit', async () => {
-          await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last.offset) + 1n).toString() }]);
-          return true;
-        });
-        if (!committed) return;
+        const committed = commitOffset(`${topic}:${partition}`, { topic, partition, offset: (BigInt(last.offset) + 1n).toString() });
+        if (!isRunning()) await committed; // stopping: flush before the group is left
         timer();
         await heartbeat().catch(() => undefined);
-        onCommitted();
       }
     },
   });

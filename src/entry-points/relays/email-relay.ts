@@ -7,6 +7,7 @@ import type { OutboxStore } from '../../data-access/outbox-store';
 import { AppError, describe } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
+import { coalescing } from '../../libraries/coalescing';
 
 export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
@@ -19,6 +20,12 @@ export function emailRelayRound(deps: {
   batchSize?: number;
 }): () => Promise<number> {
   const { outbox, mailer, renderer, logger, metrics, batchSize = 50 } = deps;
+  // Marks go to the database as sends complete, many per statement: the window in which a crash
+  // resends an email (with the same Message-ID) stays about one send long, without one commit
+  // per email.
+  const markSent = coalescing<string>((ids) =>
+    outbox.markEmailsSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: describe(error) }, 'marking emails sent failed; they will be resent after their lease')),
+  );
   return async () => {
     // The lease outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its
     // emails by at most that long.
@@ -33,9 +40,7 @@ export function emailRelayRound(deps: {
           await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
           timer();
           metrics.emailsSent.inc();
-          // Marked at once, not per round: the window in which a crash duplicates an email (same
-          // Message-ID) is one send long.
-          await outbox.markEmailSent(email.id);
+          await markSent(email.id, email.id);
         } catch (error) {
           if (error instanceof AppError && !error.retriable) {
             metrics.emailFailures.inc({ result: 'parked' });
