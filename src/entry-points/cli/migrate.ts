@@ -5,7 +5,7 @@ import { describe } from '../../libraries/errors';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
+  const dataSource = await createDataSource(config.databaseUrl, 2).initialize() // the migration lock holds one connection;
   try {
     const applied = await migrate(dataSource);
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
