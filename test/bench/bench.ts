@@ -1,263 +1,163 @@
-// `npm run bench`: throughput and latency of the worker against the real local stack, side by side
-// with a baseline that does only the unavoidable work on the same broker and database in the same
-// run. Options: --requests N (default 20000), --partitions P (default 4), --rate R decisions/s
-// offered for the latency phase (default 500), --latency-seconds S (default 10).
-// Writes bench-results/<time>.json and prints a table.
-import { spawn } from 'node:child_process';
+// `npm run bench`: throughput, latency and scaling of the worker against the real local stack,
+// side by side with a baseline that does only the unavoidable work on the same broker and
+// database in the same run. Prints tables and writes bench-results/<time>.json and .svg.
+//
+//   --requests N         requests in the main run (default 10000)
+//   --partitions P       partitions in the main run (default 4)
+//   --instances I        worker processes in the main run (default 1)
+//   --rate R             decisions/s offered in the latency phase (default 500)
+//   --latency-seconds S  length of the latency phase (default 10)
+//   --matrix-requests M  requests per scaling cell (default 10000; 0 skips the matrix)
+//   --runs K             runs per scaling cell, for the spread (default 2)
+//   --stored S           records already stored for the large-database phase (default 1000000; 0 skips)
+//   --smoke              a tiny run of every phase (what `npm test` runs)
+//   --keep-db, --profile
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { createKafka, createProducer, ensureTopics } from '../../src/adapters/kafka/kafka-client';
-import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
-import { createDataSource, migrate } from '../../src/data-access/data-source';
+import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-client';
 import { stackUp } from '../../src/dev-stack/local-stack';
-import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalEvent } from '../../src/domain/approval';
-import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
-import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
-import { createLogger } from '../../src/libraries/logger';
-import { ROOT, WORKER_ARGS, ensureBuilt } from '../support/build';
+import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
+import { loadConfig } from '../../src/libraries/config';
+import { ROOT, ensureBuilt } from '../support/build';
+import {
+  baseline, count, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, pollUntil, produceRequests, requestsFor, sleep, startWorkers,
+  type TopicsRun,
+} from './bench-run';
+import { renderChart } from './chart';
+import { SEED_SQL } from './seed';
 
-const opt = (name: string, fallback: number): number => {
+const smoke = process.argv.includes('--smoke');
+const opt = (name: string, fallback: number, smokeValue = fallback): number => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  return i > 0 ? Number(process.argv[i + 1]) : smoke ? smokeValue : fallback;
 };
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const logger = createLogger('silent');
+const options = {
+  requests: opt('requests', 10_000, 300),
+  partitions: opt('partitions', 4),
+  instances: opt('instances', 1),
+  rate: opt('rate', 500, 100),
+  latencySeconds: opt('latency-seconds', 10, 2),
+  matrixRequests: opt('matrix-requests', 10_000, 200),
+  runs: opt('runs', 2, 1),
+  stored: opt('stored', 1_000_000, 2_000),
+};
+const AUTH_SECRET = 'bench-secret-long-enough-0123456789abcdef';
+const step = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
-}
-
-async function pollUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function setup(partitions: number): Promise<{ config: Config; env: Record<string, string>; db: DataSource; codec: AvroCodec; close: () => Promise<void> }> {
-  const run = `b${randomUUID().slice(0, 8)}`;
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/card_approvals_bench_${run}`;
-  await ensureDatabase(databaseUrl);
-  const env = {
-    DATABASE_URL: databaseUrl,
-    TOPIC_PREFIX: `bench-${run}.`,
-    KAFKA_GROUP_ID: `bench-worker-${run}`,
-    TOPIC_PARTITIONS: String(partitions),
-    HTTP_PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
-  const config = loadConfig({ ...process.env, ...env });
-  const db = await createDataSource(databaseUrl, 4).initialize();
-  await migrate(db);
-  const kafka = createKafka(config.kafka, logger, 'bench');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, allTopics(config.topics), partitions, 1);
-  await admin.disconnect();
-  const codec = new AvroCodec(config.schemaRegistryUrl);
-  return {
-    config,
-    env,
-    db,
-    codec,
-    close: async () => {
-      await db.destroy();
-      await dropDatabase(databaseUrl);
-    },
-  };
-}
-
-const person = (id: string): Person => ({ id, name: `Person ${id}`, email: `${id}@bench.example.com`, locale: null });
-
-function requestsFor(count: number): CardOperationRequest[] {
-  const approvers = [person('approver-a'), person('approver-b')];
-  return Array.from({ length: count }, (_, i) => {
-    const operation = OPERATIONS[i % OPERATIONS.length]!;
-    const card = (n: number): CardOperationRequest['cards'][number] => ({
-      cardId: `card-${i}-${n}`,
-      cardType: 'EMPLOYEE_BADGE',
-      serialNumber: `SN-${i}-${n}`,
-      holder: person(`holder-${i}-${n}`),
-      status: 'ACTIVE',
-      validTo: Date.UTC(2028, 0, 1),
-    });
-    return {
-      requestId: `bench-${i}-${randomUUID().slice(0, 8)}`,
-      operation,
-      requestedAt: Date.now(),
-      requester: person(`requester-${i}`),
-      cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2), card(3)] : [card(1)],
-      description: `Benchmark ${operation.toLowerCase()} for a new employee wave, request ${i}`,
-      approvers,
-      attributes: { source: 'bench', costCenter: `CC-${i % 97}` },
-    };
+function decisionsFor(r: CardOperationRequest, i: number): ApprovalDecision[] {
+  const d = (decision: ApprovalDecision['decision'], n: number): ApprovalDecision => ({
+    decisionId: `${r.requestId}-d${n}`,
+    requestId: r.requestId,
+    decision,
+    approver: r.approvers[n % 2]!,
+    reason: decision === 'REJECTED' ? 'not this time' : null,
+    decidedAt: Date.now(),
   });
+  const roll = i % 20; // 80% approved, 15% rejected, 5% postponed then approved
+  return roll < 16 ? [d('APPROVED', 0)] : roll < 19 ? [d('REJECTED', 0)] : [d('POSTPONED', 0), d('APPROVED', 1)];
 }
 
-async function produceRequests(config: Config, codec: AvroCodec, requests: CardOperationRequest[]): Promise<void> {
-  const producer = createProducer(createKafka(config.kafka, logger, 'bench-producer'));
-  await producer.connect();
-  const ids = new Map<string, number>();
-  for (const topic of Object.values(config.topics.requests)) ids.set(topic, await codec.register(`${topic}-value`, 'card-operation-request'));
-  for (let i = 0; i < requests.length; i += 1000) {
-    const slice = requests.slice(i, i + 1000);
-    const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
-    for (const r of slice) {
-      const topic = config.topics.requests[r.operation];
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: r.requestId, value: await codec.encode(ids.get(topic)!, r) }]);
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+interface ApiLatency {
+  query: string;
+  p50: number;
+  p95: number;
+}
+
+/** Latency of the API's searches as operators and approvers use them, 20 calls each. */
+async function apiLatency(port: number, sample: { requestId: string; serial: string }): Promise<ApiLatency[]> {
+  const auth = loadConfig({ ...process.env, AUTH_SECRET }).auth;
+  const operator = await mintLocalToken(auth, { id: 'operator-1', name: 'Operator', email: 'operator@bench.example.com', roles: ['operator'] });
+  const approver = await mintLocalToken(auth, { id: 'approver-7', name: 'Approver 7', email: 'approver-7@bench.example.com', roles: ['approver'] });
+  const queries: Array<[string, string, string]> = [
+    ['operator: newest page', '/api/requests?pageSize=20', operator],
+    ['operator: pending lock-card requests', '/api/requests?status=PENDING&operation=LOCK_CARD', operator],
+    ['operator: free text (a card serial)', `/api/requests?q=${encodeURIComponent(sample.serial)}`, operator],
+    ['approver: requests they may see', '/api/requests', approver],
+    ['approver: task list', '/api/tasks', approver],
+    ['one request with its history', `/api/requests/${encodeURIComponent(sample.requestId)}`, operator],
+  ];
+  const results: ApiLatency[] = [];
+  for (const [query, url, token] of queries) {
+    const times: number[] = [];
+    for (let i = 0; i < 21; i += 1) {
+      const start = performance.now();
+      const res = await fetch(`http://127.0.0.1:${port}${url}`, { headers: { authorization: `Bearer ${token}` } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+      if (i > 0) times.push(performance.now() - start); // the first call warms caches
     }
-    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    times.sort((a, b) => a - b);
+    results.push({ query, p50: Number(percentile(times, 50).toFixed(1)), p95: Number(percentile(times, 95).toFixed(1)) });
   }
-  await producer.disconnect();
+  return results;
 }
 
-/** The worker as a process, with its CPU time and peak RSS read from /proc. */
-function startWorkerProcess(env: Record<string, string>): { stop: () => Promise<{ cpuSeconds: number; peakRssMb: number }>; usage: () => { cpuSeconds: number; peakRssMb: number } } {
-  // --profile writes the worker's CPU profile to bench-results/ when it exits.
-  const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
-  const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const ticks = 100; // USER_HZ on Linux
-  const usage = (): { cpuSeconds: number; peakRssMb: number } => {
-    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds: (Number(stat[11]) + Number(stat[12])) / ticks, peakRssMb: Math.round(hwm / 1024) };
-  };
-  return {
-    usage,
-    stop: async () => {
-      const last = usage();
-      child.kill('SIGTERM');
-      await exited;
-      return last;
-    },
-  };
+async function waitForHttp(port: number): Promise<void> {
+  await pollUntil('worker HTTP', async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true, 60_000);
 }
 
-/** Baseline: consume, decode, insert one row each in batches, commit, produce one event each. */
-async function baseline(config: Config, codec: AvroCodec, db: DataSource, count: number): Promise<number> {
-  await db.query('CREATE TABLE IF NOT EXISTS baseline_rows (request_id text PRIMARY KEY, body jsonb NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
-  const kafka = createKafka(config.kafka, logger, 'bench-baseline');
-  const producer = createProducer(kafka);
-  await producer.connect();
-  const eventSchema = await codec.register(`${config.topics.events}-value`, 'approval-event');
-  const consumer = kafka.consumer({ groupId: `baseline-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: Object.values(config.topics.requests), fromBeginning: true });
-  let done = 0;
-  let began = 0;
-  const finished = new Promise<number>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      partitionsConsumedConcurrently: 3,
-      eachBatch: async ({ batch, resolveOffset }) => {
-        if (!began) began = Date.now();
-        const decoded = await Promise.all(batch.messages.map((m) => codec.decode<CardOperationRequest>(m.value, 'card-operation-request')));
-        await db.query(
-          `INSERT INTO baseline_rows (request_id, body) SELECT r->>'requestId', r FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING`,
-          [JSON.stringify(decoded)],
-        );
-        const now = Date.now();
-        const events = await Promise.all(
-          decoded.map(async (r) => {
-            const event: ApprovalEvent = { eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, decision: null, refusalCode: null, message: null };
-            return { key: r.requestId, value: await codec.encode(eventSchema, event) };
-          }),
-        );
-        await producer.send({ topic: `${config.topics.events}`, acks: -1, messages: events });
-        const last = batch.messages[batch.messages.length - 1]!.offset;
-        resolveOffset(last);
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-        done += batch.messages.length;
-        if (done >= count) resolve((Date.now() - began) / 1000);
-      },
-    });
-  });
-  const seconds = await finished;
-  await consumer.disconnect();
-  await producer.disconnect();
-  return count / seconds;
-}
-
-async function main(): Promise<void> {
-  const count = opt('requests', 20_000);
-  const partitions = opt('partitions', 4);
-  const rate = opt('rate', 500);
-  const latencySeconds = opt('latency-seconds', 10);
-  const config0 = loadConfig({ ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
-  await stackUp(config0);
-  console.log(`building…`);
-  await ensureBuilt();
-  const { config, env, db, codec, close } = await setup(partitions);
+/** The main run: intake, decisions at saturation, emails, latency at a fixed rate, API latency. */
+async function mainRun() {
+  const { requests: n, partitions, instances, rate, latencySeconds } = options;
+  step(`main run: ${n} requests, ${partitions} partitions, ${instances} worker(s)`);
+  const run = await freshTopics(partitions);
+  const database = await freshDatabase();
+  const { db } = database;
   try {
-    const requests = requestsFor(count);
-    console.log(`producing ${count} requests on ${partitions} partition(s)…`);
-    await produceRequests(config, codec, requests);
+    const requests = requestsFor(n);
+    await produceRequests(run, requests);
+    const baselineRate = await baseline(run, db, n);
+    step(`baseline ${baselineRate.toFixed(0)}/s`);
 
-    // Limit first: the same messages, the same broker and database.
-    const baselineRate = await baseline(config, codec, db, count);
-    console.log(`baseline: ${baselineRate.toFixed(0)} requests/s`);
+    const httpPort = await freePort();
+    const workers = startWorkers(run, database.url, instances, { HTTP_PORT: String(httpPort), AUTH_SECRET });
+    const intakeRate = await measureIntake(db, n);
+    const afterIntake = workers.map((w) => w.usage());
+    step(`intake ${intakeRate.toFixed(0)}/s`);
+    await pollUntil('events published', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL')) === 0);
 
-    // Intake: the worker opens every record (events and approver emails go to the outboxes).
-    const worker = startWorkerProcess(env);
-    await pollUntil('all records', async () => (await db.query('SELECT count(*)::int AS n FROM approval_requests'))[0].n >= count);
-    const [span] = await db.query(`SELECT extract(epoch FROM max(opened_at) - min(opened_at))::float8 AS s FROM approval_requests`);
-    const intakeRate = count / Math.max(0.001, span.s);
-    const afterIntake = worker.usage();
-    console.log(`intake: ${intakeRate.toFixed(0)} requests/s`);
-    await pollUntil('events published', async () => (await db.query('SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL'))[0].n === 0);
-
-    // Decisions at saturation: 80% approved, 15% rejected, 5% postponed then approved.
+    const { config, codec } = run;
     const decisionSchema = await codec.register(`${config.topics.decisions}-value`, 'approval-decision');
     const kafka = createKafka(config.kafka, logger, 'bench-decisions');
     const producer = createProducer(kafka);
     await producer.connect();
-    const decisionsFor = (r: CardOperationRequest, i: number): ApprovalDecision[] => {
-      const d = (decision: ApprovalDecision['decision'], n: number): ApprovalDecision => ({
-        decisionId: `${r.requestId}-d${n}`,
-        requestId: r.requestId,
-        decision,
-        approver: r.approvers[n % 2]!,
-        reason: decision === 'REJECTED' ? 'not this time' : null,
-        decidedAt: Date.now(),
-      });
-      const roll = i % 20;
-      return roll < 16 ? [d('APPROVED', 0)] : roll < 19 ? [d('REJECTED', 0)] : [d('POSTPONED', 0), d('APPROVED', 1)];
-    };
-    const saturation = requests.slice(0, Math.floor(count / 2));
-    const allDecisions = saturation.flatMap(decisionsFor);
-    for (let i = 0; i < allDecisions.length; i += 1000) {
-      const messages = await Promise.all(allDecisions.slice(i, i + 1000).map(async (d) => ({ key: d.requestId, value: await codec.encode(decisionSchema, d) })));
+    const saturation = requests.slice(0, Math.floor(n / 2)).flatMap(decisionsFor);
+    for (let i = 0; i < saturation.length; i += 1000) {
+      const messages = await Promise.all(saturation.slice(i, i + 1000).map(async (d) => ({ key: d.requestId, value: await codec.encode(decisionSchema, d) })));
       await producer.send({ topic: config.topics.decisions, messages });
     }
-    await pollUntil('decisions applied', async () => (await db.query(`SELECT count(*)::int AS n FROM approval_decisions`))[0].n >= allDecisions.length);
-    const [dspan] = await db.query(`SELECT extract(epoch FROM max(received_at) - min(received_at))::float8 AS s FROM approval_decisions`);
-    const decisionRate = allDecisions.length / Math.max(0.001, dspan.s);
-    console.log(`decisions at saturation: ${decisionRate.toFixed(0)} decisions/s`);
-    await pollUntil('events published', async () => (await db.query('SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL'))[0].n === 0);
+    await pollUntil('decisions applied', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_decisions')) >= saturation.length);
+    const decisionRate = await rateOf(db, 'SELECT received_at AS at FROM approval_decisions');
+    step(`decisions at saturation ${decisionRate.toFixed(0)}/s`);
 
-    // Emails: the approver and requester emails so far, delivered to the local SMTP server. The
-    // backlog is drained first so it does not compete with the latency phase for the two cores.
-    await pollUntil('emails sent', async () => (await db.query(`SELECT count(*)::int AS n FROM email_outbox WHERE status = 'PENDING'`))[0].n === 0);
-    const [espan] = await db.query(`SELECT count(*)::int AS n, extract(epoch FROM max(sent_at) - min(sent_at))::float8 AS s FROM email_outbox WHERE status = 'SENT'`);
-    const emailRate = espan.n / Math.max(0.001, espan.s);
-    console.log(`emails: ${emailRate.toFixed(0)}/s`);
+    // The email backlog is drained before the latency phase so that it does not compete with it.
+    await pollUntil('emails sent', async () => (await count(db, `SELECT count(*)::int AS n FROM email_outbox WHERE status = 'PENDING'`)) === 0);
+    const emailRate = await rateOf(db, `SELECT sent_at AS at FROM email_outbox WHERE status = 'SENT'`);
+    step(`emails ${emailRate.toFixed(0)}/s`);
 
-    // Latency at a fixed offered rate: decision produced → its event readable on the events topic.
+    // Decision produced → its event read from the events topic, at a fixed offered rate.
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
     const observer = kafka.consumer({ groupId: `bench-observer-${randomUUID()}` });
     await observer.connect();
     await observer.subscribe({ topic: config.topics.events, fromBeginning: false });
     await observer.run({
-      // No offset commits: kafkajs would otherwise commit after every batch, and that round trip
-      // would delay the next fetch and count as the worker's latency.
+      // No offset commits: kafkajs would commit after every batch, and that round trip would
+      // delay the next fetch and count as the worker's latency.
       autoCommit: false,
       eachMessage: async ({ message }) => {
         const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
@@ -266,7 +166,7 @@ async function main(): Promise<void> {
       },
     });
     await sleep(3000); // the observer joins and starts at the end of the topic
-    const paced = requests.slice(Math.floor(count / 2)).slice(0, rate * latencySeconds);
+    const paced = requests.slice(Math.floor(n / 2)).slice(0, rate * latencySeconds);
     const tickMs = 20;
     const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
     for (let i = 0; i < paced.length; i += perTick) {
@@ -282,44 +182,155 @@ async function main(): Promise<void> {
     await observer.disconnect();
     await producer.disconnect();
     latencies.sort((a, b) => a - b);
+    step(`latency p99 ${percentile(latencies, 99)} ms`);
 
-    const final = await worker.stop();
-
-    const result = {
-      machine: { cores: os.cpus().length, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
-      requests: count,
+    await waitForHttp(httpPort);
+    const api = await apiLatency(httpPort, { requestId: requests[7]!.requestId, serial: requests[7]!.cards[0]!.serialNumber ?? requests[7]!.requestId });
+    const final = await Promise.all(workers.map((w) => w.stop()));
+    const cpu = afterIntake.reduce((sum, u) => sum + u.cpuSeconds, 0);
+    return {
+      requests: n,
       partitions,
-      instances: 1,
+      instances,
       intakePerSecond: Math.round(intakeRate),
       baselinePerSecond: Math.round(baselineRate),
       intakeToBaseline: Number((intakeRate / baselineRate).toFixed(2)),
       decisionsPerSecond: Math.round(decisionRate),
       latencyMs: { offeredPerSecond: rate, samples: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] },
       emailsPerSecond: Math.round(emailRate),
-      cpuSecondsPer1000Requests: Number(((afterIntake.cpuSeconds / count) * 1000).toFixed(2)),
-      peakRssMb: final.peakRssMb,
+      cpuSecondsPer1000Requests: Number(((cpu / n) * 1000).toFixed(2)),
+      peakRssMb: Math.max(...final.map((u) => u.peakRssMb)),
+      api,
     };
-    const rows: Array<[string, string, string]> = [
-      ['intake (requests/s)', String(result.intakePerSecond), `baseline ${result.baselinePerSecond} → ratio ${result.intakeToBaseline} (target ≥ 5000 and ≥ 0.7)`],
-      ['decisions at saturation (/s)', String(result.decisionsPerSecond), ''],
-      [`decision→event latency @${rate}/s`, `p50 ${result.latencyMs.p50} / p95 ${result.latencyMs.p95} / p99 ${result.latencyMs.p99} / max ${result.latencyMs.max} ms`, `${latencies.length} samples (target p99 ≤ 50 ms)`],
-      ['emails delivered (/s)', String(result.emailsPerSecond), 'to the local SMTP server'],
-      ['worker CPU s per 1000 requests (intake)', String(result.cpuSecondsPer1000Requests), ''],
-      ['worker peak RSS (MB)', String(result.peakRssMb), 'target ≤ 250'],
-    ];
-    console.log(`\n${result.machine.cores} cores, ${count} requests, ${partitions} partitions, 1 worker\n`);
-    console.log('| measure | worker | limit / note |\n|---|---|---|');
-    for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-    const dir = path.join(ROOT, 'bench-results');
-    fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    fs.writeFileSync(file, JSON.stringify(result, null, 2));
-    console.log(`\nwritten ${path.relative(ROOT, file)}`);
   } finally {
-    // --keep-db leaves the run's database for diagnosis (the timings of every row are in it).
-    if (process.argv.includes('--keep-db')) console.log(`kept ${env.DATABASE_URL}`);
-    else await close();
+    await database.drop();
   }
+}
+
+/** Intake of `n` pre-produced requests by `instances` workers into a fresh database. */
+async function intakeInto(run: TopicsRun, n: number, instances: number, database = undefined as Awaited<ReturnType<typeof freshDatabase>> | undefined): Promise<number> {
+  const target = database ?? (await freshDatabase());
+  try {
+    const workers = startWorkers(run, target.url, instances);
+    const rate = await measureIntake(target.db, n);
+    await Promise.all(workers.map((w) => w.stop()));
+    return rate;
+  } finally {
+    if (!database) await target.drop();
+  }
+}
+
+interface Cell {
+  partitions: number;
+  instances: number;
+  intake: number[];
+  baseline: number[];
+}
+
+/** 1, 2 and 4 partitions × 1 and 2 instances, each `runs` times; the baseline once per run. */
+async function scalingMatrix(): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  for (const partitions of [1, 2, 4]) {
+    const row = [1, 2].map((instances) => ({ partitions, instances, intake: [] as number[], baseline: [] as number[] }));
+    for (let r = 0; r < options.runs; r += 1) {
+      const run = await freshTopics(partitions);
+      await produceRequests(run, requestsFor(options.matrixRequests));
+      const scratch = await freshDatabase();
+      const limit = await baseline(run, scratch.db, options.matrixRequests).finally(() => scratch.drop());
+      for (const cell of row) {
+        cell.baseline.push(Math.round(limit));
+        cell.intake.push(Math.round(await intakeInto(run, options.matrixRequests, cell.instances)));
+      }
+      step(`matrix ${partitions} partition(s), run ${r + 1}: baseline ${Math.round(limit)}/s, intake ${row.map((c) => `${c.instances} worker(s) ${c.intake[r]}/s`).join(', ')}`);
+    }
+    cells.push(...row);
+  }
+  return cells;
+}
+
+/** Intake and API latency with `stored` records already in the database. */
+async function storedRun() {
+  const database = await freshDatabase();
+  try {
+    const started = Date.now();
+    await database.db.query(SEED_SQL, [options.stored]);
+    await database.db.query('ANALYZE');
+    const seedSeconds = (Date.now() - started) / 1000;
+    step(`seeded ${options.stored} records in ${seedSeconds.toFixed(0)} s`);
+    const run = await freshTopics(4);
+    const requests = requestsFor(options.matrixRequests);
+    await produceRequests(run, requests);
+    const intake = await intakeInto(run, requests.length, 1, database);
+    step(`intake with ${options.stored} stored: ${intake.toFixed(0)}/s`);
+    const httpPort = await freePort();
+    const [worker] = startWorkers(run, database.url, 1, { HTTP_PORT: String(httpPort), AUTH_SECRET });
+    await waitForHttp(httpPort);
+    const sample = Math.ceil(options.stored * 0.777);
+    const api = await apiLatency(httpPort, { requestId: `seed-${sample}`, serial: `SN-${sample}` });
+    await worker!.stop();
+    return { storedRecords: options.stored, seedSeconds: Math.round(seedSeconds), requests: requests.length, intakePerSecond: Math.round(intake), api };
+  } finally {
+    await database.drop();
+  }
+}
+
+const mean = (values: number[]): number => Math.round(values.reduce((a, b) => a + b, 0) / values.length);
+const spread = (values: number[]): string =>
+  values.length > 1 ? `${mean(values)} (${Math.min(...values)}–${Math.max(...values)})` : String(values[0]);
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const stackConfig = loadConfig({ ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
+  await stackUp(stackConfig);
+  // MailDev keeps every message in memory: an inbox full of earlier runs slows it down. The smoke
+  // run leaves it alone, as tests beside it read the inbox.
+  const emptyInbox = (): Promise<unknown> => (smoke ? Promise.resolve() : fetch(`${stackConfig.inboxUrl}/api/email/all`, { method: 'DELETE' }).catch(() => undefined));
+  await emptyInbox();
+  step('building');
+  await ensureBuilt();
+
+  const main = await mainRun();
+  const matrix = options.matrixRequests > 0 ? await scalingMatrix() : [];
+  const stored = options.stored > 0 ? await storedRun() : undefined;
+  await emptyInbox();
+
+  const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30) };
+  const result = { date: new Date().toISOString(), machine, options, minutes: Number(((Date.now() - began) / 60_000).toFixed(1)), main, matrix, stored };
+
+  const lines: string[] = [];
+  const out = (line = ''): void => void lines.push(line);
+  out(`\n${machine.cores} cores (${machine.cpu}), ${machine.memoryGb} GiB; broker, registry, SMTP, database and workers all on this machine`);
+  out(`\nMain run: ${main.requests} requests, ${main.partitions} partitions, ${main.instances} worker(s)\n`);
+  out('| measure | worker | limit / target |\n|---|---|---|');
+  out(`| intake (requests/s) | ${main.intakePerSecond} | baseline ${main.baselinePerSecond} → ratio ${main.intakeToBaseline} (target ≥ 5000 and ≥ 0.7) |`);
+  out(`| decisions at saturation (/s) | ${main.decisionsPerSecond} | |`);
+  out(`| decision→event latency @${main.latencyMs.offeredPerSecond}/s (ms) | p50 ${main.latencyMs.p50} / p95 ${main.latencyMs.p95} / p99 ${main.latencyMs.p99} / max ${main.latencyMs.max} | ${main.latencyMs.samples} samples (target p99 ≤ 50) |`);
+  out(`| emails delivered (/s) | ${main.emailsPerSecond} | to the local SMTP server |`);
+  out(`| worker CPU s per 1000 requests (intake) | ${main.cpuSecondsPer1000Requests} | |`);
+  out(`| worker peak RSS (MB) | ${main.peakRssMb} | target ≤ 250 |`);
+  if (matrix.length) {
+    out(`\nScaling: intake of ${options.matrixRequests} requests, mean (min–max) of ${options.runs} run(s)\n`);
+    out('| partitions | baseline (/s) | 1 worker (/s) | ratio | 2 workers (/s) | ratio |\n|---|---|---|---|---|---|');
+    for (const p of [1, 2, 4]) {
+      const [one, two] = matrix.filter((c) => c.partitions === p);
+      const ratio = (c: Cell): string => (c.intake.reduce((a, b) => a + b) / c.baseline.reduce((a, b) => a + b)).toFixed(2);
+      out(`| ${p} | ${spread(one!.baseline)} | ${spread(one!.intake)} | ${ratio(one!)} | ${spread(two!.intake)} | ${ratio(two!)} |`);
+    }
+  }
+  out(`\nAPI latency (ms, p50 / p95 of 20 calls)${stored ? `: ${main.requests} records stored vs ${stored.storedRecords}` : ''}\n`);
+  out(`| query | ${main.requests} records |${stored ? ` ${stored.storedRecords} records |` : ''}\n|---|---|${stored ? '---|' : ''}`);
+  main.api.forEach((a, i) => out(`| ${a.query} | ${a.p50} / ${a.p95} |${stored ? ` ${stored.api[i]!.p50} / ${stored.api[i]!.p95} |` : ''}`));
+  if (stored) out(`\nIntake with ${stored.storedRecords} records stored (seeded in ${stored.seedSeconds} s): ${stored.intakePerSecond}/s for ${stored.requests} requests (4 partitions, 1 worker).`);
+  out(`\nThe bench took ${result.minutes} min.`);
+  console.log(lines.join('\n'));
+
+  const dir = path.join(ROOT, 'bench-results');
+  fs.mkdirSync(dir, { recursive: true });
+  const base = path.join(dir, new Date().toISOString().replace(/[:.]/g, '-'));
+  fs.writeFileSync(`${base}.json`, JSON.stringify(result, null, 2));
+  fs.writeFileSync(`${base}.md`, lines.join('\n'));
+  fs.writeFileSync(`${base}.svg`, renderChart(result));
+  console.log(`\nwritten ${path.relative(ROOT, base)}.{json,md,svg}`);
 }
 
 main().then(

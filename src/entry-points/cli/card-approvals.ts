@@ -180,7 +180,7 @@ async function requests(config: Config, positional: string[], flags: Map<string,
     for (const r of result.items) {
       console.log(`${r.requestId}  ${r.operation.padEnd(22)} ${r.status.padEnd(8)} ${new Date(r.openedAt).toISOString()}  ${r.requester.name}`);
     }
-    console.log(`${result.items.length} of ${result.total}`);
+    console.log(`${result.items.length} of ${result.totalCapped ? 'more than ' : ''}${result.total}`);
   } finally {
     await dataSource.destroy();
   }

@@ -61,10 +61,11 @@ export const openApiDocument = {
       Error: error,
       SearchResult: {
         type: 'object',
-        required: ['items', 'total', 'page', 'pageSize'],
+        required: ['items', 'total', 'totalCapped', 'page', 'pageSize'],
         properties: {
           items: { type: 'array', items: { $ref: '#/components/schemas/ApprovalRecord' } },
-          total: { type: 'integer' },
+          total: { type: 'integer', description: 'matches, counted up to 10,000' },
+          totalCapped: { type: 'boolean', description: 'true when there are more than 10,000 matches' },
           page: { type: 'integer' },
           pageSize: { type: 'integer' },
         },

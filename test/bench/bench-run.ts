@@ -1,0 +1,221 @@
+// The moving parts of one benchmark run: fresh topics and databases, pre-produced requests, the
+// baseline consumer, worker processes with their CPU and memory, and intake measured from the
+// database's own timestamps.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataSource } from 'typeorm';
+import { createKafka, createProducer, ensureTopics } from '../../src/adapters/kafka/kafka-client';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { createDataSource, migrate } from '../../src/data-access/data-source';
+import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import type { ApprovalEvent } from '../../src/domain/approval';
+import { OPERATIONS, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
+import { createLogger } from '../../src/libraries/logger';
+import { ROOT, WORKER_ARGS } from '../support/build';
+
+export const logger = createLogger('silent');
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+}
+
+export async function pollUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+export const count = async (db: DataSource, sql: string): Promise<number> => (await db.query(sql))[0].n as number;
+
+/** Topics of one run (a fresh prefix), with the config a worker of this run gets. */
+export interface TopicsRun {
+  id: string;
+  config: Config;
+  env: Record<string, string>;
+  codec: AvroCodec;
+}
+
+export async function freshTopics(partitions: number): Promise<TopicsRun> {
+  const id = `b${randomUUID().slice(0, 8)}`;
+  const env = { TOPIC_PREFIX: `bench-${id}.`, TOPIC_PARTITIONS: String(partitions), HTTP_PORT: '0', LOG_LEVEL: 'warn' };
+  const config = loadConfig({ ...process.env, ...env });
+  const admin = createKafka(config.kafka, logger, 'bench').admin();
+  await admin.connect();
+  await ensureTopics(admin, allTopics(config.topics), partitions, 1);
+  await admin.disconnect();
+  return { id, config, env, codec: new AvroCodec(config.schemaRegistryUrl) };
+}
+
+/** A fresh, migrated database; `drop` removes it. */
+export async function freshDatabase(): Promise<{ url: string; db: DataSource; drop: () => Promise<void> }> {
+  const url = `postgres://postgres@127.0.0.1:5432/card_approvals_bench_${randomUUID().slice(0, 8)}`;
+  await ensureDatabase(url);
+  const db = await createDataSource(url, 4).initialize();
+  await migrate(db);
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.destroy();
+      if (!process.argv.includes('--keep-db')) await dropDatabase(url);
+    },
+  };
+}
+
+const person = (id: string): Person => ({ id, name: `Person ${id}`, email: `${id}@bench.example.com`, locale: null });
+
+/** Mixed operations, one or three cards, two approvers each (one of 500 pairs). */
+export function requestsFor(n: number): CardOperationRequest[] {
+  const run = randomUUID().slice(0, 8);
+  return Array.from({ length: n }, (_, i) => {
+    const operation = OPERATIONS[i % OPERATIONS.length]!;
+    const card = (k: number): CardOperationRequest['cards'][number] => ({
+      cardId: `card-${run}-${i}-${k}`,
+      cardType: 'EMPLOYEE_BADGE',
+      serialNumber: `SN-${run}-${i}-${k}`,
+      holder: person(`holder-${i}-${k}`),
+      status: 'ACTIVE',
+      validTo: Date.UTC(2028, 0, 1),
+    });
+    return {
+      requestId: `bench-${run}-${i}`,
+      operation,
+      requestedAt: Date.now(),
+      requester: person(`requester-${i % 5000}`),
+      cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2), card(3)] : [card(1)],
+      description: `Benchmark ${operation.toLowerCase()} for a new employee wave, request ${i}`,
+      approvers: [person(`approver-${i % 500}`), person(`approver-${(i + 1) % 500}`)],
+      attributes: { source: 'bench', costCenter: `CC-${i % 97}` },
+    };
+  });
+}
+
+export async function produceRequests(run: TopicsRun, requests: CardOperationRequest[]): Promise<void> {
+  const { config, codec } = run;
+  const producer = createProducer(createKafka(config.kafka, logger, 'bench-producer'));
+  await producer.connect();
+  const ids = new Map<string, number>();
+  for (const topic of Object.values(config.topics.requests)) ids.set(topic, await codec.register(`${topic}-value`, 'card-operation-request'));
+  for (let i = 0; i < requests.length; i += 1000) {
+    const byTopic = new Map<string, Array<{ key: string; value: Buffer }>>();
+    for (const r of requests.slice(i, i + 1000)) {
+      const topic = config.topics.requests[r.operation];
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: r.requestId, value: await codec.encode(ids.get(topic)!, r) }]);
+    }
+    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+  }
+  await producer.disconnect();
+}
+
+/**
+ * The limit: consume the same messages, decode them, insert one row each in batches, commit
+ * offsets and produce one event each, with no business logic. Requests/s.
+ */
+export async function baseline(run: TopicsRun, db: DataSource, n: number): Promise<number> {
+  const { config, codec } = run;
+  await db.query('CREATE TABLE IF NOT EXISTS baseline_rows (request_id text PRIMARY KEY, body jsonb NOT NULL)');
+  const kafka = createKafka(config.kafka, logger, 'bench-baseline');
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const eventSchema = await codec.register(`${config.topics.events}-value`, 'approval-event');
+  const consumer = kafka.consumer({ groupId: `baseline-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: Object.values(config.topics.requests), fromBeginning: true });
+  let done = 0;
+  let began = 0;
+  const seconds = await new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      // The same number of partitions at once as the worker.
+      partitionsConsumedConcurrently: config.kafka.partitionsConcurrently,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        if (!began) began = Date.now();
+        const decoded = await Promise.all(batch.messages.map((m) => codec.decode<CardOperationRequest>(m.value, 'card-operation-request')));
+        await db.query(
+          `INSERT INTO baseline_rows (request_id, body) SELECT r->>'requestId', r FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING`,
+          [JSON.stringify(decoded)],
+        );
+        const now = Date.now();
+        const events = await Promise.all(
+          decoded.map(async (r) => {
+            const event: ApprovalEvent = { eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, decision: null, refusalCode: null, message: null };
+            return { key: r.requestId, value: await codec.encode(eventSchema, event) };
+          }),
+        );
+        await producer.send({ topic: config.topics.events, acks: -1, messages: events });
+        const last = batch.messages[batch.messages.length - 1]!.offset;
+        resolveOffset(last);
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        done += batch.messages.length;
+        if (done >= n) resolve((Date.now() - began) / 1000);
+      },
+    });
+  });
+  await consumer.disconnect();
+  await producer.disconnect();
+  await db.query('DROP TABLE baseline_rows');
+  return n / seconds;
+}
+
+export interface WorkerProcess {
+  usage: () => { cpuSeconds: number; peakRssMb: number };
+  stop: () => Promise<{ cpuSeconds: number; peakRssMb: number }>;
+}
+
+/** A worker process started as in production, with its CPU time and peak RSS read from /proc. */
+export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
+  // --profile writes the worker's CPU profile to bench-results/ when it exits.
+  const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
+  const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const ticks = 100; // USER_HZ on Linux
+  const usage = (): { cpuSeconds: number; peakRssMb: number } => {
+    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return { cpuSeconds: (Number(stat[11]) + Number(stat[12])) / ticks, peakRssMb: Math.round(hwm / 1024) };
+  };
+  return {
+    usage,
+    stop: async () => {
+      const last = usage();
+      child.kill('SIGTERM');
+      await exited;
+      return last;
+    },
+  };
+}
+
+/** Starts `instances` workers of one group on the run's topics and `databaseUrl`. */
+export function startWorkers(run: TopicsRun, databaseUrl: string, instances: number, extraEnv: Record<string, string> = {}): WorkerProcess[] {
+  const env = { ...run.env, DATABASE_URL: databaseUrl, KAFKA_GROUP_ID: `bench-worker-${run.id}-${randomUUID().slice(0, 4)}`, ...extraEnv };
+  return Array.from({ length: instances }, () => startWorkerProcess(env));
+}
+
+/**
+ * Requests/s from the first record opened to the `n`th, once all are in. Read from the OPENED
+ * events (written in the same transaction as the records), which a seeded database has none of.
+ */
+export async function measureIntake(db: DataSource, n: number): Promise<number> {
+  await pollUntil('all records', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) >= n);
+  return rateOf(db, `SELECT occurred_at AS at FROM approval_events WHERE type = 'OPENED'`);
+}
+
+/**
+ * Rows per second from timestamps stamped once per batch (`at`): the rows after the first
+ * batch over the time from the first batch to the last. Counting the first batch too would
+ * give an infinite rate when everything fits in one batch.
+ */
+export async function rateOf(db: DataSource, rowsSql: string): Promise<number> {
+  const [r] = await db.query(
+    `WITH t AS (${rowsSql}) SELECT count(*) FILTER (WHERE at > (SELECT min(at) FROM t))::int AS after_first,
+       extract(epoch FROM max(at) - min(at))::float8 AS s FROM t`,
+  );
+  return r.s > 0 ? r.after_first / r.s : NaN;
+}

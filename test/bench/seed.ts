@@ -1,0 +1,21 @@
+// Records "already stored" for the large-database phase: generated in the database itself (a
+// million take seconds, not minutes), spread like production data: 5 operations, 70% approved,
+// 20% rejected, 10% pending, 5,000 requesters, 500 approvers on about 4,000 requests each, one
+// record a second going back in time. $1 is the number of records.
+export const SEED_SQL = `
+INSERT INTO approval_requests (request_id, operation, status, requester, cards, approvers, description, attributes,
+  requested_at, opened_at, updated_at, closed_at, version)
+SELECT 'seed-' || i,
+  (ARRAY['REQUEST_CARD','DEACTIVATE_CARD','REACTIVATE_CARD','LOCK_CARD','REQUEST_MULTIPLE_CARDS'])[1 + i % 5],
+  CASE WHEN i % 10 < 7 THEN 'APPROVED' WHEN i % 10 < 9 THEN 'REJECTED' ELSE 'PENDING' END,
+  jsonb_build_object('id', 'requester-' || i % 5000, 'name', 'Requester ' || i % 5000, 'email', 'requester-' || i % 5000 || '@seed.example.com', 'locale', null),
+  jsonb_build_array(jsonb_build_object('cardId', 'card-' || i, 'cardType', 'EMPLOYEE_BADGE', 'serialNumber', 'SN-' || i,
+    'holder', jsonb_build_object('id', 'holder-' || i, 'name', 'Holder ' || i, 'email', 'holder-' || i || '@seed.example.com', 'locale', null),
+    'status', 'ACTIVE', 'validTo', 1830297600000)),
+  jsonb_build_array(
+    jsonb_build_object('id', 'approver-' || i % 500, 'name', 'Approver ' || i % 500, 'email', 'approver-' || i % 500 || '@seed.example.com', 'locale', null),
+    jsonb_build_object('id', 'approver-' || (i + 1) % 500, 'name', 'Approver ' || (i + 1) % 500, 'email', 'approver-' || (i + 1) % 500 || '@seed.example.com', 'locale', null)),
+  'Seeded request ' || i || ' for an earlier employee wave', '{}'::jsonb,
+  now() - make_interval(secs => $1::int - i), now() - make_interval(secs => $1::int - i), now() - make_interval(secs => $1::int - i),
+  CASE WHEN i % 10 < 9 THEN now() - make_interval(secs => $1::int - i) END, 1
+FROM generate_series(1, $1::int) AS i`;
