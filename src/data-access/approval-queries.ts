@@ -2,7 +2,7 @@
 import type { DataSource } from 'typeorm';
 import { recordFromRow } from './approval-store';
 import type { ApprovalRecord } from '../domain/approval';
-import { SEARCH_TEXT } from './migrations/1764100000000-search-index';
+import { SEARCH_TEXT } from './migrations/1764100000000-api-indexes';
 
 export interface SearchFilter {
   status?: string;

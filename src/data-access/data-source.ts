@@ -1,13 +1,13 @@
 import { DataSource } from 'typeorm';
 import { ApprovalSchema1764000000000 } from './migrations/1764000000000-approval-schema';
-import { SearchIndex1764100000000 } from './migrations/1764100000000-search-index';
+import { ApiIndexes1764100000000 } from './migrations/1764100000000-api-indexes';
 
 /** Schema changes only through migrations; never `synchronize`. */
 export function createDataSource(databaseUrl: string, poolSize = 10): DataSource {
   return new DataSource({
     type: 'postgres',
     url: databaseUrl,
-    migrations: [ApprovalSchema1764000000000, SearchIndex1764100000000],
+    migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000],
     migrationsTransactionMode: 'all',
     synchronize: false,
     logging: false,

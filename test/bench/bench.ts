@@ -258,7 +258,7 @@ async function storedRun() {
     const seedSeconds = (Date.now() - started) / 1000;
     step(`seeded ${options.stored} records in ${seedSeconds.toFixed(0)} s`);
     const run = await freshTopics(4);
-    const requests = requestsFor(options.matrixRequests);
+    const requests = requestsFor(options.requests);
     await produceRequests(run, requests);
     const intake = await intakeInto(run, requests.length, 1, database);
     step(`intake with ${options.stored} stored: ${intake.toFixed(0)}/s`);

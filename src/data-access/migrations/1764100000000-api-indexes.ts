@@ -12,22 +12,23 @@ export const SEARCH_TEXT = `(request_id || ' ' || (requester->>'name') || ' ' ||
  *   whole card JSON intake fell by a third;
  * - the newest-first order of the operator's default view, which otherwise sorts every row.
  */
-export class SearchIndex1764100000000 implements MigrationInterface {
-  name = 'SearchIndex1764100000000';
+export class ApiIndexes1764100000000 implements MigrationInterface {
+  name = 'ApiIndexes1764100000000';
 
   async up(db: QueryRunner): Promise<void> {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
     await db.query(`CREATE INDEX approval_requests_search_idx ON approval_requests USING gin (${SEARCH_TEXT} gin_trgm_ops)`);
     await db.query('CREATE INDEX approval_requests_opened_idx ON approval_requests (opened_at, request_id)');
-    // No index holds the status, and pages keep room for a new row version: a decision then
-    // changes the record in place of its page (a HOT update) without touching any index.
+    // Status filters: the pending ones (operators' "stuck" view, the approvers' tasks) through a
+    // small partial index; approved and rejected are most of the table and come fast enough in
+    // newest-first order. The old index held every record.
+    await db.query(`CREATE INDEX approval_requests_pending_idx ON approval_requests (operation, opened_at) WHERE status = 'PENDING'`);
     await db.query('DROP INDEX approval_requests_status_idx');
-    await db.query('ALTER TABLE approval_requests SET (fillfactor = 80)');
   }
 
   async down(db: QueryRunner): Promise<void> {
-    await db.query('ALTER TABLE approval_requests RESET (fillfactor)');
     await db.query('CREATE INDEX approval_requests_status_idx ON approval_requests (status, operation, opened_at)');
+    await db.query('DROP INDEX approval_requests_pending_idx');
     await db.query('DROP INDEX approval_requests_opened_idx');
     await db.query('DROP INDEX approval_requests_search_idx');
   }
