@@ -15,15 +15,17 @@ export const SEARCH_TEXT = `(request_id || ' ' || (requester->>'name') || ' ' ||
 export class ApiIndexes1764100000000 implements MigrationInterface {
   name = 'ApiIndexes1764100000000';
 
+  // Written to be re-runnable: a database that was part-way through an earlier form of it ends up
+  // the same.
   async up(db: QueryRunner): Promise<void> {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
-    await db.query(`CREATE INDEX approval_requests_search_idx ON approval_requests USING gin (${SEARCH_TEXT} gin_trgm_ops)`);
-    await db.query('CREATE INDEX approval_requests_opened_idx ON approval_requests (opened_at, request_id)');
+    await db.query(`CREATE INDEX IF NOT EXISTS approval_requests_search_idx ON approval_requests USING gin (${SEARCH_TEXT} gin_trgm_ops)`);
+    await db.query('CREATE INDEX IF NOT EXISTS approval_requests_opened_idx ON approval_requests (opened_at, request_id)');
     // Status filters: the pending ones (operators' "stuck" view, the approvers' tasks) through a
     // small partial index; approved and rejected are most of the table and come fast enough in
     // newest-first order. The old index held every record.
-    await db.query(`CREATE INDEX approval_requests_pending_idx ON approval_requests (operation, opened_at) WHERE status = 'PENDING'`);
-    await db.query('DROP INDEX approval_requests_status_idx');
+    await db.query(`CREATE INDEX IF NOT EXISTS approval_requests_pending_idx ON approval_requests (operation, opened_at) WHERE status = 'PENDING'`);
+    await db.query('DROP INDEX IF EXISTS approval_requests_status_idx');
   }
 
   async down(db: QueryRunner): Promise<void> {
