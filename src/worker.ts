@@ -80,7 +80,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     stops.push({ name: 'smtp', stop: () => mailer.close() });
     const events = createEventRelay({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, logger: logger.child({ component: 'event-relay' }) });
     const eventRelay = startRelayLoop('events', events.round, logger);
-    stops.push({ name: 'event relay', stop: () => eventRelay.stop() });
+    stops.push({
+      name: 'event relay',
+      stop: async () => {
+        await eventRelay.stop();
+        await events.releaseHandedOver();
+      },
+    });
     const emailRelay = startRelayLoop(
       'emails',
       emailRelayRound({ outbox, mailer, metrics, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) }),

@@ -6,13 +6,6 @@ import type { DataSource } from 'typeorm';
 import type { ApprovalEvent, EmailTemplate } from '../domain/approval';
 import type { Person } from '../domain/card-operation';
 
-export interface ClaimedEvent {
-  seq: string;
-  eventId: string;
-  requestId: string;
-  payload: ApprovalEvent;
-}
-
 export interface ClaimedEmail {
   id: string;
   eventId: string;
@@ -32,8 +25,8 @@ export class OutboxStore {
    * Claims unpublished events, at most one per request at a time (the oldest), so events of one
    * request reach the topic in the order they happened.
    */
-  async claimEvents(limit: number, leaseMs: number): Promise<ClaimedEvent[]> {
-    const rows: Array<{ seq: string; event_id: string; request_id: string; payload: ApprovalEvent }> = await this.dataSource.query(
+  async claimEvents(limit: number, leaseMs: number): Promise<ApprovalEvent[]> {
+    const rows: Array<{ payload: ApprovalEvent }> = await this.dataSource.query(
       `WITH claimed AS (
          UPDATE approval_events SET locked_until = now() + make_interval(secs => $2 / 1000.0), publish_attempts = publish_attempts + 1
          WHERE seq IN (
@@ -42,11 +35,11 @@ export class OutboxStore {
              AND NOT EXISTS (SELECT 1 FROM approval_events p
                              WHERE p.request_id = e.request_id AND p.published_at IS NULL AND p.seq < e.seq)
            ORDER BY e.seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING seq, event_id, request_id, payload)
-       SELECT * FROM claimed ORDER BY seq`,
+         RETURNING seq, payload)
+       SELECT payload FROM claimed ORDER BY seq`,
       [limit, leaseMs],
     );
-    return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, requestId: r.request_id, payload: r.payload }));
+    return rows.map((r) => r.payload);
   }
 
   async markPublished(eventIds: string[]): Promise<void> {

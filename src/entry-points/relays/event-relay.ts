@@ -16,6 +16,8 @@ export interface EventRelay {
   /** Events this process committed and holds the lease on, in commit order. */
   handOver(events: ApprovalEvent[]): void;
   round(): Promise<number>;
+  /** At shutdown: gives the leases of events not yet published back, so any relay takes them at once. */
+  releaseHandedOver(): Promise<void>;
 }
 
 export function createEventRelay(deps: {
@@ -38,7 +40,7 @@ export function createEventRelay(deps: {
     async round() {
       // Past half its lease a handed-over event is left to the table queue: another relay may claim it soon.
       const fresh = handedOver.splice(0, batchSize).filter((h) => Date.now() - h.at < EVENT_LEASE_MS / 2);
-      const events = fresh.length > 0 ? fresh.map((h) => h.event) : (await outbox.claimEvents(batchSize, EVENT_LEASE_MS)).map((e) => e.payload);
+      const events = fresh.length > 0 ? fresh.map((h) => h.event) : await outbox.claimEvents(batchSize, EVENT_LEASE_MS);
       if (events.length === 0) return 0;
       const eventIds = events.map((e) => e.eventId);
       try {
@@ -60,6 +62,10 @@ export function createEventRelay(deps: {
       metrics.eventsPublished.inc(events.length);
       for (const e of events) logger.debug({ eventId: e.eventId, requestId: e.requestId, type: e.type }, 'event published');
       return events.length;
+    },
+    async releaseHandedOver() {
+      const left = handedOver.splice(0).map((h) => h.event.eventId);
+      if (left.length > 0) await outbox.releaseEvents(left, 'released unpublished at shutdown');
     },
   };
 }
