@@ -165,8 +165,8 @@ export class ApprovalStore {
   ) {}
 
   /**
-   * Applies valid messages of one Kafka batch in one transaction of four statements (lock, read,
-   * write, commit), whatever the batch size. Returns what changed, and the events it claimed for
+   * Applies valid messages of one Kafka batch in one transaction of five round trips (begin, lock,
+   * read, write, commit), whatever the batch size. Returns what changed, and the events it claimed for
    * immediate publishing: those of requests with no older unpublished event, so publishing them
    * straight after the commit cannot overtake an earlier event of the same request. The others
    * wait for the relay, which publishes per request in order.
@@ -289,7 +289,7 @@ export class ApprovalStore {
         `UPDATE approval_decisions SET outcome = 'REFUSED', refusal_code = 'UNKNOWN_REQUEST', resolved_at = $2 WHERE decision_id = ANY($1)`,
         [expired.map((row) => row.decision_id), iso(now)],
       );
-      await db.query(`WITH ${EVENTS_CTE('$1', '$2')} SELECT 1`, [eventRows(transitions), EVENT_LEASE_MS]);
+      await db.query(`WITH ${EVENTS_CTE('$1', '$2')} SELECT 1`, [eventRows(transitions), EVENT_LEASE_MS]); // none claimed: the relay publishes them
       return transitions;
     });
   }

@@ -207,8 +207,10 @@ async function mainRun() {
   }
 }
 
-/** Intake of `n` pre-produced requests by `instances` workers into a fresh database. */
-async function intakeInto(run: TopicsRun, n: number, instances: number, database = undefined as Awaited<ReturnType<typeof freshDatabase>> | undefined): Promise<number> {
+type Database = Awaited<ReturnType<typeof freshDatabase>>;
+
+/** Intake of `n` pre-produced requests by `instances` workers into `database` (default: a fresh one). */
+async function intakeInto(run: TopicsRun, n: number, instances: number, database?: Database): Promise<number> {
   const target = database ?? (await freshDatabase());
   try {
     const workers = startWorkers(run, target.url, instances);

@@ -9,7 +9,7 @@ export const SEARCH_TEXT = `(request_id || ' ' || (requester->>'name') || ' ' ||
  * - a trigram index for free-text search over the request id, requester name, description and
  *   card ids and serial numbers: `ILIKE '%…%'` took 1.5 s as a table scan. The text is kept short
  *   (not the whole card JSON), as every insert and status change writes its trigrams: with the
- *   whole card JSON intake fell by a third;
+ *   whole card JSON, intake was a third lower in that day's runs (BENCHMARKS.md);
  * - the newest-first order of the operator's default view, which otherwise sorts every row.
  */
 export class ApiIndexes1764100000000 implements MigrationInterface {
