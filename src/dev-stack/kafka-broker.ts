@@ -4,15 +4,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { isPortOpen, isProcessAlive, needsStart, runTool, startDaemon, waitFor } from './processes';
+import { JVM_START_TIMEOUT_MS, isPortOpen, isProcessAlive, needsStart, reportToStderr, runMaven, runTool, startDaemon, waitFor, type Report } from './processes';
 
 export const KAFKA_VERSION = '4.1.1';
 const LOG4J_VERSION = '2.24.3';
+
 
 export interface KafkaBrokerOptions {
   home: string; // stack state directory
   port: number;
   controllerPort: number;
+  report?: Report;
 }
 
 function runtimePom(): string {
@@ -30,16 +32,16 @@ function runtimePom(): string {
 }
 
 /** Resolves (downloading on first use) the broker classpath; cached per Kafka version. */
-export function resolveKafkaClasspath(home: string): string {
+export async function resolveKafkaClasspath(home: string, report: Report = reportToStderr): Promise<string> {
   const dir = path.join(home, `kafka-${KAFKA_VERSION}`);
   const classpathFile = path.join(dir, 'classpath.txt');
   if (fs.existsSync(classpathFile)) return fs.readFileSync(classpathFile, 'utf8').trim();
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'pom.xml'), runtimePom());
-  runTool('mvn', ['-B', '-q', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}.tmp`], {
+  report(`downloading Apache Kafka ${KAFKA_VERSION} from Maven Central (first start only)`);
+  await runMaven(['dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}.tmp`], {
     cwd: dir,
     what: `Downloading Apache Kafka ${KAFKA_VERSION} from Maven Central`,
-    hint: 'install Apache Maven (for example: apt-get install maven) or use docker compose',
   });
   fs.renameSync(`${classpathFile}.tmp`, classpathFile);
   return fs.readFileSync(classpathFile, 'utf8').trim();
@@ -113,7 +115,8 @@ export async function startKafka(opts: KafkaBrokerOptions, java: string): Promis
     return { started: false };
   }
 
-  const classpath = resolveKafkaClasspath(opts.home);
+  const report = opts.report ?? reportToStderr;
+  const classpath = await resolveKafkaClasspath(opts.home, report);
   const runDir = path.join(opts.home, 'kafka-run');
   const dataDir = path.join(runDir, 'data');
   fs.mkdirSync(runDir, { recursive: true });
@@ -122,17 +125,19 @@ export async function startKafka(opts: KafkaBrokerOptions, java: string): Promis
   fs.writeFileSync(path.join(runDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
 
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    const tool = (args: string[]): string =>
-      runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], {
+    const tool = async (args: string[]): Promise<string> =>
+      (await runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], {
         cwd: runDir,
         what: 'Formatting Kafka storage',
         hint: 'install Java 17 or newer',
-      });
-    const clusterId = tool(['random-uuid']).trim().split('\n').pop() ?? '';
-    tool(['format', '--standalone', '-t', clusterId, '-c', propsFile]);
+      })).stdout;
+    report('formatting Kafka storage (first start only)');
+    const clusterId = (await tool(['random-uuid'])).trim().split('\n').pop() ?? '';
+    await tool(['format', '--standalone', '-t', clusterId, '-c', propsFile]);
   }
 
   const logFile = path.join(runDir, 'broker.log');
+  report(`starting Kafka ${KAFKA_VERSION} on 127.0.0.1:${opts.port}`);
   const pid = startDaemon({
     command: java,
     args: [
@@ -151,9 +156,10 @@ export async function startKafka(opts: KafkaBrokerOptions, java: string): Promis
     pidFile,
   });
   await waitFor(`Kafka broker on 127.0.0.1:${opts.port}`, healthy, {
-    timeoutMs: 90_000,
+    timeoutMs: JVM_START_TIMEOUT_MS,
     logFile,
     isAlive: () => isProcessAlive(pid),
+    report,
   });
   return { started: true };
 }

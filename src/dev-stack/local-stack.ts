@@ -1,13 +1,12 @@
 // Brings up the whole local stack without Docker: Kafka and the schema registry from Maven
 // Central, MailDev from npm, and the project's database on the configured Postgres. Ports come
 // from the same variables the worker reads, so the worker's defaults point at this stack.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../libraries/config';
 import { isKafkaHealthy, startKafka } from './kafka-broker';
 import { ensureDatabase } from './postgres';
-import { StackError, stopDaemon } from './processes';
+import { StackError, reportToStderr, runTool, stopDaemon, type Report } from './processes';
 import { isRegistryHealthy, startSchemaRegistry } from './schema-registry';
 import { isInboxHealthy, startSmtpInbox } from './smtp-inbox';
 
@@ -48,17 +47,24 @@ export function endpointsOf(config: Config): StackEndpoints {
 }
 
 /** Finds a Java 17+ runtime: JAVA_HOME first, then `java` on PATH. */
-function findJava(javaHome: string | undefined): string {
+export async function findJava(javaHome: string | undefined): Promise<string> {
   const candidates = [javaHome ? path.join(javaHome, 'bin', 'java') : undefined, 'java'].filter((c): c is string => !!c);
   for (const java of candidates) {
-    const probe = spawnSync(java, ['-version'], { encoding: 'utf8' });
-    if (probe.error) continue;
+    const probe = await runTool(java, ['-version'], { cwd: '.', what: `${java} -version`, hint: '' }).catch(() => undefined);
+    if (!probe) continue;
     const match = /version "(\d+)/.exec(probe.stderr);
     const major = match ? Number(match[1]) : 0;
     if (major >= 17) return java;
     throw new StackError(`${java} is Java ${major}; Kafka 4 and the registry need Java 17 or newer (set JAVA_HOME)`);
   }
   throw new StackError('Java was not found; install Java 17 or newer (for example: apt-get install openjdk-17-jre-headless)');
+}
+
+/** The registry keeps its schemas in a database of its own, on the project's Postgres server. */
+export function registryDatabaseUrl(config: Config): string {
+  const url = new URL(config.databaseUrl);
+  url.pathname = '/card_approvals_schema_registry';
+  return url.toString();
 }
 
 export interface StackUpResult {
@@ -68,7 +74,12 @@ export interface StackUpResult {
   seconds: number;
 }
 
-export async function stackUp(config: Config): Promise<StackUpResult> {
+/**
+ * Starts what is not already running and waits for all of it. Each service's wait starts when
+ * that service is started; downloads and other slow steps run without blocking the waits, and
+ * every step and slow wait is reported, so a cold first start looks slow, not broken.
+ */
+export async function stackUp(config: Config, report: Report = reportToStderr): Promise<StackUpResult> {
   const began = Date.now();
   const home = config.stackHome;
   fs.mkdirSync(home, { recursive: true });
@@ -78,14 +89,17 @@ export async function stackUp(config: Config): Promise<StackUpResult> {
   const note = (name: string, result: { started: boolean }): void => void (result.started ? started : reused).push(name);
 
   await ensureDatabase(config.databaseUrl).then((r) => note('postgres database', { started: r.created }));
-  const inbox = startSmtpInbox({ home, smtpPort: ports.smtp, webPort: ports.inbox });
-  // Only resolve Java when a JVM service actually has to start.
+  const inbox = startSmtpInbox({ home, smtpPort: ports.smtp, webPort: ports.inbox, report });
+  // Only look for Java when a JVM service actually has to start.
   const needJava = !(await isKafkaHealthy(ports.kafka)) || !(await isRegistryHealthy(ports.registry));
-  const java = needJava ? findJava(config.javaHome) : 'java';
-  // Artifact resolution runs synchronously, so downloads happen one at a time; the daemons'
-  // warm-up then overlaps.
-  const kafka = startKafka({ home, port: ports.kafka, controllerPort: ports.kafka + 1 }, java);
-  const registry = startSchemaRegistry({ home, port: ports.registry, managementPort: ports.registry + 1 }, java);
+  const java = needJava ? await findJava(config.javaHome) : 'java';
+  const kafka = startKafka({ home, port: ports.kafka, controllerPort: ports.kafka + 1, report }, java);
+  const registry = startSchemaRegistry(
+    { home, port: ports.registry, managementPort: ports.registry + 1, databaseUrl: registryDatabaseUrl(config), report },
+    java,
+  );
+  // A failure (a process that exited, a port taken) is reported at once; daemons already
+  // started keep running and the next `up` reuses them.
   const [k, r, i] = await Promise.all([kafka, registry, inbox]);
   note('kafka', k);
   note('schema registry', r);

@@ -1,6 +1,6 @@
 // Small helpers for running the local stack's daemons: detached child processes with pid
 // files, port probes and bounded waits. Nothing here knows about Kafka or the registry.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -26,19 +26,39 @@ export function isPortOpen(port: number, host = '127.0.0.1', timeoutMs = 500): P
   });
 }
 
+/**
+ * How long a service may take to answer once started. A JVM service usually answers within
+ * seconds, but on a cold 2-core machine under a test run's load it has taken over a minute.
+ */
+export const JVM_START_TIMEOUT_MS = 180_000;
+export const NODE_START_TIMEOUT_MS = 120_000;
+
+/** Where the stack says what it is doing; a slow start then looks slow, not broken. */
+export type Report = (line: string) => void;
+export const reportToStderr: Report = (line) => process.stderr.write(`  ${line}\n`);
+
+/**
+ * Waits until `check` passes. The deadline counts from this call, which the caller makes right
+ * after starting the service; it ends with one last check, so a service that came up while the
+ * last wait ran is not called unhealthy. A process that exits fails the wait at once.
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
-  { timeoutMs, logFile, isAlive }: { timeoutMs: number; logFile?: string; isAlive?: () => boolean },
+  { timeoutMs, logFile, isAlive, report = reportToStderr }: { timeoutMs: number; logFile?: string; isAlive?: () => boolean; report?: Report },
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  const began = Date.now();
+  let nextReport = began + 10_000;
+  while (Date.now() - began < timeoutMs) {
     if (await check().catch(() => false)) return;
-    if (isAlive && !isAlive()) {
-      throw new StackError(`${what} exited during start-up; see ${logFile ?? 'its log'}`);
+    if (isAlive && !isAlive()) throw new StackError(`${what} exited during start-up; see ${logFile ?? 'its log'}`);
+    if (Date.now() >= nextReport) {
+      report(`still waiting for ${what} (${Math.round((Date.now() - began) / 1000)}s of at most ${timeoutMs / 1000}s)`);
+      nextReport += 10_000;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  if (await check().catch(() => false)) return;
   throw new StackError(`${what} did not become healthy within ${timeoutMs / 1000}s; see ${logFile ?? 'its log'}`);
 }
 
@@ -123,15 +143,35 @@ export async function stopDaemon(pidFile: string, graceMs = 15_000): Promise<boo
   return true;
 }
 
-/** Runs a build/download tool synchronously and turns a failure into one actionable line. */
-export function runTool(command: string, args: string[], opts: { cwd: string; what: string; hint: string }): string {
-  const result = spawnSync(command, args, { cwd: opts.cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    throw new StackError(`${command} was not found on PATH; ${opts.hint}`);
-  }
-  if (result.status !== 0) {
-    const tail = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-5).join(' | ');
-    throw new StackError(`${opts.what} failed (${command} exited ${result.status}): ${tail}`);
-  }
-  return result.stdout;
+/**
+ * Runs a build/download tool without blocking the event loop (health waits of services already
+ * started keep running) and turns a failure into one actionable line.
+ */
+export function runTool(command: string, args: string[], opts: { cwd: string; what: string; hint: string }): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error: NodeJS.ErrnoException) =>
+      reject(new StackError(error.code === 'ENOENT' ? `${command} was not found on PATH; ${opts.hint}` : `${opts.what} failed: ${error.message}`)),
+    );
+    child.on('close', (status) => {
+      if (status === 0) return resolve({ stdout, stderr });
+      const tail = `${stdout}${stderr}`.trim().split('\n').slice(-5).join(' | ');
+      reject(new StackError(`${opts.what} failed (${command} exited ${status}): ${tail}`));
+    });
+  });
+}
+
+let mavenQueue: Promise<unknown> = Promise.resolve();
+
+/** Maven's local repository is not safe for two writers: Maven runs one at a time. */
+export function runMaven(args: string[], opts: { cwd: string; what: string }): Promise<unknown> {
+  const run = mavenQueue.then(() =>
+    runTool('mvn', ['-B', '-q', ...args], { ...opts, hint: 'install Apache Maven (for example: apt-get install maven) or use docker compose' }),
+  );
+  mavenQueue = run.catch(() => undefined);
+  return run;
 }

@@ -1,39 +1,43 @@
 // A real Confluent-compatible schema registry: Apicurio Registry from its runnable archive on
-// Maven Central, in-memory storage, serving the Confluent API under /apis/ccompat/v7.
-// 3.0.x is the newest line that runs on Java 17 (3.1+ is built for Java 21).
+// Maven Central, serving the Confluent API under /apis/ccompat/v7. Its storage is SQL, in a
+// Postgres database of its own, so a restart keeps every schema id and messages already in Kafka
+// still decode. 3.0.x is the newest line that runs on Java 17 (3.1+ is built for Java 21).
 import fs from 'node:fs';
 import path from 'node:path';
-import { StackError, isProcessAlive, needsStart, runTool, startDaemon, waitFor } from './processes';
+import { ensureDatabase } from './postgres';
+import { JVM_START_TIMEOUT_MS, StackError, isProcessAlive, needsStart, reportToStderr, runMaven, runTool, startDaemon, waitFor, type Report } from './processes';
 
 export const APICURIO_VERSION = '3.0.9';
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
 
 export interface SchemaRegistryOptions {
+  /** Where the registry's archive is cached. */
   home: string;
+  /** Where its pid file and log go (default: `home`); a test's own registry uses a folder of its own. */
+  runDir?: string;
   port: number;
   managementPort: number;
+  /** The Postgres database that holds the schemas (created if missing). */
+  databaseUrl: string;
+  report?: Report;
 }
 
-function resolveRegistryApp(home: string): string {
+async function resolveRegistryApp(home: string, report: Report): Promise<string> {
   const dir = path.join(home, `apicurio-${APICURIO_VERSION}`);
   const runner = path.join(dir, `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`);
   if (fs.existsSync(runner)) return runner;
   const download = path.join(home, 'downloads');
   fs.mkdirSync(download, { recursive: true });
-  runTool(
-    'mvn',
-    ['-B', '-q', 'dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`, `-DoutputDirectory=${download}`],
-    {
-      cwd: download,
-      what: `Downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
-      hint: 'install Apache Maven (for example: apt-get install maven) or use docker compose',
-    },
-  );
+  report(`downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central (first start only)`);
+  await runMaven(['dependency:copy', `-Dartifact=io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`, `-DoutputDirectory=${download}`], {
+    cwd: download,
+    what: `Downloading Apicurio Registry ${APICURIO_VERSION} from Maven Central`,
+  });
   const archive = path.join(download, `apicurio-registry-app-${APICURIO_VERSION}-all.zip`);
   const staging = `${dir}.tmp`;
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging, { recursive: true });
-  runTool('unzip', ['-q', '-o', archive, '-d', staging], {
+  await runTool('unzip', ['-q', '-o', archive, '-d', staging], {
     cwd: download,
     what: 'Unpacking Apicurio Registry',
     hint: 'install unzip (apt-get install unzip)',
@@ -53,15 +57,31 @@ export async function isRegistryHealthy(port: number): Promise<boolean> {
   }
 }
 
+/** Apicurio's SQL storage settings for a postgres:// URL (its JDBC driver is bundled). */
+function sqlStorage(databaseUrl: string): NodeJS.ProcessEnv {
+  const url = new URL(databaseUrl);
+  return {
+    APICURIO_STORAGE_KIND: 'sql',
+    APICURIO_STORAGE_SQL_KIND: 'postgresql',
+    APICURIO_DATASOURCE_URL: `jdbc:postgresql://${url.hostname}:${url.port || 5432}${url.pathname}`,
+    APICURIO_DATASOURCE_USERNAME: decodeURIComponent(url.username) || 'postgres',
+    APICURIO_DATASOURCE_PASSWORD: decodeURIComponent(url.password) || 'postgres',
+  };
+}
+
 export async function startSchemaRegistry(opts: SchemaRegistryOptions, java: string): Promise<{ started: boolean }> {
-  const pidFile = path.join(opts.home, 'registry.pid');
+  const runDir = opts.runDir ?? opts.home;
+  const pidFile = path.join(runDir, 'registry.pid');
   const healthy = (): Promise<boolean> => isRegistryHealthy(opts.port);
   if (!(await needsStart({ what: 'a schema registry', healthy, ports: [opts.port, opts.managementPort], pidFile, variable: 'SCHEMA_REGISTRY_URL' }))) {
     return { started: false };
   }
 
-  const runner = resolveRegistryApp(opts.home);
-  const logFile = path.join(opts.home, 'registry.log');
+  const report = opts.report ?? reportToStderr;
+  const runner = await resolveRegistryApp(opts.home, report);
+  await ensureDatabase(opts.databaseUrl);
+  const logFile = path.join(runDir, 'registry.log');
+  report(`starting Apicurio Registry ${APICURIO_VERSION} on 127.0.0.1:${opts.port}`);
   const pid = startDaemon({
     command: java,
     args: ['-Xms128m', '-Xmx512m', '-jar', runner],
@@ -72,14 +92,16 @@ export async function startSchemaRegistry(opts: SchemaRegistryOptions, java: str
       QUARKUS_MANAGEMENT_PORT: String(opts.managementPort),
       QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
       QUARKUS_LOG_LEVEL: 'WARN',
+      ...sqlStorage(opts.databaseUrl),
     },
     logFile,
     pidFile,
   });
   await waitFor(`schema registry on 127.0.0.1:${opts.port}`, healthy, {
-    timeoutMs: 90_000,
+    timeoutMs: JVM_START_TIMEOUT_MS,
     logFile,
     isAlive: () => isProcessAlive(pid),
+    report,
   });
   return { started: true };
 }

@@ -2,12 +2,13 @@
 // SMTP on one port; the web UI and REST API (GET /email) on another.
 import fs from 'node:fs';
 import path from 'node:path';
-import { StackError, isPortOpen, isProcessAlive, needsStart, startDaemon, waitFor } from './processes';
+import { NODE_START_TIMEOUT_MS, StackError, isPortOpen, isProcessAlive, needsStart, reportToStderr, startDaemon, waitFor, type Report } from './processes';
 
 export interface SmtpInboxOptions {
   home: string;
   smtpPort: number;
   webPort: number;
+  report?: Report;
 }
 
 export async function isInboxHealthy(webPort: number, smtpPort: number): Promise<boolean> {
@@ -37,6 +38,8 @@ export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started:
 
   const bin = findMaildevBin();
   const logFile = path.join(opts.home, 'maildev.log');
+  const report = opts.report ?? reportToStderr;
+  report(`starting MailDev (SMTP on 127.0.0.1:${opts.smtpPort}, inbox on 127.0.0.1:${opts.webPort})`);
   const pid = startDaemon({
     command: process.execPath,
     args: [bin, '--smtp', String(opts.smtpPort), '--ip', '127.0.0.1', '--web', String(opts.webPort), '--web-ip', '127.0.0.1', '--max-emails', '200000'],
@@ -45,9 +48,10 @@ export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started:
     pidFile,
   });
   await waitFor(`MailDev on 127.0.0.1:${opts.smtpPort}/${opts.webPort}`, healthy, {
-    timeoutMs: 30_000,
+    timeoutMs: NODE_START_TIMEOUT_MS,
     logFile,
     isAlive: () => isProcessAlive(pid),
+    report,
   });
   return { started: true };
 }
