@@ -1,4 +1,7 @@
-/** Unit tests cover the pure domain without I/O; integration tests run against the real stack. */
+/**
+ * Unit tests cover the pure domain without I/O; integration tests run against the real stack.
+ * ts-jest only transpiles: `npm test` type-checks src/ and test/ with tsc before jest runs.
+ */
 const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 
 module.exports = {

@@ -1,5 +1,6 @@
 // Wires the worker's components and returns one stop function that shuts them down in reverse
 // order. Used by main.ts, the demo and the integration tests (which run it in-process).
+import { setTimeout } from 'node:timers/promises';
 import { EmailRenderer } from './adapters/email/render-email';
 import { SmtpMailer } from './adapters/email/smtp-mailer';
 import { consumerLag, createKafka, createProducer, ensureTopics } from './adapters/kafka/kafka-client';
@@ -29,7 +30,7 @@ export interface RunningWorker {
 }
 
 /** Start-up waits out a dependency that is briefly away (a restart, an outage) instead of exiting. */
-async function untilAvailable<T>(what: string, attempt: () => Promise<T>, logger: Logger, giveUpAfterMs = 5 * 60_000): Promise<T> {
+async function untilAvailable<T>(what: string, attempt: () => Promise<T>, logger: Logger, signal?: AbortSignal, giveUpAfterMs = 5 * 60_000): Promise<T> {
   const deadline = Date.now() + giveUpAfterMs;
   for (let tries = 1; ; tries += 1) {
     try {
@@ -37,12 +38,16 @@ async function untilAvailable<T>(what: string, attempt: () => Promise<T>, logger
     } catch (error) {
       if (!(error instanceof TransientError) || Date.now() > deadline) throw error;
       logger.warn({ dependency: what, tries, err: describe(error) }, `${what} unavailable at start-up; retrying`);
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** tries)));
+      await setTimeout(Math.min(5000, 250 * 2 ** tries), undefined, { signal });
     }
   }
 }
 
-export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
+/**
+ * Starts the worker. When `signal` aborts during start-up, the step in hand finishes, what was
+ * started is stopped, and the call rejects with the signal's reason.
+ */
+export async function startWorker(config: Config, logger: Logger, signal?: AbortSignal): Promise<RunningWorker> {
   const stops: Array<{ name: string; stop: () => Promise<unknown> | unknown }> = [];
   // Reverse start order; a second call (signal during a crash exit) waits for the first.
   let stopping: Promise<void> | undefined;
@@ -55,25 +60,35 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       }
     })());
 
+  // Each step of start-up begins here: a stop requested meanwhile undoes what was started.
+  const step = (name: string): void => {
+    signal?.throwIfAborted();
+    logger.debug({ step: name }, 'start-up step');
+  };
   try {
+    step('database');
     const dataSource = await createDataSource(config.databaseUrl).initialize();
     stops.push({ name: 'database', stop: () => dataSource.destroy() });
     const applied = await migrate(dataSource);
+    step('schema registry');
     if (applied.length) logger.info({ migrations: applied }, 'database migrated');
 
     const codec = new AvroCodec(config.schemaRegistryUrl);
-    const eventSchemaId = await untilAvailable('schema registry', () => codec.register(`${config.topics.events}-value`, 'approval-event'), logger);
+    const eventSchemaId = await untilAvailable('schema registry', () => codec.register(`${config.topics.events}-value`, 'approval-event'), logger, signal);
 
+    step('topics');
     const kafka = createKafka(config.kafka, logger.child({ component: 'kafka' }));
     const admin = kafka.admin();
     await admin.connect();
     stops.push({ name: 'admin', stop: () => admin.disconnect() });
     await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, config.kafka.replicationFactor);
+    step('producer');
     const metrics = createMetrics();
 
     const producer = createProducer(kafka);
     await producer.connect();
     stops.push({ name: 'producer', stop: () => producer.disconnect() });
+    step('relays');
 
     const outbox = new OutboxStore(dataSource);
     const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections);
@@ -108,6 +123,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     );
     stops.push({ name: 'expiry', stop: () => expiry.stop() });
 
+    step('consumer');
     const consumer = kafka.consumer({
       groupId: config.kafka.groupId,
       sessionTimeout: config.kafka.sessionTimeoutMs,
@@ -117,6 +133,8 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       // most 500 messages anyway); kafkajs's defaults would buffer up to 10 MB per fetch.
       maxBytesPerPartition: 256 * 1024,
       maxBytes: 2 * 1024 * 1024,
+      // A stop waits for the fetch in flight; an idle fetch then holds it 1 s rather than 5 s.
+      maxWaitTimeInMs: 1000,
     });
     // Joins are logged so operators (and the fault tests) can tell a rebalance storm from a quiet group.
     let inGroup = false;
@@ -133,6 +151,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     await consumer.connect();
     // The consumer stops first: it drains the batch in hand and commits, then the relays flush.
     stops.push({ name: 'consumer', stop: () => consumer.disconnect() });
+    step('group join');
     await startApprovalConsumer({
       config,
       consumer,
@@ -156,6 +175,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       consumerLag: () => consumerLag(admin, config.kafka.groupId, consumedTopics),
     });
     const decisionSchemaId = await codec.register(`${config.topics.decisions}-value`, 'approval-decision');
+    step('http');
     const server = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -182,6 +202,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     });
     // First to stop: a draining worker is no longer ready.
     stops.push({ name: 'http', stop: () => server.stop() });
+    step('running');
     logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
     return { stop: stopAll, crashed, httpPort: server.port };
   } catch (error) {

@@ -4,9 +4,11 @@
 // 2. otherwise, where a Docker engine answers, containers started with testcontainers;
 // 3. otherwise the local stack (Kafka and the registry from Maven Central, MailDev, local Postgres).
 // Endpoints reach the test workers through process.env; teardown stops only what setup started.
+// The worker is built once, for the tests that run it as a process.
 import { loadConfig } from '../src/libraries/config';
 import { stackDown, stackUp, type StackEndpoints } from '../src/dev-stack/local-stack';
 import { ensureDatabase } from '../src/dev-stack/postgres';
+import { ensureBuilt } from './support/build';
 import { dockerAnswers, startContainers } from './support/containers';
 
 const ENDPOINT_VARIABLES: Array<keyof StackEndpoints> = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'SMTP_URL', 'SMTP_INBOX_URL'];
@@ -18,6 +20,8 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const began = Date.now();
+  // Worker processes start from the build; it is made once here, beside the stack's start.
+  const build = ensureBuilt();
   let mode: string;
   if (ENDPOINT_VARIABLES.every((name) => process.env[name])) {
     mode = 'services from the environment';
@@ -35,5 +39,6 @@ export default async function globalSetup(): Promise<void> {
     globalThis.__stackTeardown = async () => void (await stackDown(config, result.started));
     mode += ` (started: ${result.started.join(', ') || 'nothing'}; reused: ${result.reused.join(', ') || 'nothing'})`;
   }
+  await build;
   process.stdout.write(`\n[test stack] ${mode}, ready in ${((Date.now() - began) / 1000).toFixed(1)}s\n`);
 }

@@ -10,13 +10,17 @@ export const ROOT = path.join(__dirname, '..', '..');
  */
 export const WORKER_ARGS = ['--max-old-space-size=160', 'dist/main.js'];
 
+/** Set once the build is fresh for this run (jest's global setup builds before any test). */
+const BUILT_VARIABLE = 'CARD_APPROVAL_WORKER_BUILT';
+
 let built: Promise<void> | undefined;
 
-/** Compiles src/ to dist/ once per process. */
+/** Compiles src/ to dist/ once per run: test files share one build instead of racing to write it. */
 export function ensureBuilt(): Promise<void> {
-  built ??= new Promise((resolve, reject) => {
+  if (process.env[BUILT_VARIABLE] === '1') return Promise.resolve();
+  built ??= new Promise<void>((resolve, reject) => {
     const tsc = spawn(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     tsc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build failed (${code})`))));
-  });
+  }).then(() => void (process.env[BUILT_VARIABLE] = '1'));
   return built;
 }
