@@ -93,7 +93,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const outbox = new OutboxStore(dataSource);
     const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections);
     stops.push({ name: 'smtp', stop: () => mailer.close() });
-    const events = createEventRelay({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, logger: logger.child({ component: 'event-relay' }) });
+    const events = createEventRelay({ outbox, producer, codec, eventSchemaId, topic: config.topics.events, metrics, leaseMs: config.outboxLeaseMs, logger: logger.child({ component: 'event-relay' }) });
     const eventRelay = startRelayLoop('events', events.round, logger);
     stops.push({
       name: 'event relay',
@@ -104,12 +104,19 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     });
     const emailRelay = startRelayLoop(
       'emails',
-      emailRelayRound({ outbox, mailer, metrics, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) }),
+      emailRelayRound({
+        outbox,
+        mailer,
+        metrics,
+        leaseMs: config.outboxLeaseMs,
+        renderer: new EmailRenderer(config.operatorUrl),
+        logger: logger.child({ component: 'email-relay' }),
+      }),
       logger,
     );
     stops.push({ name: 'email relay', stop: () => emailRelay.stop() });
 
-    const store = new ApprovalStore(dataSource, config.smtp.messageIdDomain);
+    const store = new ApprovalStore(dataSource, config.smtp.messageIdDomain, config.outboxLeaseMs);
     const expiry = startRelayLoop(
       'unknown-request expiry',
       async () => {

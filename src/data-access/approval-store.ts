@@ -155,13 +155,12 @@ export interface AppliedBatch extends BatchChanges {
   publishNow: ApprovalEvent[];
 }
 
-/** How long an event claimed at insert stays reserved for the process that wrote it. */
-export const EVENT_LEASE_MS = 30_000;
-
 export class ApprovalStore {
   constructor(
     private readonly dataSource: DataSource,
     private readonly messageIdDomain: string,
+    /** How long an event claimed at insert stays reserved for the process that wrote it. */
+    private readonly leaseMs: number,
   ) {}
 
   /**
@@ -259,7 +258,7 @@ export class ApprovalStore {
         eventRows(changes.transitions, claimed),
         emailRows(changes.emails),
         iso(now),
-        EVENT_LEASE_MS,
+        this.leaseMs,
       ],
     );
   }
@@ -289,7 +288,7 @@ export class ApprovalStore {
         `UPDATE approval_decisions SET outcome = 'REFUSED', refusal_code = 'UNKNOWN_REQUEST', resolved_at = $2 WHERE decision_id = ANY($1)`,
         [expired.map((row) => row.decision_id), iso(now)],
       );
-      await db.query(`WITH ${EVENTS_CTE('$1', '$2')} SELECT 1`, [eventRows(transitions), EVENT_LEASE_MS]); // none claimed: the relay publishes them
+      await db.query(`WITH ${EVENTS_CTE('$1', '$2')} SELECT 1`, [eventRows(transitions), this.leaseMs]); // none claimed: the relay publishes them
       return transitions;
     });
   }

@@ -25,6 +25,8 @@ export interface Config {
   approverGroups: Partial<Record<Operation, Person[]>>;
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
+  /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
+  outboxLeaseMs: number;
   logLevel: string;
   stackHome: string;
   javaHome: string | undefined;
@@ -132,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     approverGroups: parseApproverGroups(env, problems),
     maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
+    // It must outlive one SMTP send (connect 5 s + socket 15 s), or a slow send may be repeated.
+    outboxLeaseMs: int('OUTBOX_LEASE_MS', 30_000, 1000, 3600_000),
     logLevel: str('LOG_LEVEL', 'info'),
     stackHome: str('STACK_HOME', path.join(os.homedir(), '.cache', 'card-approval-worker', 'stack')),
     javaHome: env.JAVA_HOME?.trim() || undefined,

@@ -124,7 +124,8 @@ export async function baseline(run: TopicsRun, db: DataSource, n: number): Promi
   const producer = createProducer(kafka);
   await producer.connect();
   const eventSchema = await codec.register(`${config.topics.events}-value`, 'approval-event');
-  const consumer = kafka.consumer({ groupId: `baseline-${randomUUID()}` });
+  // The worker's idle fetch wait, so the baseline stops as quickly as the worker.
+  const consumer = kafka.consumer({ groupId: `baseline-${randomUUID()}`, maxWaitTimeInMs: 1000 });
   await consumer.connect();
   await consumer.subscribe({ topics: Object.values(config.topics.requests), fromBeginning: true });
   let done = 0;

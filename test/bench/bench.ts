@@ -18,7 +18,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher } from '../../src/adapters/kafka/kafka-client';
 import { stackUp } from '../../src/dev-stack/local-stack';
 import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalEvent } from '../../src/domain/approval';
@@ -38,14 +38,14 @@ const opt = (name: string, fallback: number, smokeValue = fallback): number => {
   return i > 0 ? Number(process.argv[i + 1]) : smoke ? smokeValue : fallback;
 };
 const options = {
-  requests: opt('requests', 10_000, 300),
+  requests: opt('requests', 10_000, 100),
   partitions: opt('partitions', 4),
   instances: opt('instances', 1),
-  rate: opt('rate', 500, 100),
-  latencySeconds: opt('latency-seconds', 10, 2),
-  matrixRequests: opt('matrix-requests', 10_000, 200),
+  rate: opt('rate', 500, 50),
+  latencySeconds: opt('latency-seconds', 10, 1),
+  matrixRequests: opt('matrix-requests', 10_000, 40),
   runs: opt('runs', 2, 1),
-  stored: opt('stored', 1_000_000, 2_000),
+  stored: opt('stored', 1_000_000, 500),
 };
 const AUTH_SECRET = 'bench-secret-long-enough-0123456789abcdef';
 const step = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -152,9 +152,11 @@ async function mainRun() {
     // Decision produced → its event read from the events topic, at a fixed offered rate.
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
-    const observer = kafka.consumer({ groupId: `bench-observer-${randomUUID()}` });
+    const observer = createWatcher(kafka, `bench-observer-${randomUUID()}`);
     await observer.connect();
     await observer.subscribe({ topic: config.topics.events, fromBeginning: false });
+    // The observer starts at the end of the topic once it has joined and fetched for the first time.
+    const fetching = new Promise((resolve) => observer.on(observer.events.FETCH, resolve));
     await observer.run({
       // No offset commits: kafkajs would commit after every batch, and that round trip would
       // delay the next fetch and count as the worker's latency.
@@ -165,7 +167,7 @@ async function mainRun() {
         if (sent !== undefined) latencies.push(Date.now() - sent);
       },
     });
-    await sleep(3000); // the observer joins and starts at the end of the topic
+    await fetching;
     const paced = requests.slice(Math.floor(n / 2)).slice(0, rate * latencySeconds);
     const tickMs = 20;
     const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));

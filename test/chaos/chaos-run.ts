@@ -2,12 +2,11 @@
 // requests and decisions, and afterwards a count of every effect against what the stream must
 // produce. The expected event ids and emails are derived exactly (event ids come from the domain's
 // own derivation), so "lost" and "duplicated" are set differences, not estimates.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
 import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
@@ -15,7 +14,9 @@ import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
-import { ROOT, WORKER_ARGS, ensureBuilt } from '../support/build';
+import { ROOT, ensureBuilt } from '../support/build';
+import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import { eventually } from '../support/eventually';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -44,16 +45,12 @@ export interface ScenarioCounts {
   problems: string[];
 }
 
-export interface WorkerProcess {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
 const person = (id: string, run: string): Person => ({ id, name: `Person ${id}`, email: `${id}-${run}@example.com`, locale: null });
 
 export class ChaosRun {
   readonly workers: WorkerProcess[] = [];
+  /** The session timeout workers of this run use: a SIGKILLed member is noticed after it. */
+  static readonly SESSION_TIMEOUT_MS = 6000;
   private readonly plans: PlannedRequest[] = [];
   private readonly eventCopies = new Map<string, number>();
   private readonly deadLetters: string[] = [];
@@ -84,7 +81,9 @@ export class ChaosRun {
       TOPIC_PREFIX: `chaos-${run}.`,
       KAFKA_GROUP_ID: `card-approval-worker-${run}`,
       TOPIC_PARTITIONS: '4',
-      KAFKA_SESSION_TIMEOUT_MS: '10000',
+      KAFKA_SESSION_TIMEOUT_MS: String(ChaosRun.SESSION_TIMEOUT_MS),
+      // What a killed worker had claimed is taken over after this; local sends take milliseconds.
+      OUTBOX_LEASE_MS: '5000',
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       ...extraEnv,
@@ -106,7 +105,7 @@ export class ChaosRun {
     for (const topic of Object.values(config.topics.requests)) await codec.register(`${topic}-value`, 'card-operation-request');
     const producer = createProducer(kafka);
     await producer.connect();
-    const observer = kafka.consumer({ groupId: `chaos-observer-${run}` });
+    const observer = createWatcher(kafka, `chaos-observer-${run}`);
     const self = new ChaosRun(run, scenario, env, config, db, producer, observer, codec, schemaIds);
     await observer.connect();
     await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
@@ -124,27 +123,27 @@ export class ChaosRun {
     return self;
   }
 
-  /** Starts a worker process (the real entry point, as operators run it). */
+  /** Starts a worker process (the real entry point, as operators run it); its log is kept. */
   startWorker(): WorkerProcess {
-    const name = `w${++this.workerCount}`;
-    const log = fs.openSync(path.join(ARTIFACTS, `chaos-${this.run}-${name}.log`), 'a');
-    const child = spawn(process.execPath, WORKER_ARGS, {
-      cwd: ROOT,
-      env: { ...process.env, ...this.env },
-      stdio: ['ignore', log, log],
-    });
-    fs.closeSync(log);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const worker = { name, child, exited };
+    const worker = startWorkerProcess(this.env, path.join(ARTIFACTS, `chaos-${this.run}-w${++this.workerCount}.log`));
     this.workers.push(worker);
     return worker;
   }
 
   async stopWorker(worker: WorkerProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | null> {
     worker.child.kill(signal);
-    const code = await worker.exited;
+    const { code } = await worker.exited;
     this.workers.splice(this.workers.indexOf(worker), 1);
     return code;
+  }
+
+  /** Waits until the workers have opened `count` records: progress, the point to inject a fault at. */
+  async opened(count: number): Promise<void> {
+    await eventually(
+      async () => ((await this.db.query('SELECT count(*)::int AS n FROM approval_requests')) as Array<{ n: number }>)[0]!.n,
+      (n) => n >= count,
+      { timeoutMs: 120_000, intervalMs: 50, what: `${count} records opened` },
+    );
   }
 
   /** Publishes `count` requests with their decisions, spread over about `durationMs`. */

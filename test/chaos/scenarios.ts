@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startKafka } from '../../src/dev-stack/kafka-broker';
 import { readPid, stopDaemon } from '../../src/dev-stack/processes';
+import { JOINED_GROUP, type WorkerProcess } from '../support/worker-process';
 import { ChaosRun, type ScenarioCounts } from './chaos-run';
 
 export interface ScenarioOptions {
@@ -13,7 +14,12 @@ export interface ScenarioOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const randomBetween = (min: number, max: number): number => min + Math.random() * (max - min);
+
+/** Waits until the worker is in its group and the run has made `fraction` of its progress. */
+async function workingAt(run: ChaosRun, worker: WorkerProcess, options: ScenarioOptions, fraction: number): Promise<void> {
+  await worker.logged(JOINED_GROUP);
+  await run.opened(Math.floor(options.requests * fraction));
+}
 
 async function withRun(
   name: string,
@@ -33,12 +39,12 @@ async function withRun(
   }
 }
 
-/** kill -9 of the worker at random points of the stream, each time restarted. */
+/** kill -9 of the worker at points spread over the stream, each time restarted. */
 export function killNine(options: ScenarioOptions, kills = 3): Promise<ScenarioCounts> {
   return withRun(`kill -9 x${kills}`, options, async (run) => {
     let worker = run.startWorker();
-    for (let i = 0; i < kills; i += 1) {
-      await sleep(randomBetween(2000, Math.max(2500, options.streamMs / kills)));
+    for (let i = 1; i <= kills; i += 1) {
+      await workingAt(run, worker, options, i / (kills + 1));
       await run.stopWorker(worker, 'SIGKILL');
       worker = run.startWorker();
     }
@@ -48,25 +54,25 @@ export function killNine(options: ScenarioOptions, kills = 3): Promise<ScenarioC
 /** Three workers in one group; one joins, one leaves with SIGTERM, one dies with kill -9. */
 export function rebalance(options: ScenarioOptions): Promise<ScenarioCounts> {
   return withRun('rebalance (3 workers, +1, SIGTERM 1, kill -9 1)', options, async (run) => {
-    const [first, second] = [run.startWorker(), run.startWorker(), run.startWorker()];
-    await sleep(options.streamMs / 4);
-    run.startWorker();
-    await sleep(options.streamMs / 4);
+    const [first, second, third] = [run.startWorker(), run.startWorker(), run.startWorker()];
+    await Promise.all([first!, second!].map((w) => w.logged(JOINED_GROUP)));
+    await workingAt(run, third!, options, 1 / 4);
+    await workingAt(run, run.startWorker(), options, 2 / 4);
     const code = await run.stopWorker(first!, 'SIGTERM');
     if (code !== 0) throw new Error(`a worker stopped with SIGTERM exited ${code}`);
-    await sleep(options.streamMs / 4);
+    await workingAt(run, second!, options, 3 / 4);
     await run.stopWorker(second!, 'SIGKILL');
   });
 }
 
 /** A transaction held up longer than the session timeout (a table lock) must not cost the group. */
 export function slowConsumer(options: ScenarioOptions): Promise<ScenarioCounts> {
-  return withRun('slow database (15 s lock > 10 s session timeout)', options, async (run) => {
-    run.startWorker();
-    await sleep(options.streamMs / 3);
+  const lockMs = ChaosRun.SESSION_TIMEOUT_MS + 3000;
+  return withRun(`slow database (${lockMs / 1000} s lock > ${ChaosRun.SESSION_TIMEOUT_MS / 1000} s session timeout)`, options, async (run) => {
+    await workingAt(run, run.startWorker(), options, 1 / 3);
     await run.db.transaction(async (db) => {
       await db.query('LOCK TABLE approval_requests IN ACCESS EXCLUSIVE MODE');
-      await sleep(15_000);
+      await sleep(lockMs);
     });
   });
 }
@@ -80,7 +86,7 @@ function pause(pid: number, ms: number): Promise<void> {
 export function registryDown(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
   return withRun('schema registry down 30 s', options, async (run) => {
     const worker = run.startWorker();
-    await sleep(options.streamMs / 3);
+    await workingAt(run, worker, options, 1 / 3);
     const pid = readPid(path.join(stackHome, 'registry.pid'));
     if (pid === undefined) throw new Error('the registry was not started by the local stack');
     const outage = pause(pid, 30_000);
@@ -93,21 +99,20 @@ export function registryDown(options: ScenarioOptions, stackHome: string): Promi
 /** The SMTP server stops answering for 60 s. */
 export function smtpDown(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
   return withRun('SMTP down 60 s', options, async (run) => {
-    run.startWorker();
-    await sleep(options.streamMs / 3);
+    await workingAt(run, run.startWorker(), options, 1 / 3);
     const pid = readPid(path.join(stackHome, 'maildev.pid'));
     if (pid === undefined) throw new Error('MailDev was not started by the local stack');
     await pause(pid, 60_000);
-  });
+    // Sends hang until their socket times out: the lease must outlive that, as in production.
+  }, { OUTBOX_LEASE_MS: '30000' });
 }
 
 /** The broker is restarted mid-stream (SIGTERM, then started again on its data). */
 export function brokerRestart(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
   return withRun('broker restart', options, async (run) => {
-    run.startWorker();
-    await sleep(options.streamMs / 3);
+    await workingAt(run, run.startWorker(), options, 1 / 3);
     await stopDaemon(path.join(stackHome, 'kafka.pid'));
-    await sleep(3000);
+    await sleep(3000); // the outage
     await startKafka({ home: stackHome, port: 9092, controllerPort: 9093 }, 'java');
   });
 }
@@ -115,8 +120,7 @@ export function brokerRestart(options: ScenarioOptions, stackHome: string): Prom
 /** Postgres is restarted mid-stream (the machine's cluster, through pg_ctlcluster). */
 export function postgresRestart(options: ScenarioOptions): Promise<ScenarioCounts> {
   return withRun('postgres restart', options, async (run) => {
-    run.startWorker();
-    await sleep(options.streamMs / 3);
+    await workingAt(run, run.startWorker(), options, 1 / 3);
     const version = fs.readdirSync('/etc/postgresql')[0]!;
     execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'ignore' });
     // The run's own pool must reconnect too: its next queries simply open new connections.

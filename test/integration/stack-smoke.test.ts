@@ -1,7 +1,7 @@
 // The real stack answers: Avro through the registry and the broker, migrations in Postgres,
 // email through SMTP into the inbox.
 import { randomUUID } from 'node:crypto';
-import { createKafka, createProducer, ensureTopics } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher, ensureTopics } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { SmtpMailer } from '../../src/adapters/email/smtp-mailer';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
@@ -39,7 +39,7 @@ test('when an Avro message is produced through the registry, then a consumer rea
   await producer.send({ topic, messages: [{ key: decision.requestId, value: await codec.encode(schemaId, decision) }] });
   await producer.disconnect();
 
-  const consumer = kafka.consumer({ groupId: `smoke-${randomUUID()}` });
+  const consumer = createWatcher(kafka, `smoke-${randomUUID()}`);
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const received = await new Promise<ApprovalDecision>((resolve, reject) => {

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { IHeaders } from 'kafkajs';
-import { createKafka, createProducer, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource } from '../../src/data-access/data-source';
 import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
@@ -81,7 +81,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
 
   const events: ApprovalEvent[] = [];
   const deadLetters: DeadLetterSeen[] = [];
-  const observer: Consumer = kafka.consumer({ groupId: `observer-${run}` });
+  const observer: Consumer = createWatcher(kafka, `observer-${run}`);
   await observer.connect();
   await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
   await observer.run({

@@ -55,6 +55,14 @@ export function createProducer(kafka: Kafka): Producer {
 }
 
 /**
+ * A consumer that watches topics (the demo, the CLI, tests): it fetches at least every 500 ms,
+ * so it starts reading and stops without waiting out kafkajs's 5 s idle fetch.
+ */
+export function createWatcher(kafka: Kafka, groupId: string): Consumer {
+  return kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
+}
+
+/**
  * Creates missing topics (the broker's auto-creation is off by design) and waits until every
  * partition has a leader: a just-started broker can take a while, and producing before then fails.
  */

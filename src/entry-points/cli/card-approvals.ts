@@ -3,7 +3,7 @@
 // variables (topics, brokers, registry, database). Run `card-approvals help` for the list.
 import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
-import { createKafka, createProducer } from '../../adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from '../../data-access/approval-queries';
 import { createDataSource } from '../../data-access/data-source';
@@ -74,7 +74,7 @@ async function readTopic(
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
   await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `card-approvals-cli-${randomUUID()}` });
+  const consumer = createWatcher(kafka, `card-approvals-cli-${randomUUID()}`);
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: opts.fromBeginning });
   const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));

@@ -3,7 +3,7 @@
 // refused self-approval. Prints the events as downstream systems see them and where the emails
 // are. The worker keeps running afterwards until Ctrl-C (or exits with --exit).
 import { randomUUID } from 'node:crypto';
-import { createKafka, createProducer } from '../../adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import { describeFailure, stackUp } from '../../dev-stack/local-stack';
 import type { ApprovalEvent } from '../../domain/approval';
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const expectedEvents = requests.size + 6; // one OPENED per request, one event per decision below
 
   const events: ApprovalEvent[] = [];
-  const observer = kafka.consumer({ groupId: `demo-observer-${run}` });
+  const observer = createWatcher(kafka, `demo-observer-${run}`);
   await observer.connect();
   await observer.subscribe({ topic: config.topics.events, fromBeginning: true });
   let resolveDone: () => void = () => undefined;

@@ -17,9 +17,11 @@ export function emailRelayRound(deps: {
   renderer: EmailRenderer;
   logger: Logger;
   metrics: Metrics;
+  /** Outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its emails by it. */
+  leaseMs: number;
   batchSize?: number;
 }): () => Promise<number> {
-  const { outbox, mailer, renderer, logger, metrics, batchSize = 50 } = deps;
+  const { outbox, mailer, renderer, logger, metrics, leaseMs, batchSize = 50 } = deps;
   // Marks go to the database as sends complete, many per statement: the window in which a crash
   // resends an email (with the same Message-ID) stays about one send long, without one commit
   // per email.
@@ -27,9 +29,7 @@ export function emailRelayRound(deps: {
     outbox.markEmailsSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: describe(error) }, 'marking emails sent failed; they will be resent after their lease')),
   );
   return async () => {
-    // The lease outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its
-    // emails by at most that long.
-    const claimed = await outbox.claimEmails(batchSize, 30_000);
+    const claimed = await outbox.claimEmails(batchSize, leaseMs);
     if (claimed.length === 0) return 0;
     await Promise.all(
       claimed.map(async (email) => {

@@ -5,7 +5,6 @@
 // of its request).
 import type { Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
-import { EVENT_LEASE_MS } from '../../data-access/approval-store';
 import type { OutboxStore } from '../../data-access/outbox-store';
 import type { ApprovalEvent } from '../../domain/approval';
 import { describe } from '../../libraries/errors';
@@ -28,9 +27,10 @@ export function createEventRelay(deps: {
   topic: string;
   logger: Logger;
   metrics: Metrics;
+  leaseMs: number;
   batchSize?: number;
 }): EventRelay {
-  const { outbox, producer, codec, eventSchemaId, topic, logger, metrics, batchSize = 500 } = deps;
+  const { outbox, producer, codec, eventSchemaId, topic, logger, metrics, leaseMs, batchSize = 500 } = deps;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
   return {
     handOver(events) {
@@ -39,8 +39,8 @@ export function createEventRelay(deps: {
     },
     async round() {
       // Past half its lease a handed-over event is left to the table queue: another relay may claim it soon.
-      const fresh = handedOver.splice(0, batchSize).filter((h) => Date.now() - h.at < EVENT_LEASE_MS / 2);
-      const events = fresh.length > 0 ? fresh.map((h) => h.event) : await outbox.claimEvents(batchSize, EVENT_LEASE_MS);
+      const fresh = handedOver.splice(0, batchSize).filter((h) => Date.now() - h.at < leaseMs / 2);
+      const events = fresh.length > 0 ? fresh.map((h) => h.event) : await outbox.claimEvents(batchSize, leaseMs);
       if (events.length === 0) return 0;
       const eventIds = events.map((e) => e.eventId);
       try {
