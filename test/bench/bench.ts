@@ -14,7 +14,6 @@
 //   --keep-db, --profile
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -25,6 +24,7 @@ import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { loadConfig } from '../../src/libraries/config';
 import { ROOT, ensureBuilt } from '../support/build';
+import { freePort } from '../support/ports';
 import {
   baseline, count, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, pollUntil, produceRequests, requestsFor, sleep, startWorkers,
   type TopicsRun,
@@ -61,14 +61,6 @@ function decisionsFor(r: CardOperationRequest, i: number): ApprovalDecision[] {
   });
   const roll = i % 20; // 80% approved, 15% rejected, 5% postponed then approved
   return roll < 16 ? [d('APPROVED', 0)] : roll < 19 ? [d('REJECTED', 0)] : [d('POSTPONED', 0), d('APPROVED', 1)];
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 interface ApiLatency {
