@@ -28,7 +28,7 @@ const stopRequested = new Promise<void>((resolve) => stop.signal.addEventListene
 
 async function main(): Promise<number> {
   const { ConfigError, loadConfig } = await import('./libraries/config');
-  const { describe } = await import('./libraries/errors');
+  const { errorMessage } = await import('./libraries/errors');
   const { createLogger } = await import('./libraries/logger');
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   } catch (error) {
     // A stop during start-up: startWorker has undone what it had started.
     if (stop.signal.aborted) return shuttingDown();
-    logger.fatal({ err: describe(error) }, 'worker failed to start');
+    logger.fatal({ err: errorMessage(error) }, 'worker failed to start');
     return 1;
   }
 
@@ -61,7 +61,7 @@ async function main(): Promise<number> {
     await worker.stop();
     return 0;
   }
-  logger.fatal({ err: describe(crash) }, 'consumer crashed and will not restart; exiting');
+  logger.fatal({ err: errorMessage(crash) }, 'consumer crashed and will not restart; exiting');
   await worker.stop();
   return 1;
 }

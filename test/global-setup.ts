@@ -6,8 +6,8 @@
 // Endpoints reach the test workers through process.env; teardown stops only what setup started.
 // The worker is built once, for the tests that run it as a process.
 import { loadConfig } from '../src/libraries/config';
-import { stackDown, stackUp, type StackEndpoints } from '../src/dev-stack/local-stack';
-import { ensureDatabase } from '../src/dev-stack/postgres';
+import { stackDown, stackUp, type StackEndpoints } from './stack/local-stack';
+import { ensureDatabase } from './stack/postgres';
 import { ensureBuilt } from './support/build';
 import { dockerAnswers, startContainers } from './support/containers';
 

@@ -1,6 +1,6 @@
 // Read side of approvals for the API: search, one request with its history, an approver's tasks.
 import type { DataSource } from 'typeorm';
-import { recordFromRow } from './approval-store';
+import { recordFromRow } from './approval-records';
 import type { ApprovalRecord } from '../domain/approval';
 import { SEARCH_TEXT } from './migrations/1764100000000-api-indexes';
 
@@ -84,14 +84,14 @@ export class ApprovalQueries {
     };
   }
 
-  /** Pending requests this approver can decide on (postponed ones included). */
-  async tasks(approverId: string): Promise<ApprovalRecord[]> {
+  /**
+   * Pending requests that name this approver, oldest first. Whether they may decide on each (the
+   * four-eyes rule) is the domain's to say: the caller filters with it.
+   */
+  async pendingFor(approverId: string, limit = 500): Promise<ApprovalRecord[]> {
     const rows = await this.dataSource.query(
-      `SELECT * FROM approval_requests
-       WHERE status = 'PENDING' AND approvers @> $1::jsonb AND requester->>'id' <> $2
-         AND NOT cards @> $3::jsonb
-       ORDER BY opened_at LIMIT 500`,
-      [JSON.stringify([{ id: approverId }]), approverId, JSON.stringify([{ holder: { id: approverId } }])],
+      `SELECT * FROM approval_requests WHERE status = 'PENDING' AND approvers @> $1::jsonb ORDER BY opened_at LIMIT $2`,
+      [JSON.stringify([{ id: approverId }]), limit],
     );
     return rows.map(recordFromRow);
   }

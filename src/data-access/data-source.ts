@@ -28,3 +28,14 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
     await runner.release();
   }
 }
+
+/** The worker's connection pool, with the schema migrated. */
+export async function startDatabase(databaseUrl: string): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
+  const dataSource = await createDataSource(databaseUrl).initialize();
+  try {
+    return { dataSource, migrated: await migrate(dataSource), stop: () => dataSource.destroy() };
+  } catch (error) {
+    await dataSource.destroy().catch(() => undefined);
+    throw error;
+  }
+}

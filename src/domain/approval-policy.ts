@@ -8,11 +8,10 @@ export interface Refusal {
   message: string;
 }
 
-const samePerson = (a: Person, b: Person): boolean => a.id === b.id;
+const samePerson = (a: Pick<Person, 'id'>, b: Pick<Person, 'id'>): boolean => a.id === b.id;
 
-/** Why `decision` may not be applied to `record`, or null when it may. */
-export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
-  const approver = decision.approver;
+/** Why `approver` may not decide on `record` now, or null when they may. */
+export function approverRefusal(record: ApprovalRecord, approver: Pick<Person, 'id'>): Refusal | null {
   if (record.status !== 'PENDING') {
     return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; the first final decision wins.` };
   }
@@ -25,6 +24,13 @@ export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): 
   if (!record.approvers.some((candidate) => samePerson(candidate, approver))) {
     return { code: 'NOT_AN_APPROVER', message: `${approver.id} is not one of the request's approvers.` };
   }
+  return null;
+}
+
+/** Why `decision` may not be applied to `record`, or null when it may. */
+export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  const refusal = approverRefusal(record, decision.approver);
+  if (refusal) return refusal;
   if (decision.decision === 'REJECTED' && (decision.reason ?? '').trim() === '') {
     return { code: 'REASON_REQUIRED', message: 'A rejection needs a reason.' };
   }

@@ -1,14 +1,25 @@
-// Structural rules a message must meet before it can touch an approval. A message that breaks
-// them can never succeed, so the caller dead-letters it with the detail given here.
+// Rules a message must meet before it can touch an approval. A message that breaks them can
+// never succeed, so the caller dead-letters it with the reason and detail given here.
+import { approversFor } from './approval-policy';
 import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
+import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
   maxCardsPerRequest: number;
 }
 
+export interface AdmissionRules extends Limits {
+  /** Approvers of requests that name none, per operation. */
+  approverGroups: Partial<Record<Operation, Person[]>>;
+}
+
+/** A message admitted to a batch, or why it never can be. */
+export type Admission = { admitted: InboundMessage } | { rejected: { reason: 'INVALID_CONTENT' | 'NO_APPROVERS'; detail: string } };
+
 const MAX_ID = 200;
 const MAX_NAME = 200;
-const MAX_TEXT = 4000;
+/** The longest free text (a description, a decision's reason) in characters. */
+export const MAX_TEXT = 4000;
 const MAX_ATTRIBUTES = 50;
 // Deliberately plain: one @, no whitespace or control characters, a dot in the domain.
 const EMAIL = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/;
@@ -61,4 +72,20 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
   checkPerson('approver', decision.approver, problems);
   if ((decision.reason ?? '').length > MAX_TEXT) problems.push(`reason is longer than ${MAX_TEXT} characters`);
   return problems;
+}
+
+/** A request read from `topicOperation`'s topic, with the approvers who will be asked. */
+export function admitRequest(request: CardOperationRequest, topicOperation: Operation, rules: AdmissionRules): Admission {
+  const problems = requestProblems(request, topicOperation, rules);
+  if (problems.length > 0) return { rejected: { reason: 'INVALID_CONTENT', detail: problems.join('; ') } };
+  const approvers = approversFor(request, rules.approverGroups);
+  if (approvers.length === 0) {
+    return { rejected: { reason: 'NO_APPROVERS', detail: `request names no approvers and no approver group is configured for ${topicOperation}` } };
+  }
+  return { admitted: { kind: 'request', request, approvers } };
+}
+
+export function admitDecision(decision: ApprovalDecision): Admission {
+  const problems = decisionProblems(decision);
+  return problems.length > 0 ? { rejected: { reason: 'INVALID_CONTENT', detail: problems.join('; ') } } : { admitted: { kind: 'decision', decision } };
 }

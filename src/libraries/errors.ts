@@ -1,6 +1,7 @@
-// One error model. Every failure carries a stable machine-readable code and says whether
-// retrying can help: transient failures are retried without committing; permanent ones are
-// dead-lettered (or refused) and the partition moves on.
+// The error model. A failure carries a stable machine-readable code and says whether retrying
+// can help. A message that can never be processed as it is (it does not decode, or breaks the
+// contract) is dead-lettered and the partition moves on; a dependency that is away is transient.
+// A failure while applying a batch is, for now, retried until it passes, whatever its kind.
 
 export const DEAD_LETTER_REASONS = [
   'EMPTY_VALUE', // null or zero-length value
@@ -53,6 +54,7 @@ export class TransientError extends AppError {
   }
 }
 
-export function describe(error: unknown): string {
+/** The message of anything thrown, for a log line or a stored error column. */
+export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

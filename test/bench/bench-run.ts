@@ -9,11 +9,13 @@ import { DataSource } from 'typeorm';
 import { createKafka, createProducer, ensureTopics } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
-import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import type { ApprovalEvent } from '../../src/domain/approval';
-import { OPERATIONS, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { OPERATIONS, type Card, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { aCard, aPerson, aRequest } from '../support/builders';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
+import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
 
 export const logger = createLogger('silent');
@@ -23,13 +25,9 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 }
 
-export async function pollUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+/** Waits (up to 10 min) until `probe` answers true. */
+export const waitUntil = async (what: string, probe: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> =>
+  void (await pollUntil(probe, Boolean, { what, timeoutMs }));
 
 export const count = async (db: DataSource, sql: string): Promise<number> => (await db.query(sql))[0].n as number;
 
@@ -68,31 +66,22 @@ export async function freshDatabase(): Promise<{ url: string; db: DataSource; dr
   };
 }
 
-const person = (id: string): Person => ({ id, name: `Person ${id}`, email: `${id}@bench.example.com`, locale: null });
+const person = (id: string): Person => aPerson('person', { id, name: `Person ${id}`, email: `${id}@bench.example.com` });
 
 /** Mixed operations, one or three cards, two approvers each (one of 500 pairs). */
 export function requestsFor(n: number): CardOperationRequest[] {
   const run = randomUUID().slice(0, 8);
   return Array.from({ length: n }, (_, i) => {
     const operation = OPERATIONS[i % OPERATIONS.length]!;
-    const card = (k: number): CardOperationRequest['cards'][number] => ({
-      cardId: `card-${run}-${i}-${k}`,
-      cardType: 'EMPLOYEE_BADGE',
-      serialNumber: `SN-${run}-${i}-${k}`,
-      holder: person(`holder-${i}-${k}`),
-      status: 'ACTIVE',
-      validTo: Date.UTC(2028, 0, 1),
-    });
-    return {
+    const card = (k: number): Card => aCard(person(`holder-${i}-${k}`), { cardId: `card-${run}-${i}-${k}`, serialNumber: `SN-${run}-${i}-${k}`, validTo: Date.UTC(2028, 0, 1) });
+    return aRequest(operation, {
       requestId: `bench-${run}-${i}`,
-      operation,
-      requestedAt: Date.now(),
       requester: person(`requester-${i % 5000}`),
       cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2), card(3)] : [card(1)],
       description: `Benchmark ${operation.toLowerCase()} for a new employee wave, request ${i}`,
       approvers: [person(`approver-${i % 500}`), person(`approver-${(i + 1) % 500}`)],
       attributes: { source: 'bench', costCenter: `CC-${i % 97}` },
-    };
+    });
   });
 }
 
@@ -204,7 +193,7 @@ export function startWorkers(run: TopicsRun, databaseUrl: string, instances: num
  * events (written in the same transaction as the records), which a seeded database has none of.
  */
 export async function measureIntake(db: DataSource, n: number): Promise<number> {
-  await pollUntil('all records', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) >= n);
+  await waitUntil('all records', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) >= n);
   return rateOf(db, `SELECT occurred_at AS at FROM approval_events WHERE type = 'OPENED'`);
 }
 

@@ -17,16 +17,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
+import { decisionPublisher } from '../../src/adapters/kafka/decision-publisher';
 import { createKafka, createProducer, createWatcher } from '../../src/adapters/kafka/kafka-client';
-import { stackUp } from '../../src/dev-stack/local-stack';
+import { stackUp } from '../stack/local-stack';
 import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { loadConfig } from '../../src/libraries/config';
 import { ROOT, ensureBuilt } from '../support/build';
 import { freePort } from '../support/ports';
+import { decisionsFor } from '../support/builders';
 import {
-  baseline, count, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, pollUntil, produceRequests, requestsFor, sleep, startWorkers,
+  baseline, count, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, waitUntil, produceRequests, requestsFor, sleep, startWorkers,
   type TopicsRun,
 } from './bench-run';
 import { renderChart } from './chart';
@@ -50,18 +52,6 @@ const options = {
 const AUTH_SECRET = 'bench-secret-long-enough-0123456789abcdef';
 const step = (text: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
 
-function decisionsFor(r: CardOperationRequest, i: number): ApprovalDecision[] {
-  const d = (decision: ApprovalDecision['decision'], n: number): ApprovalDecision => ({
-    decisionId: `${r.requestId}-d${n}`,
-    requestId: r.requestId,
-    decision,
-    approver: r.approvers[n % 2]!,
-    reason: decision === 'REJECTED' ? 'not this time' : null,
-    decidedAt: Date.now(),
-  });
-  const roll = i % 20; // 80% approved, 15% rejected, 5% postponed then approved
-  return roll < 16 ? [d('APPROVED', 0)] : roll < 19 ? [d('REJECTED', 0)] : [d('POSTPONED', 0), d('APPROVED', 1)];
-}
 
 interface ApiLatency {
   query: string;
@@ -99,7 +89,7 @@ async function apiLatency(port: number, sample: { requestId: string; serial: str
 }
 
 async function waitForHttp(port: number): Promise<void> {
-  await pollUntil('worker HTTP', async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true, 60_000);
+  await waitUntil('worker HTTP', async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true, 60_000);
 }
 
 /** The main run: intake, decisions at saturation, emails, latency at a fixed rate, API latency. */
@@ -120,24 +110,23 @@ async function mainRun() {
     const intakeRate = await measureIntake(db, n);
     const afterIntake = workers.map((w) => w.usage());
     step(`intake ${intakeRate.toFixed(0)}/s`);
-    await pollUntil('events published', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL')) === 0);
+    await waitUntil('events published', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL')) === 0);
 
     const { config, codec } = run;
-    const decisionSchema = await codec.register(`${config.topics.decisions}-value`, 'approval-decision');
     const kafka = createKafka(config.kafka, logger, 'bench-decisions');
     const producer = createProducer(kafka);
     await producer.connect();
-    const saturation = requests.slice(0, Math.floor(n / 2)).flatMap(decisionsFor);
+    const publishDecisions = decisionPublisher({ codec, producer, topic: config.topics.decisions });
+    const saturation = requests.slice(0, Math.floor(n / 2)).flatMap((r, i) => decisionsFor(r, i));
     for (let i = 0; i < saturation.length; i += 1000) {
-      const messages = await Promise.all(saturation.slice(i, i + 1000).map(async (d) => ({ key: d.requestId, value: await codec.encode(decisionSchema, d) })));
-      await producer.send({ topic: config.topics.decisions, messages });
+      await publishDecisions(...saturation.slice(i, i + 1000));
     }
-    await pollUntil('decisions applied', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_decisions')) >= saturation.length);
+    await waitUntil('decisions applied', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_decisions')) >= saturation.length);
     const decisionRate = await rateOf(db, 'SELECT received_at AS at FROM approval_decisions');
     step(`decisions at saturation ${decisionRate.toFixed(0)}/s`);
 
     // The email backlog is drained before the latency phase so that it does not compete with it.
-    await pollUntil('emails sent', async () => (await count(db, `SELECT count(*)::int AS n FROM email_outbox WHERE status = 'PENDING'`)) === 0);
+    await waitUntil('emails sent', async () => (await count(db, `SELECT count(*)::int AS n FROM email_outbox WHERE status = 'PENDING'`)) === 0);
     const emailRate = await rateOf(db, `SELECT sent_at AS at FROM email_outbox WHERE status = 'SENT'`);
     step(`emails ${emailRate.toFixed(0)}/s`);
 
@@ -166,13 +155,12 @@ async function mainRun() {
     for (let i = 0; i < paced.length; i += perTick) {
       const tickStart = Date.now();
       const slice = paced.slice(i, i + perTick).map((r) => decisionsFor(r, 0)[0]!);
-      const messages = await Promise.all(slice.map(async (d) => ({ key: d.requestId, value: await codec.encode(decisionSchema, d) })));
       const now = Date.now();
       for (const d of slice) sentAt.set(d.decisionId, now);
-      await producer.send({ topic: config.topics.decisions, messages });
+      await publishDecisions(...slice);
       await sleep(Math.max(0, tickMs - (Date.now() - tickStart)));
     }
-    await pollUntil('latency samples', async () => latencies.length >= paced.length, 60_000).catch(() => undefined);
+    await waitUntil('latency samples', async () => latencies.length >= paced.length, 60_000).catch(() => undefined);
     await observer.disconnect();
     await producer.disconnect();
     latencies.sort((a, b) => a - b);

@@ -9,18 +9,17 @@ import type { DataSource } from 'typeorm';
 import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
-import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
-import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { OPERATIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
+import { aCard, aPerson, aRequest, decisionsFor } from '../support/builders';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-
-type Plan = 'APPROVE' | 'REJECT' | 'POSTPONE_THEN_APPROVE';
 
 interface PlannedRequest {
   request: CardOperationRequest;
@@ -45,7 +44,7 @@ export interface ScenarioCounts {
   problems: string[];
 }
 
-const person = (id: string, run: string): Person => ({ id, name: `Person ${id}`, email: `${id}-${run}@example.com`, locale: null });
+const person = (id: string, run: string): Person => aPerson('person', { id, name: `Person ${id}`, email: `${id}-${run}@example.com` });
 
 export class ChaosRun {
   readonly workers: WorkerProcess[] = [];
@@ -139,7 +138,7 @@ export class ChaosRun {
 
   /** Waits until the workers have opened `count` records: progress, the point to inject a fault at. */
   async opened(count: number): Promise<void> {
-    await eventually(
+    await pollUntil(
       async () => ((await this.db.query('SELECT count(*)::int AS n FROM approval_requests')) as Array<{ n: number }>)[0]!.n,
       (n) => n >= count,
       { timeoutMs: 120_000, intervalMs: 50, what: `${count} records opened` },
@@ -183,38 +182,17 @@ export class ChaosRun {
 
   private plan(index: number, approvers: Person[]): PlannedRequest {
     const operation = OPERATIONS[index % OPERATIONS.length]!;
-    const requester = person(`requester-${index}`, this.run);
-    const card = (n: number): CardOperationRequest['cards'][number] => ({
-      cardId: `card-${index}-${n}`,
-      cardType: 'EMPLOYEE_BADGE',
-      serialNumber: `SN-${index}-${n}`,
-      holder: person(`holder-${index}-${n}`, this.run),
-      status: 'ACTIVE',
-      validTo: null,
-    });
-    const request: CardOperationRequest = {
+    const card = (n: number): Card => aCard(person(`holder-${index}-${n}`, this.run), { cardId: `card-${index}-${n}`, serialNumber: `SN-${index}-${n}`, validTo: null });
+    const request = aRequest(operation, {
       requestId: `${this.run}-req-${index}`,
-      operation,
-      requestedAt: Date.now(),
-      requester,
+      requester: person(`requester-${index}`, this.run),
       cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2)] : [card(1)],
       description: `chaos ${this.scenario} #${index}`,
       approvers,
       attributes: {},
-    };
-    const roll = index % 20; // deterministic mix: 80% approve, 15% reject, 5% postpone then approve
-    const plan: Plan = roll < 16 ? 'APPROVE' : roll < 19 ? 'REJECT' : 'POSTPONE_THEN_APPROVE';
-    const decide = (decision: ApprovalDecision['decision'], n: number): ApprovalDecision => ({
-      decisionId: `${request.requestId}-d${n}`,
-      requestId: request.requestId,
-      decision,
-      approver: approvers[n % 2]!,
-      reason: decision === 'REJECTED' ? 'chaos says no' : null,
-      decidedAt: Date.now(),
     });
-    const decisions =
-      plan === 'APPROVE' ? [decide('APPROVED', 0)] : plan === 'REJECT' ? [decide('REJECTED', 0)] : [decide('POSTPONED', 0), decide('APPROVED', 1)];
-    return { request, decisions, endState: plan === 'REJECT' ? 'REJECTED' : 'APPROVED' };
+    const decisions = decisionsFor(request, index, 'chaos says no');
+    return { request, decisions, endState: decisions.some((d) => d.decision === 'REJECTED') ? 'REJECTED' : 'APPROVED' };
   }
 
   private expectedEventIds(): Set<string> {

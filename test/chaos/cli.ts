@@ -4,7 +4,7 @@
 // pauses the stack's services, so run it alone.
 import fs from 'node:fs';
 import path from 'node:path';
-import { stackUp } from '../../src/dev-stack/local-stack';
+import { stackUp } from '../stack/local-stack';
 import { loadConfig } from '../../src/libraries/config';
 import { formatTable, type ScenarioCounts } from './chaos-run';
 import * as scenarios from './scenarios';

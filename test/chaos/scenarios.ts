@@ -3,8 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startKafka } from '../../src/dev-stack/kafka-broker';
-import { readPid, stopDaemon } from '../../src/dev-stack/processes';
+import { startKafka } from '../stack/kafka-broker';
+import { readPid, stopDaemon } from '../stack/processes';
 import { JOINED_GROUP, type WorkerProcess } from '../support/worker-process';
 import { ChaosRun, type ScenarioCounts } from './chaos-run';
 

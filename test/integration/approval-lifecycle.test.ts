@@ -4,7 +4,7 @@
 import { OPERATIONS } from '../../src/domain/card-operation';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 import { emailsTo, messageIdOf, waitForEmails } from '../support/inbox';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 import { startHarness, type Harness } from '../support/test-worker';
 
 let harness: Harness;
@@ -150,7 +150,7 @@ test('when a decision arrives before its request, then it is applied once the re
   const request = aRequest('LOCK_CARD');
   const approval = aDecision(request, 'APPROVED');
   await harness.publishDecision(approval);
-  await eventually(
+  await pollUntil(
     async () => harness.db.query('SELECT outcome FROM approval_decisions WHERE decision_id = $1', [approval.decisionId]),
     (rows: Array<{ outcome: string }>) => rows[0]?.outcome === 'AWAITING_REQUEST',
     { what: 'the early decision to be kept' },

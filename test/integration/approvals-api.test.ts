@@ -1,7 +1,7 @@
 // The approvals API: bearer tokens, who may see and decide, and decisions that travel through
 // the decisions topic back into the worker.
 import { aPerson, aRequest } from '../support/builders';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 import { startHarness, type Harness } from '../support/test-worker';
 import Ajv2020 from 'ajv/dist/2020';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
@@ -92,7 +92,7 @@ test('when an approver postpones and later approves through the API, then the ta
   await expectSchema('Tasks', tasks.body);
 
   await call(`/api/requests/${request.requestId}/decisions`, token, { decision: 'APPROVED' });
-  const closed = await eventually(
+  const closed = await pollUntil(
     () => call(`/api/requests/${request.requestId}`, token),
     (r) => r.body.record?.status === 'APPROVED',
     { what: 'the request to be approved' },

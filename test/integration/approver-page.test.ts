@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { aRequest } from '../support/builders';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 import { waitForEmails } from '../support/inbox';
 import { startHarness, type Harness } from '../support/test-worker';
 
@@ -95,5 +95,5 @@ test('when an approver postpones in the page, then the request stays in their li
   expect(events.map((e) => e.type)).toEqual(['OPENED', 'POSTPONED', 'APPROVED']);
   await waitForEmails(request.requester.email, 1);
   await page.getByRole('button', { name: 'What do you want to do' }).click();
-  await eventually(async () => page.getByRole('cell', { name: request.requestId }).count(), (n) => n === 0, { what: 'the task to leave the list' });
+  await pollUntil(async () => page.getByRole('cell', { name: request.requestId }).count(), (n) => n === 0, { what: 'the task to leave the list' });
 }, 60_000);

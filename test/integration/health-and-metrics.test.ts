@@ -1,6 +1,6 @@
 // Operators' view: liveness, readiness and Prometheus metrics that move with the lifecycle.
 import { aDecision, aRequest } from '../support/builders';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 import { waitForEmails } from '../support/inbox';
 import { startHarness, type Harness } from '../support/test-worker';
 
@@ -26,7 +26,7 @@ const metricValue = (text: string, name: string, labels: string): number => {
 
 test('when the worker runs, then it is live, and ready once broker, registry, database and consumer group answer', async () => {
   expect((await fetch(`${base}/health/live`)).status).toBe(200);
-  const ready = await eventually(
+  const ready = await pollUntil(
     async () => ({ status: (await fetch(`${base}/health/ready`)).status, body: await (await fetch(`${base}/health/ready`)).json() }),
     (r) => r.status === 200,
     { what: 'readiness' },
@@ -48,7 +48,7 @@ test('when requests, decisions and garbage flow, then the counters, the backlog 
   await harness.waitForEvents(waiting.requestId, 1);
   await waitForEmails(approved.requester.email, 1);
 
-  const text = await eventually(
+  const text = await pollUntil(
     async () => (await fetch(`${base}/metrics`)).text(),
     (t) => metricValue(t, 'cardapproval_emails_sent_total', '') >= 5 && metricValue(t, 'cardapproval_events_published_total', '') >= 4,
     { what: 'metrics to catch up' },

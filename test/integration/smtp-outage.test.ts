@@ -2,7 +2,7 @@
 // and arrive once the server is reachable again, each exactly once.
 import net from 'node:net';
 import { aRequest } from '../support/builders';
-import { eventually } from '../support/eventually';
+import { pollUntil } from '../../src/libraries/retry';
 import { emailsTo, waitForEmails } from '../support/inbox';
 import { startHarness, type Harness } from '../support/test-worker';
 
@@ -55,7 +55,7 @@ test('when SMTP is down, then approver emails wait in the outbox and are deliver
   await harness.publishRequest(request);
   await harness.waitForEvents(request.requestId, 1);
 
-  const failing = await eventually(
+  const failing = await pollUntil(
     () => harness.db.query(`SELECT status, attempts, last_error FROM email_outbox ORDER BY id`),
     (rows: Array<{ status: string; attempts: number; last_error: string | null }>) =>
       rows.length === 2 && rows.every((r) => r.status === 'PENDING' && r.attempts >= 1 && r.last_error !== null),
@@ -66,7 +66,7 @@ test('when SMTP is down, then approver emails wait in the outbox and are deliver
   const proxy = await restoreSmtp(smtpPort);
   try {
     for (const approver of request.approvers) await waitForEmails(approver.email, 1, 60_000);
-    await eventually(
+    await pollUntil(
       () => harness.db.query(`SELECT count(*)::int AS sent FROM email_outbox WHERE status = 'SENT'`),
       (rows: Array<{ sent: number }>) => rows[0]?.sent === 2,
       { what: 'both emails marked sent' },

@@ -34,8 +34,9 @@ async function entryFileRuns(worker: WorkerProcess): Promise<void> {
 const startUpPoints: Array<[string, (worker: WorkerProcess) => Promise<void>]> = [
   ['as soon as its entry file runs, while it loads its modules', entryFileRuns],
   ['while it connects to and migrates its database', (w) => w.logged('"step":"database"')],
-  ['while it registers schemas and creates topics', (w) => w.logged('"step":"topics"')],
-  ['while its consumer joins the group', (w) => w.logged('"step":"group join"')],
+  ['while it registers its schema', (w) => w.logged('"step":"schema registry"')],
+  ['while it creates its topics', (w) => w.logged('"step":"kafka"')],
+  ['while its consumer joins the group', (w) => w.logged('"step":"consumer"')],
   ['once it is in its group', (w) => w.logged(JOINED_GROUP)],
 ];
 

@@ -1,10 +1,11 @@
-// Test data with unique ids and addresses, so tests never share records or inboxes.
+// Test data for the tests, the demo, the fault runs and the benchmark: unique ids and addresses
+// by default, so tests never share records or inboxes; every field can be fixed by an override.
 import { randomUUID } from 'node:crypto';
 import type { ApprovalDecision, Card, CardOperationRequest, DecisionKind, Operation, Person } from '../../src/domain/card-operation';
 
-export function aPerson(role: string): Person {
-  const id = `${role}-${randomUUID().slice(0, 12)}`;
-  return { id, name: `${role[0]!.toUpperCase()}${role.slice(1)} ${id.slice(-4)}`, email: `${id}@example.com`, locale: null };
+export function aPerson(role: string, overrides: Partial<Person> = {}): Person {
+  const id = overrides.id ?? `${role}-${randomUUID().slice(0, 12)}`;
+  return { id, name: `${role[0]!.toUpperCase()}${role.slice(1)} ${id.slice(-4)}`, email: `${id}@example.com`, locale: null, ...overrides };
 }
 
 export function aCard(holder: Person = aPerson('holder'), overrides: Partial<Card> = {}): Card {
@@ -44,4 +45,15 @@ export function aDecision(request: CardOperationRequest, decision: DecisionKind,
     decidedAt: Date.now(),
     ...overrides,
   };
+}
+
+/**
+ * The fault runs' and the benchmark's mix of outcomes, by position: 80% approved, 15% rejected,
+ * 5% postponed then approved (the postponement and the approval by different approvers).
+ */
+export function decisionsFor(request: CardOperationRequest, index: number, reason = 'not this time'): ApprovalDecision[] {
+  const decide = (decision: DecisionKind, n: number): ApprovalDecision =>
+    aDecision(request, decision, { decisionId: `${request.requestId}-d${n}`, approver: request.approvers[n % request.approvers.length]!, reason: decision === 'REJECTED' ? reason : null });
+  const roll = index % 20;
+  return roll < 16 ? [decide('APPROVED', 0)] : roll < 19 ? [decide('REJECTED', 0)] : [decide('POSTPONED', 0), decide('APPROVED', 1)];
 }

@@ -1,7 +1,7 @@
 // The same stack as the local one, from container images, for machines with a Docker engine.
 // Host ports are the local stack's defaults so the broker's advertised address holds.
 import { GenericContainer, Wait, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
-import type { StackEndpoints } from '../../src/dev-stack/local-stack';
+import type { StackEndpoints } from '../stack/local-stack';
 
 export async function dockerAnswers(): Promise<boolean> {
   try {

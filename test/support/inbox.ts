@@ -1,5 +1,5 @@
 // Reads the SMTP server's inbox (MailDev's REST API).
-import { eventually } from './eventually';
+import { pollUntil } from '../../src/libraries/retry';
 
 export interface InboxEmail {
   id: string;
@@ -19,5 +19,5 @@ export async function emailsTo(address: string): Promise<InboxEmail[]> {
 }
 
 export function waitForEmails(address: string, count: number, timeoutMs = 30_000): Promise<InboxEmail[]> {
-  return eventually(() => emailsTo(address), (emails) => emails.length >= count, { timeoutMs, what: `${count} email(s) to ${address}` });
+  return pollUntil(() => emailsTo(address), (emails) => emails.length >= count, { timeoutMs, what: `${count} email(s) to ${address}` });
 }

@@ -5,15 +5,16 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { IHeaders } from 'kafkajs';
 import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { decisionPublisher } from '../../src/adapters/kafka/decision-publisher';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource } from '../../src/data-access/data-source';
-import { dropDatabase, ensureDatabase } from '../../src/dev-stack/postgres';
+import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { startWorker, type RunningWorker } from '../../src/worker';
-import { eventually } from './eventually';
+import { pollUntil } from '../../src/libraries/retry';
 
 export interface DeadLetterSeen {
   key: string | null;
@@ -77,6 +78,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
 
   const producer: Producer = createProducer(kafka);
   await producer.connect();
+  const publishDecisions = decisionPublisher({ codec, producer, topic: config.topics.decisions });
   const db = await createDataSource(config.databaseUrl, 2).initialize();
 
   const events: ApprovalEvent[] = [];
@@ -100,11 +102,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);
       await producer.send({ topic, messages: [{ key: request.requestId, value }] });
     },
-    async publishDecision(decision) {
-      const topic = config.topics.decisions;
-      const value = await harness.encodeWith(`${topic}-value`, 'approval-decision', decision);
-      await producer.send({ topic, messages: [{ key: decision.requestId, value }] });
-    },
+    publishDecision: (decision) => publishDecisions(decision),
     async publishRaw(topic, key, value) {
       await producer.send({ topic, messages: [{ key, value }] });
     },
@@ -113,9 +111,9 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     },
     eventsFor: (requestId) => events.filter((e) => e.requestId === requestId),
     waitForEvents: (requestId, count, timeoutMs = 30_000) =>
-      eventually(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
+      pollUntil(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
     waitForDeadLetter: (match, timeoutMs = 30_000) =>
-      eventually(async () => deadLetters.find(match), (found) => found !== undefined, { timeoutMs, what: 'a dead letter' }) as Promise<DeadLetterSeen>,
+      pollUntil(async () => deadLetters.find(match), (found) => found !== undefined, { timeoutMs, what: 'a dead letter' }) as Promise<DeadLetterSeen>,
     async record(requestId) {
       const rows: Array<Record<string, unknown>> = await db.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
       return rows[0];

@@ -1,6 +1,6 @@
 // The approval state machine and policy, as pure functions: no broker, database or SMTP.
 import { eventIdFor } from '../../src/domain/approval';
-import { processBatch, type BatchState, type InboundMessage } from '../../src/domain/process-batch';
+import { decideBatch, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { requestProblems } from '../../src/domain/validate-message';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
@@ -11,9 +11,9 @@ const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decis
 
 test('a new request opens one pending record with an OPENED event and one email per approver', () => {
   const request = aRequest('LOCK_CARD');
-  const changes = processBatch(empty(), [req(request), req(request)], NOW, 'x.test');
-  expect(changes.newRecords).toHaveLength(1);
-  expect(changes.newRecords[0]!.status).toBe('PENDING');
+  const changes = decideBatch(empty(), [req(request), req(request)], NOW, 'x.test');
+  expect(changes.opened).toHaveLength(1);
+  expect(changes.opened[0]!.status).toBe('PENDING');
   expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
   expect(changes.emails.map((e) => e.recipient.id)).toEqual(request.approvers.map((a) => a.id));
   expect(changes.duplicates).toBe(1);
@@ -22,15 +22,15 @@ test('a new request opens one pending record with an OPENED event and one email 
 test('the requester and card holders listed as approvers are not emailed (they could not decide)', () => {
   const request = aRequest('LOCK_CARD');
   request.approvers.push(request.requester, request.cards[0]!.holder);
-  const changes = processBatch(empty(), [req(request)], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request)], NOW, 'x.test');
   expect(changes.emails).toHaveLength(2);
 });
 
 test('event ids are stable: reprocessing the same messages yields the same ids and Message-IDs', () => {
   const request = aRequest();
   const approval = aDecision(request, 'APPROVED');
-  const first = processBatch(empty(), [req(request), dec(approval)], NOW, 'x.test');
-  const again = processBatch(empty(), [req(request), dec(approval)], NOW + 5000, 'x.test');
+  const first = decideBatch(empty(), [req(request), dec(approval)], NOW, 'x.test');
+  const again = decideBatch(empty(), [req(request), dec(approval)], NOW + 5000, 'x.test');
   expect(again.transitions.map((t) => t.event.eventId)).toEqual(first.transitions.map((t) => t.event.eventId));
   expect(again.emails.map((e) => e.messageId)).toEqual(first.emails.map((e) => e.messageId));
   expect(first.transitions[0]!.event.eventId).toBe(eventIdFor.opened(request.requestId));
@@ -42,20 +42,20 @@ test.each([
   ['POSTPONED', 'PENDING', 0],
 ] as const)('a %s decision leaves the record %s and emails the requester %i time(s)', (decision, status, requesterEmails) => {
   const request = aRequest();
-  const changes = processBatch(empty(), [req(request), dec(aDecision(request, decision))], NOW, 'x.test');
-  expect(changes.newRecords[0]!.status).toBe(status);
+  const changes = decideBatch(empty(), [req(request), dec(aDecision(request, decision))], NOW, 'x.test');
+  expect(changes.opened[0]!.status).toBe(status);
   expect(changes.emails.filter((e) => e.recipient.id === request.requester.id)).toHaveLength(requesterEmails);
 });
 
 test('the first final decision wins; later ones are refused as REQUEST_CLOSED', () => {
   const request = aRequest();
-  const changes = processBatch(
+  const changes = decideBatch(
     empty(),
     [req(request), dec(aDecision(request, 'REJECTED')), dec(aDecision(request, 'APPROVED', { approver: request.approvers[1]! }))],
     NOW,
     'x.test',
   );
-  expect(changes.newRecords[0]!.status).toBe('REJECTED');
+  expect(changes.opened[0]!.status).toBe('REJECTED');
   expect(changes.transitions.map((t) => t.event.refusalCode)).toEqual([null, null, 'REQUEST_CLOSED']);
 });
 
@@ -64,7 +64,7 @@ test('a known decision id has no effect at all', () => {
   const approval = aDecision(request, 'APPROVED');
   const state = empty();
   state.knownDecisionIds.add(approval.decisionId);
-  const changes = processBatch(state, [req(request), dec(approval)], NOW, 'x.test');
+  const changes = decideBatch(state, [req(request), dec(approval)], NOW, 'x.test');
   expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
   expect(changes.duplicates).toBe(1);
 });
@@ -72,9 +72,9 @@ test('a known decision id has no effect at all', () => {
 test('a decision ahead of its request waits, then applies when the request arrives in the same batch', () => {
   const request = aRequest();
   const approval = aDecision(request, 'APPROVED');
-  const changes = processBatch(empty(), [dec(approval), req(request)], NOW, 'x.test');
-  expect(changes.decisions).toEqual([expect.objectContaining({ outcome: 'APPLIED', wasAwaiting: false })]);
-  expect(changes.newRecords[0]!.status).toBe('APPROVED');
+  const changes = decideBatch(empty(), [dec(approval), req(request)], NOW, 'x.test');
+  expect(changes.decisions).toEqual([expect.objectContaining({ result: 'APPLIED' })]);
+  expect(changes.opened[0]!.status).toBe('APPROVED');
 });
 
 test('a stored waiting decision is resolved (not inserted again) when its request arrives', () => {
@@ -82,8 +82,8 @@ test('a stored waiting decision is resolved (not inserted again) when its reques
   const approval = aDecision(request, 'POSTPONED');
   const state = empty();
   state.awaiting.set(request.requestId, [approval]);
-  const changes = processBatch(state, [req(request)], NOW, 'x.test');
-  expect(changes.decisions).toEqual([expect.objectContaining({ outcome: 'APPLIED', wasAwaiting: true })]);
+  const changes = decideBatch(state, [req(request)], NOW, 'x.test');
+  expect(changes.decisions).toEqual([expect.objectContaining({ result: 'APPLIED' })]);
   expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED', 'POSTPONED']);
 });
 
@@ -95,9 +95,9 @@ test.each([
 ])('%s is refused with %s and the record stays pending', (_, build, code) => {
   const request = aRequest();
   request.approvers.push(request.requester, request.cards[0]!.holder);
-  const changes = processBatch(empty(), [req(request), dec(build(request))], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request), dec(build(request))], NOW, 'x.test');
   expect(changes.transitions[1]!.event).toMatchObject({ type: 'DECISION_REFUSED', refusalCode: code, status: 'PENDING' });
-  expect(changes.newRecords[0]!.status).toBe('PENDING');
+  expect(changes.opened[0]!.status).toBe('PENDING');
 });
 
 describe('request validation', () => {

@@ -1,7 +1,7 @@
 // Sends email over a pooled SMTP connection. SMTP has no idempotency, so every message carries
 // a deterministic Message-ID: a resend after a crash is recognisably the same email.
 import nodemailer, { type Transporter } from 'nodemailer';
-import { AppError, TransientError, describe } from '../../libraries/errors';
+import { AppError, TransientError, errorMessage } from '../../libraries/errors';
 import type { RenderedEmail } from './render-email';
 
 export interface OutgoingEmail extends RenderedEmail {
@@ -47,9 +47,9 @@ export class SmtpMailer {
     } catch (error) {
       const responseCode = (error as { responseCode?: number }).responseCode;
       if (responseCode !== undefined && responseCode >= 500) {
-        throw new AppError('SMTP_REJECTED', `SMTP server refused the message (${responseCode}): ${describe(error)}`, false, {}, { cause: error });
+        throw new AppError('SMTP_REJECTED', `SMTP server refused the message (${responseCode}): ${errorMessage(error)}`, false, {}, { cause: error });
       }
-      throw new TransientError('SMTP_UNAVAILABLE', `SMTP send failed: ${describe(error)}`, {}, { cause: error });
+      throw new TransientError('SMTP_UNAVAILABLE', `SMTP send failed: ${errorMessage(error)}`, {}, { cause: error });
     }
   }
 

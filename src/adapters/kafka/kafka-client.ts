@@ -2,6 +2,7 @@
 import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry } from 'kafkajs';
 import type { Config } from '../../libraries/config';
 import type { Logger } from '../../libraries/logger';
+import { pollUntil } from '../../libraries/retry';
 
 export type { Admin, Producer, Consumer };
 
@@ -28,6 +29,33 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
         logger[LEVELS[level] ?? 'info']({ kafkajs: fields }, message);
       },
   });
+}
+
+export interface KafkaClients {
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  stop(): Promise<void>;
+}
+
+/** The worker's admin client and producer, with its topics created. */
+export async function startKafkaClients(config: Config['kafka'], topics: string[], logger: Logger): Promise<KafkaClients> {
+  const kafka = createKafka(config, logger);
+  const admin = kafka.admin();
+  const producer = createProducer(kafka);
+  const stop = async (): Promise<void> => {
+    await producer.disconnect().catch(() => undefined);
+    await admin.disconnect();
+  };
+  try {
+    await admin.connect();
+    await ensureTopics(admin, topics, config.partitions, config.replicationFactor);
+    await producer.connect();
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+  return { kafka, admin, producer, stop };
 }
 
 /** Messages of the group's topics not yet committed, per partition. */
@@ -77,14 +105,11 @@ export async function ensureTopics(admin: Admin, topics: string[], partitions: n
       .createTopics({ waitForLeaders: false, timeout: timeoutMs, topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) })
       .catch((error: unknown) => (creationError = error)); // another instance may have just created them
   }
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const metadata = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
-    const ready = metadata?.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-    if (ready) return;
-    if (Date.now() > deadline) {
-      throw creationError ?? new Error(`topics have no partition leaders after ${timeoutMs / 1000}s: ${topics.join(', ')}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await pollUntil(
+    () => admin.fetchTopicMetadata({ topics }),
+    (metadata) => metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
+    { timeoutMs, intervalMs: 200, what: `partition leaders of ${topics.join(', ')}` },
+  ).catch((error: unknown) => {
+    throw creationError ?? error;
+  });
 }

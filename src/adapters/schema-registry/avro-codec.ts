@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
-import { PermanentMessageError, TransientError, describe } from '../../libraries/errors';
+import { PermanentMessageError, TransientError, errorMessage } from '../../libraries/errors';
 
 export type SchemaName = 'card-operation-request' | 'approval-decision' | 'approval-event';
 
@@ -52,7 +52,7 @@ export class AvroCodec {
       );
       return id;
     } catch (error) {
-      throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${describe(error)}`, {}, { cause: error });
+      throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
     }
   }
 
@@ -77,7 +77,7 @@ export class AvroCodec {
     try {
       return this.reader(name).fromBuffer(value.subarray(5), resolver) as T;
     } catch (error) {
-      throw new PermanentMessageError('UNDECODABLE', `Avro body does not decode with schema ${schemaId}: ${describe(error)}`);
+      throw new PermanentMessageError('UNDECODABLE', `Avro body does not decode with schema ${schemaId}: ${errorMessage(error)}`);
     }
   }
 
@@ -93,7 +93,7 @@ export class AvroCodec {
       if ((error as { status?: number }).status === 404) {
         throw new PermanentMessageError('UNKNOWN_SCHEMA', `schema id ${schemaId} is not in the registry`);
       }
-      throw new TransientError('REGISTRY_UNAVAILABLE', `schema registry unavailable: ${describe(error)}`, {}, { cause: error });
+      throw new TransientError('REGISTRY_UNAVAILABLE', `schema registry unavailable: ${errorMessage(error)}`, {}, { cause: error });
     }
     let resolver: ReturnType<Type['createResolver']>;
     try {

@@ -7,23 +7,20 @@ export const SEARCH_TEXT = `(request_id || ' ' || (requester->>'name') || ' ' ||
 /**
  * Indexes for the API over a million records:
  * - a trigram index for free-text search over the request id, requester name, description and
- *   card ids and serial numbers: `ILIKE '%…%'` took 1.5 s as a table scan. The text is kept short
- *   (not the whole card JSON), as every insert and status change writes its trigrams: with the
- *   whole card JSON, intake was a third lower in that day's runs (BENCHMARKS.md);
- * - the newest-first order of the operator's default view, which otherwise sorts every row.
+ *   card ids and serial numbers (`ILIKE '%…%'` would scan the table). The text is kept short,
+ *   as every insert and status change writes its trigrams;
+ * - the newest-first order of the operator's default view, which otherwise sorts every row;
+ * - pending requests (the operators' "stuck" view, the approvers' tasks) in a small partial
+ *   index; approved and rejected are most of the table and come fast enough newest-first.
  */
 export class ApiIndexes1764100000000 implements MigrationInterface {
   name = 'ApiIndexes1764100000000';
 
-  // Written to be re-runnable: a database that was part-way through an earlier form of it ends up
-  // the same.
+  // Re-runnable (IF NOT EXISTS / IF EXISTS), so a partly applied run ends up the same.
   async up(db: QueryRunner): Promise<void> {
     await db.query('CREATE EXTENSION IF NOT EXISTS pg_trgm');
     await db.query(`CREATE INDEX IF NOT EXISTS approval_requests_search_idx ON approval_requests USING gin (${SEARCH_TEXT} gin_trgm_ops)`);
     await db.query('CREATE INDEX IF NOT EXISTS approval_requests_opened_idx ON approval_requests (opened_at, request_id)');
-    // Status filters: the pending ones (operators' "stuck" view, the approvers' tasks) through a
-    // small partial index; approved and rejected are most of the table and come fast enough in
-    // newest-first order. The old index held every record.
     await db.query(`CREATE INDEX IF NOT EXISTS approval_requests_pending_idx ON approval_requests (operation, opened_at) WHERE status = 'PENDING'`);
     await db.query('DROP INDEX IF EXISTS approval_requests_status_idx');
   }

@@ -3,13 +3,14 @@
 // variables (topics, brokers, registry, database). Run `card-approvals help` for the list.
 import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
+import { decisionPublisher } from '../../adapters/kafka/decision-publisher';
 import { createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from '../../data-access/approval-queries';
 import { createDataSource } from '../../data-access/data-source';
 import { DECISIONS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
 import { ConfigError, loadConfig, type Config } from '../../libraries/config';
-import { describe } from '../../libraries/errors';
+import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
 import { mintLocalToken, type Role } from '../http/auth';
 
@@ -109,7 +110,7 @@ async function tail(config: Config, positional: string[], flags: Map<string, str
     try {
       value = schema ? await codec.decode(message.value, schema) : { bytes: message.value?.length ?? 0 };
     } catch (error) {
-      value = { undecodable: describe(error) };
+      value = { undecodable: errorMessage(error) };
     }
     const line = { partition, offset: message.offset, key, headers: headersOf(message), value };
     console.log(flags.has('json') ? JSON.stringify(line) : `${topic}[${partition}]@${message.offset} key=${key}\n${JSON.stringify(value, null, 2)}`);
@@ -191,14 +192,11 @@ async function decide(config: Config, positional: string[], flags: Map<string, s
   if (!requestId || !DECISIONS.includes(decision as DecisionKind)) throw new UsageError(usage('decide'));
   const approver = { id: need(flags, 'id', 'decide'), name: need(flags, 'name', 'decide'), email: need(flags, 'email', 'decide'), locale: null };
   const reason = typeof flags.get('reason') === 'string' ? (flags.get('reason') as string) : null;
-  const codec = new AvroCodec(config.schemaRegistryUrl);
-  const schemaId = await codec.register(`${config.topics.decisions}-value`, 'approval-decision');
   const producer = createProducer(createKafka(config.kafka, createLogger('silent'), 'card-approvals-cli'));
   await producer.connect();
   const decisionId = randomUUID();
-  const value = await codec.encode(schemaId, { decisionId, requestId, decision, approver, reason, decidedAt: Date.now() });
-  await producer.send({ topic: config.topics.decisions, acks: -1, messages: [{ key: requestId, value }] });
-  await producer.disconnect();
+  const publish = decisionPublisher({ codec: new AvroCodec(config.schemaRegistryUrl), producer, topic: config.topics.decisions });
+  await publish({ decisionId, requestId, decision: decision as DecisionKind, approver, reason, decidedAt: Date.now() }).finally(() => producer.disconnect());
   console.log(`published decision ${decisionId}: ${decision} on ${requestId} as ${approver.id}`);
 }
 
@@ -233,7 +231,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (error: unknown) => {
-    console.error(error instanceof UsageError || error instanceof ConfigError ? error.message : `card-approvals: ${describe(error)}`);
+    console.error(error instanceof UsageError || error instanceof ConfigError ? error.message : `card-approvals: ${errorMessage(error)}`);
     process.exit(error instanceof UsageError ? 2 : 1);
   },
 );

@@ -1,7 +1,7 @@
 // `npm run migrate`: applies pending database migrations and exits.
 import { createDataSource, migrate } from '../../data-access/data-source';
 import { loadConfig } from '../../libraries/config';
-import { describe } from '../../libraries/errors';
+import { errorMessage } from '../../libraries/errors';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -15,6 +15,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`migrate: ${describe(error)}`);
+  console.error(`migrate: ${errorMessage(error)}`);
   process.exit(1);
 });

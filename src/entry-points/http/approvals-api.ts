@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
 import type { ApprovalRecord } from '../../domain/approval';
+import { approverRefusal } from '../../domain/approval-policy';
+import { MAX_TEXT } from '../../domain/validate-message';
 import { DECISIONS, OPERATIONS, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
 import { HttpError, type Authenticate, type Identity } from './auth';
 
@@ -58,8 +60,8 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
     throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')} (the approver comes from the token)`);
   }
   if (!DECISIONS.includes(decision as DecisionKind)) throw new HttpError(400, 'INVALID_BODY', `decision must be one of ${DECISIONS.join(', ')}`);
-  if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > 4000)) {
-    throw new HttpError(400, 'INVALID_BODY', 'reason must be a string of at most 4000 characters');
+  if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > MAX_TEXT)) {
+    throw new HttpError(400, 'INVALID_BODY', `reason must be a string of at most ${MAX_TEXT} characters`);
   }
   if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) {
     throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
@@ -104,7 +106,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
 
   if (req.method === 'GET' && path === '/api/tasks') {
     if (!who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers have tasks');
-    return { status: 200, body: { items: await deps.queries.tasks(who.id) } };
+    return { status: 200, body: { items: (await deps.queries.pendingFor(who.id)).filter((record) => approverRefusal(record, who) === null) } };
   }
 
   if (requestMatch) {

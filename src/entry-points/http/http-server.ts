@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../../libraries/metrics';
 import type { Logger } from '../../libraries/logger';
-import { describe } from '../../libraries/errors';
+import { errorMessage } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
 import { openApiDocument } from './openapi';
@@ -50,7 +50,7 @@ export async function startHttpServer(opts: {
                 await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2s')), 2000).unref())]);
                 return [name, { ok: true }] as const;
               } catch (error) {
-                return [name, { ok: false, error: describe(error) }] as const;
+                return [name, { ok: false, error: errorMessage(error) }] as const;
               }
             }),
           );
@@ -70,7 +70,7 @@ export async function startHttpServer(opts: {
       }
     })().catch((error: unknown) => {
       if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
-      logger.error({ route, err: describe(error) }, 'http request failed');
+      logger.error({ route, err: errorMessage(error) }, 'http request failed');
       if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });
   });

@@ -1,5 +1,7 @@
 // The API's contract, served at GET /openapi.json. Tests validate real responses against these
 // schemas, so the document cannot drift from what the server answers.
+import { MAX_TEXT } from '../../domain/validate-message';
+
 const person = {
   type: 'object',
   required: ['id', 'name', 'email'],
@@ -98,7 +100,7 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['decision'],
-        properties: { decision: { enum: ['APPROVED', 'REJECTED', 'POSTPONED'] }, reason: { type: 'string', maxLength: 4000 } },
+        properties: { decision: { enum: ['APPROVED', 'REJECTED', 'POSTPONED'] }, reason: { type: 'string', maxLength: MAX_TEXT } },
       },
       DecisionAccepted: {
         type: 'object',

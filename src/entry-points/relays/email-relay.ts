@@ -3,8 +3,8 @@
 // the email with the server's reason.
 import type { EmailRenderer } from '../../adapters/email/render-email';
 import type { SmtpMailer } from '../../adapters/email/smtp-mailer';
-import type { OutboxStore } from '../../data-access/outbox-store';
-import { AppError, describe } from '../../libraries/errors';
+import type { EmailOutbox } from '../../data-access/email-outbox';
+import { AppError, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { coalescing } from '../../libraries/coalescing';
@@ -12,24 +12,22 @@ import { coalescing } from '../../libraries/coalescing';
 export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
 export function emailRelayRound(deps: {
-  outbox: OutboxStore;
+  outbox: EmailOutbox;
   mailer: SmtpMailer;
   renderer: EmailRenderer;
   logger: Logger;
   metrics: Metrics;
-  /** Outlives one send (connect 5 s + socket 15 s); a relay killed mid-send delays its emails by it. */
-  leaseMs: number;
   batchSize?: number;
 }): () => Promise<number> {
-  const { outbox, mailer, renderer, logger, metrics, leaseMs, batchSize = 50 } = deps;
+  const { outbox, mailer, renderer, logger, metrics, batchSize = 50 } = deps;
   // Marks go to the database as sends complete, many per statement: the window in which a crash
   // resends an email (with the same Message-ID) stays about one send long, without one commit
   // per email.
   const markSent = coalescing<string>((ids) =>
-    outbox.markEmailsSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: describe(error) }, 'marking emails sent failed; they will be resent after their lease')),
+    outbox.markSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: errorMessage(error) }, 'marking emails sent failed; they will be resent after their lease')),
   );
   return async () => {
-    const claimed = await outbox.claimEmails(batchSize, leaseMs);
+    const claimed = await outbox.claim(batchSize);
     if (claimed.length === 0) return 0;
     await Promise.all(
       claimed.map(async (email) => {
@@ -44,13 +42,13 @@ export function emailRelayRound(deps: {
         } catch (error) {
           if (error instanceof AppError && !error.retriable) {
             metrics.emailFailures.inc({ result: 'parked' });
-            logger.error({ ...ids, code: error.code, err: describe(error) }, 'email parked');
-            await outbox.parkEmail(email.id, describe(error));
+            logger.error({ ...ids, code: error.code, err: errorMessage(error) }, 'email parked');
+            await outbox.park(email.id, errorMessage(error));
           } else {
             metrics.emailFailures.inc({ result: 'retried' });
             const delay = emailRetryDelayMs(email.attempts);
-            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: describe(error) }, 'email delivery failed; will retry');
-            await outbox.retryEmailLater(email.id, delay, describe(error));
+            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: errorMessage(error) }, 'email delivery failed; will retry');
+            await outbox.retryLater(email.id, delay, errorMessage(error));
           }
         }
       }),

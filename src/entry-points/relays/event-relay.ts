@@ -5,9 +5,9 @@
 // of its request).
 import type { Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
-import type { OutboxStore } from '../../data-access/outbox-store';
+import type { EventOutbox } from '../../data-access/event-outbox';
 import type { ApprovalEvent } from '../../domain/approval';
-import { describe } from '../../libraries/errors';
+import { errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 
@@ -20,17 +20,16 @@ export interface EventRelay {
 }
 
 export function createEventRelay(deps: {
-  outbox: OutboxStore;
+  outbox: EventOutbox;
   producer: Producer;
   codec: AvroCodec;
   eventSchemaId: number;
   topic: string;
   logger: Logger;
   metrics: Metrics;
-  leaseMs: number;
   batchSize?: number;
 }): EventRelay {
-  const { outbox, producer, codec, eventSchemaId, topic, logger, metrics, leaseMs, batchSize = 500 } = deps;
+  const { outbox, producer, codec, eventSchemaId, topic, logger, metrics, batchSize = 500 } = deps;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
   return {
     handOver(events) {
@@ -39,8 +38,8 @@ export function createEventRelay(deps: {
     },
     async round() {
       // Past half its lease a handed-over event is left to the table queue: another relay may claim it soon.
-      const fresh = handedOver.splice(0, batchSize).filter((h) => Date.now() - h.at < leaseMs / 2);
-      const events = fresh.length > 0 ? fresh.map((h) => h.event) : await outbox.claimEvents(batchSize, leaseMs);
+      const fresh = handedOver.splice(0, batchSize).filter((h) => Date.now() - h.at < outbox.leaseMs / 2);
+      const events = fresh.length > 0 ? fresh.map((h) => h.event) : await outbox.claim(batchSize);
       if (events.length === 0) return 0;
       const eventIds = events.map((e) => e.eventId);
       try {
@@ -54,7 +53,7 @@ export function createEventRelay(deps: {
         await producer.send({ topic, acks: -1, messages });
       } catch (error) {
         // Released rows go back to the table's queue, which keeps per-request order.
-        await outbox.releaseEvents(eventIds, describe(error));
+        await outbox.release(eventIds, errorMessage(error));
         throw error;
       }
       // A crash here republishes these events with the same eventId: consumers dedupe on it.
@@ -65,7 +64,7 @@ export function createEventRelay(deps: {
     },
     async releaseHandedOver() {
       const left = handedOver.splice(0).map((h) => h.event.eventId);
-      if (left.length > 0) await outbox.releaseEvents(left, 'released unpublished at shutdown');
+      if (left.length > 0) await outbox.release(left, 'released unpublished at shutdown');
     },
   };
 }

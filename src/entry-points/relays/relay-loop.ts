@@ -2,7 +2,8 @@
 // after each commit) or until the poll interval passes (the fallback that also picks up rows
 // written by other processes). Errors back off; the loop itself never dies.
 import type { Logger } from '../../libraries/logger';
-import { describe } from '../../libraries/errors';
+import { errorMessage } from '../../libraries/errors';
+import { backoffMs } from '../../libraries/retry';
 
 export interface RelayLoop {
   kick(): void;
@@ -40,8 +41,8 @@ export function startRelayLoop(
         failures = 0;
       } catch (error) {
         failures += 1;
-        logger.warn({ relay: name, err: describe(error), failures }, 'relay round failed; backing off');
-        await sleep(Math.min(maxBackoffMs, 200 * 2 ** Math.min(failures, 10)));
+        logger.warn({ relay: name, err: errorMessage(error), failures }, 'relay round failed; backing off');
+        await sleep(backoffMs(failures, maxBackoffMs));
         continue;
       }
       if (handled === 0 && !kicked && running) await sleep(pollMs);

@@ -1,5 +1,5 @@
 // `npm run stack -- up|down|status`: the local Kafka + schema registry + SMTP inbox + database.
-import { loadConfig } from '../libraries/config';
+import { loadConfig } from '../../src/libraries/config';
 import { describeFailure, stackDown, stackStatus, stackUp } from './local-stack';
 
 async function main(command: string | undefined): Promise<number> {

@@ -1,6 +1,6 @@
-// The use case for one batch of valid messages: fold them, in order, over the current state of
-// the approvals they touch, and return every change to persist in one transaction. Pure: the
-// caller loads the state and writes the changes.
+// The pure rule for one batch of valid messages: fold them, in order, over the current state of
+// the approvals they touch, and say what happened — approvals opened, decisions applied, refused
+// or waiting for their request — with the events and emails that follow.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
 import type { ApprovalDecision, CardOperationRequest, Person } from './card-operation';
@@ -19,52 +19,55 @@ export interface BatchState {
   awaiting: Map<string, ApprovalDecision[]>;
 }
 
-export type DecisionResolution = 'APPLIED' | 'REFUSED' | 'AWAITING_REQUEST';
+export type DecisionResult = 'APPLIED' | 'REFUSED' | 'AWAITING_REQUEST';
 
-export interface DecisionRow {
+export interface DecisionTaken {
   decision: ApprovalDecision;
-  outcome: DecisionResolution;
+  result: DecisionResult;
   refusalCode: RefusalCode | null;
-  /** True when the row exists already (it was awaiting its request) and is being resolved. */
-  wasAwaiting: boolean;
 }
 
-export interface BatchChanges {
-  newRecords: ApprovalRecord[];
-  updatedRecords: ApprovalRecord[];
-  decisions: DecisionRow[];
+export interface BatchOutcome {
+  /** Approvals this batch opened, as they stand after it (a decision in the same batch included). */
+  opened: ApprovalRecord[];
+  /** Approvals opened earlier that a decision of this batch changed, as they stand after it. */
+  changed: ApprovalRecord[];
+  /** Every decision of the batch, and decisions that were waiting for a request it opened. */
+  decisions: DecisionTaken[];
+  /** What happened, in order: each an event and its history line. */
   transitions: Transition[];
   emails: EmailToSend[];
+  /** Redeliveries of requests or decisions already handled: they change nothing. */
   duplicates: number;
 }
 
-export function processBatch(state: BatchState, messages: InboundMessage[], now: number, messageIdDomain: string): BatchChanges {
+export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, messageIdDomain: string): BatchOutcome {
   const records = new Map(state.records);
-  const created = new Set<string>();
+  const opened = new Set<string>();
   const changed = new Set<string>();
   const seen = new Set(state.knownDecisionIds);
-  const decisions = new Map<string, DecisionRow>();
+  const decisions = new Map<string, DecisionTaken>();
   const awaiting = new Map(state.awaiting);
   const transitions: Transition[] = [];
   const emails: EmailToSend[] = [];
   let duplicates = 0;
 
-  const decide = (decision: ApprovalDecision, wasAwaiting: boolean): void => {
+  const decide = (decision: ApprovalDecision): void => {
     const record = records.get(decision.requestId);
     if (!record) {
-      decisions.set(decision.decisionId, { decision, outcome: 'AWAITING_REQUEST', refusalCode: null, wasAwaiting });
+      decisions.set(decision.decisionId, { decision, result: 'AWAITING_REQUEST', refusalCode: null });
       awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
       return;
     }
     const outcome = applyDecision(record, decision, now, messageIdDomain);
     transitions.push(outcome.transition);
     if (outcome.kind === 'REFUSED') {
-      decisions.set(decision.decisionId, { decision, outcome: 'REFUSED', refusalCode: outcome.code, wasAwaiting });
+      decisions.set(decision.decisionId, { decision, result: 'REFUSED', refusalCode: outcome.code });
       return;
     }
     records.set(decision.requestId, outcome.record);
-    if (!created.has(decision.requestId)) changed.add(decision.requestId);
-    decisions.set(decision.decisionId, { decision, outcome: 'APPLIED', refusalCode: null, wasAwaiting });
+    if (!opened.has(decision.requestId)) changed.add(decision.requestId);
+    decisions.set(decision.decisionId, { decision, result: 'APPLIED', refusalCode: null });
     emails.push(...outcome.emails);
   };
 
@@ -75,15 +78,13 @@ export function processBatch(state: BatchState, messages: InboundMessage[], now:
         duplicates += 1; // the first delivery opened it; later ones change nothing
         continue;
       }
-      const opened = openApproval(request, message.approvers, now, messageIdDomain);
-      records.set(request.requestId, opened.record);
-      created.add(request.requestId);
-      transitions.push(opened.transition);
-      emails.push(...opened.emails);
+      const approval = openApproval(request, message.approvers, now, messageIdDomain);
+      records.set(request.requestId, approval.record);
+      opened.add(request.requestId);
+      transitions.push(approval.transition);
+      emails.push(...approval.emails);
       // Decisions that raced ahead of this request apply now, in the order they were made.
-      for (const early of awaiting.get(request.requestId) ?? []) {
-        decide(early, state.awaiting.get(request.requestId)?.includes(early) ?? false);
-      }
+      for (const early of awaiting.get(request.requestId) ?? []) decide(early);
       awaiting.delete(request.requestId);
     } else {
       const { decision } = message;
@@ -92,13 +93,13 @@ export function processBatch(state: BatchState, messages: InboundMessage[], now:
         continue;
       }
       seen.add(decision.decisionId);
-      decide(decision, false);
+      decide(decision);
     }
   }
 
   return {
-    newRecords: [...created].map((id) => records.get(id)!),
-    updatedRecords: [...changed].map((id) => records.get(id)!),
+    opened: [...opened].map((id) => records.get(id)!),
+    changed: [...changed].map((id) => records.get(id)!),
     decisions: [...decisions.values()],
     transitions,
     emails,

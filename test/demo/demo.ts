@@ -3,38 +3,38 @@
 // refused self-approval. Prints the events as downstream systems see them and where the emails
 // are. The worker keeps running afterwards until Ctrl-C (or exits with --exit).
 import { randomUUID } from 'node:crypto';
-import { createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
-import { AvroCodec } from '../../adapters/schema-registry/avro-codec';
-import { describeFailure, stackUp } from '../../dev-stack/local-stack';
-import type { ApprovalEvent } from '../../domain/approval';
-import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person } from '../../domain/card-operation';
-import { loadConfig } from '../../libraries/config';
-import { createLogger } from '../../libraries/logger';
-import { startWorker } from '../../worker';
+import { decisionPublisher } from '../../src/adapters/kafka/decision-publisher';
+import { createKafka, createProducer, createWatcher } from '../../src/adapters/kafka/kafka-client';
+import { pollUntil } from '../../src/libraries/retry';
+import { aCard, aDecision, aPerson, aRequest } from '../support/builders';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { describeFailure, stackUp } from '../stack/local-stack';
+import type { ApprovalEvent } from '../../src/domain/approval';
+import { OPERATIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from '../../src/domain/card-operation';
+import { loadConfig } from '../../src/libraries/config';
+import { createLogger } from '../../src/libraries/logger';
+import { startWorker } from '../../src/worker';
 
-const person = (id: string, name: string): Person => ({ id, name, email: `${id}@example.com`, locale: 'en' });
+const person = (id: string, name: string): Person => aPerson('person', { id, name, locale: 'en' });
 const requester = person('rita.requester', 'Rita Requester');
 const approvers = [person('alice.approver', 'Alice Approver'), person('bob.approver', 'Bob Approver')];
 
 function demoRequest(run: string, operation: Operation): CardOperationRequest {
-  const card = (n: number): CardOperationRequest['cards'][number] => ({
-    cardId: operation === 'REQUEST_CARD' || operation === 'REQUEST_MULTIPLE_CARDS' ? null : `card-${n}042`,
-    cardType: 'EMPLOYEE_BADGE',
-    serialNumber: `SN-${run}-${n}`,
-    holder: person(`holder.${n}`, `Holder Number ${n}`),
-    status: operation === 'REACTIVATE_CARD' ? 'LOCKED' : 'ACTIVE',
-    validTo: Date.UTC(2028, 11, 31),
-  });
-  return {
+  const card = (n: number): Card =>
+    aCard(person(`holder.${n}`, `Holder Number ${n}`), {
+      cardId: operation === 'REQUEST_CARD' || operation === 'REQUEST_MULTIPLE_CARDS' ? null : `card-${n}042`,
+      serialNumber: `SN-${run}-${n}`,
+      status: operation === 'REACTIVATE_CARD' ? 'LOCKED' : 'ACTIVE',
+      validTo: Date.UTC(2028, 11, 31),
+    });
+  return aRequest(operation, {
     requestId: `demo-${run}-${operation.toLowerCase().replace(/_/g, '-')}`,
-    operation,
-    requestedAt: Date.now(),
     requester,
     cards: operation === 'REQUEST_MULTIPLE_CARDS' ? [card(1), card(2), card(3)] : [card(1)],
     description: `Demo: ${operation.toLowerCase().replace(/_/g, ' ')} for the new project team`,
     approvers,
     attributes: { source: 'demo' },
-  };
+  });
 }
 
 async function main(): Promise<void> {
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   await observer.run({
     eachMessage: async ({ message }) => {
-      // Only this run's events matter; older ones may name schema ids an in-memory registry forgot.
+      // Only this run's events matter.
       if (!requestIds.has(message.key?.toString() ?? '')) return;
       const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
       events.push(event);
@@ -76,26 +76,15 @@ async function main(): Promise<void> {
     },
   });
 
-  // Requests share one schema across their topics; each subject is registered once.
-  const schemaIds = new Map<string, number>();
-  const send = async (topic: string, subjectSchema: 'card-operation-request' | 'approval-decision', key: string, value: unknown): Promise<void> => {
-    if (!schemaIds.has(topic)) schemaIds.set(topic, await codec.register(`${topic}-value`, subjectSchema));
-    await producer.send({ topic, messages: [{ key, value: await codec.encode(schemaIds.get(topic)!, value) }] });
-  };
-
   console.log('Publishing one request per operation...');
   for (const request of requests.values()) {
     requestIds.add(request.requestId);
-    await send(config.topics.requests[request.operation], 'card-operation-request', request.requestId, request);
+    const topic = config.topics.requests[request.operation];
+    const schemaId = await codec.register(`${topic}-value`, 'card-operation-request');
+    await producer.send({ topic, messages: [{ key: request.requestId, value: await codec.encode(schemaId, request) }] });
   }
-  const decide = (op: Operation, decision: ApprovalDecision['decision'], approver: Person, reason: string | null = null): ApprovalDecision => ({
-    decisionId: `${requests.get(op)!.requestId}-${decision.toLowerCase()}-${approver.id}`,
-    requestId: requests.get(op)!.requestId,
-    decision,
-    approver,
-    reason,
-    decidedAt: Date.now(),
-  });
+  const decide = (op: Operation, decision: ApprovalDecision['decision'], approver: Person, reason: string | null = null): ApprovalDecision =>
+    aDecision(requests.get(op)!, decision, { decisionId: `${requests.get(op)!.requestId}-${decision.toLowerCase()}-${approver.id}`, approver, reason });
   const decisions = [
     decide('REQUEST_CARD', 'APPROVED', approvers[0]!),
     decide('LOCK_CARD', 'APPROVED', approvers[1]!),
@@ -105,7 +94,7 @@ async function main(): Promise<void> {
     decide('REACTIVATE_CARD', 'APPROVED', requester), // four-eyes: the requester cannot approve
   ];
   console.log('Publishing decisions: 3 approvals, 1 rejection with reason, 1 postponement, 1 self-approval...\n');
-  for (const decision of decisions) await send(config.topics.decisions, 'approval-decision', decision.requestId, decision);
+  await decisionPublisher({ codec, producer, topic: config.topics.decisions })(...decisions);
 
   const timeout = setTimeout(resolveDone, 60_000);
   await done;
@@ -119,12 +108,7 @@ async function main(): Promise<void> {
       [...requestIds].some((id) => m.subject.includes(id)),
     );
   const expectedEmails = requests.size * approvers.length + 4;
-  const deadline = Date.now() + 30_000;
-  let emails = await inbox();
-  while (emails.length < expectedEmails && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    emails = await inbox();
-  }
+  const emails = await pollUntil(inbox, (found) => found.length >= expectedEmails, { timeoutMs: 30_000, intervalMs: 250, what: 'the demo emails' }).catch(() => inbox());
   console.log(`\n${events.length} events on ${config.topics.events}; ${emails.length} emails delivered:`);
   for (const email of emails) console.log(`  to ${email.to.map((t) => t.address).join(', ').padEnd(28)} ${email.subject}`);
   console.log(`\nRead the emails at ${config.inboxUrl} (MailDev). REACTIVATE_CARD stays pending: it was postponed, and the requester may not approve it.`);

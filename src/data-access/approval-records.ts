@@ -1,0 +1,59 @@
+// The approval record's columns, declared once: the column list, the row mapper and the JSON a
+// write sends all derive from this table.
+import type { ApprovalRecord } from '../domain/approval';
+
+type SqlType = 'text' | 'jsonb' | 'timestamptz' | 'int';
+
+/** [column, type, changed by a decision]: a decision rewrites only the columns marked true. */
+const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType, boolean] } = {
+  requestId: ['request_id', 'text', false],
+  operation: ['operation', 'text', false],
+  status: ['status', 'text', true],
+  requester: ['requester', 'jsonb', false],
+  cards: ['cards', 'jsonb', false],
+  approvers: ['approvers', 'jsonb', false],
+  description: ['description', 'text', false],
+  attributes: ['attributes', 'jsonb', false],
+  requestedAt: ['requested_at', 'timestamptz', false],
+  openedAt: ['opened_at', 'timestamptz', false],
+  updatedAt: ['updated_at', 'timestamptz', true],
+  closedAt: ['closed_at', 'timestamptz', true],
+  outcomeDecisionId: ['outcome_decision_id', 'text', true],
+  lastPostponedBy: ['last_postponed_by', 'jsonb', true],
+  lastPostponedAt: ['last_postponed_at', 'timestamptz', true],
+  version: ['version', 'int', true],
+};
+
+const fields = Object.entries(RECORD_COLUMNS) as Array<[keyof ApprovalRecord, readonly [string, SqlType, boolean]]>;
+
+/** `request_id, operation, …` */
+export const RECORD_COLUMN_NAMES = fields.map(([, [column]]) => column).join(', ');
+/** `request_id text, operation text, …`: the record type for `jsonb_to_recordset`. */
+export const RECORD_COLUMN_TYPES = fields.map(([, [column, type]]) => `${column} ${type}`).join(', ');
+/** `status = r.status, …` for the columns a decision changes. */
+export const RECORD_CHANGED_COLUMNS = (alias: string): string =>
+  fields
+    .filter(([, [, , changed]]) => changed)
+    .map(([, [column]]) => `${column} = ${alias}.${column}`)
+    .join(', ');
+
+export type RecordRow = Record<string, unknown>;
+
+export function recordFromRow(row: RecordRow): ApprovalRecord {
+  const record: Record<string, unknown> = {};
+  for (const [field, [column, type]] of fields) {
+    const value = row[column];
+    record[field] = type === 'timestamptz' && value !== null ? new Date(value as string).getTime() : value;
+  }
+  return record as unknown as ApprovalRecord;
+}
+
+/** The record as one element of the JSON array a write statement reads with `jsonb_to_recordset`. */
+export function recordToRow(record: ApprovalRecord): RecordRow {
+  const row: RecordRow = {};
+  for (const [field, [column, type]] of fields) {
+    const value = record[field];
+    row[column] = type === 'timestamptz' && value !== null ? new Date(value as number).toISOString() : value;
+  }
+  return row;
+}

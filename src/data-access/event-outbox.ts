@@ -1,0 +1,78 @@
+// The event outbox: approval_events is both the history and the queue of events to publish.
+// Rows are written in the batch's own transaction; a relay claims unpublished ones with a lease
+// (FOR UPDATE SKIP LOCKED + locked_until), so several relays never publish one row at once and a
+// relay that dies only delays its rows until the lease ends. Rows are never skipped: a relay
+// looks for unpublished rows, not for ids above the last one it saw.
+import type { DataSource } from 'typeorm';
+import type { ApprovalEvent, Transition } from '../domain/approval';
+
+export class EventOutbox {
+  // Statements that change rows are wrapped as `WITH … SELECT`: TypeORM returns plain rows for a
+  // SELECT but [rows, count] for a bare UPDATE … RETURNING.
+  constructor(
+    private readonly dataSource: DataSource,
+    /** How long a claim lasts, whether made at insert or by a relay. */
+    readonly leaseMs: number,
+  ) {}
+
+  /**
+   * The part of a write statement that stores events (`rows`: the JSON of `eventRows`); the ones
+   * marked claimed are leased at once to the process that wrote them, which publishes them itself.
+   */
+  static insertCte(rows: string, leaseMs: string): string {
+    return `new_events AS (
+      INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, actor, reason, payload, occurred_at, locked_until)
+      SELECT e.event_id, e.request_id, e.type, e.status_before, e.status_after, e.actor, e.reason, e.payload, e.occurred_at,
+             CASE WHEN e.claimed THEN now() + make_interval(secs => ${leaseMs} / 1000.0) END
+      FROM jsonb_to_recordset(${rows}::jsonb) AS e(event_id text, request_id text, type text, status_before text,
+           status_after text, actor jsonb, reason text, payload jsonb, occurred_at timestamptz, claimed boolean)
+      ON CONFLICT (event_id) DO NOTHING)`;
+  }
+
+  static eventRows(transitions: Transition[], claimed: Set<string>): string {
+    return JSON.stringify(
+      transitions.map((t) => ({
+        event_id: t.event.eventId,
+        request_id: t.event.requestId,
+        type: t.event.type,
+        status_before: t.statusBefore,
+        status_after: t.event.status,
+        actor: t.actor,
+        reason: t.reason,
+        payload: t.event,
+        occurred_at: new Date(t.event.occurredAt).toISOString(),
+        claimed: claimed.has(t.event.eventId),
+      })),
+    );
+  }
+
+  /**
+   * Claims unpublished events, at most one per request at a time (the oldest), so events of one
+   * request reach the topic in the order they happened.
+   */
+  async claim(limit: number): Promise<ApprovalEvent[]> {
+    const rows: Array<{ payload: ApprovalEvent }> = await this.dataSource.query(
+      `WITH claimed AS (
+         UPDATE approval_events SET locked_until = now() + make_interval(secs => $2 / 1000.0), publish_attempts = publish_attempts + 1
+         WHERE seq IN (
+           SELECT e.seq FROM approval_events e
+           WHERE e.published_at IS NULL AND (e.locked_until IS NULL OR e.locked_until < now())
+             AND NOT EXISTS (SELECT 1 FROM approval_events p
+                             WHERE p.request_id = e.request_id AND p.published_at IS NULL AND p.seq < e.seq)
+           ORDER BY e.seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING seq, payload)
+       SELECT payload FROM claimed ORDER BY seq`,
+      [limit, this.leaseMs],
+    );
+    return rows.map((r) => r.payload);
+  }
+
+  async markPublished(eventIds: string[]): Promise<void> {
+    await this.dataSource.query(`UPDATE approval_events SET published_at = now(), locked_until = NULL, last_error = NULL WHERE event_id = ANY($1)`, [eventIds]);
+  }
+
+  /** Gives claimed events back to the queue (a send failed, or the process stops). */
+  async release(eventIds: string[], error: string): Promise<void> {
+    await this.dataSource.query(`UPDATE approval_events SET locked_until = NULL, last_error = $2 WHERE event_id = ANY($1)`, [eventIds, error]);
+  }
+}

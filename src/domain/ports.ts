@@ -1,0 +1,29 @@
+// What the use cases need from the outside world, as small interfaces. The data-access layer
+// implements them; the domain never imports it.
+import type { ApprovalEvent } from './approval';
+import type { ApprovalDecision } from './card-operation';
+import type { BatchOutcome, BatchState } from './decide-batch';
+
+/** One database transaction over approvals; everything in it commits or nothing does. */
+export interface ApprovalTransaction {
+  /** Serialises work on these requests across transactions and processes until the commit. */
+  lockRequests(requestIds: string[]): Promise<void>;
+  /** The state the batch folds over, and the requests that still have an event not yet published. */
+  load(requestIds: string[], decisionIds: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
+  /** Requests with a decision waiting since before `cutoff` for a request that never came. */
+  requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]>;
+  /** Those decisions (of `requestIds`, still without a record), with when each was received. */
+  decisionsAwaitingMissingRequests(requestIds: string[], cutoff: number): Promise<Array<{ decision: ApprovalDecision; receivedAt: number }>>;
+  /**
+   * Stores what happened: records, decisions, and the events and emails to send (the outboxes).
+   * Events named in `claimedEventIds` are leased to this process, which publishes them itself.
+   */
+  save(outcome: BatchOutcome, claimedEventIds: string[], now: number): Promise<void>;
+}
+
+export interface ApprovalRepository {
+  inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T>;
+}
+
+/** Takes committed events this process may publish at once (it holds their lease). */
+export type PublishAfterCommit = (events: ApprovalEvent[]) => void;
