@@ -2,7 +2,7 @@
 // needs and returning its stop. They stop in reverse order. Used by main.ts, the demo and the
 // integration tests (which run it in-process).
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
-import { consumerLag, startKafkaClients } from './adapters/kafka/kafka-client';
+import { consumerLag, startKafkaClients, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
@@ -20,7 +20,7 @@ import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
 import { errorMessage } from './libraries/errors';
 import type { Logger } from './libraries/logger';
-import { createMetrics } from './libraries/metrics';
+import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
 
 export interface RunningWorker {
@@ -66,40 +66,16 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl));
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
     const codec = new AvroCodec(config.schemaRegistryUrl);
-    const eventSchemaId = await components.start('schema registry', async () => ({
-      id: await untilAvailable('schema registry', () => codec.register(`${config.topics.events}-value`, 'approval-event'), logger, signal),
-      stop: () => undefined,
-    }));
+    const eventSchema = await components.start('schema registry', () => registerEventSchema(codec, config.topics.events, logger, signal));
     const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, allTopics(config.topics), logger.child({ component: 'kafka' })));
     const events = new EventOutbox(dataSource, config.outboxLeaseMs);
-    const relays = await components.start('relays', () =>
-      startOutboxRelays({
-        events,
-        emails: new EmailOutbox(dataSource, config.outboxLeaseMs),
-        producer: kafka.producer,
-        codec,
-        eventSchemaId: eventSchemaId.id,
-        eventsTopic: config.topics.events,
-        smtp: config.smtp,
-        operatorUrl: config.operatorUrl,
-        metrics,
-        logger,
-      }),
-    );
+    const emails = new EmailOutbox(dataSource, config.outboxLeaseMs);
+    const relays = await components.start('relays', () => startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, metrics, logger }));
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
+    const handleBatch = handleCardOperationBatch({ approvals, messageIdDomain: config.smtp.messageIdDomain, publishAfterCommit: relays.publishAfterCommit });
     const consumer = await components.start('consumer', () =>
-      startApprovalConsumer({
-        kafka: kafka.kafka,
-        settings: config.kafka,
-        topics: config.topics,
-        rules: { maxCardsPerRequest: config.maxCardsPerRequest, approverGroups: config.approverGroups },
-        producer: kafka.producer,
-        codec,
-        handleBatch: handleCardOperationBatch({ approvals, messageIdDomain: config.smtp.messageIdDomain, publishAfterCommit: relays.publishAfterCommit }),
-        logger: logger.child({ component: 'consumer' }),
-        metrics,
-      }),
+      startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, metrics, logger }),
     );
     const server = await components.start('http', () => startHttp(config, { dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
@@ -108,6 +84,12 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     await components.stopAll();
     throw error;
   }
+}
+
+/** The event schema's id; start-up waits out a registry that is briefly away. */
+async function registerEventSchema(codec: AvroCodec, eventsTopic: string, logger: Logger, signal: AbortSignal | undefined) {
+  const id = await untilAvailable('schema registry', () => codec.register(`${eventsTopic}-value`, 'approval-event'), logger, signal);
+  return { id, stop: () => undefined };
 }
 
 /** Refuses decisions whose request never came (UNKNOWN_REQUEST), on a timer. */
@@ -127,19 +109,18 @@ function startUnknownDecisionExpiry(config: Config, approvals: ApprovalStore, ki
   );
 }
 
+type HttpDeps = {
+  dataSource: ConstructorParameters<typeof OperationalQueries>[0];
+  codec: AvroCodec;
+  kafka: KafkaClients;
+  consumer: { isInGroup(): boolean };
+  metrics: Metrics;
+  logger: Logger;
+};
+
 /** The API, the approvers' page, health and metrics. */
-function startHttp(
-  config: Config,
-  deps: {
-    dataSource: ConstructorParameters<typeof OperationalQueries>[0];
-    codec: AvroCodec;
-    kafka: Awaited<ReturnType<typeof startKafkaClients>>;
-    consumer: { isInGroup(): boolean };
-    metrics: ReturnType<typeof createMetrics>;
-    logger: Logger;
-  },
-) {
-  const { dataSource, codec, kafka, consumer, metrics, logger } = deps;
+function startHttp(config: Config, deps: HttpDeps) {
+  const { dataSource, codec, kafka, metrics, logger } = deps;
   const queries = new OperationalQueries(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
   metrics.useProbes({
@@ -162,13 +143,18 @@ function startHttp(
         logger.info({ requestId: decision.requestId, decisionId: decision.decisionId, decision: decision.decision }, 'decision published by the API');
       },
     },
-    checks: {
-      database: () => queries.ping(),
-      broker: async () => void (await kafka.admin.describeCluster()),
-      registry: () => codec.ping(),
-      consumer: async () => {
-        if (!consumer.isInGroup()) throw new Error('the consumer is not in its group');
-      },
-    },
+    checks: readinessChecks(queries, deps),
   });
+}
+
+/** Ready: the database, broker and registry answer and the consumer is in its group. */
+function readinessChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps) {
+  return {
+    database: () => queries.ping(),
+    broker: async () => void (await kafka.admin.describeCluster()),
+    registry: () => codec.ping(),
+    consumer: async () => {
+      if (!consumer.isInGroup()) throw new Error('the consumer is not in its group');
+    },
+  };
 }

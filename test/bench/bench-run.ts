@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataSource } from 'typeorm';
-import { createKafka, createProducer, ensureTopics } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
 import { dropDatabase, ensureDatabase } from '../stack/postgres';
@@ -17,6 +17,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
+import { createTopics } from '../support/topics';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,10 +44,7 @@ export async function freshTopics(partitions: number): Promise<TopicsRun> {
   const id = `b${randomUUID().slice(0, 8)}`;
   const env = { TOPIC_PREFIX: `bench-${id}.`, TOPIC_PARTITIONS: String(partitions), HTTP_PORT: '0', LOG_LEVEL: 'warn' };
   const config = loadConfig({ ...process.env, ...env });
-  const admin = createKafka(config.kafka, logger, 'bench').admin();
-  await admin.connect();
-  await ensureTopics(admin, allTopics(config.topics), partitions, 1);
-  await admin.disconnect();
+  await createTopics(createKafka(config.kafka, logger, 'bench'), allTopics(config.topics), partitions);
   return { id, config, env, codec: new AvroCodec(config.schemaRegistryUrl) };
 }
 

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
 import { dropDatabase, ensureDatabase } from '../stack/postgres';
@@ -18,6 +18,7 @@ import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { pollUntil } from '../../src/libraries/retry';
+import { createTopics } from '../support/topics';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -92,10 +93,7 @@ export class ChaosRun {
     const db = await createDataSource(config.databaseUrl, 2).initialize();
     await migrate(db);
     const kafka = createKafka(config.kafka, logger, `chaos-${run}`);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, 1);
-    await admin.disconnect();
+    await createTopics(kafka, allTopics(config.topics), config.kafka.partitions);
     const codec = new AvroCodec(config.schemaRegistryUrl);
     const schemaIds = {
       request: await codec.register(`${config.topics.requests.LOCK_CARD}-value`, 'card-operation-request'),

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startKafka } from '../stack/kafka-broker';
-import { readPid, stopDaemon } from '../stack/processes';
+import { SERVICES, readPid, stopDaemon } from '../stack/processes';
 import { JOINED_GROUP, type WorkerProcess } from '../support/worker-process';
 import { ChaosRun, type ScenarioCounts } from './chaos-run';
 
@@ -87,7 +87,7 @@ export function registryDown(options: ScenarioOptions, stackHome: string): Promi
   return withRun('schema registry down 30 s', options, async (run) => {
     const worker = run.startWorker();
     await workingAt(run, worker, options, 1 / 3);
-    const pid = readPid(path.join(stackHome, 'registry.pid'));
+    const pid = readPid(path.join(stackHome, SERVICES['schema registry'].pidFile));
     if (pid === undefined) throw new Error('the registry was not started by the local stack');
     const outage = pause(pid, 30_000);
     await run.stopWorker(worker, 'SIGKILL');
@@ -100,7 +100,7 @@ export function registryDown(options: ScenarioOptions, stackHome: string): Promi
 export function smtpDown(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
   return withRun('SMTP down 60 s', options, async (run) => {
     await workingAt(run, run.startWorker(), options, 1 / 3);
-    const pid = readPid(path.join(stackHome, 'maildev.pid'));
+    const pid = readPid(path.join(stackHome, SERVICES['smtp inbox'].pidFile));
     if (pid === undefined) throw new Error('MailDev was not started by the local stack');
     await pause(pid, 60_000);
     // Sends hang until their socket times out: the lease must outlive that, as in production.
@@ -111,7 +111,7 @@ export function smtpDown(options: ScenarioOptions, stackHome: string): Promise<S
 export function brokerRestart(options: ScenarioOptions, stackHome: string): Promise<ScenarioCounts> {
   return withRun('broker restart', options, async (run) => {
     await workingAt(run, run.startWorker(), options, 1 / 3);
-    await stopDaemon(path.join(stackHome, 'kafka.pid'));
+    await stopDaemon(path.join(stackHome, SERVICES.kafka.pidFile));
     await sleep(3000); // the outage
     await startKafka({ home: stackHome, port: 9092, controllerPort: 9093 }, 'java');
   });

@@ -42,9 +42,8 @@ describe.each(OPERATIONS)('%s', (operation) => {
 
   test('when an approver approves, then the record is approved, APPROVED is published and the requester is emailed', async () => {
     const request = aRequest(operation);
-    await harness.publishRequest(request);
     const approval = aDecision(request, 'APPROVED', { approver: request.approvers[1]! });
-    await harness.publishDecision(approval);
+    await harness.publishRequest(request, approval);
 
     const events = await harness.waitForEvents(request.requestId, 2);
     expect(events.map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
@@ -59,8 +58,7 @@ describe.each(OPERATIONS)('%s', (operation) => {
 
 test('when an approver rejects with a reason, then the record is rejected and the requester is told the reason', async () => {
   const request = aRequest('DEACTIVATE_CARD');
-  await harness.publishRequest(request);
-  await harness.publishDecision(aDecision(request, 'REJECTED', { reason: 'Badge is still needed for the audit' }));
+  await harness.publishRequest(request, aDecision(request, 'REJECTED', { reason: 'Badge is still needed for the audit' }));
 
   const events = await harness.waitForEvents(request.requestId, 2);
   expect(events[1]).toMatchObject({ type: 'REJECTED', status: 'REJECTED', decision: { reason: 'Badge is still needed for the audit' } });
@@ -72,9 +70,8 @@ test('when an approver rejects with a reason, then the record is rejected and th
 
 test('when an approver postpones, then the request stays pending, and a later approval still closes it', async () => {
   const request = aRequest('REACTIVATE_CARD');
-  await harness.publishRequest(request);
   const postpone = aDecision(request, 'POSTPONED');
-  await harness.publishDecision(postpone);
+  await harness.publishRequest(request, postpone);
 
   const [, postponed] = await harness.waitForEvents(request.requestId, 2);
   expect(postponed).toMatchObject({ type: 'POSTPONED', status: 'PENDING' });
@@ -92,9 +89,8 @@ test('when an approver postpones, then the request stays pending, and a later ap
 test('when a request and a decision are delivered twice, then there is one record, one event each and no extra email', async () => {
   const request = aRequest('LOCK_CARD');
   await harness.publishRequest(request);
-  await harness.publishRequest(request);
   const approval = aDecision(request, 'APPROVED');
-  await harness.publishDecision(approval);
+  await harness.publishRequest(request, approval);
   await harness.publishDecision(approval);
   // A marker decision after the duplicates: once its refusal is out, the duplicates were processed.
   await harness.publishDecision(aDecision(request, 'APPROVED', { approver: request.approvers[1]! }));
@@ -133,8 +129,7 @@ describe('refusals: the record is unchanged and DECISION_REFUSED says why', () =
 
   test('REQUEST_CLOSED: a decision after the final one; the first final decision wins', async () => {
     const request = aRequest('LOCK_CARD');
-    await harness.publishRequest(request);
-    await harness.publishDecision(aDecision(request, 'APPROVED'));
+    await harness.publishRequest(request, aDecision(request, 'APPROVED'));
     await harness.publishDecision(aDecision(request, 'REJECTED', { approver: request.approvers[1]! }));
     const events = await harness.waitForEvents(request.requestId, 3);
     expect(events.map((e) => [e.type, e.refusalCode])).toEqual([
@@ -196,8 +191,7 @@ test('when a value is empty or names a schema id the registry does not know, the
 
 test('when a request is invalid, then it is dead-lettered as INVALID_CONTENT with the problem named', async () => {
   const request = aRequest('LOCK_CARD', { cards: [] });
-  await harness.publishRequest(request);
-  const dead = await harness.waitForDeadLetter((d) => d.key === request.requestId);
+  const dead = await harness.deadLetterOf(request);
   expect(dead.headers['dlq.reason']).toBe('INVALID_CONTENT');
   expect(dead.headers['dlq.detail']).toContain('LOCK_CARD needs exactly one card, got 0');
   expect(await harness.record(request.requestId)).toBeUndefined();
@@ -206,8 +200,7 @@ test('when a request is invalid, then it is dead-lettered as INVALID_CONTENT wit
 test('when names, descriptions and reasons carry HTML and CRLF, then emails show them as inert text and gain no headers', async () => {
   const requester = { ...aPerson('requester'), name: 'Eve <script>alert(1)</script>\r\nBcc: victim@example.com' };
   const request = aRequest('LOCK_CARD', { requester, description: '<img src=x onerror=alert(1)> lock it' });
-  await harness.publishRequest(request);
-  await harness.publishDecision(aDecision(request, 'REJECTED', { reason: '<b>no</b>\r\nX-Injected: yes' }));
+  await harness.publishRequest(request, aDecision(request, 'REJECTED', { reason: '<b>no</b>\r\nX-Injected: yes' }));
 
   const [toApprover] = await waitForEmails(request.approvers[0]!.email, 1);
   expect(toApprover!.html).not.toContain('<script>');

@@ -32,8 +32,7 @@ test('when a request names no approvers, then the group configured for its opera
 
 test('when a request names no approvers and its operation has no group, then it is dead-lettered as NO_APPROVERS', async () => {
   const request = aRequest('REQUEST_CARD', { approvers: [] });
-  await harness.publishRequest(request);
-  const dead = await harness.waitForDeadLetter((d) => d.key === request.requestId);
+  const dead = await harness.deadLetterOf(request);
   expect(dead.headers['dlq.reason']).toBe('NO_APPROVERS');
   expect(await harness.record(request.requestId)).toBeUndefined();
 });

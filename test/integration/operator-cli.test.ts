@@ -25,8 +25,7 @@ const cli = (...args: string[]): Promise<{ stdout: string; stderr: string }> =>
 test('when a request was dead-lettered for want of approvers, then after configuring a group the CLI replays it and it opens', async () => {
   const worker = await harness.startWorker();
   const request = aRequest('LOCK_CARD', { approvers: [] });
-  await harness.publishRequest(request);
-  await harness.waitForDeadLetter((d) => d.key === request.requestId);
+  await harness.deadLetterOf(request);
   await worker.stop();
 
   const listed = await cli('dead-letters', 'list', '--reason', 'NO_APPROVERS');

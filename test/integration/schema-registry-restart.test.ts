@@ -5,17 +5,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createKafka, createProducer, createWatcher, ensureTopics } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { findJava } from '../stack/local-stack';
 import { dropDatabase } from '../stack/postgres';
-import { stopDaemon } from '../stack/processes';
+import { SERVICES, stopDaemon } from '../stack/processes';
 import { CCOMPAT_PATH, startSchemaRegistry, type SchemaRegistryOptions } from '../stack/schema-registry';
 import type { CardOperationRequest } from '../../src/domain/card-operation';
 import { loadConfig } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { aRequest } from '../support/builders';
 import { freePort } from '../support/ports';
+import { createTopics } from '../support/topics';
 
 const config = loadConfig();
 const run = randomUUID().slice(0, 8);
@@ -37,7 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopDaemon(path.join(registry.runDir!, 'registry.pid'));
+  await stopDaemon(path.join(registry.runDir!, SERVICES['schema registry'].pidFile));
   await dropDatabase(registry.databaseUrl);
   fs.rmSync(registry.runDir!, { recursive: true, force: true });
 });
@@ -49,17 +50,14 @@ test('when the schema registry restarts, then its schema ids stay and a message 
   const schemaId = await new AvroCodec(registryUrl).register(`${topic}-value`, 'card-operation-request');
 
   const kafka = createKafka(config.kafka, createLogger('silent'), `registry-restart-${run}`);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [topic], 1, 1);
-  await admin.disconnect();
+  await createTopics(kafka, [topic], 1);
   const request = aRequest('REQUEST_MULTIPLE_CARDS');
   const producer = createProducer(kafka);
   await producer.connect();
   await producer.send({ topic, messages: [{ key: request.requestId, value: await new AvroCodec(registryUrl).encode(schemaId, request) }] });
   await producer.disconnect();
 
-  await stopDaemon(path.join(registry.runDir!, 'registry.pid'));
+  await stopDaemon(path.join(registry.runDir!, SERVICES['schema registry'].pidFile));
   expect((await startSchemaRegistry(registry, java)).started).toBe(true);
 
   // A codec that has never seen the schema fetches it by id from the restarted registry; with

@@ -1,7 +1,7 @@
 // The real stack answers: Avro through the registry and the broker, migrations in Postgres,
 // email through SMTP into the inbox.
 import { randomUUID } from 'node:crypto';
-import { createKafka, createProducer, createWatcher, ensureTopics } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { SmtpMailer } from '../../src/adapters/email/smtp-mailer';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import type { ApprovalDecision } from '../../src/domain/card-operation';
 import { messageIdOf, waitForEmails } from '../support/inbox';
+import { createTopics } from '../support/topics';
 
 const config = loadConfig();
 const logger = createLogger('silent');
@@ -21,10 +22,7 @@ test('when an Avro message is produced through the registry, then a consumer rea
   expect(await codec.register(`${topic}-value`, 'approval-decision')).toBe(schemaId);
 
   const kafka = createKafka(config.kafka, logger, 'smoke');
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, [topic], 1, 1);
-  await admin.disconnect();
+  await createTopics(kafka, [topic], 1);
 
   const decision: ApprovalDecision = {
     decisionId: randomUUID(),

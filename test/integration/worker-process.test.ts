@@ -76,8 +76,7 @@ test('after SIGTERMs at every point of start-up, the database is fully migrated 
 test('when the worker process gets SIGTERM while it works, then it drains, commits and exits 0 within 30 s', async () => {
   const worker = startWorkerProcess({ ...harness.env, LOG_LEVEL: 'info' });
   const request = aRequest('LOCK_CARD');
-  await harness.publishRequest(request);
-  await harness.publishDecision(aDecision(request, 'APPROVED'));
+  await harness.publishRequest(request, aDecision(request, 'APPROVED'));
   await harness.waitForEvents(request.requestId, 2, 60_000);
   await waitForEmails(request.requester.email, 1);
   expect(worker.output()).toContain('"msg":"worker started"');

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { JVM_START_TIMEOUT_MS, isPortOpen, isProcessAlive, needsStart, reportToStderr, runMaven, runTool, startDaemon, waitFor, type Report } from './processes';
+import { JVM_START_TIMEOUT_MS, isPortOpen, reportToStderr, runMaven, runTool, startService, type Report } from './processes';
 
 export const KAFKA_VERSION = '4.1.1';
 const LOG4J_VERSION = '2.24.3';
@@ -108,58 +108,54 @@ export async function isKafkaHealthy(port: number): Promise<boolean> {
   }
 }
 
-export async function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ started: boolean }> {
-  const pidFile = path.join(opts.home, 'kafka.pid');
-  const healthy = (): Promise<boolean> => isKafkaHealthy(opts.port);
-  if (!(await needsStart({ what: 'a Kafka broker', healthy, ports: [opts.port, opts.controllerPort], pidFile, variable: 'KAFKA_BROKERS' }))) {
-    return { started: false };
-  }
-
+export function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ started: boolean }> {
   const report = opts.report ?? reportToStderr;
-  const classpath = await resolveKafkaClasspath(opts.home, report);
-  const runDir = path.join(opts.home, 'kafka-run');
+  return startService({
+    service: 'kafka',
+    runDir: opts.home,
+    ports: [opts.port, opts.controllerPort],
+    healthy: () => isKafkaHealthy(opts.port),
+    timeoutMs: JVM_START_TIMEOUT_MS,
+    report,
+    prepare: async () => {
+      const classpath = await resolveKafkaClasspath(opts.home, report);
+      const runDir = path.join(opts.home, 'kafka-run');
+      const propsFile = await prepareStorage(opts, runDir, java, classpath, report);
+      return {
+        what: `Kafka ${KAFKA_VERSION} on 127.0.0.1:${opts.port}`,
+        command: java,
+        args: [
+          '-Xms256m',
+          '-Xmx1g',
+          '-XX:+UseG1GC',
+          `-Dkafka.logs.dir=${runDir}`,
+          `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.properties')}`,
+          '-cp',
+          classpath,
+          'kafka.Kafka',
+          propsFile,
+        ],
+        cwd: runDir,
+        logFile: path.join(runDir, 'stdout.log'),
+        serviceLog: path.join(runDir, 'broker.log'),
+      };
+    },
+  });
+}
+
+/** Writes the broker's configuration and formats its storage on first start; returns the properties file. */
+async function prepareStorage(opts: KafkaBrokerOptions, runDir: string, java: string, classpath: string, report: Report): Promise<string> {
   const dataDir = path.join(runDir, 'data');
   fs.mkdirSync(runDir, { recursive: true });
   const propsFile = path.join(runDir, 'server.properties');
   fs.writeFileSync(propsFile, serverProperties(opts, dataDir));
   fs.writeFileSync(path.join(runDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
-
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
     const tool = async (args: string[]): Promise<string> =>
-      (await runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], {
-        cwd: runDir,
-        what: 'Formatting Kafka storage',
-        hint: 'install Java 17 or newer',
-      })).stdout;
+      (await runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], { cwd: runDir, what: 'Formatting Kafka storage', hint: 'install Java 17 or newer' })).stdout;
     report('formatting Kafka storage (first start only)');
     const clusterId = (await tool(['random-uuid'])).trim().split('\n').pop() ?? '';
     await tool(['format', '--standalone', '-t', clusterId, '-c', propsFile]);
   }
-
-  const logFile = path.join(runDir, 'broker.log');
-  report(`starting Kafka ${KAFKA_VERSION} on 127.0.0.1:${opts.port}`);
-  const pid = startDaemon({
-    command: java,
-    args: [
-      '-Xms256m',
-      '-Xmx1g',
-      '-XX:+UseG1GC',
-      `-Dkafka.logs.dir=${runDir}`,
-      `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.properties')}`,
-      '-cp',
-      classpath,
-      'kafka.Kafka',
-      propsFile,
-    ],
-    cwd: runDir,
-    logFile: path.join(runDir, 'stdout.log'),
-    pidFile,
-  });
-  await waitFor(`Kafka broker on 127.0.0.1:${opts.port}`, healthy, {
-    timeoutMs: JVM_START_TIMEOUT_MS,
-    logFile,
-    isAlive: () => isProcessAlive(pid),
-    report,
-  });
-  return { started: true };
+  return propsFile;
 }

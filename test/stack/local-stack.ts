@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Config } from '../../src/libraries/config';
 import { isKafkaHealthy, startKafka } from './kafka-broker';
 import { ensureDatabase } from './postgres';
-import { StackError, reportToStderr, runTool, stopDaemon, type Report } from './processes';
+import { SERVICES, StackError, reportToStderr, runTool, stopDaemon, type Report, type ServiceName } from './processes';
 import { isRegistryHealthy, startSchemaRegistry } from './schema-registry';
 import { isInboxHealthy, startSmtpInbox } from './smtp-inbox';
 
@@ -115,15 +115,14 @@ export async function stackUp(config: Config, report: Report = reportToStderr): 
   return { endpoints, started, reused, seconds: (Date.now() - began) / 1000 };
 }
 
-const PID_FILES: Record<string, string> = { kafka: 'kafka.pid', 'schema registry': 'registry.pid', 'smtp inbox': 'maildev.pid' };
 
 /**
  * Stops daemons the stack started (it keeps their pid files; something it found already running
  * has none) — all of them, or only `names`. Data stays for the next start.
  */
-export async function stackDown(config: Config, names: string[] = Object.keys(PID_FILES)): Promise<string[]> {
-  const targets = names.filter((name) => name in PID_FILES);
-  const results = await Promise.all(targets.map((name) => stopDaemon(path.join(config.stackHome, PID_FILES[name]!))));
+export async function stackDown(config: Config, names: string[] = Object.keys(SERVICES)): Promise<string[]> {
+  const targets = names.filter((name): name is ServiceName => name in SERVICES);
+  const results = await Promise.all(targets.map((name) => stopDaemon(path.join(config.stackHome, SERVICES[name].pidFile))));
   return targets.filter((_, index) => results[index]);
 }
 

@@ -71,30 +71,16 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/**
- * Decides whether a service must be started: false when a healthy one already answers (it is
- * reused, whoever started it); throws when its port is held by something else; stops a stale
- * daemon of ours that no longer answers.
- */
-export async function needsStart(opts: { what: string; healthy: () => Promise<boolean>; ports: number[]; pidFile: string; variable: string }): Promise<boolean> {
-  if (await opts.healthy()) return false;
-  for (const port of opts.ports) {
-    if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not ${opts.what}; free it or change ${opts.variable}`);
-  }
-  const previous = readPid(opts.pidFile);
-  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(opts.pidFile);
-  return true;
-}
-
-/** Starts a daemon that outlives this process; its pid goes to `pidFile` so `down` can stop it. */
-export function startDaemon(opts: {
+interface DaemonOptions {
   command: string;
   args: string[];
   cwd: string;
   env?: NodeJS.ProcessEnv;
   logFile: string;
-  pidFile: string;
-}): number {
+}
+
+/** Starts a daemon that outlives this process; its pid goes to `pidFile` so `down` can stop it. */
+export function startDaemon(opts: DaemonOptions & { pidFile: string }): number {
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   const log = fs.openSync(opts.logFile, 'a');
   const child = spawn(opts.command, opts.args, {
@@ -108,6 +94,48 @@ export function startDaemon(opts: {
   child.unref();
   fs.writeFileSync(opts.pidFile, String(child.pid));
   return child.pid;
+}
+
+/** The stack's services: what each is (for messages), the variable that sets its ports, its pid file. */
+export const SERVICES = {
+  kafka: { kind: 'a Kafka broker', variable: 'KAFKA_BROKERS', pidFile: 'kafka.pid' },
+  'schema registry': { kind: 'a schema registry', variable: 'SCHEMA_REGISTRY_URL', pidFile: 'registry.pid' },
+  'smtp inbox': { kind: 'MailDev', variable: 'SMTP_URL / SMTP_INBOX_URL', pidFile: 'maildev.pid' },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+
+export interface ServiceOptions {
+  service: ServiceName;
+  /** Where its pid file goes. */
+  runDir: string;
+  ports: number[];
+  healthy: () => Promise<boolean>;
+  timeoutMs: number;
+  report: Report;
+  /** Gets everything the start needs (downloads, formatting) and says how to run it. */
+  prepare: () => Promise<DaemonOptions & { what: string; serviceLog?: string }>;
+}
+
+/**
+ * Starts a service unless a healthy one already answers (it is reused, whoever started it).
+ * A port held by something else fails at once; a stale daemon of ours that no longer answers is
+ * stopped first. The health wait's deadline starts when the daemon does.
+ */
+export async function startService(opts: ServiceOptions): Promise<{ started: boolean }> {
+  if (await opts.healthy()) return { started: false };
+  const { kind, variable } = SERVICES[opts.service];
+  for (const port of opts.ports) {
+    if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not ${kind}; free it or change ${variable}`);
+  }
+  const pidFile = path.join(opts.runDir, SERVICES[opts.service].pidFile);
+  const previous = readPid(pidFile);
+  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
+
+  const daemon = await opts.prepare();
+  opts.report(`starting ${daemon.what}`);
+  const pid = startDaemon({ ...daemon, pidFile });
+  await waitFor(daemon.what, opts.healthy, { timeoutMs: opts.timeoutMs, logFile: daemon.serviceLog ?? daemon.logFile, isAlive: () => isProcessAlive(pid), report: opts.report });
+  return { started: true };
 }
 
 export function readPid(pidFile: string): number | undefined {

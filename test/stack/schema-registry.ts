@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureDatabase } from './postgres';
-import { JVM_START_TIMEOUT_MS, StackError, isProcessAlive, needsStart, reportToStderr, runMaven, runTool, startDaemon, waitFor, type Report } from './processes';
+import { JVM_START_TIMEOUT_MS, StackError, reportToStderr, runMaven, runTool, startService, type Report } from './processes';
 
 export const APICURIO_VERSION = '3.0.9';
 export const CCOMPAT_PATH = '/apis/ccompat/v7';
@@ -69,39 +69,34 @@ function sqlStorage(databaseUrl: string): NodeJS.ProcessEnv {
   };
 }
 
-export async function startSchemaRegistry(opts: SchemaRegistryOptions, java: string): Promise<{ started: boolean }> {
+export function startSchemaRegistry(opts: SchemaRegistryOptions, java: string): Promise<{ started: boolean }> {
   const runDir = opts.runDir ?? opts.home;
-  const pidFile = path.join(runDir, 'registry.pid');
-  const healthy = (): Promise<boolean> => isRegistryHealthy(opts.port);
-  if (!(await needsStart({ what: 'a schema registry', healthy, ports: [opts.port, opts.managementPort], pidFile, variable: 'SCHEMA_REGISTRY_URL' }))) {
-    return { started: false };
-  }
-
   const report = opts.report ?? reportToStderr;
-  const runner = await resolveRegistryApp(opts.home, report);
-  await ensureDatabase(opts.databaseUrl);
-  const logFile = path.join(runDir, 'registry.log');
-  report(`starting Apicurio Registry ${APICURIO_VERSION} on 127.0.0.1:${opts.port}`);
-  const pid = startDaemon({
-    command: java,
-    args: ['-Xms128m', '-Xmx512m', '-jar', runner],
-    cwd: path.dirname(runner),
-    env: {
-      QUARKUS_HTTP_HOST: '127.0.0.1',
-      QUARKUS_HTTP_PORT: String(opts.port),
-      QUARKUS_MANAGEMENT_PORT: String(opts.managementPort),
-      QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
-      QUARKUS_LOG_LEVEL: 'WARN',
-      ...sqlStorage(opts.databaseUrl),
-    },
-    logFile,
-    pidFile,
-  });
-  await waitFor(`schema registry on 127.0.0.1:${opts.port}`, healthy, {
+  return startService({
+    service: 'schema registry',
+    runDir,
+    ports: [opts.port, opts.managementPort],
+    healthy: () => isRegistryHealthy(opts.port),
     timeoutMs: JVM_START_TIMEOUT_MS,
-    logFile,
-    isAlive: () => isProcessAlive(pid),
     report,
+    prepare: async () => {
+      const runner = await resolveRegistryApp(opts.home, report);
+      await ensureDatabase(opts.databaseUrl);
+      return {
+        what: `Apicurio Registry ${APICURIO_VERSION} on 127.0.0.1:${opts.port}`,
+        command: java,
+        args: ['-Xms128m', '-Xmx512m', '-jar', runner],
+        cwd: path.dirname(runner),
+        env: {
+          QUARKUS_HTTP_HOST: '127.0.0.1',
+          QUARKUS_HTTP_PORT: String(opts.port),
+          QUARKUS_MANAGEMENT_PORT: String(opts.managementPort),
+          QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
+          QUARKUS_LOG_LEVEL: 'WARN',
+          ...sqlStorage(opts.databaseUrl),
+        },
+        logFile: path.join(runDir, 'registry.log'),
+      };
+    },
   });
-  return { started: true };
 }

@@ -2,7 +2,7 @@
 // SMTP on one port; the web UI and REST API (GET /email) on another.
 import fs from 'node:fs';
 import path from 'node:path';
-import { NODE_START_TIMEOUT_MS, StackError, isPortOpen, isProcessAlive, needsStart, reportToStderr, startDaemon, waitFor, type Report } from './processes';
+import { NODE_START_TIMEOUT_MS, StackError, isPortOpen, reportToStderr, startService, type Report } from './processes';
 
 export interface SmtpInboxOptions {
   home: string;
@@ -29,29 +29,20 @@ function findMaildevBin(): string {
   throw new StackError('MailDev is not installed; run npm ci');
 }
 
-export async function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started: boolean }> {
-  const pidFile = path.join(opts.home, 'maildev.pid');
-  const healthy = (): Promise<boolean> => isInboxHealthy(opts.webPort, opts.smtpPort);
-  if (!(await needsStart({ what: 'MailDev', healthy, ports: [opts.smtpPort, opts.webPort], pidFile, variable: 'SMTP_URL / SMTP_INBOX_URL' }))) {
-    return { started: false };
-  }
-
-  const bin = findMaildevBin();
-  const logFile = path.join(opts.home, 'maildev.log');
-  const report = opts.report ?? reportToStderr;
-  report(`starting MailDev (SMTP on 127.0.0.1:${opts.smtpPort}, inbox on 127.0.0.1:${opts.webPort})`);
-  const pid = startDaemon({
-    command: process.execPath,
-    args: [bin, '--smtp', String(opts.smtpPort), '--ip', '127.0.0.1', '--web', String(opts.webPort), '--web-ip', '127.0.0.1', '--max-emails', '200000'],
-    cwd: opts.home,
-    logFile,
-    pidFile,
-  });
-  await waitFor(`MailDev on 127.0.0.1:${opts.smtpPort}/${opts.webPort}`, healthy, {
+export function startSmtpInbox(opts: SmtpInboxOptions): Promise<{ started: boolean }> {
+  return startService({
+    service: 'smtp inbox',
+    runDir: opts.home,
+    ports: [opts.smtpPort, opts.webPort],
+    healthy: () => isInboxHealthy(opts.webPort, opts.smtpPort),
     timeoutMs: NODE_START_TIMEOUT_MS,
-    logFile,
-    isAlive: () => isProcessAlive(pid),
-    report,
+    report: opts.report ?? reportToStderr,
+    prepare: async () => ({
+      what: `MailDev (SMTP on 127.0.0.1:${opts.smtpPort}, inbox on 127.0.0.1:${opts.webPort})`,
+      command: process.execPath,
+      args: [findMaildevBin(), '--smtp', String(opts.smtpPort), '--ip', '127.0.0.1', '--web', String(opts.webPort), '--web-ip', '127.0.0.1', '--max-emails', '200000'],
+      cwd: opts.home,
+      logFile: path.join(opts.home, 'maildev.log'),
+    }),
   });
-  return { started: true };
 }

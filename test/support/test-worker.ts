@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { IHeaders } from 'kafkajs';
-import { createKafka, createProducer, createWatcher, ensureTopics, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
+import { createKafka, createProducer, createWatcher, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { decisionPublisher } from '../../src/adapters/kafka/decision-publisher';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource } from '../../src/data-access/data-source';
@@ -15,6 +15,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import { pollUntil } from '../../src/libraries/retry';
+import { createTopics } from './topics';
 
 export interface DeadLetterSeen {
   key: string | null;
@@ -27,13 +28,16 @@ export interface Harness {
   /** The variables that point a worker at this harness's topics and database. */
   env: Record<string, string>;
   db: DataSource;
-  publishRequest(request: CardOperationRequest, topic?: string): Promise<void>;
+  /** Publishes a request on its operation's topic, then any decisions made on it. */
+  publishRequest(request: CardOperationRequest, ...decisions: ApprovalDecision[]): Promise<void>;
   publishDecision(decision: ApprovalDecision): Promise<void>;
   publishRaw(topic: string, key: string | null, value: Buffer | null): Promise<void>;
   encodeWith(subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event', value: unknown): Promise<Buffer>;
   eventsFor(requestId: string): ApprovalEvent[];
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
   waitForDeadLetter(match: (d: DeadLetterSeen) => boolean, timeoutMs?: number): Promise<DeadLetterSeen>;
+  /** Publishes a request that can never be opened and waits for its dead letter. */
+  deadLetterOf(request: CardOperationRequest): Promise<DeadLetterSeen>;
   record(requestId: string): Promise<Record<string, unknown> | undefined>;
   /** Starts a worker in-process; `overrides` change its configuration (a fix, say). */
   startWorker(overrides?: Record<string, string>): Promise<RunningWorker>;
@@ -64,10 +68,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const logger = createLogger(config.logLevel, path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`));
   const codec = new AvroCodec(config.schemaRegistryUrl);
   const kafka = createKafka(config.kafka, logger, `test-${run}`);
-  const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics(admin, allTopics(config.topics), config.kafka.partitions, 1);
-  await admin.disconnect();
+  await createTopics(kafka, allTopics(config.topics), config.kafka.partitions);
 
   const schemaIds = new Map<string, number>();
   const schemaId = async (subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event'): Promise<number> => {
@@ -98,9 +99,11 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     config,
     env,
     db,
-    async publishRequest(request, topic = config.topics.requests[request.operation]) {
+    async publishRequest(request, ...decisions) {
+      const topic = config.topics.requests[request.operation];
       const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);
       await producer.send({ topic, messages: [{ key: request.requestId, value }] });
+      if (decisions.length > 0) await publishDecisions(...decisions);
     },
     publishDecision: (decision) => publishDecisions(decision),
     async publishRaw(topic, key, value) {
@@ -114,6 +117,10 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       pollUntil(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
     waitForDeadLetter: (match, timeoutMs = 30_000) =>
       pollUntil(async () => deadLetters.find(match), (found) => found !== undefined, { timeoutMs, what: 'a dead letter' }) as Promise<DeadLetterSeen>,
+    async deadLetterOf(request) {
+      await harness.publishRequest(request);
+      return harness.waitForDeadLetter((d) => d.key === request.requestId);
+    },
     async record(requestId) {
       const rows: Array<Record<string, unknown>> = await db.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
       return rows[0];

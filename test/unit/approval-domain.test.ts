@@ -1,6 +1,6 @@
 // The approval state machine and policy, as pure functions: no broker, database or SMTP.
 import { eventIdFor } from '../../src/domain/approval';
-import { decideBatch, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
+import { decideBatch, type BatchOutcome, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { requestProblems } from '../../src/domain/validate-message';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
@@ -8,13 +8,14 @@ const NOW = Date.UTC(2026, 10, 25, 12);
 const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map() });
 const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
+const eventTypes = (outcome: BatchOutcome): string[] => outcome.transitions.map((t) => t.event.type);
 
 test('a new request opens one pending record with an OPENED event and one email per approver', () => {
   const request = aRequest('LOCK_CARD');
   const changes = decideBatch(empty(), [req(request), req(request)], NOW, 'x.test');
   expect(changes.opened).toHaveLength(1);
   expect(changes.opened[0]!.status).toBe('PENDING');
-  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
+  expect(eventTypes(changes)).toEqual(['OPENED']);
   expect(changes.emails.map((e) => e.recipient.id)).toEqual(request.approvers.map((a) => a.id));
   expect(changes.duplicates).toBe(1);
 });
@@ -65,7 +66,7 @@ test('a known decision id has no effect at all', () => {
   const state = empty();
   state.knownDecisionIds.add(approval.decisionId);
   const changes = decideBatch(state, [req(request), dec(approval)], NOW, 'x.test');
-  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED']);
+  expect(eventTypes(changes)).toEqual(['OPENED']);
   expect(changes.duplicates).toBe(1);
 });
 
@@ -84,7 +85,7 @@ test('a stored waiting decision is resolved (not inserted again) when its reques
   state.awaiting.set(request.requestId, [approval]);
   const changes = decideBatch(state, [req(request)], NOW, 'x.test');
   expect(changes.decisions).toEqual([expect.objectContaining({ result: 'APPLIED' })]);
-  expect(changes.transitions.map((t) => t.event.type)).toEqual(['OPENED', 'POSTPONED']);
+  expect(eventTypes(changes)).toEqual(['OPENED', 'POSTPONED']);
 });
 
 test.each([

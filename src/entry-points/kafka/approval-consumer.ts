@@ -32,8 +32,8 @@ export interface ConsumerDeps {
   producer: Producer;
   codec: AvroCodec;
   handleBatch: HandleCardOperationBatch;
-  logger: Logger;
   metrics: Metrics;
+  logger: Logger;
 }
 
 export interface ApprovalConsumer {
@@ -58,7 +58,8 @@ function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Rec
 }
 
 export async function startApprovalConsumer(deps: ConsumerDeps): Promise<ApprovalConsumer> {
-  const { kafka, settings, topics, rules, producer, codec, handleBatch, logger, metrics } = deps;
+  const { kafka, settings, topics, rules, producer, codec, handleBatch, metrics } = deps;
+  const logger = deps.logger.child({ component: 'consumer' });
   const operationByTopic = new Map<string, Operation>(Object.entries(topics.requests).map(([op, topic]) => [topic, op as Operation]));
 
   const consumer = kafka.consumer({
