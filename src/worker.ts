@@ -73,9 +73,10 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const relays = await components.start('relays', () => startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, metrics, logger }));
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
+    const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
     const handleBatch = handleCardOperationBatch({ approvals, messageIdDomain: config.smtp.messageIdDomain, publishAfterCommit: relays.publishAfterCommit });
     const consumer = await components.start('consumer', () =>
-      startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, metrics, logger }),
+      startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
     const server = await components.start('http', () => startHttp(config, { dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');

@@ -88,10 +88,10 @@ export class ApprovalQueries {
    * Pending requests that name this approver, oldest first. Whether they may decide on each (the
    * four-eyes rule) is the domain's to say: the caller filters with it.
    */
-  async pendingFor(approverId: string, limit = 500): Promise<ApprovalRecord[]> {
+  async pendingFor(approverId: string, limit: number, offset = 0): Promise<ApprovalRecord[]> {
     const rows = await this.dataSource.query(
-      `SELECT * FROM approval_requests WHERE status = 'PENDING' AND approvers @> $1::jsonb ORDER BY opened_at LIMIT $2`,
-      [JSON.stringify([{ id: approverId }]), limit],
+      `SELECT * FROM approval_requests WHERE status = 'PENDING' AND approvers @> $1::jsonb ORDER BY opened_at, request_id LIMIT $2 OFFSET $3`,
+      [JSON.stringify([{ id: approverId }]), limit, offset],
     );
     return rows.map(recordFromRow);
   }

@@ -20,8 +20,8 @@ interface DecisionRow {
   decision: ApprovalDecision['decision'];
   approver: ApprovalDecision['approver'];
   reason: string | null;
-  decided_at: string;
-  received_at: string;
+  decided_at: string | Date;
+  received_at: string | Date;
 }
 
 const decisionFromRow = (row: DecisionRow): ApprovalDecision => ({
@@ -117,7 +117,7 @@ class PgApprovalTransaction implements ApprovalTransaction {
          SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, $6, d.outcome, d.refusal_code, d.resolved_at
          FROM jsonb_to_recordset($3::jsonb) AS d(${DECISION_COLUMNS})
          ON CONFLICT (decision_id) DO UPDATE SET outcome = excluded.outcome, refusal_code = excluded.refusal_code, resolved_at = excluded.resolved_at
-         WHERE approval_decisions.outcome = 'AWAITING_REQUEST'),
+         WHERE approval_decisions.outcome = 'AWAITING_REQUEST' AND approval_decisions.request_id = excluded.request_id),
        ${EventOutbox.insertCte('$4', '$7')},
        ${EmailOutbox.insertCte('$5')}
        SELECT 1`,

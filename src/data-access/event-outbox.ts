@@ -18,12 +18,14 @@ export class EventOutbox {
   /**
    * The part of a write statement that stores events (`rows`: the JSON of `eventRows`); the ones
    * marked claimed are leased at once to the process that wrote them, which publishes them itself.
+   * The lease runs from the statement's clock, not the transaction's start (`now()`): a transaction
+   * that waited on locks must not hand over an event whose lease has already run out.
    */
   static insertCte(rows: string, leaseMs: string): string {
     return `new_events AS (
       INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, actor, reason, payload, occurred_at, locked_until)
       SELECT e.event_id, e.request_id, e.type, e.status_before, e.status_after, e.actor, e.reason, e.payload, e.occurred_at,
-             CASE WHEN e.claimed THEN now() + make_interval(secs => ${leaseMs} / 1000.0) END
+             CASE WHEN e.claimed THEN clock_timestamp() + make_interval(secs => ${leaseMs} / 1000.0) END
       FROM jsonb_to_recordset(${rows}::jsonb) AS e(event_id text, request_id text, type text, status_before text,
            status_after text, actor jsonb, reason text, payload jsonb, occurred_at timestamptz, claimed boolean)
       ON CONFLICT (event_id) DO NOTHING)`;

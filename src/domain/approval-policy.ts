@@ -10,17 +10,24 @@ export interface Refusal {
 
 const samePerson = (a: Pick<Person, 'id'>, b: Pick<Person, 'id'>): boolean => a.id === b.id;
 
+/** The four-eyes rule: the requester and the holders of the cards may not decide. */
+function fourEyesConflict(request: Pick<CardOperationRequest, 'requester' | 'cards'>, approver: Pick<Person, 'id'>): Refusal | null {
+  if (samePerson(approver, request.requester)) {
+    return { code: 'SELF_APPROVAL', message: 'The requester cannot decide on their own request (four-eyes principle).' };
+  }
+  if (request.cards.some((card) => samePerson(card.holder, approver))) {
+    return { code: 'HOLDER_APPROVAL', message: 'A holder of one of the cards cannot decide on the request.' };
+  }
+  return null;
+}
+
 /** Why `approver` may not decide on `record` now, or null when they may. */
 export function approverRefusal(record: ApprovalRecord, approver: Pick<Person, 'id'>): Refusal | null {
   if (record.status !== 'PENDING') {
     return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; the first final decision wins.` };
   }
-  if (samePerson(approver, record.requester)) {
-    return { code: 'SELF_APPROVAL', message: 'The requester cannot decide on their own request (four-eyes principle).' };
-  }
-  if (record.cards.some((card) => samePerson(card.holder, approver))) {
-    return { code: 'HOLDER_APPROVAL', message: 'A holder of one of the cards cannot decide on the request.' };
-  }
+  const conflict = fourEyesConflict(record, approver);
+  if (conflict) return conflict;
   if (!record.approvers.some((candidate) => samePerson(candidate, approver))) {
     return { code: 'NOT_AN_APPROVER', message: `${approver.id} is not one of the request's approvers.` };
   }
@@ -46,7 +53,5 @@ export function approversFor(request: CardOperationRequest, groups: Partial<Reco
 
 /** Approvers who could actually decide: the requester and card holders cannot (four-eyes). */
 export function eligibleApprovers(request: Pick<CardOperationRequest, 'requester' | 'cards'>, approvers: Person[]): Person[] {
-  return approvers.filter(
-    (p) => !samePerson(p, request.requester) && !request.cards.some((card) => samePerson(card.holder, p)),
-  );
+  return approvers.filter((p) => fourEyesConflict(request, p) === null);
 }

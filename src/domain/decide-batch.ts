@@ -39,6 +39,32 @@ export interface BatchOutcome {
   emails: EmailToSend[];
   /** Redeliveries of requests or decisions already handled: they change nothing. */
   duplicates: number;
+  /** Requests that reuse a known requestId with other content: an upstream bug, refused. */
+  conflicts: Array<{ message: InboundMessage; detail: string }>;
+}
+
+/** JSON with object keys sorted, so equal content compares equal whatever order it came in. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
+
+/**
+ * Which fields of a repeated request differ from the approval it opened; empty for a redelivery.
+ * Approvers taken from a configured group (the request named none) are not compared: the group
+ * may have changed since.
+ */
+export function differingFields(record: ApprovalRecord, request: CardOperationRequest): string[] {
+  const fields: Array<[string, unknown, unknown]> = [
+    ['operation', record.operation, request.operation],
+    ['requestedAt', record.requestedAt, request.requestedAt],
+    ['requester', record.requester, request.requester],
+    ['cards', record.cards, request.cards],
+    ['description', record.description, request.description],
+    ['attributes', record.attributes, request.attributes],
+  ];
+  if (request.approvers.length > 0) fields.push(['approvers', record.approvers, [...new Map(request.approvers.map((p) => [p.id, p])).values()]]);
+  return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
 
 export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, messageIdDomain: string): BatchOutcome {
@@ -51,6 +77,7 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
   const transitions: Transition[] = [];
   const emails: EmailToSend[] = [];
   let duplicates = 0;
+  const conflicts: BatchOutcome['conflicts'] = [];
 
   const decide = (decision: ApprovalDecision): void => {
     const record = records.get(decision.requestId);
@@ -74,8 +101,11 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
   for (const message of messages) {
     if (message.kind === 'request') {
       const { request } = message;
-      if (records.has(request.requestId)) {
-        duplicates += 1; // the first delivery opened it; later ones change nothing
+      const known = records.get(request.requestId);
+      if (known) {
+        const differing = differingFields(known, request);
+        if (differing.length === 0) duplicates += 1; // the first delivery opened it; a redelivery changes nothing
+        else conflicts.push({ message, detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
         continue;
       }
       const approval = openApproval(request, message.approvers, now, messageIdDomain);
@@ -104,5 +134,6 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
     transitions,
     emails,
     duplicates,
+    conflicts,
   };
 }

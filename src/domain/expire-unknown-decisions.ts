@@ -24,6 +24,7 @@ export function expireUnknownDecisions({ approvals, windowMs, limit = 200 }: { a
           transitions,
           emails: [],
           duplicates: 0,
+          conflicts: [],
         },
         [], // the relay publishes them
         now,

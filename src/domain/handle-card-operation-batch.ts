@@ -1,12 +1,14 @@
 // Use case: a batch of valid requests and decisions from Kafka becomes approvals, decisions,
 // events and emails, in one transaction.
 import type { Transition } from './approval';
-import { decideBatch, type InboundMessage } from './decide-batch';
+import { decideBatch, type BatchOutcome, type InboundMessage } from './decide-batch';
 import type { ApprovalRepository, PublishAfterCommit } from './ports';
 
 export interface HandledBatch {
   transitions: Transition[];
   duplicates: number;
+  /** Messages refused as conflicting duplicates (they change nothing): the caller dead-letters them. */
+  conflicts: BatchOutcome['conflicts'];
 }
 
 export interface BatchHandlerDeps {
@@ -35,6 +37,6 @@ export function handleCardOperationBatch({ approvals, messageIdDomain, publishAf
     });
 
     publishAfterCommit(publishNow);
-    return { transitions: outcome.transitions, duplicates: outcome.duplicates };
+    return { transitions: outcome.transitions, duplicates: outcome.duplicates, conflicts: outcome.conflicts };
   };
 }

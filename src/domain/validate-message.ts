@@ -1,7 +1,7 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
-import { approversFor } from './approval-policy';
-import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
+import { approversFor, eligibleApprovers } from './approval-policy';
+import type { ApprovalDecision, Card, CardOperationRequest, Operation, Person } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
@@ -14,28 +14,83 @@ export interface AdmissionRules extends Limits {
 }
 
 /** A message admitted to a batch, or why it never can be. */
-export type Admission = { admitted: InboundMessage } | { rejected: { reason: 'INVALID_CONTENT' | 'NO_APPROVERS'; detail: string } };
+export type Admission = { admitted: InboundMessage } | { rejected: { reason: 'INVALID_CONTENT' | 'NO_APPROVERS' | 'NO_ELIGIBLE_APPROVERS'; detail: string } };
 
 const MAX_ID = 200;
 const MAX_NAME = 200;
 /** The longest free text (a description, a decision's reason) in characters. */
 export const MAX_TEXT = 4000;
 const MAX_ATTRIBUTES = 50;
+/**
+ * Every timestamp (epoch milliseconds) lies in years 1970 to 9999: what Postgres, JavaScript
+ * dates and the email templates can all hold and show. A timestamp in microseconds or seconds by
+ * mistake falls outside it.
+ */
+export const TIMESTAMP_RANGE = { min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) };
 // Deliberately plain: one @, no whitespace or control characters, a dot in the domain.
 const EMAIL = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Characters no string may hold: NUL (Postgres cannot store it), C0 and C1 controls and DEL, and
+ * unpaired UTF-16 surrogates (not text at all). Free text may hold TAB, LF, CR and the Unicode
+ * line and paragraph separators (U+2028, U+2029), which are line breaks; single-line fields (ids,
+ * names, email addresses, card fields, attributes) may not.
+ */
+const FORBIDDEN_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const FORBIDDEN_IN_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+const describeChar = (value: string, pattern: RegExp): string => {
+  const found = pattern.exec(value)?.[0] ?? '';
+  return `U+${(found.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+};
+
+/** A single-line string: an id, a name, a card field, an attribute. */
+function checkLine(label: string, value: string, max: number, problems: string[], { blank = false } = {}): void {
+  if (!blank && value.trim() === '') problems.push(`${label} is blank`);
+  else if (value.length > max) problems.push(`${label} is longer than ${max} characters`);
+  else if (FORBIDDEN_IN_LINE.test(value)) problems.push(`${label} contains a control or invalid character (${describeChar(value, FORBIDDEN_IN_LINE)})`);
+}
+
+/** Free text: a description, a decision's reason. */
+export function textProblem(label: string, value: string | null): string | undefined {
+  if (value === null) return undefined;
+  if (value.length > MAX_TEXT) return `${label} is longer than ${MAX_TEXT} characters`;
+  if (FORBIDDEN_IN_TEXT.test(value)) return `${label} contains a control or invalid character (${describeChar(value, FORBIDDEN_IN_TEXT)})`;
+  return undefined;
+}
+
+function checkText(label: string, value: string | null, problems: string[]): void {
+  const problem = textProblem(label, value);
+  if (problem) problems.push(problem);
+}
+
+function checkTimestamp(label: string, value: number | null, problems: string[]): void {
+  if (value === null) return;
+  if (!Number.isSafeInteger(value) || value < TIMESTAMP_RANGE.min || value > TIMESTAMP_RANGE.max) {
+    problems.push(`${label} ${value} is not a time in milliseconds between 1970 and 9999`);
+  }
+}
 
 function checkId(label: string, value: string, problems: string[]): void {
-  if (value.trim() === '') problems.push(`${label} is blank`);
-  else if (value.length > MAX_ID) problems.push(`${label} is longer than ${MAX_ID} characters`);
-  else if (CONTROL.test(value)) problems.push(`${label} contains control characters`);
+  checkLine(label, value, MAX_ID, problems);
 }
 
 function checkPerson(label: string, person: Person, problems: string[]): void {
   checkId(`${label}.id`, person.id, problems);
-  if (person.name.trim() === '') problems.push(`${label}.name is blank`);
-  if (person.name.length > MAX_NAME) problems.push(`${label}.name is longer than ${MAX_NAME} characters`);
-  if (person.email.length > 254 || !EMAIL.test(person.email)) problems.push(`${label}.email ${JSON.stringify(person.email.slice(0, 80))} is not a valid address`);
+  checkLine(`${label}.name`, person.name, MAX_NAME, problems);
+  if (person.email.length > 254 || !EMAIL.test(person.email) || FORBIDDEN_IN_LINE.test(person.email)) {
+    problems.push(`${label}.email ${JSON.stringify(person.email.slice(0, 80))} is not a valid address`);
+  }
+  if (person.locale !== null) checkLine(`${label}.locale`, person.locale, 35, problems);
+}
+
+function checkCard(label: string, card: Card, problems: string[]): void {
+  if (card.cardId !== null) checkId(`${label}.cardId`, card.cardId, problems);
+  checkLine(`${label}.cardType`, card.cardType, MAX_NAME, problems);
+  if (card.serialNumber !== null) checkLine(`${label}.serialNumber`, card.serialNumber, MAX_ID, problems, { blank: true });
+  if (card.status !== null) checkLine(`${label}.status`, card.status, MAX_NAME, problems, { blank: true });
+  checkPerson(`${label}.holder`, card.holder, problems);
+  checkTimestamp(`${label}.validTo`, card.validTo, problems);
 }
 
 /** Problems with a request read from `topicOperation`'s topic; empty when it is valid. */
@@ -45,6 +100,7 @@ export function requestProblems(request: CardOperationRequest, topicOperation: O
   if (request.operation !== topicOperation) {
     problems.push(`operation ${request.operation} arrived on the ${topicOperation} topic`);
   }
+  checkTimestamp('requestedAt', request.requestedAt, problems);
   checkPerson('requester', request.requester, problems);
   const cardCount = request.cards.length;
   if (request.operation === 'REQUEST_MULTIPLE_CARDS') {
@@ -54,14 +110,16 @@ export function requestProblems(request: CardOperationRequest, topicOperation: O
   } else if (cardCount !== 1) {
     problems.push(`${request.operation} needs exactly one card, got ${cardCount}`);
   }
-  request.cards.slice(0, limits.maxCardsPerRequest).forEach((card, i) => {
-    if (card.cardType.trim() === '' || card.cardType.length > MAX_NAME) problems.push(`cards[${i}].cardType must be 1 to ${MAX_NAME} characters`);
-    checkPerson(`cards[${i}].holder`, card.holder, problems);
-  });
-  request.approvers.forEach((approver, i) => checkPerson(`approvers[${i}]`, approver, problems));
+  request.cards.slice(0, limits.maxCardsPerRequest).forEach((card, i) => checkCard(`cards[${i}]`, card, problems));
+  request.approvers.slice(0, 100).forEach((approver, i) => checkPerson(`approvers[${i}]`, approver, problems));
   if (request.approvers.length > 100) problems.push('more than 100 approvers');
-  if ((request.description ?? '').length > MAX_TEXT) problems.push(`description is longer than ${MAX_TEXT} characters`);
-  if (Object.keys(request.attributes).length > MAX_ATTRIBUTES) problems.push(`more than ${MAX_ATTRIBUTES} attributes`);
+  checkText('description', request.description, problems);
+  const attributes = Object.entries(request.attributes);
+  if (attributes.length > MAX_ATTRIBUTES) problems.push(`more than ${MAX_ATTRIBUTES} attributes`);
+  for (const [key, value] of attributes.slice(0, MAX_ATTRIBUTES)) {
+    checkLine(`attribute key ${JSON.stringify(key.slice(0, 40))}`, key, MAX_ID, problems);
+    checkLine(`attributes[${JSON.stringify(key.slice(0, 40))}]`, value, MAX_NAME, problems, { blank: true });
+  }
   return problems;
 }
 
@@ -70,7 +128,8 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
   checkId('decisionId', decision.decisionId, problems);
   checkId('requestId', decision.requestId, problems);
   checkPerson('approver', decision.approver, problems);
-  if ((decision.reason ?? '').length > MAX_TEXT) problems.push(`reason is longer than ${MAX_TEXT} characters`);
+  checkText('reason', decision.reason, problems);
+  checkTimestamp('decidedAt', decision.decidedAt, problems);
   return problems;
 }
 
@@ -81,6 +140,9 @@ export function admitRequest(request: CardOperationRequest, topicOperation: Oper
   const approvers = approversFor(request, rules.approverGroups);
   if (approvers.length === 0) {
     return { rejected: { reason: 'NO_APPROVERS', detail: `request names no approvers and no approver group is configured for ${topicOperation}` } };
+  }
+  if (eligibleApprovers(request, approvers).length === 0) {
+    return { rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: 'every approver is the requester or a holder of one of the cards, so nobody could ever decide' } };
   }
   return { admitted: { kind: 'request', request, approvers } };
 }

@@ -1,7 +1,8 @@
-// The error model. A failure carries a stable machine-readable code and says whether retrying
-// can help. A message that can never be processed as it is (it does not decode, or breaks the
-// contract) is dead-lettered and the partition moves on; a dependency that is away is transient.
-// A failure while applying a batch is, for now, retried until it passes, whatever its kind.
+// The error model. Every failure becomes an AppError with a stable code that says whether
+// retrying can help (`classify` is the one place that decides for errors of our dependencies).
+// A message that can never be processed as it is (it does not decode, breaks the contract, or the
+// database refuses it) is dead-lettered and the partition moves on; a dependency that is away is
+// transient, and retried without committing.
 
 export const DEAD_LETTER_REASONS = [
   'EMPTY_VALUE', // null or zero-length value
@@ -10,11 +11,14 @@ export const DEAD_LETTER_REASONS = [
   'WRONG_SCHEMA', // a valid message of a schema this topic does not carry
   'INVALID_CONTENT', // decoded, but breaks the contract (bounds, addresses, operation/topic mismatch)
   'NO_APPROVERS', // nobody could approve: the request names none and no group is configured
+  'NO_ELIGIBLE_APPROVERS', // every approver is the requester or a card holder: nobody could ever decide
+  'CONFLICTING_DUPLICATE', // a known requestId with different content: an upstream bug, not a redelivery
+  'REJECTED_BY_STORE', // the database refuses this one message for good (a data or integrity error)
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export type TransientCode = 'REGISTRY_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'BROKER_UNAVAILABLE' | 'SMTP_UNAVAILABLE';
-export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'SMTP_REJECTED' | 'INTERNAL';
+export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'INTERNAL';
 
 export interface MessageContext {
   topic?: string;
@@ -57,4 +61,50 @@ export class TransientError extends AppError {
 /** The message of anything thrown, for a log line or a stored error column. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The SQLSTATE of a Postgres error, directly or as TypeORM wraps it. */
+function sqlState(error: unknown): string | undefined {
+  const candidates = [error, (error as { driverError?: unknown } | null)?.driverError];
+  for (const c of candidates) {
+    const code = (c as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * Postgres SQLSTATEs that say the database, not the data, is the problem: connection (08),
+ * resources (53), shutdown and crash (57P0x), serialization and deadlock (40001, 40P01), a lock or
+ * statement that waited too long (55P03, 57014). Data exceptions (22) and integrity violations
+ * (23) are the message's own: retrying the same message cannot help.
+ */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|57014)/;
+
+/** How pg reports a connection it lost or could not open (as plain errors, without a SQLSTATE). */
+const CONNECTION_LOST = /connection terminated|timeout exceeded when trying to connect|client was closed|connection refused|cannot use a pool after calling end/i;
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Turns anything thrown into an AppError: the one place that decides what is transient. */
+export function classify(error: unknown, context: MessageContext = {}): AppError {
+  if (error instanceof AppError) return error;
+  const state = sqlState(error);
+  if (state !== undefined) {
+    if (TRANSIENT_SQLSTATE.test(state)) return new TransientError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)} (${state})`, context, { cause: error });
+    if (/^(22|23)/.test(state)) return new PermanentMessageError('REJECTED_BY_STORE', `the database refused it: ${errorMessage(error)} (${state})`, context, { cause: error });
+    return new AppError('INTERNAL', `database: ${errorMessage(error)} (${state})`, true, context, { cause: error });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(errorMessage(error))) {
+    return new TransientError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, context, { cause: error });
+  }
+  // kafkajs errors say themselves whether a retry can help.
+  const retriable = (error as { retriable?: unknown } | null)?.retriable;
+  if (typeof retriable === 'boolean' && (error as Error).name?.startsWith('Kafka')) {
+    return new AppError(retriable ? 'BROKER_UNAVAILABLE' : 'INTERNAL', `broker: ${errorMessage(error)}`, retriable, context, { cause: error });
+  }
+  // Unknown failures (a dropped connection pg reports as plain text, a bug) are retried; the
+  // consumer bounds that and then isolates the message that keeps failing.
+  return new AppError('INTERNAL', errorMessage(error), true, context, { cause: error });
 }

@@ -1,11 +1,11 @@
-// The one retry policy and the one poll helper. Retries back off exponentially to a cap; polls
-// check a condition at an interval until it holds or a deadline passes, then fail with the last
-// value seen.
+// The retry backoff and the poll helper. Retries back off exponentially to a cap (emails, which
+// wait on a remote server, keep a slower schedule of their own); polls check a condition at an
+// interval until it holds or a deadline passes, then fail with the last value seen.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TransientError, errorMessage } from './errors';
 import type { Logger } from './logger';
 
-/** Delay before retry number `attempt` (1-based): 200 ms doubling, capped. */
+/** Delay after failed attempt number `attempt` (1-based): 400 ms, doubling, capped. */
 export function backoffMs(attempt: number, capMs = 10_000): number {
   return Math.min(capMs, 200 * 2 ** Math.min(attempt, 16));
 }

@@ -197,9 +197,10 @@ test('when a request is invalid, then it is dead-lettered as INVALID_CONTENT wit
   expect(await harness.record(request.requestId)).toBeUndefined();
 });
 
-test('when names, descriptions and reasons carry HTML and CRLF, then emails show them as inert text and gain no headers', async () => {
-  const requester = { ...aPerson('requester'), name: 'Eve <script>alert(1)</script>\r\nBcc: victim@example.com' };
-  const request = aRequest('LOCK_CARD', { requester, description: '<img src=x onerror=alert(1)> lock it' });
+// Names are single-line (a CR or LF in one is refused as INVALID_CONTENT); free text keeps its line breaks.
+test('when names carry HTML and descriptions and reasons carry HTML and CRLF, then emails show them as inert text and gain no headers', async () => {
+  const requester = { ...aPerson('requester'), name: 'Eve <script>alert(1)</script>' };
+  const request = aRequest('LOCK_CARD', { requester, description: '<img src=x onerror=alert(1)> lock it\r\nBcc: victim@example.com' });
   await harness.publishRequest(request, aDecision(request, 'REJECTED', { reason: '<b>no</b>\r\nX-Injected: yes' }));
 
   const [toApprover] = await waitForEmails(request.approvers[0]!.email, 1);

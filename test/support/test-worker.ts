@@ -32,6 +32,8 @@ export interface Harness {
   publishRequest(request: CardOperationRequest, ...decisions: ApprovalDecision[]): Promise<void>;
   publishDecision(decision: ApprovalDecision): Promise<void>;
   publishRaw(topic: string, key: string | null, value: Buffer | null): Promise<void>;
+  /** Several messages in one produce request, so the worker gets them in one batch. */
+  publishRawBatch(topic: string, messages: Array<{ key: string | null; value: Buffer | null }>): Promise<void>;
   encodeWith(subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event', value: unknown): Promise<Buffer>;
   eventsFor(requestId: string): ApprovalEvent[];
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
@@ -108,6 +110,9 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     publishDecision: (decision) => publishDecisions(decision),
     async publishRaw(topic, key, value) {
       await producer.send({ topic, messages: [{ key, value }] });
+    },
+    async publishRawBatch(topic, messages) {
+      await producer.send({ topic, messages });
     },
     async encodeWith(subject, schema, value) {
       return codec.encode(await schemaId(subject, schema), value);

@@ -78,7 +78,7 @@ test('a decision ahead of its request waits, then applies when the request arriv
   expect(changes.opened[0]!.status).toBe('APPROVED');
 });
 
-test('a stored waiting decision is resolved (not inserted again) when its request arrives', () => {
+test('a stored waiting decision applies when its request arrives', () => {
   const request = aRequest();
   const approval = aDecision(request, 'POSTPONED');
   const state = empty();

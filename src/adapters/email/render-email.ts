@@ -6,6 +6,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { ApprovalEvent, EmailTemplate } from '../../domain/approval';
 import type { Operation, Person } from '../../domain/card-operation';
+import { AppError, errorMessage } from '../../libraries/errors';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
 const TEMPLATES: EmailTemplate[] = ['approval-requested', 'request-approved', 'request-rejected'];
@@ -58,7 +59,16 @@ export class EmailRenderer {
     }
   }
 
+  /** Renders one email; one that can never render (its data cannot be shown) throws a permanent EMAIL_UNRENDERABLE. */
   render(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
+    try {
+      return this.renderWith(template, event, recipient);
+    } catch (error) {
+      throw new AppError('EMAIL_UNRENDERABLE', `the ${template} email cannot be rendered: ${errorMessage(error)}`, false, { eventId: event.eventId, requestId: event.requestId }, { cause: error });
+    }
+  }
+
+  private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
     const compiled = this.compiled.get(template);
     if (!compiled) throw new Error(`unknown email template ${template}`);
     const context = {

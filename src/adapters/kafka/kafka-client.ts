@@ -44,8 +44,7 @@ export async function startKafkaClients(config: Config['kafka'], topics: string[
   const admin = kafka.admin();
   const producer = createProducer(kafka);
   const stop = async (): Promise<void> => {
-    await producer.disconnect().catch(() => undefined);
-    await admin.disconnect();
+    await Promise.all([producer.disconnect(), admin.disconnect()]);
   };
   try {
     await admin.connect();

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
 import type { ApprovalRecord } from '../../domain/approval';
 import { approverRefusal } from '../../domain/approval-policy';
-import { MAX_TEXT } from '../../domain/validate-message';
+import { decisionProblems } from '../../domain/validate-message';
 import { DECISIONS, OPERATIONS, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
 import { HttpError, type Authenticate, type Identity } from './auth';
 
@@ -60,13 +60,22 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
     throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')} (the approver comes from the token)`);
   }
   if (!DECISIONS.includes(decision as DecisionKind)) throw new HttpError(400, 'INVALID_BODY', `decision must be one of ${DECISIONS.join(', ')}`);
-  if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > MAX_TEXT)) {
-    throw new HttpError(400, 'INVALID_BODY', `reason must be a string of at most ${MAX_TEXT} characters`);
-  }
+  if (reason !== undefined && reason !== null && typeof reason !== 'string') throw new HttpError(400, 'INVALID_BODY', 'reason must be a string');
   if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) {
     throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
   }
   return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
+}
+
+/** Pending requests this approver may decide on, oldest first, up to 500: the domain's rule filters them. */
+async function tasksOf(queries: ApprovalQueries, who: Identity, limit = 500): Promise<ApprovalRecord[]> {
+  const tasks: ApprovalRecord[] = [];
+  for (let offset = 0; tasks.length < limit; offset += limit) {
+    const page = await queries.pendingFor(who.id, limit, offset);
+    tasks.push(...page.filter((record) => approverRefusal(record, who) === null));
+    if (page.length < limit) break;
+  }
+  return tasks.slice(0, limit);
 }
 
 /** Handles /api/* routes; returns the status and JSON body, or undefined for other paths. */
@@ -106,7 +115,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
 
   if (req.method === 'GET' && path === '/api/tasks') {
     if (!who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers have tasks');
-    return { status: 200, body: { items: (await deps.queries.pendingFor(who.id)).filter((record) => approverRefusal(record, who) === null) } };
+    return { status: 200, body: { items: await tasksOf(deps.queries, who) } };
   }
 
   if (requestMatch) {
@@ -121,14 +130,11 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
       }
       const { decision, reason } = decisionBody(await readJson(req));
       const decisionId = randomUUID();
-      await deps.publishDecision({
-        decisionId,
-        requestId,
-        decision,
-        approver: { id: who.id, name: who.name, email: who.email, locale: null },
-        reason,
-        decidedAt: Date.now(),
-      });
+      const approval: ApprovalDecision = { decisionId, requestId, decision, approver: { id: who.id, name: who.name, email: who.email, locale: null }, reason, decidedAt: Date.now() };
+      // The same rules the consumer applies: what would be dead-lettered there is refused here.
+      const problems = decisionProblems(approval);
+      if (problems.length > 0) throw new HttpError(400, 'INVALID_CONTENT', problems.join('; '));
+      await deps.publishDecision(approval);
       return { status: 202, body: { decisionId, requestId, status: 'PUBLISHED', poll: `/api/requests/${encodeURIComponent(requestId)}` } };
     }
   }

@@ -8,10 +8,10 @@ import type { Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { ApprovalDecision, CardOperationRequest, Operation } from '../../domain/card-operation';
 import type { InboundMessage } from '../../domain/decide-batch';
-import type { HandleCardOperationBatch } from '../../domain/handle-card-operation-batch';
+import type { HandleCardOperationBatch, HandledBatch } from '../../domain/handle-card-operation-batch';
 import { admitDecision, admitRequest, type Admission, type AdmissionRules } from '../../domain/validate-message';
 import type { Config, TopicNames } from '../../libraries/config';
-import { PermanentMessageError, TransientError, errorMessage, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
+import { PermanentMessageError, classify, errorMessage, type AppError, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { coalescing } from '../../libraries/coalescing';
@@ -32,6 +32,8 @@ export interface ConsumerDeps {
   producer: Producer;
   codec: AvroCodec;
   handleBatch: HandleCardOperationBatch;
+  /** Whether the database answers at all: tells an outage from a message it refuses. */
+  databaseAnswers: () => Promise<boolean>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -45,6 +47,20 @@ export interface ApprovalConsumer {
 }
 
 const MAX_TRANSACTION_MESSAGES = 500;
+/**
+ * A batch whose apply keeps failing with a retriable error while the database answers a ping is
+ * suspected of holding a message at fault after this many attempts (about 50 s of backoff); each
+ * part of a split batch after this many.
+ */
+const BATCH_RETRIES = 10;
+const SUSPECT_RETRIES = 2;
+
+/** A decoded message admitted to a batch. */
+interface Admitted {
+  message: KafkaMessage;
+  inbound: InboundMessage;
+  context: MessageContext;
+}
 
 function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Record<string, string> {
   return {
@@ -58,7 +74,7 @@ function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Rec
 }
 
 export async function startApprovalConsumer(deps: ConsumerDeps): Promise<ApprovalConsumer> {
-  const { kafka, settings, topics, rules, producer, codec, handleBatch, metrics } = deps;
+  const { kafka, settings, topics, rules, producer, codec, handleBatch, databaseAnswers, metrics } = deps;
   const logger = deps.logger.child({ component: 'consumer' });
   const operationByTopic = new Map<string, Operation>(Object.entries(topics.requests).map(([op, topic]) => [topic, op as Operation]));
 
@@ -88,7 +104,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
   });
 
   /** Decodes and admits one message; permanent problems become dead letters. */
-  async function classify(topic: string, message: KafkaMessage): Promise<InboundMessage | DeadLetter> {
+  async function admit(topic: string, message: KafkaMessage): Promise<Admitted | DeadLetter> {
     try {
       const operation = operationByTopic.get(topic);
       let admission: Admission;
@@ -103,7 +119,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         context = { decisionId: decision.decisionId };
       }
       if ('rejected' in admission) return { message, ...admission.rejected, context };
-      return admission.admitted;
+      return { message, inbound: admission.admitted, context };
     } catch (error) {
       if (error instanceof PermanentMessageError) return { message, reason: error.reason, detail: error.message, context: error.context };
       throw error;
@@ -122,42 +138,84 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     const { topic, partition } = batch;
     const log = logger.child({ topic, partition });
     const alive = (): boolean => isRunning() && !isStale();
+    /** Waits `ms` while heartbeating; false when this partition was lost meanwhile. */
+    const pause = async (ms: number): Promise<boolean> => {
+      const until = Date.now() + ms;
+      while (Date.now() < until && alive()) {
+        await heartbeat().catch(() => undefined);
+        await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
+      }
+      return alive();
+    };
 
-    /** Retries failures with backoff until they pass; undefined means this partition was lost meanwhile. */
+    /** Retries a dependency's failures with backoff until they pass; undefined: the partition was lost. */
     async function untilDone<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
       for (let attempt = 1; ; attempt += 1) {
         try {
           return await work();
         } catch (error) {
+          const failure = classify(error, { topic, partition });
           if (!alive()) return undefined;
-          const delay = backoffMs(attempt);
-          log.warn({ what, attempt, retryInMs: delay, err: errorMessage(error), transient: error instanceof TransientError }, `${what} failed; retrying`);
-          const until = Date.now() + delay;
-          while (Date.now() < until && alive()) {
-            await heartbeat().catch(() => undefined);
-            await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
-          }
-          if (!alive()) return undefined;
+          log.warn({ what, attempt, code: failure.code, err: failure }, `${what} failed; retrying`);
+          if (!(await pause(backoffMs(attempt)))) return undefined;
         }
+      }
+    }
+
+    /**
+     * Applies messages in one transaction. A failure the database pins on the data (a permanent
+     * error), or a retriable one that persists while the database answers other work, splits the
+     * messages in halves, in order, until the message at fault stands alone: it is dead-lettered
+     * (REJECTED_BY_STORE) and the rest are applied. While the database does not answer, nothing is
+     * split or dead-lettered: it is an outage, and the batch waits for it. False: the partition
+     * was lost meanwhile.
+     */
+    async function applyIsolating(items: Admitted[], applied: HandledBatch[], refused: DeadLetter[], suspect = false): Promise<boolean> {
+      for (let attempt = 1; ; attempt += 1) {
+        let failure: AppError;
+        try {
+          applied.push(await handleBatch(items.map((i) => i.inbound)));
+          return true;
+        } catch (error) {
+          failure = classify(error, { topic, partition, ...items[0]?.context });
+        }
+        if (!alive()) return false;
+        const pinnedOnData = !failure.retriable || (attempt >= (suspect ? SUSPECT_RETRIES : BATCH_RETRIES) && (await databaseAnswers()));
+        if (pinnedOnData) {
+          if (items.length === 1) {
+            refused.push({ ...items[0]!, reason: 'REJECTED_BY_STORE', detail: failure.message });
+            return true;
+          }
+          log.warn({ messages: items.length, code: failure.code, err: failure }, 'apply failed on the data; splitting the batch to find the message at fault');
+          const half = Math.ceil(items.length / 2);
+          return (await applyIsolating(items.slice(0, half), applied, refused, true)) && (await applyIsolating(items.slice(half), applied, refused, true));
+        }
+        log.warn({ attempt, messages: items.length, code: failure.code, err: failure }, 'apply failed; retrying');
+        if (!(await pause(backoffMs(attempt)))) return false;
       }
     }
 
     for (let start = 0; start < batch.messages.length && alive(); start += MAX_TRANSACTION_MESSAGES) {
       const chunk = batch.messages.slice(start, start + MAX_TRANSACTION_MESSAGES);
       const timer = metrics.batchSeconds.startTimer();
-      const classified = await untilDone('decode', () => Promise.all(chunk.map((m) => classify(topic, m))));
+      const classified = await untilDone('decode', () => Promise.all(chunk.map((m) => admit(topic, m))));
       if (!classified) return;
-      const valid = classified.filter((c): c is InboundMessage => 'kind' in c);
-      const dead = classified.filter((c): c is DeadLetter => !('kind' in c));
+      const valid = classified.filter((c): c is Admitted => 'inbound' in c);
+      const dead = classified.filter((c): c is DeadLetter => !('inbound' in c));
 
       if (valid.length > 0) {
+        const applied: HandledBatch[] = [];
         // A slow database must not cost us the partition: keep heartbeating while the transaction runs.
         const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
-        const handled = await untilDone('apply', () => handleBatch(valid)).finally(() => clearInterval(beat));
-        if (!handled) return;
-        metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - handled.duplicates);
-        if (handled.duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, handled.duplicates);
-        for (const t of handled.transitions) {
+        const done = await applyIsolating(valid, applied, dead).finally(() => clearInterval(beat));
+        if (!done) return;
+        const byInbound = new Map(valid.map((v) => [v.inbound, v]));
+        for (const { message, detail } of applied.flatMap((h) => h.conflicts)) dead.push({ ...byInbound.get(message)!, reason: 'CONFLICTING_DUPLICATE', detail });
+        const duplicates = applied.reduce((n, h) => n + h.duplicates, 0);
+        const refusedHere = dead.filter((d) => d.reason === 'REJECTED_BY_STORE' || d.reason === 'CONFLICTING_DUPLICATE').length;
+        metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - duplicates - refusedHere);
+        if (duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, duplicates);
+        for (const t of applied.flatMap((h) => h.transitions)) {
           metrics.transitions.inc({ type: t.event.type });
           if (t.event.refusalCode) metrics.refusals.inc({ code: t.event.refusalCode });
           log.info(

@@ -45,9 +45,9 @@ export function startOutboxRelays(deps: {
     metrics,
     logger: logger.child({ component: 'event-relay' }),
   });
-  const eventLoop = startRelayLoop('events', events.round, logger);
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections);
   const emailRound = emailRelayRound({ outbox: deps.emails, mailer, metrics, renderer: new EmailRenderer(config.operatorUrl), logger: logger.child({ component: 'email-relay' }) });
+  const eventLoop = startRelayLoop('events', events.round, logger);
   const emailLoop = startRelayLoop('emails', emailRound, logger);
   return {
     publishAfterCommit(committed) {
@@ -107,8 +107,9 @@ function createEventRelay(deps: {
         );
         await producer.send({ topic, acks: -1, messages });
       } catch (error) {
-        // Released rows go back to the table's queue, which keeps per-request order.
-        await outbox.release(eventIds, errorMessage(error));
+        // These and every event still handed over go back to the table's queue, which keeps
+        // per-request order: a later event must not go out from memory ahead of a released one.
+        await outbox.release([...eventIds, ...handedOver.splice(0).map((h) => h.event.eventId)], errorMessage(error));
         throw error;
       }
       // A crash here republishes these events with the same eventId: consumers dedupe on it.

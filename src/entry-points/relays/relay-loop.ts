@@ -1,5 +1,5 @@
-// Drives an outbox relay: drain while there is work, then sleep until kicked (the consumer kicks
-// after each commit) or until the poll interval passes (the fallback that also picks up rows
+// Drives an outbox relay or a timed job: drain while there is work, then sleep until kicked (after
+// each batch's commit) or until the poll interval passes (the fallback that also picks up rows
 // written by other processes). Errors back off; the loop itself never dies.
 import type { Logger } from '../../libraries/logger';
 import { errorMessage } from '../../libraries/errors';
