@@ -14,7 +14,7 @@ import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
 import { startHttpServer } from './entry-points/http/http-server';
-import { startApprovalConsumer } from './entry-points/kafka/approval-consumer';
+import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
@@ -63,7 +63,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   const components = componentList(logger, signal);
   const metrics = createMetrics();
   try {
-    const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl));
+    const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs));
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
     const codec = new AvroCodec(config.schemaRegistryUrl);
     const eventSchema = await components.start('schema registry', () => registerEventSchema(codec, config.topics.events, logger, signal));
@@ -114,7 +114,7 @@ type HttpDeps = {
   dataSource: ConstructorParameters<typeof OperationalQueries>[0];
   codec: AvroCodec;
   kafka: KafkaClients;
-  consumer: { isInGroup(): boolean };
+  consumer: Pick<ApprovalConsumer, 'isInGroup' | 'stalledPartitions'>;
   metrics: Metrics;
   logger: Logger;
 };
@@ -128,6 +128,7 @@ function startHttp(config: Config, deps: HttpDeps) {
     outboxBacklog: () => queries.outboxBacklog(),
     pendingApprovals: () => queries.pendingApprovals(),
     consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
+    stalledPartitions: () => deps.consumer.stalledPartitions(0),
   });
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
   return startHttpServer({
@@ -144,13 +145,21 @@ function startHttp(config: Config, deps: HttpDeps) {
         logger.info({ requestId: decision.requestId, decisionId: decision.decisionId, decision: decision.decision }, 'decision published by the API');
       },
     },
-    checks: readinessChecks(queries, deps),
+    checks: readinessChecks(queries, deps, config.partitionStalledAfterMs),
   });
 }
 
-/** Ready: the database, broker and registry answer and the consumer is in its group. */
-function readinessChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps) {
+/**
+ * Ready: the database, broker and registry answer, the consumer is in its group, and no partition
+ * has had work waiting past the bound without a batch completing (connections alone say nothing
+ * of a partition that retries forever).
+ */
+function readinessChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps, stalledAfterMs: number) {
   return {
+    progress: async () => {
+      const stalled = consumer.stalledPartitions(stalledAfterMs);
+      if (stalled.length) throw new Error(`no progress for over ${stalledAfterMs / 1000}s on ${stalled.map((s) => `${s.topic}[${s.partition}]`).join(', ')}`);
+    },
     database: () => queries.ping(),
     broker: async () => void (await kafka.admin.describeCluster()),
     registry: () => codec.ping(),

@@ -3,7 +3,7 @@ import { ApprovalSchema1764000000000 } from './migrations/1764000000000-approval
 import { ApiIndexes1764100000000 } from './migrations/1764100000000-api-indexes';
 
 /** Schema changes only through migrations; never `synchronize`. */
-export function createDataSource(databaseUrl: string, poolSize = 10): DataSource {
+export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeoutMs = 0): DataSource {
   return new DataSource({
     type: 'postgres',
     url: databaseUrl,
@@ -11,7 +11,8 @@ export function createDataSource(databaseUrl: string, poolSize = 10): DataSource
     migrationsTransactionMode: 'all',
     synchronize: false,
     logging: false,
-    extra: { max: poolSize, connectionTimeoutMillis: 5000 },
+    // A lock wait past `lockTimeoutMs` fails the statement (55P03) instead of blocking forever.
+    extra: { max: poolSize, connectionTimeoutMillis: 5000, options: `-c lock_timeout=${lockTimeoutMs}` },
   });
 }
 
@@ -20,18 +21,22 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
+    // Another worker may be migrating: wait for it however long it takes.
+    await runner.query('SET lock_timeout = 0');
     await runner.query('SELECT pg_advisory_lock(7411001)');
     const applied = await dataSource.runMigrations({ transaction: 'all' });
     return applied.map((m) => m.name);
   } finally {
     await runner.query('SELECT pg_advisory_unlock(7411001)').catch(() => undefined);
+    // The connection goes back to the pool: it must wait for locks no longer than any other.
+    await runner.query('RESET lock_timeout').catch(() => undefined);
     await runner.release();
   }
 }
 
 /** The worker's connection pool, with the schema migrated. */
-export async function startDatabase(databaseUrl: string): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
-  const dataSource = await createDataSource(databaseUrl).initialize();
+export async function startDatabase(databaseUrl: string, lockTimeoutMs: number): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
+  const dataSource = await createDataSource(databaseUrl, 10, lockTimeoutMs).initialize();
   try {
     return { dataSource, migrated: await migrate(dataSource), stop: () => dataSource.destroy() };
   } catch (error) {

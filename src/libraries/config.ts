@@ -27,6 +27,10 @@ export interface Config {
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
   outboxLeaseMs: number;
+  /** How long a statement waits for a lock before it fails (and its partition retries later). */
+  databaseLockTimeoutMs: number;
+  /** A partition with work waiting this long and no batch completing makes the worker not ready. */
+  partitionStalledAfterMs: number;
   logLevel: string;
   stackHome: string;
   javaHome: string | undefined;
@@ -136,6 +140,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
     // It must outlive one SMTP send (connect 5 s + socket 15 s), or a slow send may be repeated.
     outboxLeaseMs: int('OUTBOX_LEASE_MS', 30_000, 1000, 3600_000),
+    databaseLockTimeoutMs: int('DATABASE_LOCK_TIMEOUT_MS', 5000, 100, 600_000),
+    partitionStalledAfterMs: int('PARTITION_STALLED_AFTER_MS', 60_000, 1000, 3600_000),
     logLevel: str('LOG_LEVEL', 'info'),
     stackHome: str('STACK_HOME', path.join(os.homedir(), '.cache', 'card-approval-worker', 'stack')),
     javaHome: env.JAVA_HOME?.trim() || undefined,

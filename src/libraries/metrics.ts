@@ -6,6 +6,8 @@ export interface StateProbes {
   outboxBacklog(): Promise<{ events: number; emails: number }>;
   pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }>;
   consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
+  /** Partitions with work waiting and no batch completing, and for how long. */
+  stalledPartitions(): Array<{ topic: string; partition: number; seconds: number }>;
 }
 
 export function createMetrics() {
@@ -31,12 +33,20 @@ export function createMetrics() {
       oldestPending.set(approvals.oldestAgeSeconds);
       lag.reset();
       for (const l of lags) lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+      stalled.reset();
+      for (const s of probes.stalledPartitions()) stalled.set({ topic: s.topic, partition: String(s.partition) }, s.seconds);
     })().finally(() => setTimeout(() => (scrape = undefined), 0)));
   const state = { ...metric, collect: refresh };
   const outboxBacklog = new Gauge({ ...state, name: 'cardapproval_outbox_backlog', help: 'Rows waiting in an outbox', labelNames: ['outbox'] as const });
   const pending = new Gauge({ ...state, name: 'cardapproval_pending_approvals', help: 'Approval requests still pending', labelNames: ['operation'] as const });
   const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval' });
   const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
+  const stalled = new Gauge({
+    ...state,
+    name: 'cardapproval_partition_stalled_seconds',
+    help: 'How long a partition has had work waiting with no batch completing (absent: none waiting)',
+    labelNames: ['topic', 'partition'] as const,
+  });
 
   return {
     registry,

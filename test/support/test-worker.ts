@@ -33,7 +33,7 @@ export interface Harness {
   publishDecision(decision: ApprovalDecision): Promise<void>;
   publishRaw(topic: string, key: string | null, value: Buffer | null): Promise<void>;
   /** Several messages in one produce request, so the worker gets them in one batch. */
-  publishRawBatch(topic: string, messages: Array<{ key: string | null; value: Buffer | null }>): Promise<void>;
+  publishRawBatch(topic: string, messages: Array<{ key: string | null; value: Buffer | null; partition?: number }>): Promise<void>;
   encodeWith(subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event', value: unknown): Promise<Buffer>;
   eventsFor(requestId: string): ApprovalEvent[];
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;

@@ -42,6 +42,11 @@ export interface ApprovalConsumer {
   /** Drains the batch in hand, commits and leaves the group. */
   stop(): Promise<void>;
   isInGroup(): boolean;
+  /**
+   * Partitions that have had work waiting longer than `boundMs` with no batch completing: stuck
+   * (retrying, or blocked), whatever the connections say.
+   */
+  stalledPartitions(boundMs: number): Array<{ topic: string; partition: number; seconds: number }>;
   /** Resolves if the consumer crashed for good; the process should then exit rather than live on as a zombie. */
   crashed: Promise<Error>;
 }
@@ -133,73 +138,91 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     consumer.commitOffsets(offsets).catch((error: unknown) => logger.warn({ err: errorMessage(error), offsets }, 'offset commit failed')),
   );
 
+  /**
+   * Per partition: failures in a row, and since when it has had work not yet committed (cleared
+   * when a batch completes). A new assignment starts afresh.
+   */
+  const partitions = new Map<string, { failures: number; pendingSince?: number }>();
+  consumer.on(consumer.events.GROUP_JOIN, () => partitions.clear());
+  const stateOf = (key: string): { failures: number; pendingSince?: number } => {
+    let state = partitions.get(key);
+    if (!state) partitions.set(key, (state = { failures: 0 }));
+    return state;
+  };
+
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const { topic, partition } = batch;
     const log = logger.child({ topic, partition });
     const alive = (): boolean => isRunning() && !isStale();
-    /** Waits `ms` while heartbeating; false when this partition was lost meanwhile. */
-    const pause = async (ms: number): Promise<boolean> => {
-      const until = Date.now() + ms;
-      while (Date.now() < until && alive()) {
-        await heartbeat().catch(() => undefined);
-        await new Promise((r) => setTimeout(r, Math.min(500, until - Date.now())));
-      }
-      return alive();
-    };
+    const state = stateOf(`${topic}:${partition}`);
+    state.pendingSince ??= Date.now();
 
-    /** Retries a dependency's failures with backoff until they pass; undefined: the partition was lost. */
-    async function untilDone<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
-      for (let attempt = 1; ; attempt += 1) {
+    /**
+     * Hands a retriable failure back to Kafka instead of waiting here: kafkajs fetches again only
+     * once every partition of a fetch is done, so a wait here would hold up every partition. This
+     * one is paused and resumed after a backoff; its offsets from the failed chunk on were never
+     * resolved, so kafkajs fetches it again from there.
+     */
+    function retryLater(what: string, failure: AppError): void {
+      state.failures += 1;
+      const delay = backoffMs(state.failures);
+      log.warn({ what, failures: state.failures, retryInMs: delay, code: failure.code, err: failure }, `${what} failed; partition paused, retrying`);
+      const tp = [{ topic, partitions: [partition] }];
+      consumer.pause(tp);
+      setTimeout(() => {
         try {
-          return await work();
-        } catch (error) {
-          const failure = classify(error, { topic, partition });
-          if (!alive()) return undefined;
-          log.warn({ what, attempt, code: failure.code, err: failure }, `${what} failed; retrying`);
-          if (!(await pause(backoffMs(attempt)))) return undefined;
+          consumer.resume(tp);
+        } catch {
+          /* stopped meanwhile */
         }
-      }
+      }, delay).unref();
     }
 
     /**
-     * Applies messages in one transaction. A failure the database pins on the data (a permanent
-     * error), or a retriable one that persists while the database answers other work, splits the
-     * messages in halves, in order, until the message at fault stands alone: it is dead-lettered
-     * (REJECTED_BY_STORE) and the rest are applied. While the database does not answer, nothing is
-     * split or dead-lettered: it is an outage, and the batch waits for it. False: the partition
-     * was lost meanwhile.
+     * Applies messages in one transaction; returns a retriable failure to retry later, or nothing
+     * when they are done. A failure the database pins on the data (a permanent error, or a
+     * retriable one that persists while the database answers other work) splits the messages in
+     * halves, in order, until the message at fault stands alone: it is dead-lettered
+     * (REJECTED_BY_STORE) and the rest are applied. While the database does not answer, nothing
+     * is split or dead-lettered: it is an outage, and the batch waits for it.
      */
-    async function applyIsolating(items: Admitted[], applied: HandledBatch[], refused: DeadLetter[], suspect = false): Promise<boolean> {
+    async function applyIsolating(items: Admitted[], applied: HandledBatch[], refused: DeadLetter[], suspect = false): Promise<AppError | undefined> {
       for (let attempt = 1; ; attempt += 1) {
         let failure: AppError;
         try {
           applied.push(await handleBatch(items.map((i) => i.inbound)));
-          return true;
+          return undefined;
         } catch (error) {
           failure = classify(error, { topic, partition, ...items[0]?.context });
         }
-        if (!alive()) return false;
-        const pinnedOnData = !failure.retriable || (attempt >= (suspect ? SUSPECT_RETRIES : BATCH_RETRIES) && (await databaseAnswers()));
-        if (pinnedOnData) {
-          if (items.length === 1) {
-            refused.push({ ...items[0]!, reason: 'REJECTED_BY_STORE', detail: failure.message });
-            return true;
-          }
-          log.warn({ messages: items.length, code: failure.code, err: failure }, 'apply failed on the data; splitting the batch to find the message at fault');
-          const half = Math.ceil(items.length / 2);
-          return (await applyIsolating(items.slice(0, half), applied, refused, true)) && (await applyIsolating(items.slice(half), applied, refused, true));
+        const persistent = suspect ? attempt > SUSPECT_RETRIES : state.failures + 1 >= BATCH_RETRIES;
+        const pinnedOnData = !failure.retriable || (persistent && (await databaseAnswers()));
+        if (!pinnedOnData) {
+          if (!suspect || persistent) return failure;
+          await heartbeat().catch(() => undefined);
+          await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+          continue;
         }
-        log.warn({ attempt, messages: items.length, code: failure.code, err: failure }, 'apply failed; retrying');
-        if (!(await pause(backoffMs(attempt)))) return false;
+        if (items.length === 1) {
+          refused.push({ ...items[0]!, reason: 'REJECTED_BY_STORE', detail: failure.message });
+          return undefined;
+        }
+        log.warn({ messages: items.length, code: failure.code, err: failure }, 'apply failed on the data; splitting the batch to find the message at fault');
+        const half = Math.ceil(items.length / 2);
+        return (await applyIsolating(items.slice(0, half), applied, refused, true)) ?? (await applyIsolating(items.slice(half), applied, refused, true));
       }
     }
 
     for (let start = 0; start < batch.messages.length && alive(); start += MAX_TRANSACTION_MESSAGES) {
       const chunk = batch.messages.slice(start, start + MAX_TRANSACTION_MESSAGES);
       const timer = metrics.batchSeconds.startTimer();
-      const classified = await untilDone('decode', () => Promise.all(chunk.map((m) => admit(topic, m))));
-      if (!classified) return;
+      let classified: Array<Admitted | DeadLetter>;
+      try {
+        classified = await Promise.all(chunk.map((m) => admit(topic, m)));
+      } catch (error) {
+        return retryLater('decode', classify(error, { topic, partition }));
+      }
       const valid = classified.filter((c): c is Admitted => 'inbound' in c);
       const dead = classified.filter((c): c is DeadLetter => !('inbound' in c));
 
@@ -207,8 +230,8 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         const applied: HandledBatch[] = [];
         // A slow database must not cost us the partition: keep heartbeating while the transaction runs.
         const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
-        const done = await applyIsolating(valid, applied, dead).finally(() => clearInterval(beat));
-        if (!done) return;
+        const failure = await applyIsolating(valid, applied, dead).finally(() => clearInterval(beat));
+        if (failure) return retryLater('apply', failure);
         const byInbound = new Map(valid.map((v) => [v.inbound, v]));
         for (const { message, detail } of applied.flatMap((h) => h.conflicts)) dead.push({ ...byInbound.get(message)!, reason: 'CONFLICTING_DUPLICATE', detail });
         const duplicates = applied.reduce((n, h) => n + h.duplicates, 0);
@@ -225,14 +248,16 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         }
       }
       if (dead.length > 0) {
-        const sent = await untilDone('dead-letter', () =>
-          producer.send({
+        try {
+          await producer.send({
             topic: topics.deadLetter,
             acks: -1,
             messages: dead.map((d) => ({ key: d.message.key, value: d.message.value, headers: deadLetterHeaders(d, topic, partition) })),
-          }),
-        );
-        if (!sent) return;
+          });
+        } catch (error) {
+          // What was applied is stored: redelivered, it changes nothing; the dead letters are sent then.
+          return retryLater('dead-letter', classify(error, { topic, partition }));
+        }
         metrics.messagesConsumed.inc({ topic, outcome: 'dead_lettered' }, dead.length);
         for (const d of dead) metrics.deadLetters.inc({ reason: d.reason });
         for (const d of dead) log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
@@ -245,9 +270,22 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
       payload.resolveOffset(last.offset);
       const committed = commitOffset(`${topic}:${partition}`, { topic, partition, offset: (BigInt(last.offset) + 1n).toString() });
       if (!isRunning()) await committed; // stopping: flush before the group is left
+      state.failures = 0;
       timer();
       await heartbeat().catch(() => undefined);
     }
+    if (alive()) state.pendingSince = undefined;
+  }
+
+  /** Partitions whose work has waited longer than `boundMs` without a batch completing. */
+  function stalledPartitions(boundMs: number): Array<{ topic: string; partition: number; seconds: number }> {
+    const now = Date.now();
+    return [...partitions]
+      .filter(([, s]) => s.pendingSince !== undefined && now - s.pendingSince > boundMs)
+      .map(([key, s]) => {
+        const at = key.lastIndexOf(':');
+        return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)), seconds: (now - s.pendingSince!) / 1000 };
+      });
   }
 
   await consumer.connect();
@@ -264,5 +302,5 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     await consumer.disconnect().catch(() => undefined);
     throw error;
   }
-  return { stop: () => consumer.disconnect(), isInGroup: () => inGroup, crashed };
+  return { stop: () => consumer.disconnect(), isInGroup: () => inGroup, stalledPartitions, crashed };
 }
