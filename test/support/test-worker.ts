@@ -38,6 +38,8 @@ export interface Harness {
   eventsFor(requestId: string): ApprovalEvent[];
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
   waitForDeadLetter(match: (d: DeadLetterSeen) => boolean, timeoutMs?: number): Promise<DeadLetterSeen>;
+  /** Every dead letter seen so far. */
+  deadLettersSeen(): DeadLetterSeen[];
   /** Publishes a request that can never be opened and waits for its dead letter. */
   deadLetterOf(request: CardOperationRequest): Promise<DeadLetterSeen>;
   record(requestId: string): Promise<Record<string, unknown> | undefined>;
@@ -122,6 +124,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       pollUntil(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
     waitForDeadLetter: (match, timeoutMs = 30_000) =>
       pollUntil(async () => deadLetters.find(match), (found) => found !== undefined, { timeoutMs, what: 'a dead letter' }) as Promise<DeadLetterSeen>,
+    deadLettersSeen: () => [...deadLetters],
     async deadLetterOf(request) {
       await harness.publishRequest(request);
       return harness.waitForDeadLetter((d) => d.key === request.requestId);
