@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { OPERATIONS, type CardOperationRequest } from '../../src/domain/card-operation';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { pollUntil } from '../../src/libraries/retry';
 import { aRequest } from '../support/builders';
 import { hostileRequest } from '../support/hostile-requests';
@@ -28,10 +29,16 @@ test(`when ${INPUTS} generated hostile requests arrive, then each gets one outco
   const run = randomUUID().slice(0, 8);
   const keyOf = (i: number): string => `g-${run}-${i}`;
 
+  // The worker sees what the Avro bytes carry (an unpaired surrogate, say, arrives as U+FFFD), so
+  // outcomes are looked up by the request id decoded from the bytes sent.
+  const codec = new AvroCodec(harness.config.schemaRegistryUrl);
+  const seenIds: string[] = [];
   const byTopic = new Map<string, Array<{ key: string; value: Buffer; partition?: number }>>();
   for (const [i, request] of inputs.entries()) {
     const topic = harness.config.topics.requests[request.operation];
-    byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: keyOf(i), value: await harness.encodeWith(`${topic}-value`, 'card-operation-request', request) }]);
+    const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);
+    seenIds.push((await codec.decode<CardOperationRequest>(value, 'card-operation-request')).requestId);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: keyOf(i), value }]);
   }
   // After them, one good request on every partition of every request topic.
   const sentinels: CardOperationRequest[] = [];
@@ -48,16 +55,14 @@ test(`when ${INPUTS} generated hostile requests arrive, then each gets one outco
 
   // Exactly one outcome each: an approval opened, or a dead letter with a reason. The dead letters
   // reach this test's observer on a topic of their own, so they are awaited too.
-  // The worker sees what Avro carried: UTF-8, where an unpaired surrogate became U+FFFD. (An id
-  // with a NUL cannot even be looked up in Postgres, so it cannot have a record.)
-  const asSent = (id: string): string => Buffer.from(id, 'utf8').toString('utf8');
-  const storable = inputs.map((r) => asSent(r.requestId)).filter((id) => !id.includes('\u0000'));
+  // (An id with a NUL cannot even be looked up in Postgres, so it cannot have a record.)
+  const storable = seenIds.filter((id) => !id.includes('\u0000'));
   const outcomesNow = async (): Promise<Array<{ i: number; opened: boolean; deadLetters: Array<string | undefined> }>> => {
     const rows: Array<{ request_id: string }> = await harness.db.query('SELECT request_id FROM approval_requests WHERE request_id = ANY($1)', [storable]);
     const opened = new Set(rows.map((r) => r.request_id));
-    return inputs.map((request, i) => ({
+    return inputs.map((_, i) => ({
       i,
-      opened: opened.has(asSent(request.requestId)),
+      opened: opened.has(seenIds[i]!),
       deadLetters: harness.deadLettersSeen().filter((d) => d.key === keyOf(i)).map((d) => d.headers['dlq.reason']),
     }));
   };
