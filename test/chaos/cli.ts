@@ -1,6 +1,7 @@
 // `npm run chaos`: the long form of the fault-injection suite. Brings up the local stack, runs
 // every scenario (`--runs N` times, `--requests N` each), prints the table and writes the rows to
-// test-artifacts/chaos-results.json. Exits 1 if anything was lost or duplicated. It restarts and
+// test-artifacts/chaos-results.json, then sends `--hostile N` generated hostile requests (2000 by
+// default) and counts their outcomes. Exits 1 if anything was lost, duplicated or left without an outcome. It restarts and
 // pauses the stack's services, so run it alone.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +9,8 @@ import { stackUp } from '../stack/local-stack';
 import { loadConfig } from '../../src/libraries/config';
 import { formatTable, type ScenarioCounts } from './chaos-run';
 import * as scenarios from './scenarios';
+import { formatHostileRun, hostileRun } from '../support/hostile-requests';
+import { startHarness } from '../support/test-worker';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -41,10 +44,25 @@ async function main(): Promise<void> {
       console.log(`run ${run} ${row.scenario}: lost ${row.lost}, duplicated ${row.duplicatedEffects} (${((Date.now() - began) / 1000).toFixed(0)} s)${row.problems.length ? `\n  ${row.problems.join('\n  ')}` : ''}`);
     }
   }
+  // Generated hostile requests (the long form of the generator test in npm test).
+  let hostileOk = true;
+  if (!only || only.split(',').includes('hostile')) {
+    for (let run = 1; run <= runs; run += 1) {
+      const harness = await startHarness({ TOPIC_PARTITIONS: '4', LOG_LEVEL: 'warn' });
+      try {
+        await harness.startWorker();
+        const result = await hostileRun(harness, option('hostile', 2000), 4);
+        hostileOk &&= result.wrong.length === 0 && result.settled;
+        console.log(`run ${run} hostile generator: ${formatHostileRun(result)}`);
+      } finally {
+        await harness.stop();
+      }
+    }
+  }
   console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
   fs.mkdirSync(path.join(__dirname, '..', '..', 'test-artifacts'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, '..', '..', 'test-artifacts', 'chaos-results.json'), JSON.stringify(rows, null, 2));
-  process.exit(rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0) ? 0 : 1);
+  process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0) ? 0 : 1);
 }
 
 main().catch((error: unknown) => {

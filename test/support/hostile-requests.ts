@@ -3,7 +3,11 @@
 // past the limit, and unusual Unicode (combining marks, right-to-left, astral planes). Most start
 // from a valid request and spoil one or two fields, so that records, emails and dead letters all
 // occur. Used by the generator test in `npm test` and its longer form in `npm run chaos`.
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
+import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { pollUntil } from '../../src/libraries/retry';
+import type { Harness } from './test-worker';
 import { OPERATIONS, type Card, type CardOperationRequest, type Operation, type Person } from '../../src/domain/card-operation';
 import { aCard, aPerson, aRequest } from './builders';
 
@@ -56,3 +60,89 @@ export const hostileRequest = (operation: fc.Arbitrary<Operation> = fc.constantF
       ),
     )
     .map(([op, spoils]) => spoils.reduce((r, spoil) => spoil(r), aRequest(op, { requester: aPerson('requester') })));
+
+export interface HostileRunResult {
+  seed: number;
+  distinct: number;
+  opened: number;
+  deadLetters: Record<string, number>;
+  emails: Record<string, number>;
+  /** Inputs that got no outcome, or more than one. */
+  wrong: Array<{ i: number; opened: boolean; deadLetters: Array<string | undefined>; requestId: string }>;
+  /** Whether every email reached SENT or PARKED, and every partition's last good message was applied. */
+  settled: boolean;
+}
+
+/**
+ * Publishes `inputs` generated hostile requests (seeded) to a running harness worker, then one
+ * good request on every partition of every request topic, and counts the outcomes.
+ */
+export async function hostileRun(harness: Harness, inputs: number, partitions: number, seed = Date.now() % 2 ** 31): Promise<HostileRunResult> {
+  const requests = fc.sample(hostileRequest(), { numRuns: inputs, seed });
+  const run = randomUUID().slice(0, 8);
+  const keyOf = (i: number): string => `g-${run}-${i}`;
+
+  // The worker sees what the Avro bytes carry (an unpaired surrogate, say, arrives as U+FFFD), so
+  // outcomes are looked up by the request id decoded from the bytes sent.
+  const codec = new AvroCodec(harness.config.schemaRegistryUrl);
+  const seenIds: string[] = [];
+  const byTopic = new Map<string, Array<{ key: string; value: Buffer; partition?: number }>>();
+  for (const [i, request] of requests.entries()) {
+    const topic = harness.config.topics.requests[request.operation];
+    const value = await harness.encodeWith(`${topic}-value`, 'card-operation-request', request);
+    seenIds.push((await codec.decode<CardOperationRequest>(value, 'card-operation-request')).requestId);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: keyOf(i), value }]);
+  }
+  // After them, one good request on every partition of every request topic.
+  const sentinels: CardOperationRequest[] = [];
+  for (const operation of OPERATIONS) {
+    const topic = harness.config.topics.requests[operation];
+    for (let partition = 0; partition < partitions; partition += 1) {
+      const good = aRequest(operation);
+      sentinels.push(good);
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: good.requestId, partition, value: await harness.encodeWith(`${topic}-value`, 'card-operation-request', good) }]);
+    }
+  }
+  for (const [topic, messages] of byTopic) await harness.publishRawBatch(topic, messages);
+  let settled = true;
+  for (const good of sentinels) await harness.waitForEvents(good.requestId, 1, 120_000).catch(() => (settled = false));
+
+  // Exactly one outcome each: an approval opened, or a dead letter with a reason. The dead letters
+  // reach the observer on a topic of their own, so they are awaited too. (An id with a NUL cannot
+  // even be looked up in Postgres, so it cannot have a record.)
+  const storable = seenIds.filter((id) => !id.includes('\u0000'));
+  const outcomesNow = async (): Promise<Array<{ i: number; opened: boolean; deadLetters: Array<string | undefined> }>> => {
+    const rows: Array<{ request_id: string }> = await harness.db.query('SELECT request_id FROM approval_requests WHERE request_id = ANY($1)', [storable]);
+    const opened = new Set(rows.map((r) => r.request_id));
+    return requests.map((_, i) => ({
+      i,
+      opened: opened.has(seenIds[i]!),
+      deadLetters: harness.deadLettersSeen().filter((d) => d.key === keyOf(i)).map((d) => d.headers['dlq.reason']),
+    }));
+  };
+  const oneEach = (o: { opened: boolean; deadLetters: unknown[] }): boolean => Number(o.opened) + o.deadLetters.length === 1;
+  const outcomes = await pollUntil(outcomesNow, (all) => all.every(oneEach), { timeoutMs: 15_000, what: 'one outcome per input' }).catch(() => outcomesNow());
+
+  // Every email the opened ones caused is delivered or parked with its reason, none left waiting.
+  const emails = await pollUntil(
+    (): Promise<Array<{ status: string; n: number }>> => harness.db.query(`SELECT status, count(*)::int AS n FROM email_outbox GROUP BY status`),
+    (rows) => !rows.some((r) => r.status === 'PENDING'),
+    { timeoutMs: 120_000, what: 'every email sent or parked' },
+  ).catch(() => ((settled = false), []));
+
+  const deadLetters: Record<string, number> = {};
+  for (const reason of outcomes.flatMap((o) => o.deadLetters)) deadLetters[reason ?? '?'] = (deadLetters[reason ?? '?'] ?? 0) + 1;
+  return {
+    seed,
+    distinct: new Set(requests.map((r) => JSON.stringify(r))).size,
+    opened: outcomes.filter((o) => o.opened).length,
+    deadLetters,
+    emails: Object.fromEntries(emails.map((e) => [e.status, e.n])),
+    wrong: outcomes.filter((o) => !oneEach(o)).map((o) => ({ ...o, requestId: requests[o.i]!.requestId })),
+    settled,
+  };
+}
+
+export const formatHostileRun = (r: HostileRunResult): string =>
+  `seed ${r.seed}: ${r.distinct} distinct inputs; ${r.opened} opened, dead letters ${JSON.stringify(r.deadLetters)}; ` +
+  `emails ${JSON.stringify(r.emails)}; ${r.wrong.length} without exactly one outcome; ${r.settled ? 'every partition moved on' : 'NOT SETTLED'}`;
