@@ -28,7 +28,6 @@ const stopRequested = new Promise<void>((resolve) => stop.signal.addEventListene
 
 async function main(): Promise<number> {
   const { ConfigError, loadConfig } = await import('./libraries/config');
-  const { errorMessage } = await import('./libraries/errors');
   const { createLogger } = await import('./libraries/logger');
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -51,7 +50,7 @@ async function main(): Promise<number> {
   } catch (error) {
     // A stop during start-up: startWorker has undone what it had started.
     if (stop.signal.aborted) return shuttingDown();
-    logger.fatal({ err: errorMessage(error) }, 'worker failed to start');
+    logger.fatal({ err: error }, 'worker failed to start');
     return 1;
   }
 
@@ -61,7 +60,7 @@ async function main(): Promise<number> {
     await worker.stop();
     return 0;
   }
-  logger.fatal({ err: errorMessage(crash) }, 'consumer crashed and will not restart; exiting');
+  logger.fatal({ err: crash }, 'consumer crashed and will not restart; exiting');
   await worker.stop();
   return 1;
 }

@@ -18,7 +18,6 @@ import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kaf
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { allTopics, type Config } from './libraries/config';
-import { errorMessage } from './libraries/errors';
 import type { Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
@@ -49,7 +48,7 @@ function componentList(logger: Logger, signal: AbortSignal | undefined) {
         for (const { name, stop } of [...stops].reverse()) {
           await Promise.resolve()
             .then(stop)
-            .catch((error: unknown) => logger.warn({ component: name, err: errorMessage(error) }, 'stop failed'));
+            .catch((error: unknown) => logger.warn({ component: name, err: error }, 'stop failed'));
         }
       })()),
   };

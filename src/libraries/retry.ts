@@ -18,7 +18,7 @@ export async function untilAvailable<T>(what: string, attempt: () => Promise<T>,
       return await attempt();
     } catch (error) {
       if (!(error instanceof TransientError) || Date.now() > deadline) throw error;
-      logger.warn({ dependency: what, tries, err: errorMessage(error) }, `${what} unavailable at start-up; retrying`);
+      logger.warn({ dependency: what, tries, err: error }, `${what} unavailable at start-up; retrying`);
       await sleep(backoffMs(tries, 5000), undefined, { signal });
     }
   }

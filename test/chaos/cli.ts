@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
+  if (rows.length) console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
   fs.mkdirSync(path.join(__dirname, '..', '..', 'test-artifacts'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, '..', '..', 'test-artifacts', 'chaos-results.json'), JSON.stringify(rows, null, 2));
   process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0) ? 0 : 1);

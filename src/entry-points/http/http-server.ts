@@ -70,7 +70,7 @@ export async function startHttpServer(opts: {
       }
     })().catch((error: unknown) => {
       if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
-      logger.error({ route, err: errorMessage(error) }, 'http request failed');
+      logger.error({ route, err: error }, 'http request failed');
       if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });
   });

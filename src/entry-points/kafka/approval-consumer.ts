@@ -11,7 +11,7 @@ import type { InboundMessage } from '../../domain/decide-batch';
 import type { HandleCardOperationBatch, HandledBatch } from '../../domain/handle-card-operation-batch';
 import { admitDecision, admitRequest, type Admission, type AdmissionRules } from '../../domain/validate-message';
 import type { Config, TopicNames } from '../../libraries/config';
-import { PermanentMessageError, classify, errorMessage, type AppError, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
+import { PermanentMessageError, classify, type AppError, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { coalescing } from '../../libraries/coalescing';
@@ -135,7 +135,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
   // each partition. A failed commit (a rebalance took the partition) is not retried: the next
   // batch's commit carries a later offset, and redelivered messages change nothing.
   const commitOffset = coalescing<{ topic: string; partition: number; offset: string }>((offsets) =>
-    consumer.commitOffsets(offsets).catch((error: unknown) => logger.warn({ err: errorMessage(error), offsets }, 'offset commit failed')),
+    consumer.commitOffsets(offsets).catch((error: unknown) => logger.warn({ err: error, offsets }, 'offset commit failed')),
   );
 
   /**

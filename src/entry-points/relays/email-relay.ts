@@ -24,7 +24,7 @@ export function emailRelayRound(deps: {
   // resends an email (with the same Message-ID) stays about one send long, without one commit
   // per email.
   const markSent = coalescing<string>((ids) =>
-    outbox.markSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: errorMessage(error) }, 'marking emails sent failed; they will be resent after their lease')),
+    outbox.markSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: error }, 'marking emails sent failed; they will be resent after their lease')),
   );
   return async () => {
     const claimed = await outbox.claim(batchSize);
@@ -42,12 +42,12 @@ export function emailRelayRound(deps: {
         } catch (error) {
           if (error instanceof AppError && !error.retriable) {
             metrics.emailFailures.inc({ result: 'parked' });
-            logger.error({ ...ids, code: error.code, err: errorMessage(error) }, 'email parked');
+            logger.error({ ...ids, code: error.code, err: error }, 'email parked');
             await outbox.park(email.id, errorMessage(error));
           } else {
             metrics.emailFailures.inc({ result: 'retried' });
             const delay = emailRetryDelayMs(email.attempts);
-            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: errorMessage(error) }, 'email delivery failed; will retry');
+            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: error }, 'email delivery failed; will retry');
             await outbox.retryLater(email.id, delay, errorMessage(error));
           }
         }

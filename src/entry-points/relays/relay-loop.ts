@@ -2,7 +2,6 @@
 // each batch's commit) or until the poll interval passes (the fallback that also picks up rows
 // written by other processes). Errors back off; the loop itself never dies.
 import type { Logger } from '../../libraries/logger';
-import { errorMessage } from '../../libraries/errors';
 import { backoffMs } from '../../libraries/retry';
 
 export interface RelayLoop {
@@ -41,7 +40,7 @@ export function startRelayLoop(
         failures = 0;
       } catch (error) {
         failures += 1;
-        logger.warn({ relay: name, err: errorMessage(error), failures }, 'relay round failed; backing off');
+        logger.warn({ relay: name, err: error, failures }, 'relay round failed; backing off');
         await sleep(backoffMs(failures, maxBackoffMs));
         continue;
       }
