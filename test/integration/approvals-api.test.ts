@@ -2,7 +2,7 @@
 // the decisions topic back into the worker.
 import { aPerson, aRequest } from '../support/builders';
 import { pollUntil } from '../../src/libraries/retry';
-import { startHarness, type Harness } from '../support/test-worker';
+import { startHarnessWithWorker, type Harness } from '../support/test-worker';
 import Ajv2020 from 'ajv/dist/2020';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
 
@@ -19,15 +19,8 @@ async function expectSchema(schema: string, body: unknown): Promise<void> {
 const SECRET = 'test-secret-that-is-long-enough-0123456789';
 let harness: Harness;
 let base: string;
-
-beforeAll(async () => {
-  harness = await startHarness({ AUTH_SECRET: SECRET });
-  base = `http://127.0.0.1:${(await harness.startWorker()).httpPort}`;
-});
-
-afterAll(async () => {
-  await harness?.stop();
-});
+beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: SECRET })));
+afterAll(() => harness?.stop());
 
 const tokenFor = (person: { id: string; name: string; email: string }, roles: Identity['roles'] = ['approver']): Promise<string> =>
   mintLocalToken(harness.config.auth, { ...person, roles });

@@ -5,20 +5,13 @@ import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { pollUntil } from '../../src/libraries/retry';
 import { aCard, aDecision, aPerson, aRequest } from '../support/builders';
-import { startHarness, type DeadLetterSeen, type Harness } from '../support/test-worker';
+import { startHarnessWithWorker, type DeadLetterSeen, type Harness } from '../support/test-worker';
 
 const SECRET = 'poison-test-secret-long-enough-0123456789';
 let harness: Harness;
 let base: string;
-
-beforeAll(async () => {
-  harness = await startHarness({ AUTH_SECRET: SECRET });
-  base = `http://127.0.0.1:${(await harness.startWorker()).httpPort}`;
-});
-
-afterAll(async () => {
-  await harness?.stop();
-});
+beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: SECRET })));
+afterAll(() => harness?.stop());
 
 /** Publishes `bad`, then a good request under the same key (so on the same partition). */
 async function badThenGood(bad: CardOperationRequest): Promise<{ dead: DeadLetterSeen; good: CardOperationRequest }> {

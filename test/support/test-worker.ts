@@ -147,3 +147,9 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   };
   return harness;
 }
+
+/** A harness with one in-process worker, and the base URL of that worker's HTTP port. */
+export async function startHarnessWithWorker(overrides: Record<string, string> = {}): Promise<{ harness: Harness; base: string }> {
+  const harness = await startHarness(overrides);
+  return { harness, base: `http://127.0.0.1:${(await harness.startWorker()).httpPort}` };
+}
