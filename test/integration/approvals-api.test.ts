@@ -2,7 +2,7 @@
 // the decisions topic back into the worker.
 import { aPerson, aRequest } from '../support/builders';
 import { pollUntil } from '../../src/libraries/retry';
-import { startHarnessWithWorker, type Harness } from '../support/test-worker';
+import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
 import Ajv2020 from 'ajv/dist/2020';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
 
@@ -16,10 +16,9 @@ async function expectSchema(schema: string, body: unknown): Promise<void> {
   expect({ schema, valid: validate(body), errors: validate.errors ?? null }).toEqual({ schema, valid: true, errors: null });
 }
 
-const SECRET = 'test-secret-that-is-long-enough-0123456789';
 let harness: Harness;
 let base: string;
-beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: SECRET })));
+beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: TEST_AUTH_SECRET })));
 afterAll(() => harness?.stop());
 
 const tokenFor = (person: { id: string; name: string; email: string }, roles: Identity['roles'] = ['approver']): Promise<string> =>

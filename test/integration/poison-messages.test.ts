@@ -5,12 +5,11 @@ import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { pollUntil } from '../../src/libraries/retry';
 import { aCard, aDecision, aPerson, aRequest } from '../support/builders';
-import { startHarnessWithWorker, type DeadLetterSeen, type Harness } from '../support/test-worker';
+import { TEST_AUTH_SECRET, startHarnessWithWorker, type DeadLetterSeen, type Harness } from '../support/test-worker';
 
-const SECRET = 'poison-test-secret-long-enough-0123456789';
 let harness: Harness;
 let base: string;
-beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: SECRET })));
+beforeAll(async () => ({ harness, base } = await startHarnessWithWorker({ AUTH_SECRET: TEST_AUTH_SECRET })));
 afterAll(() => harness?.stop());
 
 /** Publishes `bad`, then a good request under the same key (so on the same partition). */

@@ -148,6 +148,9 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   return harness;
 }
 
+/** An HS256 secret long enough for the API's local tokens, for tests that call the API. */
+export const TEST_AUTH_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
 /** A harness with one in-process worker, and the base URL of that worker's HTTP port. */
 export async function startHarnessWithWorker(overrides: Record<string, string> = {}): Promise<{ harness: Harness; base: string }> {
   const harness = await startHarness(overrides);

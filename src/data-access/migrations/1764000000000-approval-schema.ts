@@ -33,8 +33,7 @@ export class ApprovalSchema1764000000000 implements MigrationInterface {
 
     await db.query(`
       CREATE TABLE approval_decisions (
-        decision_id   text PRIMARY KEY,
-        request_id    text NOT NULL,
+        decision_id   text PRIMARY KEY, request_id text NOT NULL,
         decision      text NOT NULL CHECK (decision IN ('APPROVED', 'REJECTED', 'POSTPONED')),
         approver      jsonb NOT NULL,
         reason        text,
