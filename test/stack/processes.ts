@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { pollUntil } from '../../src/libraries/retry';
 
 /** A failure the person running the stack can act on: one line saying what to do. */
 export class StackError extends Error {
@@ -124,13 +125,17 @@ export interface ServiceOptions {
 export async function startService(opts: ServiceOptions): Promise<{ started: boolean }> {
   if (await opts.healthy()) return { started: false };
   const { kind, variable } = SERVICES[opts.service];
+  const pidFile = path.join(opts.runDir, SERVICES[opts.service].pidFile);
+  const previous = readPid(pidFile);
+  if (previous !== undefined && isProcessAlive(previous)) {
+    // Ours and running: under load it can be slow to answer, so it gets a while before it is
+    // called stale and replaced.
+    if (await pollUntil(opts.healthy, Boolean, { timeoutMs: 20_000, intervalMs: 500, what: kind }).catch(() => false)) return { started: false };
+    await stopDaemon(pidFile);
+  }
   for (const port of opts.ports) {
     if (await isPortOpen(port)) throw new StackError(`port ${port} is in use by something that is not ${kind}; free it or change ${variable}`);
   }
-  const pidFile = path.join(opts.runDir, SERVICES[opts.service].pidFile);
-  const previous = readPid(pidFile);
-  if (previous !== undefined && isProcessAlive(previous)) await stopDaemon(pidFile);
-
   const daemon = await opts.prepare();
   opts.report(`starting ${daemon.what}`);
   const pid = startDaemon({ ...daemon, pidFile });

@@ -50,7 +50,8 @@ async function resolveRegistryApp(home: string, report: Report): Promise<string>
 
 export async function isRegistryHealthy(port: number): Promise<boolean> {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}${CCOMPAT_PATH}/subjects`, { signal: AbortSignal.timeout(1000) });
+    // Its storage is a database: under load an answer can take a few seconds.
+    const res = await fetch(`http://127.0.0.1:${port}${CCOMPAT_PATH}/subjects`, { signal: AbortSignal.timeout(3000) });
     return res.ok;
   } catch {
     return false;
