@@ -17,7 +17,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
-import { createTopics } from '../support/topics';
+import { createTopics, deleteTopics } from '../support/topics';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,11 +40,20 @@ export interface TopicsRun {
   codec: AvroCodec;
 }
 
+const created: string[] = [];
+
+/** Deletes every topic the bench created, so the broker does not grow with each run. */
+export async function dropTopics(): Promise<void> {
+  const config = loadConfig(process.env);
+  await deleteTopics(createKafka(config.kafka, logger, 'bench'), created.splice(0));
+}
+
 export async function freshTopics(partitions: number): Promise<TopicsRun> {
   const id = `b${randomUUID().slice(0, 8)}`;
   const env = { TOPIC_PREFIX: `bench-${id}.`, TOPIC_PARTITIONS: String(partitions), HTTP_PORT: '0', LOG_LEVEL: 'warn' };
   const config = loadConfig({ ...process.env, ...env });
   await createTopics(createKafka(config.kafka, logger, 'bench'), allTopics(config.topics), partitions);
+  created.push(...allTopics(config.topics));
   return { id, config, env, codec: new AvroCodec(config.schemaRegistryUrl) };
 }
 

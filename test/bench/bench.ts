@@ -28,7 +28,7 @@ import { ROOT, ensureBuilt } from '../support/build';
 import { freePort } from '../support/ports';
 import { decisionsFor } from '../support/builders';
 import {
-  baseline, count, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, waitUntil, produceRequests, requestsFor, sleep, startWorkers,
+  baseline, count, dropTopics, freshDatabase, rateOf, freshTopics, logger, measureIntake, percentile, waitUntil, produceRequests, requestsFor, sleep, startWorkers,
   type TopicsRun,
 } from './bench-run';
 import { renderChart } from './chart';
@@ -277,6 +277,7 @@ async function main(): Promise<void> {
   const matrix = options.matrixRequests > 0 ? await scalingMatrix() : [];
   const stored = options.stored > 0 ? await storedRun() : undefined;
   await emptyInbox();
+  await dropTopics();
 
   const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 2 ** 30) };
   const result = { date: new Date().toISOString(), machine, options, minutes: Number(((Date.now() - began) / 60_000).toFixed(1)), main, matrix, stored };

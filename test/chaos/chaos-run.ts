@@ -18,7 +18,7 @@ import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { pollUntil } from '../../src/libraries/retry';
-import { createTopics } from '../support/topics';
+import { createTopics, deleteTopics } from '../support/topics';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -311,6 +311,7 @@ export class ChaosRun {
   async close(): Promise<void> {
     await Promise.allSettled(this.workers.map((w) => this.stopWorker(w, 'SIGKILL')));
     await Promise.allSettled([this.observer.disconnect(), this.producer.disconnect()]);
+    await deleteTopics(createKafka(this.config.kafka, createLogger('silent'), `chaos-${this.run}`), allTopics(this.config.topics)).catch(() => undefined);
     await this.db.destroy();
     await dropDatabase(this.config.databaseUrl).catch(() => undefined);
   }

@@ -15,7 +15,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import { pollUntil } from '../../src/libraries/retry';
-import { createTopics } from './topics';
+import { createTopics, deleteTopics } from './topics';
 
 export interface DeadLetterSeen {
   key: string | null;
@@ -141,6 +141,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     async stop() {
       await Promise.allSettled(workers.map((w) => w.stop()));
       await Promise.allSettled([observer.disconnect(), producer.disconnect()]);
+      await deleteTopics(kafka, allTopics(config.topics)).catch(() => undefined);
       await db.destroy();
       await dropDatabase(databaseUrl.toString());
     },
