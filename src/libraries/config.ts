@@ -150,6 +150,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`LOG_LEVEL="${config.logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
   }
   if (config.auth.localSignIn && !config.auth.secret) problems.push('AUTH_LOCAL_SIGNIN=true needs AUTH_SECRET');
+  // Local sign-in mints a token for any identity it is given: only for a developer's own machine.
+  if (config.auth.localSignIn && !['127.0.0.1', '::1', 'localhost'].includes(config.http.host)) {
+    problems.push(`AUTH_LOCAL_SIGNIN=true needs HTTP_HOST on loopback (127.0.0.1, ::1 or localhost), not "${config.http.host}"`);
+  }
+  if (config.auth.localSignIn && config.auth.jwksUrl) problems.push('AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_JWKS_URL (its tokens would be refused)');
   if (config.auth.secret !== undefined && config.auth.secret.length < 32) problems.push('AUTH_SECRET must be at least 32 characters');
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -8,6 +8,7 @@ let harness: Harness;
 let jwks: http.Server;
 let base: string;
 let sign: (claims: Record<string, unknown>, subject: string) => Promise<string>;
+let signExpiring: (expiry: string | undefined) => Promise<string>;
 
 beforeAll(async () => {
   const { publicKey, privateKey } = await generateKeyPair('RS256');
@@ -25,6 +26,15 @@ beforeAll(async () => {
       .setAudience('card-approvals')
       .setExpirationTime('5m')
       .sign(privateKey);
+  signExpiring = (expiry) => {
+    const token = new SignJWT({ email: 'ida@example.com', roles: ['approver'] })
+      .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })
+      .setSubject('ida')
+      .setIssuer('https://idp.example.com')
+      .setAudience('card-approvals')
+      .setIssuedAt();
+    return (expiry ? token.setExpirationTime(expiry) : token).sign(privateKey);
+  };
 });
 
 afterAll(async () => {
@@ -49,4 +59,10 @@ test('when a token has the wrong audience or no roles, then it is refused with 4
     .sign(new TextEncoder().encode('a-secret-the-worker-does-not-know-at-all'));
   expect((await me(wrongAudience)).status).toBe(401);
   expect(await me(await sign({ email: 'y@example.com' }, 'y'))).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
+});
+
+test('when a token has no expiry, or lives longer than 12 hours, then it is refused with 401', async () => {
+  expect(await me(await signExpiring(undefined))).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID', message: expect.stringContaining('"exp" claim') } });
+  expect(await me(await signExpiring('30d'))).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID', message: expect.stringContaining('longer than 12 h') } });
+  expect((await me(await signExpiring('12h'))).status).toBe(200);
 });

@@ -24,6 +24,9 @@ export class HttpError extends Error {
 
 export type Authenticate = (authorization: string | undefined) => Promise<Identity>;
 
+/** The longest a token may live, from its issue (or from now, for a token without `iat`). */
+export const MAX_TOKEN_LIFETIME_S = 12 * 3600;
+
 export function createAuthenticator(auth: Config['auth']): Authenticate {
   const key = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
   return async (authorization) => {
@@ -32,9 +35,14 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     if (!token) throw new HttpError(401, 'TOKEN_MISSING', 'send Authorization: Bearer <token>');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], { issuer: auth.issuer, audience: auth.audience }));
+      ({ payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], { issuer: auth.issuer, audience: auth.audience, requiredClaims: ['exp'] }));
     } catch (error) {
       throw new HttpError(401, 'TOKEN_INVALID', `the token was not accepted: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    // A token that never expires, or lives for days, is a standing credential: refused.
+    const issuedAt = typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000;
+    if (payload.exp! - issuedAt > MAX_TOKEN_LIFETIME_S) {
+      throw new HttpError(401, 'TOKEN_INVALID', `the token lives longer than ${MAX_TOKEN_LIFETIME_S / 3600} h`);
     }
     const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter((r): r is Role => r === 'approver' || r === 'operator');
     if (typeof payload.sub !== 'string' || typeof payload.email !== 'string' || roles.length === 0) {
