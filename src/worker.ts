@@ -6,7 +6,7 @@ import { consumerLag, startKafkaClients, type KafkaClients } from './adapters/ka
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
-import { startDatabase } from './data-access/data-source';
+import { startDatabase, startReadPool } from './data-access/data-source';
 import { EmailOutbox } from './data-access/email-outbox';
 import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
@@ -21,6 +21,9 @@ import { allTopics, type Config } from './libraries/config';
 import type { Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
+
+/** An API search or read that takes longer than this is cancelled (the caller gets a 500). */
+const API_STATEMENT_TIMEOUT_MS = 5000;
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -77,7 +80,8 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const consumer = await components.start('consumer', () =>
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
-    const server = await components.start('http', () => startHttp(config, { dataSource, codec, kafka, consumer, metrics, logger }));
+    const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
+    const server = await components.start('http', () => startHttp(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
     return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port };
   } catch (error) {
@@ -111,6 +115,8 @@ function startUnknownDecisionExpiry(config: Config, approvals: ApprovalStore, ki
 
 type HttpDeps = {
   dataSource: ConstructorParameters<typeof OperationalQueries>[0];
+  /** The API's own pool: its searches cannot hold the consumer's connections. */
+  apiDataSource: ConstructorParameters<typeof ApprovalQueries>[0];
   codec: AvroCodec;
   kafka: KafkaClients;
   consumer: Pick<ApprovalConsumer, 'isInGroup' | 'stalledPartitions'>;
@@ -138,7 +144,7 @@ function startHttp(config: Config, deps: HttpDeps) {
     api: {
       authenticate: createAuthenticator(config.auth),
       signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
-      queries: new ApprovalQueries(dataSource),
+      queries: new ApprovalQueries(deps.apiDataSource),
       publishDecision: async (decision) => {
         await publish(decision);
         logger.info({ requestId: decision.requestId, decisionId: decision.decisionId, decision: decision.decision }, 'decision published by the API');

@@ -3,7 +3,7 @@ import { ApprovalSchema1764000000000 } from './migrations/1764000000000-approval
 import { ApiIndexes1764100000000 } from './migrations/1764100000000-api-indexes';
 
 /** Schema changes only through migrations; never `synchronize`. */
-export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeoutMs = 0): DataSource {
+export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeoutMs = 0, statementTimeoutMs = 0): DataSource {
   return new DataSource({
     type: 'postgres',
     url: databaseUrl,
@@ -11,8 +11,9 @@ export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeout
     migrationsTransactionMode: 'all',
     synchronize: false,
     logging: false,
-    // A lock wait past `lockTimeoutMs` fails the statement (55P03) instead of blocking forever.
-    extra: { max: poolSize, connectionTimeoutMillis: 5000, options: `-c lock_timeout=${lockTimeoutMs}` },
+    // A lock wait past `lockTimeoutMs` fails the statement (55P03) instead of blocking forever; a
+    // statement past `statementTimeoutMs` is cancelled (57014). 0 disables either.
+    extra: { max: poolSize, connectionTimeoutMillis: 5000, options: `-c lock_timeout=${lockTimeoutMs} -c statement_timeout=${statementTimeoutMs}` },
   });
 }
 
@@ -32,6 +33,15 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
     await runner.query('RESET lock_timeout').catch(() => undefined);
     await runner.release();
   }
+}
+
+/**
+ * The API's reads: a small pool of their own, whose statements end after `statementTimeoutMs`, so
+ * API callers can never take the connections the consumer needs.
+ */
+export async function startReadPool(databaseUrl: string, statementTimeoutMs: number): Promise<{ dataSource: DataSource; stop: () => Promise<void> }> {
+  const dataSource = await createDataSource(databaseUrl, 4, 0, statementTimeoutMs).initialize();
+  return { dataSource, stop: () => dataSource.destroy() };
 }
 
 /** The worker's connection pool, with the schema migrated. */

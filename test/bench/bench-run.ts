@@ -17,7 +17,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
-import { createTopics, deleteTopics } from '../support/topics';
+import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -42,10 +42,12 @@ export interface TopicsRun {
 
 const created: string[] = [];
 
-/** Deletes every topic the bench created, so the broker does not grow with each run. */
+/** Deletes every topic the bench created, and their registry subjects, so neither grows with each run. */
 export async function dropTopics(): Promise<void> {
   const config = loadConfig(process.env);
-  await deleteTopics(createKafka(config.kafka, logger, 'bench'), created.splice(0));
+  const topics = created.splice(0);
+  await deleteTopics(createKafka(config.kafka, logger, 'bench'), topics);
+  await deleteSubjects(config.schemaRegistryUrl, topics);
 }
 
 export async function freshTopics(partitions: number): Promise<TopicsRun> {

@@ -18,7 +18,7 @@ import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 import { pollUntil } from '../../src/libraries/retry';
-import { createTopics, deleteTopics } from '../support/topics';
+import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -312,6 +312,7 @@ export class ChaosRun {
     await Promise.allSettled(this.workers.map((w) => this.stopWorker(w, 'SIGKILL')));
     await Promise.allSettled([this.observer.disconnect(), this.producer.disconnect()]);
     await deleteTopics(createKafka(this.config.kafka, createLogger('silent'), `chaos-${this.run}`), allTopics(this.config.topics)).catch(() => undefined);
+    await deleteSubjects(this.config.schemaRegistryUrl, allTopics(this.config.topics));
     await this.db.destroy();
     await dropDatabase(this.config.databaseUrl).catch(() => undefined);
   }

@@ -107,4 +107,6 @@ test('when searching, then operators find any request by text and filters, and a
   const outsider = await tokenFor(aPerson('approver'));
   expect((await call(`/api/requests?q=${encodeURIComponent(request.requestId)}`, outsider)).body.total).toBe(0);
   expect(await call('/api/requests?status=SOMETIMES', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
+  // One or two characters would match most rows: refused before it costs a table scan.
+  expect(await call('/api/requests?q=ab', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY', message: 'q needs at least 3 characters' } });
 });

@@ -50,8 +50,9 @@ async function resolveRegistryApp(home: string, report: Report): Promise<string>
 
 export async function isRegistryHealthy(port: number): Promise<boolean> {
   try {
-    // Its storage is a database: under load an answer can take a few seconds.
-    const res = await fetch(`http://127.0.0.1:${port}${CCOMPAT_PATH}/subjects`, { signal: AbortSignal.timeout(3000) });
+    // Its storage is a database: under load an answer can take a few seconds. The global config
+    // costs the same however many subjects it holds.
+    const res = await fetch(`http://127.0.0.1:${port}${CCOMPAT_PATH}/config`, { signal: AbortSignal.timeout(3000) });
     return res.ok;
   } catch {
     return false;

@@ -15,7 +15,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import { pollUntil } from '../../src/libraries/retry';
-import { createTopics, deleteTopics } from './topics';
+import { createTopics, deleteSubjects, deleteTopics } from './topics';
 
 export interface DeadLetterSeen {
   key: string | null;
@@ -142,6 +142,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       await Promise.allSettled(workers.map((w) => w.stop()));
       await Promise.allSettled([observer.disconnect(), producer.disconnect()]);
       await deleteTopics(kafka, allTopics(config.topics)).catch(() => undefined);
+      await deleteSubjects(config.schemaRegistryUrl, allTopics(config.topics));
       await db.destroy();
       await dropDatabase(databaseUrl.toString());
     },

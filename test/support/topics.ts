@@ -24,3 +24,13 @@ export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void
     await admin.disconnect();
   }
 }
+
+/** Deletes the registry subjects of a test's topics (soft, then for good), so the registry does not grow with every run. */
+export async function deleteSubjects(registryUrl: string, topics: string[]): Promise<void> {
+  for (const topic of topics) {
+    const subject = encodeURIComponent(`${topic}-value`);
+    for (const permanent of ['', '?permanent=true']) {
+      await fetch(`${registryUrl}/subjects/${subject}${permanent}`, { method: 'DELETE', signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    }
+  }
+}

@@ -67,6 +67,15 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
   return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
 }
 
+/** Free text shorter than this would match most rows and hold a connection for a table scan. */
+export const MIN_SEARCH_TEXT = 3;
+
+function searchText(query: URLSearchParams): string | undefined {
+  const text = pick(query, 'q');
+  if (text !== undefined && text.length < MIN_SEARCH_TEXT) throw new HttpError(400, 'INVALID_QUERY', `q needs at least ${MIN_SEARCH_TEXT} characters`);
+  return text;
+}
+
 /** Pending requests this approver may decide on, oldest first, up to 500: the domain's rule filters them. */
 async function tasksOf(queries: ApprovalQueries, who: Identity, limit = 500): Promise<ApprovalRecord[]> {
   const tasks: ApprovalRecord[] = [];
@@ -103,7 +112,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
       operation: pick(q, 'operation', OPERATIONS),
       approverId: pick(q, 'approver'),
       requesterId: pick(q, 'requester'),
-      text: pick(q, 'q'),
+      text: searchText(q),
       visibleTo: who.roles.includes('operator') ? undefined : who.id,
       page: positive(q, 'page', 1, 10_000),
       pageSize: positive(q, 'pageSize', 20, 200),

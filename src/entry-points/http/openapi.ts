@@ -1,6 +1,7 @@
 // The API's contract, served at GET /openapi.json. Tests validate real responses against these
 // schemas, so the document cannot drift from what the server answers.
 import { MAX_TEXT } from '../../domain/validate-message';
+import { MIN_SEARCH_TEXT } from './approvals-api';
 
 const person = {
   type: 'object',
@@ -114,7 +115,11 @@ export const openApiDocument = {
     '/api/requests': {
       get: {
         summary: 'Search approval requests (approvers see the requests they approve; operators see all)',
-        parameters: ['status', 'operation', 'approver', 'requester', 'q', 'page', 'pageSize', 'sort'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+        parameters: ['status', 'operation', 'approver', 'requester', 'q', 'page', 'pageSize', 'sort'].map((name) => ({
+          name,
+          in: 'query',
+          schema: name === 'q' ? { type: 'string', minLength: MIN_SEARCH_TEXT } : { type: 'string' },
+        })),
         responses: { 200: ok('SearchResult'), ...errors },
       },
     },
