@@ -2,7 +2,7 @@
 // needs and returning its stop. They stop in reverse order. Used by main.ts, the demo and the
 // integration tests (which run it in-process).
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
-import { consumerLag, startKafkaClients, type KafkaClients } from './adapters/kafka/kafka-client';
+import { consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
@@ -14,6 +14,7 @@ import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
 import { startHttpServer } from './entry-points/http/http-server';
+import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
 import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
@@ -72,7 +73,10 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, allTopics(config.topics), logger.child({ component: 'kafka' })));
     const events = new EventOutbox(dataSource, config.outboxLeaseMs);
     const emails = new EmailOutbox(dataSource, config.outboxLeaseMs);
-    const relays = await components.start('relays', () => startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, metrics, logger }));
+    const eventsMaxBatchBytes = config.eventsMaxBatchBytes ?? (await topicMaxMessageBytes(kafka.admin, config.topics.events));
+    const relays = await components.start('relays', () =>
+      startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
+    );
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
     const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
@@ -136,13 +140,16 @@ function startHttp(config: Config, deps: HttpDeps) {
     stalledPartitions: () => deps.consumer.stalledPartitions(0),
   });
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
+  // One verifier for the API's bearer tokens and for the token a sign-in hands to the page.
+  const authenticate = createAuthenticator(config.auth);
   return startHttpServer({
     host: config.http.host,
     port: config.http.port,
     metrics,
     logger,
+    oidcSignIn: config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
     api: {
-      authenticate: createAuthenticator(config.auth),
+      authenticate,
       signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
       queries: new ApprovalQueries(deps.apiDataSource),
       publishDecision: async (decision) => {

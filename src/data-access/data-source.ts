@@ -1,13 +1,24 @@
 import { DataSource } from 'typeorm';
 import { ApprovalSchema1764000000000 } from './migrations/1764000000000-approval-schema';
 import { ApiIndexes1764100000000 } from './migrations/1764100000000-api-indexes';
+import { OutboxLeases1764200000000 } from './migrations/1764200000000-outbox-leases';
+
+/**
+ * How each pool names its connections to Postgres (`pg_stat_activity.application_name`), so an
+ * operator can tell whose connections are busy. Other clients (the CLI, tests) use `other`.
+ */
+export const POOL_NAMES = { worker: 'card-approval-worker', api: 'card-approval-worker-api', other: 'card-approvals' } as const;
+
+/** The API's reads never hold more connections than this. */
+export const API_POOL_SIZE = 4;
 
 /** Schema changes only through migrations; never `synchronize`. */
-export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeoutMs = 0, statementTimeoutMs = 0): DataSource {
+export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeoutMs = 0, statementTimeoutMs = 0, applicationName: string = POOL_NAMES.other): DataSource {
   return new DataSource({
     type: 'postgres',
     url: databaseUrl,
-    migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000],
+    applicationName,
+    migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000, OutboxLeases1764200000000],
     migrationsTransactionMode: 'all',
     synchronize: false,
     logging: false,
@@ -40,13 +51,13 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
  * API callers can never take the connections the consumer needs.
  */
 export async function startReadPool(databaseUrl: string, statementTimeoutMs: number): Promise<{ dataSource: DataSource; stop: () => Promise<void> }> {
-  const dataSource = await createDataSource(databaseUrl, 4, 0, statementTimeoutMs).initialize();
+  const dataSource = await createDataSource(databaseUrl, API_POOL_SIZE, 0, statementTimeoutMs, POOL_NAMES.api).initialize();
   return { dataSource, stop: () => dataSource.destroy() };
 }
 
 /** The worker's connection pool, with the schema migrated. */
 export async function startDatabase(databaseUrl: string, lockTimeoutMs: number): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
-  const dataSource = await createDataSource(databaseUrl, 10, lockTimeoutMs).initialize();
+  const dataSource = await createDataSource(databaseUrl, 10, lockTimeoutMs, 0, POOL_NAMES.worker).initialize();
   try {
     return { dataSource, migrated: await migrate(dataSource), stop: () => dataSource.destroy() };
   } catch (error) {

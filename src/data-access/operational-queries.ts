@@ -4,11 +4,13 @@ import type { DataSource } from 'typeorm';
 export class OperationalQueries {
   constructor(private readonly dataSource: DataSource) {}
 
-  async outboxBacklog(): Promise<{ events: number; emails: number }> {
+  async outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }> {
     const [row] = await this.dataSource.query(`
       SELECT (SELECT count(*) FROM approval_events WHERE published_at IS NULL)::int AS events,
-             (SELECT count(*) FROM email_outbox WHERE status = 'PENDING')::int AS emails`);
-    return row as { events: number; emails: number };
+             (SELECT count(*) FROM email_outbox WHERE status = 'PENDING')::int AS emails,
+             (SELECT count(*) FROM approval_events WHERE parked_at IS NOT NULL AND published_at IS NULL)::int AS "parkedEvents",
+             (SELECT count(*) FROM email_outbox WHERE status = 'PARKED')::int AS "parkedEmails"`);
+    return row as { events: number; emails: number; parkedEvents: number; parkedEmails: number };
   }
 
   async pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }> {

@@ -3,7 +3,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface StateProbes {
-  outboxBacklog(): Promise<{ events: number; emails: number }>;
+  outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }>;
   pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }>;
   consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
   /** Partitions with work waiting and no batch completing, and for how long. */
@@ -28,6 +28,8 @@ export function createMetrics() {
       ]);
       outboxBacklog.set({ outbox: 'events' }, backlog.events);
       outboxBacklog.set({ outbox: 'emails' }, backlog.emails);
+      parked.set({ outbox: 'events' }, backlog.parkedEvents);
+      parked.set({ outbox: 'emails' }, backlog.parkedEmails);
       pending.reset();
       for (const [operation, count] of Object.entries(approvals.byOperation)) pending.set({ operation }, count);
       oldestPending.set(approvals.oldestAgeSeconds);
@@ -38,6 +40,7 @@ export function createMetrics() {
     })().finally(() => setTimeout(() => (scrape = undefined), 0)));
   const state = { ...metric, collect: refresh };
   const outboxBacklog = new Gauge({ ...state, name: 'cardapproval_outbox_backlog', help: 'Rows waiting in an outbox', labelNames: ['outbox'] as const });
+  const parked = new Gauge({ ...state, name: 'cardapproval_outbox_parked', help: 'Rows parked for good in an outbox (an event parked holds back the later events of its request)', labelNames: ['outbox'] as const });
   const pending = new Gauge({ ...state, name: 'cardapproval_pending_approvals', help: 'Approval requests still pending', labelNames: ['operation'] as const });
   const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval' });
   const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
@@ -70,6 +73,8 @@ export function createMetrics() {
       help: 'SMTP send latency',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15],
     }),
+    eventsParked: new Counter({ ...metric, name: 'cardapproval_events_parked_total', help: 'Events parked after EVENT_PUBLISH_MAX_ATTEMPTS failed attempts of their own' }),
+    emailLeasesLost: new Counter({ ...metric, name: 'cardapproval_email_leases_lost_total', help: 'Emails whose lease ran out before this relay sent or marked them (another relay took them over)' }),
     emailsSent: new Counter({ ...metric, name: 'cardapproval_emails_sent_total', help: 'Emails the SMTP server accepted' }),
     emailFailures: new Counter({ ...metric, name: 'cardapproval_email_failures_total', help: 'Failed email sends: retried or parked', labelNames: ['result'] as const }),
   };

@@ -40,6 +40,8 @@ export interface ScenarioCounts {
   refusals: number;
   lost: number;
   duplicatedEffects: number;
+  /** Events that reached the topic (first time) after a later event of their request. */
+  orderViolations: number;
   rebalances: number;
   recoverySeconds: number;
   problems: string[];
@@ -53,6 +55,8 @@ export class ChaosRun {
   static readonly SESSION_TIMEOUT_MS = 6000;
   private readonly plans: PlannedRequest[] = [];
   private readonly eventCopies = new Map<string, number>();
+  /** Per request, its event ids in the order they first reached the topic. */
+  private readonly arrivals = new Map<string, string[]>();
   private readonly deadLetters: string[] = [];
   private messagesIn = 0;
   private workerCount = 0;
@@ -84,6 +88,7 @@ export class ChaosRun {
       KAFKA_SESSION_TIMEOUT_MS: String(ChaosRun.SESSION_TIMEOUT_MS),
       // What a killed worker had claimed is taken over after this; local sends take milliseconds.
       OUTBOX_LEASE_MS: '5000',
+      SMTP_SEND_TIMEOUT_MS: '3000',
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       ...extraEnv,
@@ -114,7 +119,9 @@ export class ChaosRun {
         }
         // The event id travels in a header too; decoding proves the event is readable.
         const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
-        self.eventCopies.set(event.eventId, (self.eventCopies.get(event.eventId) ?? 0) + 1);
+        const copies = (self.eventCopies.get(event.eventId) ?? 0) + 1;
+        self.eventCopies.set(event.eventId, copies);
+        if (copies === 1) self.arrivals.set(event.requestId, [...(self.arrivals.get(event.requestId) ?? []), event.eventId]);
       },
     });
     return self;
@@ -281,6 +288,9 @@ export class ChaosRun {
     if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s)`);
     if (unexpectedEmails.length) problems.push(`${unexpectedEmails.length} unexpected email(s): ${unexpectedEmails.slice(0, 3).join(', ')}`);
 
+    const orderViolations = await this.orderViolations();
+    if (orderViolations) problems.push(`${orderViolations} event(s) reached the topic after a later event of their request`);
+
     const [refusals] = await this.db.query(`SELECT count(*)::int AS n FROM approval_events WHERE type = 'DECISION_REFUSED'`);
     return {
       scenario: this.scenario,
@@ -294,10 +304,27 @@ export class ChaosRun {
       refusals: (refusals as { n: number }).n,
       lost,
       duplicatedEffects,
+      orderViolations,
       rebalances: this.countJoins(),
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
       problems,
     };
+  }
+
+  /** Per request, the order events first reached the topic, against the order they happened (seq). */
+  private async orderViolations(): Promise<number> {
+    const rows: Array<{ event_id: string; seq: string }> = await this.db.query('SELECT event_id, seq FROM approval_events');
+    const seq = new Map(rows.map((r) => [r.event_id, Number(r.seq)]));
+    let violations = 0;
+    for (const eventIds of this.arrivals.values()) {
+      let latest = -1;
+      for (const id of eventIds) {
+        const s = seq.get(id) ?? -1;
+        if (s < latest) violations += 1;
+        latest = Math.max(latest, s);
+      }
+    }
+    return violations;
   }
 
   private countJoins(): number {
@@ -319,7 +346,7 @@ export class ChaosRun {
 }
 
 export function formatTable(rows: ScenarioCounts[]): string {
-  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'group joins', 'time to recover (s)'];
+  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.messagesIn),
@@ -330,6 +357,7 @@ export function formatTable(rows: ScenarioCounts[]): string {
     String(r.refusals),
     String(r.lost),
     String(r.duplicatedEffects),
+    String(r.orderViolations),
     String(r.rebalances),
     String(r.recoverySeconds),
   ]);

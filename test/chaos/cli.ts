@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       const began = Date.now();
       const row = await scenario();
       rows.push(row);
-      console.log(`run ${run} ${row.scenario}: lost ${row.lost}, duplicated ${row.duplicatedEffects} (${((Date.now() - began) / 1000).toFixed(0)} s)${row.problems.length ? `\n  ${row.problems.join('\n  ')}` : ''}`);
+      console.log(`run ${run} ${row.scenario}: lost ${row.lost}, duplicated ${row.duplicatedEffects}, out of order ${row.orderViolations} (${((Date.now() - began) / 1000).toFixed(0)} s)${row.problems.length ? `\n  ${row.problems.join('\n  ')}` : ''}`);
     }
   }
   // Generated hostile requests (the long form of the generator test in npm test).
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   if (rows.length) console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
   fs.mkdirSync(path.join(__dirname, '..', '..', 'test-artifacts'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, '..', '..', 'test-artifacts', 'chaos-results.json'), JSON.stringify(rows, null, 2));
-  process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0) ? 0 : 1);
+  process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0 && r.orderViolations === 0) ? 0 : 1);
 }
 
 main().catch((error: unknown) => {

@@ -9,7 +9,7 @@ const options = { requests: 60, streamMs: 6000 };
 const expectNothingLostOrDuplicated = (row: Awaited<ReturnType<typeof killNine>>): void => {
   process.stdout.write(`${formatTable([row])}\n`);
   expect(row.problems).toEqual([]);
-  expect(row).toMatchObject({ records: options.requests, lost: 0, duplicatedEffects: 0, deadLetters: 0, refusals: 0 });
+  expect(row).toMatchObject({ records: options.requests, lost: 0, duplicatedEffects: 0, orderViolations: 0, deadLetters: 0, refusals: 0 });
 };
 
 test('when the worker is killed with SIGKILL twice mid-stream and restarted, then nothing is lost or duplicated', async () => {

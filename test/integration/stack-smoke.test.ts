@@ -66,7 +66,7 @@ test('when migrations run, then the approval tables exist and a second run has n
 test('when an email is sent with nodemailer, then the SMTP inbox holds it with our Message-ID', async () => {
   const to = `smoke-${randomUUID()}@example.com`;
   const messageId = `<${randomUUID()}@card-approvals.test>`;
-  const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, 1);
+  const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, 1, config.smtp.sendTimeoutMs);
   try {
     await mailer.send({ to, subject: 'Smoke test', html: '<p>hello</p>', text: 'hello', messageId });
   } finally {

@@ -1,58 +1,152 @@
-// Delivers emails from the email_outbox: render, send over the pooled SMTP connection, mark
+// Delivers emails from the email_outbox: render, send over the pooled SMTP connections, mark
 // sent. Transient failures retry with exponential backoff (never dropped); a 5xx refusal parks
 // the email with the server's reason.
+//
+// Each email is sent once per claim, and only under a lease that covers the send: a send starts
+// only while the lease has at least one whole send (SMTP_SEND_TIMEOUT_MS, which the mailer
+// enforces) left, and the lease is renewed for the round's unfinished emails when it has not. A
+// mark (sent, retry later, parked) lands only with the claim's token. "Sent" marks are written as
+// sends complete, many per statement; one that fails is kept and written before the next claim,
+// so a database that blinked does not make this relay claim and resend what it already sent.
 import type { EmailRenderer } from '../../adapters/email/render-email';
 import type { SmtpMailer } from '../../adapters/email/smtp-mailer';
-import type { EmailOutbox } from '../../data-access/email-outbox';
+import type { ClaimedEmail, EmailOutbox } from '../../data-access/email-outbox';
 import { AppError, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
-import { coalescing } from '../../libraries/coalescing';
 
 export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 
-export function emailRelayRound(deps: {
+/** What a lease must have left, beyond one send, when a send starts: the mark's round trip. */
+const MARK_MARGIN_MS = 1000;
+
+export interface EmailRelay {
+  round(): Promise<number>;
+  /** Writes the "sent" marks not yet written (at shutdown). */
+  flushMarks(): Promise<void>;
+}
+
+export function createEmailRelay(deps: {
   outbox: EmailOutbox;
   mailer: SmtpMailer;
   renderer: EmailRenderer;
   logger: Logger;
   metrics: Metrics;
+  /** Sends at once (the SMTP pool's connections). */
+  connections: number;
   batchSize?: number;
-}): () => Promise<number> {
-  const { outbox, mailer, renderer, logger, metrics, batchSize = 50 } = deps;
-  // Marks go to the database as sends complete, many per statement: the window in which a crash
-  // resends an email (with the same Message-ID) stays about one send long, without one commit
-  // per email.
-  const markSent = coalescing<string>((ids) =>
-    outbox.markSent(ids).catch((error: unknown) => logger.warn({ emails: ids.length, err: error }, 'marking emails sent failed; they will be resent after their lease')),
-  );
-  return async () => {
-    const claimed = await outbox.claim(batchSize);
-    if (claimed.length === 0) return 0;
-    await Promise.all(
-      claimed.map(async (email) => {
-        const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
-        try {
-          const rendered = renderer.render(email.template, email.event, email.recipient);
-          const timer = metrics.emailSeconds.startTimer();
-          await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
-          timer();
-          metrics.emailsSent.inc();
-          await markSent(email.id, email.id);
-        } catch (error) {
-          if (error instanceof AppError && !error.retriable) {
-            metrics.emailFailures.inc({ result: 'parked' });
-            logger.error({ ...ids, code: error.code, err: error }, 'email parked');
-            await outbox.park(email.id, errorMessage(error));
-          } else {
-            metrics.emailFailures.inc({ result: 'retried' });
-            const delay = emailRetryDelayMs(email.attempts);
-            logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: error }, 'email delivery failed; will retry');
-            await outbox.retryLater(email.id, delay, errorMessage(error));
+}): EmailRelay {
+  const { outbox, mailer, renderer, logger, metrics, connections, batchSize = 50 } = deps;
+  const marks = sentMarks(outbox, logger, metrics);
+  const leaseLost = (email: ClaimedEmail, what: string): void => {
+    metrics.emailLeasesLost.inc();
+    logger.warn({ eventId: email.eventId, messageId: email.messageId }, `email lease lost before ${what}; its new holder decides`);
+  };
+
+  async function deliver(email: ClaimedEmail, token: string): Promise<void> {
+    const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
+    try {
+      const rendered = renderer.render(email.template, email.event, email.recipient);
+      const timer = metrics.emailSeconds.startTimer();
+      await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
+      timer();
+      metrics.emailsSent.inc();
+      marks.add(email.id, token);
+    } catch (error) {
+      if (error instanceof AppError && !error.retriable) {
+        metrics.emailFailures.inc({ result: 'parked' });
+        logger.error({ ...ids, code: error.code, err: error }, 'email parked');
+        if (!(await outbox.park(email.id, token, errorMessage(error)))) leaseLost(email, 'parking');
+      } else {
+        metrics.emailFailures.inc({ result: 'retried' });
+        const delay = emailRetryDelayMs(email.attempts);
+        logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: error }, 'email delivery failed; will retry');
+        if (!(await outbox.retryLater(email.id, token, delay, errorMessage(error)))) leaseLost(email, 'retrying');
+      }
+    }
+  }
+
+  return {
+    flushMarks: () => marks.flush(),
+    async round() {
+      await marks.flush();
+      const claimedAt = Date.now();
+      const { token, emails } = await outbox.claim(batchSize);
+      if (emails.length === 0) return 0;
+      const lease = heldLease(outbox, token, claimedAt, emails, mailer.sendTimeoutMs + MARK_MARGIN_MS);
+      const queue = [...emails];
+      const senders = Array.from({ length: Math.min(connections, queue.length) }, async () => {
+        for (let email = queue.shift(); email !== undefined; email = queue.shift()) {
+          try {
+            if (await lease.coversSendOf(email)) await deliver(email, token);
+            else leaseLost(email, 'sending');
+          } finally {
+            lease.finished(email);
           }
         }
-      }),
-    );
-    return claimed.length;
+      });
+      // Every sender finishes its send before the round ends, even when one failed.
+      const failure = (await Promise.allSettled(senders)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
+      return emails.length;
+    },
+  };
+}
+
+/** A round's lease: renewed, for the emails not yet finished, when it has less than `needMs` left. */
+function heldLease(outbox: EmailOutbox, token: string, claimedAt: number, emails: ClaimedEmail[], needMs: number) {
+  const unfinished = new Set(emails.map((e) => e.id));
+  let held = new Set(unfinished);
+  // Measured from before the claim, so it ends no later than the database's own lease.
+  let endsAt = claimedAt + outbox.leaseMs;
+  let renewing: Promise<void> | undefined;
+  return {
+    async coversSendOf(email: ClaimedEmail): Promise<boolean> {
+      while (held.has(email.id) && Date.now() + needMs > endsAt) {
+        renewing ??= (async () => {
+          const startedAt = Date.now();
+          held = new Set(await outbox.renew([...unfinished], token));
+          endsAt = startedAt + outbox.leaseMs;
+        })().finally(() => (renewing = undefined));
+        await renewing;
+      }
+      return held.has(email.id);
+    },
+    finished(email: ClaimedEmail): void {
+      unfinished.delete(email.id);
+    },
+  };
+}
+
+/** "Sent" marks, written as sends complete; one that fails stays queued until a write succeeds. */
+function sentMarks(outbox: EmailOutbox, logger: Logger, metrics: Metrics) {
+  const pending = new Map<string, string>(); // email id -> lease token
+  let writing: Promise<void> | undefined;
+  const write = (): Promise<void> =>
+    (writing ??= (async () => {
+      while (pending.size > 0) {
+        const batch = [...pending].map(([id, token]) => ({ id, token }));
+        pending.clear();
+        try {
+          const landed = await outbox.markSent(batch);
+          if (landed < batch.length) {
+            metrics.emailLeasesLost.inc(batch.length - landed);
+            logger.warn({ emails: batch.length - landed }, 'sent emails whose lease was lost before the mark; their new holder may send them again');
+          }
+        } catch (error) {
+          for (const m of batch) if (!pending.has(m.id)) pending.set(m.id, m.token);
+          throw error;
+        }
+      }
+    })().finally(() => (writing = undefined)));
+  return {
+    add(id: string, token: string): void {
+      pending.set(id, token);
+      write().catch((error: unknown) => logger.warn({ emails: pending.size, err: error }, 'marking emails sent failed; the marks are kept and written again'));
+    },
+    async flush(): Promise<void> {
+      await writing?.catch(() => undefined);
+      if (pending.size > 0) await write();
+    },
   };
 }

@@ -1,0 +1,185 @@
+// Publishes the event outbox to the events topic, keeping each request's events in the order
+// they happened, whatever fails:
+// - a round publishes its events in seq order, in sends no larger than the topic accepts;
+// - when a send fails for a reason of the broker's (it is away), nothing after it in the round
+//   goes out: every event not yet published, and every event still handed over, goes back to
+//   the table's queue, which hands out a request's events one at a time, oldest first;
+// - when the broker refuses a send for what it holds (too large, say), the send is halved until
+//   the event at fault stands alone. That event counts a failed attempt and, after
+//   EVENT_PUBLISH_MAX_ATTEMPTS, is parked with the reason. Later events of its request wait
+//   behind it; other requests' events go on.
+// While a send is in flight its events' lease is renewed, so no other relay takes them over.
+import type { Producer } from '../../adapters/kafka/kafka-client';
+import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
+import type { EventOutbox } from '../../data-access/event-outbox';
+import type { ApprovalEvent } from '../../domain/approval';
+import { classify, errorMessage } from '../../libraries/errors';
+import type { Logger } from '../../libraries/logger';
+import type { Metrics } from '../../libraries/metrics';
+
+/** How many of an event's own failed attempts park it. */
+export const EVENT_PUBLISH_MAX_ATTEMPTS = 5;
+
+export interface EventRelay {
+  /** Events this process committed and holds the lease on, in commit order. */
+  handOver(events: ApprovalEvent[]): void;
+  round(): Promise<number>;
+  /** At shutdown: gives the leases of events not yet published back, so any relay takes them at once. */
+  releaseHandedOver(): Promise<void>;
+}
+
+interface Outgoing {
+  event: ApprovalEvent;
+  message: { key: string; value: Buffer; headers: Record<string, string> };
+  bytes: number;
+}
+
+/**
+ * An upper bound of a record's size in a Kafka record batch (v2): its varint lengths, attributes,
+ * deltas, key, value and headers. A batch adds a 61-byte header.
+ */
+export function recordBytes(message: Outgoing['message']): number {
+  const headers = Object.entries(message.headers).reduce((sum, [k, v]) => sum + 10 + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+  return 30 + Buffer.byteLength(message.key) + message.value.length + headers;
+}
+const BATCH_HEADER_BYTES = 61;
+
+/** Consecutive runs of `items` whose sizes add up to at most `limit` (an item over it stands alone). */
+export function chunkByBytes<T extends { bytes: number }>(items: T[], limit: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let size = BATCH_HEADER_BYTES;
+  for (const item of items) {
+    if (current.length > 0 && size + item.bytes > limit) {
+      chunks.push(current);
+      current = [];
+      size = BATCH_HEADER_BYTES;
+    }
+    current.push(item);
+    size += item.bytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+export function createEventRelay(deps: {
+  outbox: EventOutbox;
+  producer: Producer;
+  codec: AvroCodec;
+  eventSchemaId: number;
+  topic: string;
+  /** The largest record batch the topic accepts (its max.message.bytes). */
+  maxBatchBytes: number;
+  logger: Logger;
+  metrics: Metrics;
+  batchSize?: number;
+}): EventRelay {
+  const { outbox, producer, codec, eventSchemaId, topic, maxBatchBytes, logger, metrics, batchSize = 500 } = deps;
+  const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
+
+  /** One round's events: what is still open (claimed, not yet published, failed or released). */
+  async function publishInOrder(events: ApprovalEvent[], open: Set<string>): Promise<void> {
+    const held = new Set<string>(); // requests with an event that failed in this round
+    const failed = async (event: ApprovalEvent, error: unknown): Promise<void> => {
+      held.add(event.requestId);
+      open.delete(event.eventId);
+      const { attempts, parked } = await outbox.recordFailure(event.eventId, errorMessage(error), EVENT_PUBLISH_MAX_ATTEMPTS);
+      const fields = { eventId: event.eventId, requestId: event.requestId, type: event.type, attempts, err: error };
+      if (parked) {
+        metrics.eventsParked.inc();
+        logger.error(fields, 'event parked: it cannot be published; later events of its request wait behind it');
+      } else {
+        logger.warn(fields, 'event could not be published; it will be tried again');
+      }
+    };
+    /** Events of a request that failed earlier in the round go back to the queue, behind it. */
+    const withoutHeld = async <T extends { event: ApprovalEvent }>(items: T[]): Promise<T[]> => {
+      const back = items.filter((o) => held.has(o.event.requestId)).map((o) => o.event.eventId);
+      if (back.length > 0) {
+        await outbox.release(back, 'held behind an earlier event of its request that failed');
+        back.forEach((id) => open.delete(id));
+      }
+      return items.filter((o) => !held.has(o.event.requestId));
+    };
+    const send = async (items: Outgoing[]): Promise<void> => {
+      const sendable = await withoutHeld(items);
+      if (sendable.length === 0) return;
+      const ids = sendable.map((o) => o.event.eventId);
+      const renewal = setInterval(() => void outbox.renew(ids).catch(() => undefined), outbox.leaseMs / 3);
+      try {
+        await producer.send({ topic, acks: -1, messages: sendable.map((o) => o.message) });
+      } catch (error) {
+        const failure = classify(error);
+        // The broker is away: the caller gives back what is open, in order, and backs off.
+        if (failure.retriable) throw failure;
+        if (sendable.length === 1) return failed(sendable[0]!.event, failure);
+        const half = Math.ceil(sendable.length / 2);
+        await send(sendable.slice(0, half));
+        return send(sendable.slice(half));
+      } finally {
+        clearInterval(renewal);
+      }
+      // A crash here republishes these events with the same eventId: consumers dedupe on it.
+      await outbox.markPublished(ids);
+      ids.forEach((id) => open.delete(id));
+      metrics.eventsPublished.inc(ids.length);
+      for (const o of sendable) logger.debug({ eventId: o.event.eventId, requestId: o.event.requestId, type: o.event.type }, 'event published');
+    };
+
+    const outgoing: Outgoing[] = [];
+    const heldBack: Array<{ event: ApprovalEvent }> = [];
+    for (const event of events) {
+      if (held.has(event.requestId)) {
+        heldBack.push({ event });
+        continue;
+      }
+      try {
+        const message = { key: event.requestId, value: await codec.encode(eventSchemaId, event), headers: { eventId: event.eventId, eventType: event.type } };
+        const bytes = recordBytes(message);
+        if (bytes + BATCH_HEADER_BYTES > maxBatchBytes) {
+          await failed(event, new Error(`the event is ${bytes} bytes, over the ${maxBatchBytes} bytes the topic accepts`));
+          continue;
+        }
+        outgoing.push({ event, message, bytes });
+      } catch (error) {
+        const failure = classify(error);
+        if (failure.retriable) throw failure; // the registry is away
+        await failed(event, failure);
+      }
+    }
+    await withoutHeld([...heldBack, ...outgoing.filter((o) => held.has(o.event.requestId))]);
+    for (const chunk of chunkByBytes(outgoing, maxBatchBytes)) await send(chunk);
+  }
+
+  return {
+    handOver(events) {
+      const at = Date.now();
+      for (const event of events) handedOver.push({ event, at });
+    },
+    async round() {
+      // Past half its lease a handed-over event goes back to the table queue: another relay may claim it soon.
+      const taken = handedOver.splice(0, batchSize);
+      const staleBefore = Date.now() - outbox.leaseMs / 2;
+      await outbox.release(taken.filter((h) => h.at <= staleBefore).map((h) => h.event.eventId), 'handed over too long ago');
+      const fresh = taken.filter((h) => h.at > staleBefore).map((h) => h.event);
+      const events = fresh.length > 0 ? fresh : await outbox.claim(batchSize);
+      if (events.length === 0) return 0;
+      const open = new Set(events.map((e) => e.eventId));
+      try {
+        await publishInOrder(events, open);
+      } catch (error) {
+        // What is open and every event still handed over go back to the table's queue, which
+        // keeps per-request order: a later event must not go out from memory ahead of them.
+        await outbox.release([...open, ...handedOver.splice(0).map((h) => h.event.eventId)], errorMessage(error));
+        throw error;
+      }
+      return events.length;
+    },
+    async releaseHandedOver() {
+      await outbox.release(
+        handedOver.splice(0).map((h) => h.event.eventId),
+        'released unpublished at shutdown',
+      );
+    },
+  };
+}
