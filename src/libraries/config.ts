@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
 
 export interface TopicNames {
@@ -13,20 +14,24 @@ export interface TopicNames {
 }
 
 export interface Config {
-  kafka: { brokers: string[]; clientId: string; groupId: string; partitions: number; replicationFactor: number; sessionTimeoutMs: number; partitionsConcurrently: number };
+  kafka: { brokers: string[]; clientId: string; groupId: string; partitions: number; replicationFactor: number; sessionTimeoutMs: number; partitionsConcurrently: number; ssl: KafkaTls | undefined; sasl: KafkaSasl | undefined };
   topics: TopicNames;
   schemaRegistryUrl: string;
   databaseUrl: string;
-  smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number };
+  smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
   inboxUrl: string;
   http: { host: string; port: number };
-  auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean };
+  /** The operators' CLI: the worker's API it decides through, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
+  cli: { apiUrl: string; token: string | undefined };
+  auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean; oidc: OidcSignInSettings | undefined };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
   outboxLeaseMs: number;
+  /** The largest send to the events topic; unset: the topic's own max.message.bytes, read at start. */
+  eventsMaxBatchBytes: number | undefined;
   /** How long a statement waits for a lock before it fails (and its partition retries later). */
   databaseLockTimeoutMs: number;
   /** A partition with work waiting this long and no batch completing makes the worker not ready. */
@@ -34,6 +39,22 @@ export interface Config {
   logLevel: string;
   stackHome: string;
   javaHome: string | undefined;
+}
+
+/** TLS to the brokers. PEM contents, read at start-up; the system's CAs are trusted when `ca` is absent. */
+export interface KafkaTls {
+  ca: string | undefined;
+  /** A client certificate (chain) and its key, for brokers that require one (ssl.client.auth=required). */
+  cert: string | undefined;
+  key: string | undefined;
+  keyPassword: string | undefined;
+}
+
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export interface KafkaSasl {
+  mechanism: (typeof SASL_MECHANISMS)[number];
+  username: string;
+  password: string;
 }
 
 export class ConfigError extends Error {
@@ -109,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       replicationFactor: int('TOPIC_REPLICATION_FACTOR', 1, 1, 10),
       sessionTimeoutMs: int('KAFKA_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
       partitionsConcurrently: int('KAFKA_PARTITIONS_CONCURRENTLY', 10, 1, 100),
+      ...parseKafkaSecurity(env, problems),
     },
     topics: {
       requests,
@@ -123,23 +145,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       from,
       messageIdDomain: str('EMAIL_MESSAGE_ID_DOMAIN', 'card-approvals.local'),
       maxConnections: int('SMTP_MAX_CONNECTIONS', 5, 1, 100),
+      sendTimeoutMs: int('SMTP_SEND_TIMEOUT_MS', 20_000, 500, 600_000),
     },
     http: { host: str('HTTP_HOST', '127.0.0.1'), port: int('HTTP_PORT', 8080, 0, 65535) },
+    cli: { apiUrl: url('CARD_APPROVALS_API_URL', 'http://127.0.0.1:8080', ['http:', 'https:']), token: env.CARD_APPROVALS_TOKEN?.trim() || undefined },
     auth: {
       secret: env.AUTH_SECRET?.trim() || undefined,
       jwksUrl: env.AUTH_JWKS_URL?.trim() ? url('AUTH_JWKS_URL', '', ['https:', 'http:']) : undefined,
-      issuer: str('AUTH_ISSUER', 'card-approval-worker'),
+      // With OIDC sign-in, the tokens the API sees are the provider's: their iss is its issuer.
+      issuer: str('AUTH_ISSUER', env.AUTH_OIDC_ISSUER?.trim() || 'card-approval-worker'),
       audience: str('AUTH_AUDIENCE', 'card-approvals'),
       // Local development only: the web page may mint a token for any identity it is given.
       localSignIn: str('AUTH_LOCAL_SIGNIN', 'false') === 'true',
+      oidc: undefined, // parsed below, against the settings it must agree with
     },
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),
     maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
-    // It must outlive one SMTP send (connect 5 s + socket 15 s), or a slow send may be repeated.
+    // The email relay starts a send only with one whole SMTP_SEND_TIMEOUT_MS of lease left.
     outboxLeaseMs: int('OUTBOX_LEASE_MS', 30_000, 1000, 3600_000),
+    eventsMaxBatchBytes: env.EVENTS_MAX_BATCH_BYTES?.trim() ? int('EVENTS_MAX_BATCH_BYTES', 1_000_000, 1024, 100_000_000) : undefined,
     databaseLockTimeoutMs: int('DATABASE_LOCK_TIMEOUT_MS', 5000, 100, 600_000),
     partitionStalledAfterMs: int('PARTITION_STALLED_AFTER_MS', 60_000, 1000, 3600_000),
     logLevel: str('LOG_LEVEL', 'info'),
@@ -156,6 +183,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (config.auth.localSignIn && config.auth.jwksUrl) problems.push('AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_JWKS_URL (its tokens would be refused)');
   if (config.auth.secret !== undefined && config.auth.secret.length < 32) problems.push('AUTH_SECRET must be at least 32 characters');
+  if (config.outboxLeaseMs < config.smtp.sendTimeoutMs + 2000) {
+    problems.push(`OUTBOX_LEASE_MS (${config.outboxLeaseMs}) must be at least SMTP_SEND_TIMEOUT_MS (${config.smtp.sendTimeoutMs}) + 2000: a lease must cover one send and its mark`);
+  }
+  config.auth.oidc = parseOidcSignIn(env, problems, config);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -214,6 +245,192 @@ function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partia
   return groups;
 }
 
+/**
+ * TLS and SASL to the brokers. Files are read here, once, so an unreadable or mismatched
+ * certificate, key or password stops start-up with its variable named instead of failing on every
+ * connection. Secrets come from NAME or from the file NAME_FILE (its final line break dropped).
+ */
+function parseKafkaSecurity(env: NodeJS.ProcessEnv, problems: string[]): { ssl: KafkaTls | undefined; sasl: KafkaSasl | undefined } {
+  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const read = (name: string): string | undefined => {
+    const file = value(name);
+    if (file === undefined) return undefined;
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(`${name}="${file}" cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      return undefined;
+    }
+  };
+  // Secrets are taken as they are (no trimming): a password may end in a space.
+  const secret = (name: string): string | undefined => {
+    if (env[name] && value(`${name}_FILE`)) {
+      problems.push(`set ${name} or ${name}_FILE, not both`);
+      return undefined;
+    }
+    return env[name] || read(`${name}_FILE`)?.replace(/\r?\n$/, '');
+  };
+  /** The PEM certificates a file holds; a problem if it holds none or one does not parse. */
+  const certificates = (name: string, pem: string | undefined): X509Certificate[] => {
+    if (pem === undefined) return [];
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    try {
+      const parsed = blocks.map((block) => new X509Certificate(block));
+      if (parsed.length === 0) problems.push(`${name}="${value(name)}" holds no PEM certificate`);
+      return parsed;
+    } catch {
+      problems.push(`${name}="${value(name)}" holds a certificate that does not parse`);
+      return [];
+    }
+  };
+
+  const sslFlag = value('KAFKA_SSL') ?? 'false';
+  if (!['true', 'false'].includes(sslFlag)) problems.push(`KAFKA_SSL="${sslFlag}" must be true or false`);
+  const tlsVariables = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD_FILE'];
+  let ssl: KafkaTls | undefined;
+  if (sslFlag !== 'true') {
+    for (const name of tlsVariables.filter((n) => env[n]?.trim())) problems.push(`${name} is set but KAFKA_SSL is not true`);
+  } else {
+    ssl = { ca: read('KAFKA_SSL_CA_FILE'), cert: read('KAFKA_SSL_CERT_FILE'), key: read('KAFKA_SSL_KEY_FILE'), keyPassword: secret('KAFKA_SSL_KEY_PASSWORD') };
+    certificates('KAFKA_SSL_CA_FILE', ssl.ca);
+    const [leaf] = certificates('KAFKA_SSL_CERT_FILE', ssl.cert);
+    if (value('KAFKA_SSL_CERT_FILE') && !value('KAFKA_SSL_KEY_FILE')) problems.push('KAFKA_SSL_CERT_FILE needs KAFKA_SSL_KEY_FILE');
+    if (value('KAFKA_SSL_KEY_FILE') && !value('KAFKA_SSL_CERT_FILE')) problems.push('KAFKA_SSL_KEY_FILE needs KAFKA_SSL_CERT_FILE');
+    if (ssl.keyPassword !== undefined && !value('KAFKA_SSL_KEY_FILE')) problems.push('KAFKA_SSL_KEY_PASSWORD needs KAFKA_SSL_KEY_FILE');
+    if (leaf && Date.parse(leaf.validTo) < Date.now()) problems.push(`KAFKA_SSL_CERT_FILE="${value('KAFKA_SSL_CERT_FILE')}" expired on ${new Date(leaf.validTo).toISOString()}`);
+    let key: KeyObject | undefined;
+    if (ssl.key !== undefined && ssl.keyPassword === undefined && /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(ssl.key)) {
+      problems.push('KAFKA_SSL_KEY_FILE is encrypted: set KAFKA_SSL_KEY_PASSWORD or KAFKA_SSL_KEY_PASSWORD_FILE');
+    } else if (ssl.key !== undefined) {
+      try {
+        key = createPrivateKey({ key: ssl.key, passphrase: ssl.keyPassword });
+      } catch {
+        problems.push(`KAFKA_SSL_KEY_FILE="${value('KAFKA_SSL_KEY_FILE')}" is not a PEM private key${ssl.keyPassword !== undefined ? ' that KAFKA_SSL_KEY_PASSWORD opens' : ''}`);
+      }
+    }
+    if (leaf && key && !leaf.checkPrivateKey(key)) problems.push('KAFKA_SSL_KEY_FILE is not the key of the certificate in KAFKA_SSL_CERT_FILE');
+  }
+
+  const mechanism = value('KAFKA_SASL_MECHANISM')?.toLowerCase();
+  const username = value('KAFKA_SASL_USERNAME');
+  const password = secret('KAFKA_SASL_PASSWORD');
+  if (mechanism === undefined) {
+    if (username !== undefined) problems.push('KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not');
+    if (password !== undefined) problems.push('KAFKA_SASL_PASSWORD is set but KAFKA_SASL_MECHANISM is not');
+    return { ssl, sasl: undefined };
+  }
+  if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    problems.push(`KAFKA_SASL_MECHANISM="${value('KAFKA_SASL_MECHANISM')}" must be one of ${SASL_MECHANISMS.join(', ')}`);
+    return { ssl, sasl: undefined };
+  }
+  if (username === undefined) problems.push(`KAFKA_SASL_MECHANISM=${mechanism} needs KAFKA_SASL_USERNAME`);
+  // A password file that is set but unreadable has its own problem line already.
+  if (!env.KAFKA_SASL_PASSWORD && !value('KAFKA_SASL_PASSWORD_FILE')) problems.push(`KAFKA_SASL_MECHANISM=${mechanism} needs KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE`);
+  // PLAIN sends the password itself; only an encrypted connection may carry it.
+  if (mechanism === 'plain' && sslFlag !== 'true') problems.push('KAFKA_SASL_MECHANISM=plain sends the password as it is: it needs KAFKA_SSL=true');
+  if (username === undefined || password === undefined) return { ssl, sasl: undefined };
+  return { ssl, sasl: { mechanism: mechanism as KafkaSasl['mechanism'], username, password } };
+}
+
 export function allTopics(topics: TopicNames): string[] {
   return [...Object.values(topics.requests), topics.decisions, topics.events, topics.deadLetter];
+}
+
+/** The approvers' page's sign-in through an OpenID Connect provider (authorization code flow with PKCE). */
+export interface OidcSignInSettings {
+  /** The provider's issuer; its discovery document is at <issuer>/.well-known/openid-configuration. */
+  issuer: string;
+  clientId: string;
+  /** A confidential client's secret, sent with HTTP Basic to the token endpoint; a public client has none. */
+  clientSecret: string | undefined;
+  /** Space-separated; always includes openid. */
+  scopes: string;
+  /** The RFC 8707 resource indicator asked for, so that the access token is issued for this API. */
+  resource: string | undefined;
+  /** This worker's /auth/callback as browsers reach it: the redirect URI registered at the provider. */
+  redirectUrl: string;
+  /** Where the browser lands once signed in: the approvers' page (OPERATOR_URL). */
+  pageUrl: string;
+}
+
+const LOOPBACK_URL_HOSTS = ['127.0.0.1', '[::1]', 'localhost'];
+
+/**
+ * AUTH_OIDC_*. The provider's access tokens are verified like any other bearer token, so OIDC
+ * sign-in needs AUTH_JWKS_URL: the keys are pinned in configuration, not taken from the discovery
+ * document, and the API keeps verifying tokens while the provider's discovery endpoint is away.
+ * Codes and tokens travel in URLs and cookies only over https, except on a loopback host.
+ */
+function parseOidcSignIn(env: NodeJS.ProcessEnv, problems: string[], config: Config): OidcSignInSettings | undefined {
+  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const issuer = value('AUTH_OIDC_ISSUER');
+  const clientId = value('AUTH_OIDC_CLIENT_ID');
+  if (!issuer || !clientId) {
+    if (issuer || clientId) problems.push('AUTH_OIDC_ISSUER and AUTH_OIDC_CLIENT_ID go together: set both for OIDC sign-in, or neither');
+    for (const name of ['AUTH_OIDC_CLIENT_SECRET', 'AUTH_OIDC_SCOPES', 'AUTH_OIDC_RESOURCE', 'AUTH_OIDC_REDIRECT_URL']) {
+      if (value(name)) problems.push(`${name} needs AUTH_OIDC_ISSUER and AUTH_OIDC_CLIENT_ID`);
+    }
+    return undefined;
+  }
+  /** An absolute URL without a fragment, on https unless its host is loopback. */
+  const secureUrl = (name: string, raw: string): URL | undefined => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      problems.push(`${name}="${raw}" is not a URL`);
+      return undefined;
+    }
+    if (parsed.hash) problems.push(`${name}="${raw}" must not have a fragment`);
+    if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && LOOPBACK_URL_HOSTS.includes(parsed.hostname))) {
+      problems.push(`${name}="${raw}" must use https (http only on a loopback host)`);
+    }
+    return parsed;
+  };
+  const issuerUrl = secureUrl('AUTH_OIDC_ISSUER', issuer);
+  if (issuerUrl?.search) problems.push(`AUTH_OIDC_ISSUER="${issuer}" must not have a query`);
+
+  const scopeList = (value('AUTH_OIDC_SCOPES') ?? 'openid profile email').split(/\s+/);
+  if (!scopeList.includes('openid')) problems.push('AUTH_OIDC_SCOPES must include openid');
+  for (const scope of scopeList) {
+    // RFC 6749 section 3.3: printable ASCII but space, " and \
+    if (!/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(scope)) problems.push(`AUTH_OIDC_SCOPES has an invalid scope "${scope}"`);
+  }
+
+  const resource = value('AUTH_OIDC_RESOURCE');
+  if (resource !== undefined) {
+    try {
+      if (new URL(resource).hash) problems.push(`AUTH_OIDC_RESOURCE="${resource}" must not have a fragment`);
+    } catch {
+      problems.push(`AUTH_OIDC_RESOURCE="${resource}" must be an absolute URI (RFC 8707)`);
+    }
+  }
+
+  // The callback hands the token to the page through sessionStorage, which is per origin: the
+  // callback and the page must share theirs. By default the callback sits beside the page.
+  const pageUrl = config.operatorUrl;
+  const defaultRedirect = /\/approvals\/?$/.test(new URL(pageUrl, 'http://invalid').pathname) ? pageUrl.replace(/\/approvals\/?$/, '/auth/callback') : undefined;
+  const redirectRaw = value('AUTH_OIDC_REDIRECT_URL') ?? defaultRedirect;
+  if (redirectRaw === undefined) {
+    problems.push(`AUTH_OIDC_REDIRECT_URL is needed: OPERATOR_URL="${pageUrl}" does not end with /approvals, so the callback URL cannot be derived from it`);
+  } else {
+    const redirect = secureUrl('AUTH_OIDC_REDIRECT_URL', redirectRaw);
+    if (redirect && !redirect.pathname.endsWith('/auth/callback')) problems.push(`AUTH_OIDC_REDIRECT_URL="${redirectRaw}" must end with /auth/callback`);
+    if (redirect && URL.canParse(pageUrl) && redirect.origin !== new URL(pageUrl).origin) {
+      problems.push(`AUTH_OIDC_REDIRECT_URL="${redirectRaw}" must have the same origin as OPERATOR_URL="${pageUrl}" (the page reads the token the callback stores)`);
+    }
+  }
+
+  if (config.auth.localSignIn) problems.push('AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_OIDC_ISSUER (choose one sign-in)');
+  if (!config.auth.jwksUrl) problems.push("AUTH_OIDC_ISSUER needs AUTH_JWKS_URL (the provider's keys, to verify its access tokens)");
+  if (config.auth.issuer !== issuer) problems.push(`AUTH_ISSUER="${config.auth.issuer}" must equal AUTH_OIDC_ISSUER="${issuer}" (the iss of the provider's tokens), or be left unset`);
+  return {
+    issuer,
+    clientId,
+    clientSecret: value('AUTH_OIDC_CLIENT_SECRET'),
+    scopes: scopeList.join(' '),
+    resource,
+    redirectUrl: redirectRaw ?? '',
+    pageUrl,
+  };
 }

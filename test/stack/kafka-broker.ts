@@ -1,6 +1,7 @@
 // A real single-node Apache Kafka broker (KRaft, combined broker+controller) run from the
 // Apache Kafka artifacts on Maven Central: Maven resolves the broker's classpath once and
 // caches it; storage is formatted on first start.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -47,17 +48,32 @@ export async function resolveKafkaClasspath(home: string, report: Report = repor
   return fs.readFileSync(classpathFile, 'utf8').trim();
 }
 
-function serverProperties(opts: KafkaBrokerOptions, dataDir: string): string {
+/**
+ * A listener for clients: the shared broker's PLAINTEXT, or a secured one a test starts (SASL
+ * with SCRAM, TLS with client certificates). `properties` are what the listener itself needs.
+ */
+export interface ClientListener {
+  name: string;
+  protocol: 'PLAINTEXT' | 'SASL_PLAINTEXT' | 'SSL';
+  properties: string[];
+}
+
+const PLAINTEXT_LISTENER: ClientListener = { name: 'PLAINTEXT', protocol: 'PLAINTEXT', properties: [] };
+
+/** A single-node broker and controller; the controller listener is always PLAINTEXT on loopback. */
+export function brokerProperties(opts: { port: number; controllerPort: number; dataDir: string; listener?: ClientListener }): string {
+  const { name, protocol, properties } = opts.listener ?? PLAINTEXT_LISTENER;
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.port}`,
+    `listeners=${name}://127.0.0.1:${opts.port},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
+    `advertised.listeners=${name}://127.0.0.1:${opts.port}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name=PLAINTEXT',
-    `log.dirs=${dataDir}`,
+    `listener.security.protocol.map=${name}:${protocol},CONTROLLER:PLAINTEXT`,
+    `inter.broker.listener.name=${name}`,
+    ...properties,
+    `log.dirs=${opts.dataDir}`,
     'num.partitions=3',
     // Topics are created by the worker's admin client; a typo must not create a topic.
     'auto.create.topics.enable=false',
@@ -124,17 +140,7 @@ export function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ st
       return {
         what: `Kafka ${KAFKA_VERSION} on 127.0.0.1:${opts.port}`,
         command: java,
-        args: [
-          '-Xms256m',
-          '-Xmx1g',
-          '-XX:+UseG1GC',
-          `-Dkafka.logs.dir=${runDir}`,
-          `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.properties')}`,
-          '-cp',
-          classpath,
-          'kafka.Kafka',
-          propsFile,
-        ],
+        args: brokerJavaArgs(['-Xms256m', '-Xmx1g', '-XX:+UseG1GC'], runDir, classpath, propsFile),
         cwd: runDir,
         logFile: path.join(runDir, 'stdout.log'),
         serviceLog: path.join(runDir, 'broker.log'),
@@ -146,16 +152,50 @@ export function startKafka(opts: KafkaBrokerOptions, java: string): Promise<{ st
 /** Writes the broker's configuration and formats its storage on first start; returns the properties file. */
 async function prepareStorage(opts: KafkaBrokerOptions, runDir: string, java: string, classpath: string, report: Report): Promise<string> {
   const dataDir = path.join(runDir, 'data');
-  fs.mkdirSync(runDir, { recursive: true });
-  const propsFile = path.join(runDir, 'server.properties');
-  fs.writeFileSync(propsFile, serverProperties(opts, dataDir));
-  fs.writeFileSync(path.join(runDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+  const propsFile = writeBrokerFiles(runDir, brokerProperties({ port: opts.port, controllerPort: opts.controllerPort, dataDir }));
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    const tool = async (args: string[]): Promise<string> =>
-      (await runTool(java, ['-cp', classpath, 'kafka.tools.StorageTool', ...args], { cwd: runDir, what: 'Formatting Kafka storage', hint: 'install Java 17 or newer' })).stdout;
     report('formatting Kafka storage (first start only)');
-    const clusterId = (await tool(['random-uuid'])).trim().split('\n').pop() ?? '';
-    await tool(['format', '--standalone', '-t', clusterId, '-c', propsFile]);
+    await formatStorage(java, classpath, runDir, propsFile);
   }
   return propsFile;
+}
+
+/** Writes server.properties and the Log4j2 configuration into `runDir`; returns the properties file. */
+export function writeBrokerFiles(runDir: string, properties: string): string {
+  fs.mkdirSync(runDir, { recursive: true });
+  const propsFile = path.join(runDir, 'server.properties');
+  fs.writeFileSync(propsFile, properties);
+  fs.writeFileSync(path.join(runDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+  return propsFile;
+}
+
+/** The broker's JVM command line (`jvmOptions`: heap, collector); its log goes to `runDir`/broker.log. */
+export function brokerJavaArgs(jvmOptions: string[], runDir: string, classpath: string, propsFile: string): string[] {
+  return [
+    ...jvmOptions,
+    `-Dkafka.logs.dir=${runDir}`,
+    `-Dlog4j2.configurationFile=${path.join(runDir, 'log4j2.properties')}`,
+    '-cp',
+    classpath,
+    'kafka.Kafka',
+    propsFile,
+  ];
+}
+
+/** Formats a single-node broker's storage (a new cluster); `extra` adds StorageTool options (SCRAM users, say). */
+export async function formatStorage(java: string, classpath: string, runDir: string, propsFile: string, extra: string[] = []): Promise<void> {
+  // A short run: the JVM's quick compiler alone starts it sooner.
+  const args = ['-XX:TieredStopAtLevel=1', '-cp', classpath, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', newClusterId(), '-c', propsFile, ...extra];
+  await runTool(java, args, { cwd: runDir, what: 'Formatting Kafka storage', hint: 'install Java 17 or newer' });
+}
+
+/**
+ * A cluster id as `kafka-storage random-uuid` makes one (16 random bytes in URL-safe base64, not
+ * starting with "-", which would read as an option), without starting a JVM for it.
+ */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

@@ -1,5 +1,9 @@
 // Configuration is validated once, at start-up: a bad combination stops the worker with one line.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/libraries/config';
+import { createCertificates, type TestCertificates } from '../support/certificates';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -21,3 +25,106 @@ test('local sign-in refuses to start on a host reachable from elsewhere, or besi
   expect(problemsOf({ ...localSignIn, HTTP_HOST: '0.0.0.0' })).toEqual([expect.stringContaining('AUTH_LOCAL_SIGNIN=true needs HTTP_HOST on loopback')]);
   expect(problemsOf({ ...localSignIn, AUTH_JWKS_URL: 'https://idp.example.com/jwks' })).toEqual([expect.stringContaining('cannot be used with AUTH_JWKS_URL')]);
 });
+
+describe('Kafka TLS and SASL', () => {
+  let dir: string;
+  let certs: TestCertificates;
+  let tls: Record<string, string>;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
+    certs = await createCertificates(dir);
+    tls = { KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: certs.ca, KAFKA_SSL_CERT_FILE: certs.client.cert, KAFKA_SSL_KEY_FILE: certs.client.key, KAFKA_SSL_KEY_PASSWORD: certs.clientKeyPassword };
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, content: string): string => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, content);
+    return file;
+  };
+  const scram = { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'worker', KAFKA_SASL_PASSWORD: ' pass word ' };
+
+  test('without their variables, the connection is plaintext without SASL', () => {
+    expect(loadConfig({}).kafka).toMatchObject({ ssl: undefined, sasl: undefined });
+    expect(loadConfig({ KAFKA_SSL: 'false' }).kafka.ssl).toBeUndefined();
+  });
+
+  test('SCRAM takes its mechanism in either case, and the password as it is, from the variable or from a file without its final line break', () => {
+    expect(loadConfig(scram).kafka.sasl).toEqual({ mechanism: 'scram-sha-256', username: 'worker', password: ' pass word ' });
+    const fromFile = loadConfig({ ...scram, KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_PASSWORD: '', KAFKA_SASL_PASSWORD_FILE: write('sasl-password', 'from a file\n') });
+    expect(fromFile.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'worker', password: 'from a file' });
+  });
+
+  test('TLS reads the CA, the client certificate and its encrypted key at load, with the key password from the variable or a file', () => {
+    const { ssl } = loadConfig(tls).kafka;
+    expect(ssl).toEqual({ ca: fs.readFileSync(certs.ca, 'utf8'), cert: fs.readFileSync(certs.client.cert, 'utf8'), key: fs.readFileSync(certs.client.key, 'utf8'), keyPassword: certs.clientKeyPassword });
+    expect(ssl!.key).toContain('ENCRYPTED PRIVATE KEY');
+    const passwordFile = write('key-password', `${certs.clientKeyPassword}\n`);
+    expect(loadConfig({ ...tls, KAFKA_SSL_KEY_PASSWORD: '', KAFKA_SSL_KEY_PASSWORD_FILE: passwordFile }).kafka.ssl!.keyPassword).toBe(certs.clientKeyPassword);
+    // A CA alone (brokers that want no client certificate), or nothing but the system's CAs.
+    expect(loadConfig({ KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: certs.ca }).kafka.ssl).toMatchObject({ cert: undefined, key: undefined });
+    expect(loadConfig({ KAFKA_SSL: 'true' }).kafka.ssl).toEqual({ ca: undefined, cert: undefined, key: undefined, keyPassword: undefined });
+  });
+
+  test('PLAIN is accepted over TLS only, since it sends the password itself', () => {
+    const plain = { ...scram, KAFKA_SASL_MECHANISM: 'plain' };
+    expect(problemsOf(plain)).toEqual(['KAFKA_SASL_MECHANISM=plain sends the password as it is: it needs KAFKA_SSL=true']);
+    expect(loadConfig({ ...plain, KAFKA_SSL: 'true' }).kafka.sasl).toMatchObject({ mechanism: 'plain' });
+  });
+
+  test.each<[string, Record<string, string>, string[]]>([
+    ['an unknown mechanism', { ...scram, KAFKA_SASL_MECHANISM: 'GSSAPI' }, ['KAFKA_SASL_MECHANISM="GSSAPI" must be one of plain, scram-sha-256, scram-sha-512']],
+    [
+      'a mechanism without username or password',
+      { KAFKA_SASL_MECHANISM: 'scram-sha-512' },
+      ['KAFKA_SASL_MECHANISM=scram-sha-512 needs KAFKA_SASL_USERNAME', 'KAFKA_SASL_MECHANISM=scram-sha-512 needs KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE'],
+    ],
+    [
+      'a username and password without a mechanism',
+      { KAFKA_SASL_USERNAME: 'worker', KAFKA_SASL_PASSWORD: 'secret' },
+      ['KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not', 'KAFKA_SASL_PASSWORD is set but KAFKA_SASL_MECHANISM is not'],
+    ],
+    ['a password both in a variable and in a file', { ...scram, KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password' }, ['set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both']],
+    ['a password file that cannot be read', { ...scram, KAFKA_SASL_PASSWORD: '', KAFKA_SASL_PASSWORD_FILE: '/nonexistent/password' }, ['KAFKA_SASL_PASSWORD_FILE="/nonexistent/password" cannot be read (ENOENT)']],
+    ['KAFKA_SSL other than true or false', { KAFKA_SSL: 'yes' }, ['KAFKA_SSL="yes" must be true or false']],
+  ])('SASL and TLS switches: %s is named', (_, env, problems) => {
+    expect(problemsOf(env)).toEqual(problems);
+  });
+
+  // Each case breaks one thing of a configuration that is valid; the problem names that variable.
+  test.each<[string, (t: TestCertificates) => Record<string, string>, string | RegExp]>([
+    ['a CA file that cannot be read', () => ({ KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }), 'KAFKA_SSL_CA_FILE="/nonexistent/ca.pem" cannot be read (ENOENT)'],
+    ['a CA file that holds no certificate', (t) => ({ KAFKA_SSL_CA_FILE: t.broker.key }), /^KAFKA_SSL_CA_FILE=".*broker\.key" holds no PEM certificate$/],
+    ['a certificate without its key', () => ({ KAFKA_SSL_KEY_FILE: '', KAFKA_SSL_KEY_PASSWORD: '' }), 'KAFKA_SSL_CERT_FILE needs KAFKA_SSL_KEY_FILE'],
+    ['a key without its certificate', () => ({ KAFKA_SSL_CERT_FILE: '' }), 'KAFKA_SSL_KEY_FILE needs KAFKA_SSL_CERT_FILE'],
+    ['an encrypted key without its password', () => ({ KAFKA_SSL_KEY_PASSWORD: '' }), 'KAFKA_SSL_KEY_FILE is encrypted: set KAFKA_SSL_KEY_PASSWORD or KAFKA_SSL_KEY_PASSWORD_FILE'],
+    ['a wrong key password', () => ({ KAFKA_SSL_KEY_PASSWORD: 'not the password' }), /^KAFKA_SSL_KEY_FILE=".*client\.key" is not a PEM private key that KAFKA_SSL_KEY_PASSWORD opens$/],
+    ['the key of another certificate', (t) => ({ KAFKA_SSL_KEY_FILE: t.stranger.key, KAFKA_SSL_KEY_PASSWORD: '' }), 'KAFKA_SSL_KEY_FILE is not the key of the certificate in KAFKA_SSL_CERT_FILE'],
+    ['a key password without a key', () => ({ KAFKA_SSL_CERT_FILE: '', KAFKA_SSL_KEY_FILE: '' }), 'KAFKA_SSL_KEY_PASSWORD needs KAFKA_SSL_KEY_FILE'],
+  ])('TLS: %s is named', (_, change, problem) => {
+    expect(problemsOf({ ...tls, ...change(certs) })).toEqual([typeof problem === 'string' ? problem : expect.stringMatching(problem)]);
+  });
+
+  test('TLS files without KAFKA_SSL=true are refused rather than ignored', () => {
+    expect(problemsOf({ ...tls, KAFKA_SSL: '' })).toEqual(
+      ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD'].map((name) => `${name} is set but KAFKA_SSL is not true`),
+    );
+  });
+
+  test('an expired client certificate is refused at load', () => {
+    const expired = write('expired.pem', EXPIRED_CERTIFICATE);
+    expect(problemsOf({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: expired, KAFKA_SSL_KEY_FILE: certs.stranger.key })).toContain(
+      `KAFKA_SSL_CERT_FILE="${expired}" expired on 2000-01-02T00:00:00.000Z`,
+    );
+  });
+});
+
+/** A certificate valid on 1 January 2000 only (made once with `openssl ca -startdate -enddate`). */
+const EXPIRED_CERTIFICATE = `-----BEGIN CERTIFICATE-----
+MIIBEzCBugIBATAKBggqhkjOPQQDAjAaMRgwFgYDVQQDDA9leHBpcmVkLXRlc3Qt
+Y2EwHhcNMDAwMTAxMDAwMDAwWhcNMDAwMTAyMDAwMDAwWjASMRAwDgYDVQQDDAdl
+eHBpcmVkMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtSMoH/ujzvAWatgViw26
+4vo45lC0ja5oM0vF7XMeLWGTBOoXNtDcfVuajjdwrAvLa0GaVpEpx888vMiiat9S
+HjAKBggqhkjOPQQDAgNIADBFAiEAwquqET2c5BjQHZswcYv6PcPas022MYHDEn51
+wNaz1m4CIA4iUio+OWiQBrlWhrFbu7Pn+udYkMr8KUK0gqALyXRu
+-----END CERTIFICATE-----
+`;

@@ -1,10 +1,11 @@
 // The only module that builds kafkajs clients, so the client library could be swapped here.
-import { Kafka, Partitioners, logLevel, type Admin, type Producer, type Consumer, type LogEntry } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, Partitioners, logLevel, type Admin, type Producer as KafkaProducer, type Consumer, type LogEntry, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../../libraries/config';
+import { AppError } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import { pollUntil } from '../../libraries/retry';
 
-export type { Admin, Producer, Consumer };
+export type { Admin, Consumer };
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -13,12 +14,14 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-export function createKafka(config: Config['kafka'], logger: Logger, clientId = config.clientId): Kafka {
+/** `retries`: how often a failed request or connection is tried again (0: one attempt only). */
+export function createKafka(config: Config['kafka'], logger: Logger, clientId = config.clientId, retries = 8): Kafka {
   return new Kafka({
     clientId,
     brokers: config.brokers,
+    ...securityOptions(config),
     connectionTimeout: 3000,
-    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    retry: { initialRetryTime: 200, retries, maxRetryTime: 5000 },
     logLevel: logLevel.WARN,
     logCreator:
       () =>
@@ -29,6 +32,60 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
         logger[LEVELS[level] ?? 'info']({ kafkajs: fields }, message);
       },
   });
+}
+
+/** kafkajs's TLS and SASL options from the configuration (neither: plaintext). */
+function securityOptions({ ssl, sasl }: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  return {
+    ssl: ssl && { ca: ssl.ca, cert: ssl.cert, key: ssl.key, passphrase: ssl.keyPassword },
+    // Our mechanism names are kafkajs's; its type spells each mechanism as a separate case.
+    sasl: sasl && ({ mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions),
+  };
+}
+
+/**
+ * TLS failures no retry can mend: the broker refused our certificate (or has none from us), we
+ * refused its certificate, or the two sides share no protocol (TLS to a plaintext port, say).
+ */
+const TLS_REFUSAL = /^(ERR_SSL_|ERR_TLS_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_SELF_SIGNED|CERT_)/;
+
+/** The broker refused who we are (SASL credentials, a TLS certificate): an AppError saying so, or undefined. */
+export function brokerRefusal(error: unknown): AppError | undefined {
+  type Failure = { name?: unknown; code?: unknown; message?: unknown; broker?: unknown; cause?: unknown };
+  for (let e = error as Failure | undefined; e; e = e.cause as Failure | undefined) {
+    const at = typeof e.broker === 'string' ? ` at ${e.broker}` : '';
+    if (e.name === 'KafkaJSSASLAuthenticationError') {
+      return refused(`the broker${at} refused the SASL login (${String(e.message)}); check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`, error);
+    }
+    if (typeof e.code === 'string' && TLS_REFUSAL.test(e.code)) {
+      // OpenSSL's text names its source file; its reason is the part worth reading.
+      const text = String(e.message).replace(/^Connection error: /, '');
+      const reason = /SSL routines:[^:]*:([^:]+):/.exec(text)?.[1] ?? text;
+      return refused(`TLS with the broker${at} failed (${e.code}: ${reason.trim()}); check KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE`, error);
+    }
+  }
+  return undefined;
+}
+
+const refused = (message: string, cause: unknown): AppError => new AppError('BROKER_REFUSED', message.replace(/\s+/g, ' '), false, {}, { cause });
+
+/**
+ * One connection attempt, before the clients that retry, so that a broker refusing who we are ends
+ * start-up at once with one line. kafkajs gives up on a refused SASL login by itself, but counts a
+ * refused TLS certificate as a connection error and retries it for about 20 s, logging each try.
+ * Any other failure (a broker still starting) is left to those clients and their retries.
+ */
+export async function checkBrokerAccepts(config: Config['kafka'], logger: Logger): Promise<void> {
+  if (!config.ssl && !config.sasl) return;
+  const admin = createKafka(config, logger.child({}, { level: 'silent' }), config.clientId, 0).admin();
+  try {
+    await admin.connect();
+  } catch (error) {
+    const refused = brokerRefusal(error);
+    if (refused) throw refused;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 export interface KafkaClients {
@@ -47,6 +104,7 @@ export async function startKafkaClients(config: Config['kafka'], topics: string[
     await Promise.all([producer.disconnect(), admin.disconnect()]);
   };
   try {
+    await checkBrokerAccepts(config, logger);
     await admin.connect();
     await ensureTopics(admin, topics, config.partitions, config.replicationFactor);
     await producer.connect();
@@ -73,12 +131,49 @@ export async function consumerLag(admin: Admin, groupId: string, topics: string[
   return lags.flat();
 }
 
+/** What our code needs of a producer (so the idempotent one below can stand in for kafkajs's). */
+export type Producer = Pick<KafkaProducer, 'connect' | 'disconnect' | 'send' | 'sendBatch'>;
+
 /**
- * A producer that keeps per-key order (one request in flight) and waits for all in-sync replicas.
- * Not kafkajs's experimental idempotent mode: consumers dedupe on eventId instead.
+ * A producer that keeps per-key order (one request in flight), waits for all in-sync replicas,
+ * and is idempotent: when kafkajs retries a send whose answer was lost (a broker restart), the
+ * broker drops the batch it already has, so retries leave no copies. kafkajs marks this mode
+ * experimental, and one trap is ours to close: after a send fails for good, kafkajs reuses its
+ * sequence numbers for the next send, which the broker may take for a copy of a batch it already
+ * wrote and silently drop. So after any failed send the next one goes through a new kafkajs
+ * producer (a new producer id). A copy can still come from a process that dies between
+ * publishing and marking: consumers dedupe on eventId.
  */
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const create = (): KafkaProducer =>
+    kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  let current = create();
+  let spent: Promise<void> | undefined; // set when a send failed: the next send replaces the producer first
+  const fresh = async (): Promise<KafkaProducer> => {
+    if (spent) {
+      // A replacement that could not connect fails this send; the one after tries a new one.
+      await spent.finally(() => (spent = undefined));
+    }
+    return current;
+  };
+  const failed = (error: unknown): never => {
+    spent ??= (async () => {
+      const old = current;
+      current = create();
+      await old.disconnect().catch(() => undefined);
+      await current.connect();
+    })();
+    throw error;
+  };
+  return {
+    connect: () => current.connect(),
+    disconnect: async () => {
+      await spent?.catch(() => undefined);
+      await current.disconnect();
+    },
+    send: async (record) => (await fresh()).send(record).catch(failed),
+    sendBatch: async (batch) => (await fresh()).sendBatch(batch).catch(failed),
+  };
 }
 
 /**
@@ -111,4 +206,11 @@ export async function ensureTopics(admin: Admin, topics: string[], partitions: n
   ).catch((error: unknown) => {
     throw creationError ?? error;
   });
+}
+
+/** The largest record batch a topic accepts (its max.message.bytes, or the broker's default). */
+export async function topicMaxMessageBytes(admin: Admin, topic: string): Promise<number> {
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+  const value = Number(described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+  return Number.isInteger(value) && value > 0 ? value : 1_048_588;
 }
