@@ -25,6 +25,8 @@ export interface DeadLetterSeen {
 
 export interface Harness {
   config: Config;
+  /** The file the in-process workers log to (a test artifact). */
+  logFile: string;
   /** The variables that point a worker at this harness's topics and database. */
   env: Record<string, string>;
   db: DataSource;
@@ -69,7 +71,8 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   };
   const config = loadConfig({ ...process.env, ...env });
   // The worker's logs are kept as a test artifact, one file per harness.
-  const logger = createLogger(config.logLevel, path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`));
+  const logFile = path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`);
+  const logger = createLogger(config.logLevel, logFile);
   const codec = new AvroCodec(config.schemaRegistryUrl);
   const kafka = createKafka(config.kafka, logger, `test-${run}`);
   await createTopics(kafka, allTopics(config.topics), config.kafka.partitions);
@@ -101,6 +104,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const workers: RunningWorker[] = [];
   const harness: Harness = {
     config,
+    logFile,
     env,
     db,
     async publishRequest(request, ...decisions) {

@@ -9,6 +9,7 @@ import type { Logger } from '../../libraries/logger';
 import { errorMessage } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
+import type { OidcSignIn } from './oidc-sign-in';
 import { openApiDocument } from './openapi';
 
 const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
@@ -26,9 +27,11 @@ export async function startHttpServer(opts: {
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
   api: ApiDeps;
+  /** Set when the page signs in through an OpenID Connect provider (AUTH_OIDC_ISSUER). */
+  oidcSignIn?: OidcSignIn;
   logger: Logger;
 }): Promise<HttpServer> {
-  const { metrics, checks, api, logger } = opts;
+  const { metrics, checks, api, oidcSignIn, logger } = opts;
   const json = (res: http.ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -38,6 +41,7 @@ export async function startHttpServer(opts: {
     // Every /approvals/<requestId> deep link is the same page; it reads the id from its path.
     const route = `${req.method} ${url.pathname.startsWith('/approvals/') ? '/approvals' : url.pathname}`;
     void (async () => {
+      if (await oidcSignIn?.handle(req, res, url)) return;
       const answer = await handleApi(api, req, url);
       if (answer) return json(res, answer.status, answer.body);
       switch (route) {
@@ -60,6 +64,9 @@ export async function startHttpServer(opts: {
         case 'GET /approvals':
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'" }).end(APPROVER_PAGE);
           return;
+        case 'GET /auth/methods':
+          // Which sign-in the page offers.
+          return json(res, 200, { local: api.signInLocally !== undefined, oidc: oidcSignIn !== undefined });
         case 'GET /openapi.json':
           return json(res, 200, openApiDocument);
         case 'GET /metrics':
