@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { recordFromRow } from './approval-records';
 import type { ApprovalRecord } from '../domain/approval';
 import { SEARCH_TEXT } from './migrations/1764100000000-api-indexes';
+import { POSITION_COLUMN, afterPosition, orderBy, positionOf, type Position, type Sort } from './request-order';
 
 export interface SearchFilter {
   status?: string;
@@ -12,10 +13,14 @@ export interface SearchFilter {
   text?: string;
   /** Restricts results to requests this approver may see (undefined: operator, sees all). */
   visibleTo?: string;
-  page: number;
-  pageSize: number;
-  sort: 'opened_at' | '-opened_at';
+  sort: Sort;
+  /** Continue after this row (from the previous page's last); undefined for the first page. */
+  after?: Position;
+  limit: number;
 }
+
+/** Records in list order, each with its position (a cursor to continue after it). */
+export type Listed = { record: ApprovalRecord; position: Position };
 
 export interface HistoryEntry {
   eventId: string;
@@ -33,7 +38,8 @@ export const TOTAL_CAP = 10_000;
 export class ApprovalQueries {
   constructor(private readonly dataSource: DataSource) {}
 
-  async search(filter: SearchFilter): Promise<{ items: ApprovalRecord[]; total: number; totalCapped: boolean }> {
+  /** One page of matches; `next` is null on the last page. */
+  async search(filter: SearchFilter): Promise<{ items: ApprovalRecord[]; next: Position | null; total: number; totalCapped: boolean }> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, value: unknown): void => {
@@ -51,16 +57,24 @@ export class ApprovalQueries {
       where.push(`${SEARCH_TEXT} ILIKE ${p}`);
     }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const order = filter.sort === 'opened_at' ? 'opened_at ASC' : 'opened_at DESC';
-    // The total is counted up to a cap: an exact count of a million rows costs half a second.
+    const pageParams = [...params, filter.limit + 1];
+    let pageWhere = clause;
+    if (filter.after) {
+      pageParams.push(filter.after.openedAt, filter.after.requestId);
+      pageWhere = `${clause ? `${clause} AND` : 'WHERE'} ${afterPosition(filter.after, `$${pageParams.length - 1}`, `$${pageParams.length}`)}`;
+    }
+    // One row past the page says whether another page follows. The total counts every match (not
+    // only those after the cursor), up to a cap: an exact count of a million rows costs half a second.
     const [rows, [{ total }]] = await Promise.all([
       this.dataSource.query(
-        `SELECT * FROM approval_requests ${clause} ORDER BY ${order}, request_id LIMIT ${filter.pageSize} OFFSET ${(filter.page - 1) * filter.pageSize}`,
-        params,
-      ),
+        `SELECT *, ${POSITION_COLUMN} FROM approval_requests ${pageWhere} ORDER BY ${orderBy(filter.sort)} LIMIT $${params.length + 1}`,
+        pageParams,
+      ) as Promise<Array<Record<string, unknown>>>,
       this.dataSource.query(`SELECT count(*)::int AS total FROM (SELECT 1 FROM approval_requests ${clause} LIMIT ${TOTAL_CAP + 1}) AS capped`, params),
     ]);
-    return { items: rows.map(recordFromRow), total: Math.min(total, TOTAL_CAP), totalCapped: total > TOTAL_CAP };
+    const page = rows.slice(0, filter.limit);
+    const next = rows.length > filter.limit ? positionOf(page[page.length - 1]!, filter.sort) : null;
+    return { items: page.map(recordFromRow), next, total: Math.min(total, TOTAL_CAP), totalCapped: total > TOTAL_CAP };
   }
 
   async get(requestId: string): Promise<{ record: ApprovalRecord; history: HistoryEntry[] } | undefined> {
@@ -85,14 +99,17 @@ export class ApprovalQueries {
   }
 
   /**
-   * Pending requests that name this approver, oldest first. Whether they may decide on each (the
-   * four-eyes rule) is the domain's to say: the caller filters with it.
+   * Pending requests that name this approver, oldest first, after `after`. Whether they may decide
+   * on each (the four-eyes rule) is the domain's to say: the caller filters with it.
    */
-  async pendingFor(approverId: string, limit: number, offset = 0): Promise<ApprovalRecord[]> {
-    const rows = await this.dataSource.query(
-      `SELECT * FROM approval_requests WHERE status = 'PENDING' AND approvers @> $1::jsonb ORDER BY opened_at, request_id LIMIT $2 OFFSET $3`,
-      [JSON.stringify([{ id: approverId }]), limit, offset],
+  async pendingFor(approverId: string, limit: number, after?: Position): Promise<Listed[]> {
+    const sort: Sort = 'opened_at';
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT *, ${POSITION_COLUMN} FROM approval_requests
+        WHERE status = 'PENDING' AND approvers @> $1::jsonb ${after ? `AND ${afterPosition(after, '$3', '$4')}` : ''}
+        ORDER BY ${orderBy(sort)} LIMIT $2`,
+      after ? [JSON.stringify([{ id: approverId }]), limit, after.openedAt, after.requestId] : [JSON.stringify([{ id: approverId }]), limit],
     );
-    return rows.map(recordFromRow);
+    return rows.map((row) => ({ record: recordFromRow(row), position: positionOf(row, sort) }));
   }
 }

@@ -75,6 +75,13 @@ function checkId(label: string, value: string, problems: string[]): void {
   checkLine(label, value, MAX_ID, problems);
 }
 
+/** What is wrong with an id (a request's, a person's), or undefined: the rule above, for one value. */
+export function idProblem(label: string, value: string): string | undefined {
+  const problems: string[] = [];
+  checkId(label, value, problems);
+  return problems[0];
+}
+
 function checkPerson(label: string, person: Person, problems: string[]): void {
   checkId(`${label}.id`, person.id, problems);
   checkLine(`${label}.name`, person.name, MAX_NAME, problems);

@@ -65,7 +65,7 @@ async function apiLatency(port: number, sample: { requestId: string; serial: str
   const operator = await mintLocalToken(auth, { id: 'operator-1', name: 'Operator', email: 'operator@bench.example.com', roles: ['operator'] });
   const approver = await mintLocalToken(auth, { id: 'approver-7', name: 'Approver 7', email: 'approver-7@bench.example.com', roles: ['approver'] });
   const queries: Array<[string, string, string]> = [
-    ['operator: newest page', '/api/requests?pageSize=20', operator],
+    ['operator: newest page', '/api/requests?limit=20', operator],
     ['operator: pending lock-card requests', '/api/requests?status=PENDING&operation=LOCK_CARD', operator],
     ['operator: free text (a card serial)', `/api/requests?q=${encodeURIComponent(sample.serial)}`, operator],
     ['approver: requests they may see', '/api/requests', approver],

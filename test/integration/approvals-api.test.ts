@@ -1,6 +1,10 @@
-// The approvals API: bearer tokens, who may see and decide, and decisions that travel through
-// the decisions topic back into the worker.
-import { aPerson, aRequest } from '../support/builders';
+// The approvals API: bearer tokens, who may see and decide, decisions that travel through the
+// decisions topic back into the worker, and lists paged by cursor.
+import { aCard, aPerson, aRequest } from '../support/builders';
+import type { CardOperationRequest } from '../../src/domain/card-operation';
+import type { ApprovalRecord } from '../../src/domain/approval';
+import { encodeCursor } from '../../src/data-access/request-order';
+import { PAGE_LIMIT } from '../../src/entry-points/http/approvals-api';
 import { pollUntil } from '../../src/libraries/retry';
 import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
 import Ajv2020 from 'ajv/dist/2020';
@@ -99,7 +103,7 @@ test('when searching, then operators find any request by text and filters, and a
   const request = await openRequest();
   const operator = await tokenFor(aPerson('operator'), ['operator']);
   const byText = await call(`/api/requests?q=${encodeURIComponent(request.requestId)}&status=PENDING&operation=LOCK_CARD`, operator);
-  expect(byText).toMatchObject({ status: 200, body: { total: 1, page: 1 } });
+  expect(byText).toMatchObject({ status: 200, body: { total: 1, nextCursor: null } });
   expect(byText.body.items[0].requestId).toBe(request.requestId);
   await expectSchema('SearchResult', byText.body);
   const byRequester = await call(`/api/requests?requester=${request.requester.id}`, operator);
@@ -109,4 +113,115 @@ test('when searching, then operators find any request by text and filters, and a
   expect(await call('/api/requests?status=SOMETIMES', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
   // One or two characters would match most rows: refused before it costs a table scan.
   expect(await call('/api/requests?q=ab', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY', message: 'q needs at least 3 characters' } });
+});
+
+/**
+ * Publishes requests in one produce request to one partition: the worker opens them in one batch,
+ * so they share their opened time to the millisecond and only the request id orders them.
+ */
+async function openTogether(requests: CardOperationRequest[]): Promise<void> {
+  const topic = harness.config.topics.requests.LOCK_CARD;
+  const messages = [];
+  // One at a time: the first registers the schema (registering one subject twice at once is refused).
+  for (const r of requests) messages.push({ key: r.requestId, value: await harness.encodeWith(`${topic}-value`, 'card-operation-request', r), partition: 0 });
+  await harness.publishRawBatch(topic, messages);
+  for (const r of requests) await harness.waitForEvents(r.requestId, 1);
+}
+
+type Page = { items: ApprovalRecord[]; nextCursor: string | null };
+
+/** Follows nextCursor from the first page to the last, checking every page against the contract. */
+async function walk(path: string, token: string, schema: 'SearchResult' | 'Tasks'): Promise<Page[]> {
+  const pages: Page[] = [];
+  let cursor: string | null = null;
+  do {
+    const answer = await call(`${path}${path.includes('?') ? '&' : '?'}${cursor ? `cursor=${encodeURIComponent(cursor)}` : ''}`, token);
+    expect(answer.status).toBe(200);
+    await expectSchema(schema, answer.body);
+    pages.push(answer.body);
+    cursor = answer.body.nextCursor;
+  } while (cursor !== null && pages.length < 50);
+  return pages;
+}
+
+// Request ids from aRequest share one shape (req-, a lowercase UUID): any collation orders them as
+// JavaScript compares them.
+const byOpenedThenId = (a: ApprovalRecord, b: ApprovalRecord): number => a.openedAt - b.openedAt || (a.requestId < b.requestId ? -1 : 1);
+
+test('when an operator walks a search page by page with the cursor, then each request comes exactly once and in order, ties on the opened time included', async () => {
+  const requester = aPerson('requester');
+  const older = Array.from({ length: 7 }, () => aRequest('LOCK_CARD', { requester }));
+  const newer = Array.from({ length: 6 }, () => aRequest('LOCK_CARD', { requester }));
+  await openTogether(older);
+  await openTogether(newer);
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+
+  for (const sort of ['-opened_at', 'opened_at'] as const) {
+    const pages = await walk(`/api/requests?requester=${requester.id}&sort=${sort}&limit=4`, operator, 'SearchResult');
+    const seen = pages.flatMap((p) => p.items);
+    const expected = [...seen].sort(sort === 'opened_at' ? byOpenedThenId : (a, b) => byOpenedThenId(b, a));
+    expect(seen.map((r) => r.requestId)).toEqual(expected.map((r) => r.requestId));
+    expect(new Set(seen.map((r) => r.requestId))).toEqual(new Set([...older, ...newer].map((r) => r.requestId)));
+    expect(pages.map((p) => p.items.length)).toEqual([4, 4, 4, 1]);
+    expect(pages.at(-1)!.nextCursor).toBeNull();
+    // The pages end inside groups of requests opened in the same millisecond: the request id carried on.
+    const splitTies = pages.slice(1).filter((p, i) => p.items[0]!.openedAt === pages[i]!.items.at(-1)!.openedAt);
+    expect(splitTies.length).toBeGreaterThan(0);
+  }
+});
+
+test('when an approver walks their tasks page by page, then every request they may decide on comes once, oldest first, and none the four-eyes rule forbids', async () => {
+  const approver = aPerson('approver');
+  const other = aPerson('approver');
+  const holding = (r: CardOperationRequest): CardOperationRequest => ({ ...r, cards: [aCard(approver)] });
+  // One batch, so only the ids order them; the ones the approver may not decide on sit between
+  // and at the ends of the pages.
+  const stem = `req-${aPerson('x').id}`;
+  const requests = [
+    aRequest('LOCK_CARD', { requestId: `${stem}-0`, approvers: [approver, other] }),
+    holding(aRequest('LOCK_CARD', { requestId: `${stem}-1`, approvers: [approver, other] })),
+    aRequest('LOCK_CARD', { requestId: `${stem}-2`, approvers: [approver, other], requester: approver }),
+    aRequest('LOCK_CARD', { requestId: `${stem}-3`, approvers: [approver, other] }),
+    aRequest('LOCK_CARD', { requestId: `${stem}-4`, approvers: [approver, other] }),
+    holding(aRequest('LOCK_CARD', { requestId: `${stem}-5`, approvers: [approver, other] })),
+    aRequest('LOCK_CARD', { requestId: `${stem}-6`, approvers: [approver, other] }),
+  ];
+  await openTogether(requests);
+
+  const pages = await walk('/api/tasks?limit=2', await tokenFor(approver), 'Tasks');
+  expect(pages.map((p) => p.items.map((r) => r.requestId))).toEqual([
+    [`${stem}-0`, `${stem}-3`],
+    [`${stem}-4`, `${stem}-6`],
+  ]);
+  expect(pages.at(-1)!.nextCursor).toBeNull();
+  // The other approver may decide on all of them.
+  const theirs = await walk('/api/tasks?limit=3', await tokenFor(other), 'Tasks');
+  expect(theirs.flatMap((p) => p.items.map((r) => r.requestId))).toEqual(requests.map((r) => r.requestId));
+});
+
+test('when a list is asked for with a cursor it did not give out, an old page number or too large a limit, then the API answers 400 and says why', async () => {
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+  const approver = await tokenFor(aPerson('approver'));
+  const position = { openedAt: '2025-01-31T10:00:00.123456Z', requestId: 'req-1' };
+  const refused = {
+    'not base64url': ['/api/requests?cursor=%25%25%25', operator],
+    'not JSON': [`/api/requests?cursor=${Buffer.from('{"s":').toString('base64url')}`, operator],
+    'no such day': [`/api/requests?cursor=${encodeCursor({ ...position, sort: '-opened_at', openedAt: '2025-02-30T10:00:00.000000Z' })}`, operator],
+    'a year Postgres has not': [`/api/requests?cursor=${encodeCursor({ ...position, sort: '-opened_at', openedAt: '0000-01-01T00:00:00.000000Z' })}`, operator],
+    'a control character in the id': [`/api/requests?cursor=${encodeCursor({ ...position, sort: '-opened_at', requestId: 'req-\u0000' })}`, operator],
+    'another sort': [`/api/requests?sort=-opened_at&cursor=${encodeCursor({ ...position, sort: 'opened_at' })}`, operator],
+    'tasks, not base64url': ['/api/tasks?cursor=..', approver],
+  } as const;
+  for (const [why, [path, token]] of Object.entries(refused)) {
+    const answer = await call(path, token);
+    expect({ why, status: answer.status, error: answer.body.error }).toEqual({ why, status: 400, error: 'INVALID_CURSOR' });
+    await expectSchema('Error', answer.body);
+  }
+  expect((await call(`/api/requests?sort=opened_at&cursor=${encodeCursor({ ...position, sort: '-opened_at' })}`, operator)).body.message).toMatch(/sort=-opened_at/);
+  expect(await call('/api/requests?page=2', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY', message: expect.stringMatching(/cursor/) } });
+  expect(await call(`/api/requests?limit=${PAGE_LIMIT.max + 1}`, operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
+  expect(await call(`/api/tasks?limit=0`, approver)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
+  // A well-formed cursor is only a place in the order: it shows nothing the caller could not see.
+  const far = await call(`/api/requests?cursor=${encodeCursor({ ...position, sort: '-opened_at', openedAt: '1971-01-01T00:00:00.000000Z' })}`, operator);
+  expect(far).toMatchObject({ status: 200, body: { items: [], nextCursor: null } });
 });

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { aRequest } from '../support/builders';
+import { aPerson, aRequest } from '../support/builders';
+import { PAGE_LIMIT } from '../../src/entry-points/http/approvals-api';
 import { pollUntil } from '../../src/libraries/retry';
 import { waitForEmails } from '../support/inbox';
 import { startHarness, type Harness } from '../support/test-worker';
@@ -96,4 +97,21 @@ test('when an approver postpones in the page, then the request stays in their li
   await waitForEmails(request.requester.email, 1);
   await page.getByRole('button', { name: 'What do you want to do' }).click();
   await pollUntil(async () => page.getByRole('cell', { name: request.requestId }).count(), (n) => n === 0, { what: 'the task to leave the list' });
+}, 60_000);
+
+test('when an approver has more tasks than one page holds, then More tasks adds the next page until every task is listed', async () => {
+  const approver = aPerson('approver');
+  const requests = Array.from({ length: PAGE_LIMIT.default + 1 }, () => aRequest('LOCK_CARD', { approvers: [approver, aPerson('approver')] }));
+  for (const request of requests) await harness.publishRequest(request);
+  for (const request of requests) await harness.waitForEvents(request.requestId, 1);
+
+  const page = await signInAs(approver);
+  await page.getByRole('button', { name: 'What do you want to do' }).click();
+  const rows = page.locator('#task-list tbody tr');
+  await pollUntil(() => rows.count(), (n) => n === PAGE_LIMIT.default, { what: 'the first page of tasks' });
+  await page.getByRole('button', { name: 'More tasks' }).click();
+  await pollUntil(() => rows.count(), (n) => n === requests.length, { what: 'every task' });
+  await page.getByRole('button', { name: 'More tasks' }).waitFor({ state: 'hidden' });
+  const listed = await page.locator('#task-list tbody tr td:first-child').allTextContents();
+  expect(new Set(listed)).toEqual(new Set(requests.map((r) => r.requestId)));
 }, 60_000);

@@ -1,6 +1,7 @@
-// Publishing approvers' decisions on the decisions topic: the one way everything that decides
-// (the API, the CLI, the demo, tests and benchmarks) puts a decision on the topic. The schema is
-// registered once, on first use.
+// Publishing approvers' decisions on the decisions topic. In the worker only the API uses it,
+// with the identity its bearer token proved: whatever publishes here decides as the approver it
+// names. The demo, tests and benchmarks use it too, standing in for upstream systems; the CLI
+// decides through the API. The schema is registered once, on first use.
 import type { ApprovalDecision } from '../../domain/card-operation';
 import type { AvroCodec } from '../schema-registry/avro-codec';
 import type { Producer } from './kafka-client';

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 // `card-approvals`: the operators' command line. Every command takes the worker's environment
 // variables (topics, brokers, registry, database). Run `card-approvals help` for the list.
+// Deciding is the one thing it does as a person: it goes through the worker's API with that
+// person's bearer token, like the page does, so the API's rules (identity from the token, only a
+// request's approvers) hold for it too. It never publishes a decision itself.
 import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
-import { decisionPublisher } from '../../adapters/kafka/decision-publisher';
-import { createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
+import { checkBrokerAccepts, createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from '../../data-access/approval-queries';
 import { createDataSource } from '../../data-access/data-source';
+import { EventOutbox } from '../../data-access/event-outbox';
+import { InvalidCursorError, decodeCursor, encodeCursor, type Position } from '../../data-access/request-order';
 import { DECISIONS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
 import { ConfigError, loadConfig, type Config } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
@@ -17,8 +21,16 @@ import { mintLocalToken, type Role } from '../http/auth';
 const HELP: Record<string, string> = {
   token: 'token --id ID --name NAME --email EMAIL [--roles approver,operator] [--ttl 8h]\n  Mints a local bearer token signed with AUTH_SECRET.',
   tail: 'tail TOPIC [--from-beginning] [--json] [--request ID] [--max N]\n  Prints a topic decoded through the registry. TOPIC: events, decisions, dead-letter, an operation (lock-card …) or a topic name.',
-  requests: 'requests list [--status S] [--operation O] [--q TEXT] [--page N]\n  Lists approval requests.\nrequests show ID\n  One request with its history.',
-  decide: 'decide ID APPROVED|REJECTED|POSTPONED --id ID --name NAME --email EMAIL [--reason TEXT]\n  Publishes a decision as that approver (local use).',
+  requests:
+    'requests list [--status S] [--operation O] [--q TEXT] [--cursor C]\n  Lists approval requests, newest first, 50 at a time; the last line gives the cursor of the next 50.\nrequests show ID\n  One request with its history.',
+  decide:
+    'decide ID APPROVED|REJECTED|POSTPONED [--reason TEXT] [--token JWT] [--api URL]\n' +
+    "  Decides through the worker's API as the person the token names (POST /api/requests/ID/decisions) and prints the decisionId.\n" +
+    '  The token comes from --token or CARD_APPROVALS_TOKEN (prefer the variable: arguments show in the process list);\n' +
+    '  the API from --api or CARD_APPROVALS_API_URL (default http://127.0.0.1:8080). There is no flag to decide as someone else.',
+  events:
+    'events parked\n  Lists events parked because they could not be published, with the reason and how many later events of their request wait behind each.\n' +
+    'events unpark (--event EVENT_ID | --all)\n  Puts parked events back in the queue, after the cause was fixed (the topic\'s size limit, say); they and the events behind them are then published in order.',
   'dead-letters':
     'dead-letters list [--reason R]\n  Lists dead letters with their reason and source.\ndead-letters replay (--offset PARTITION:OFFSET | --reason R | --all)\n  Sends dead letters back to their source topic unchanged, after a fix.',
 };
@@ -71,6 +83,8 @@ async function readTopic(
   onMessage: (message: KafkaMessage, partition: number) => Promise<boolean | void>,
 ): Promise<void> {
   const kafka = createKafka(config.kafka, createLogger('silent'), 'card-approvals-cli');
+  // Every command that uses Kafka reads first: a broker refusing our credentials ends it here, at once.
+  await checkBrokerAccepts(config.kafka, createLogger('silent'));
   const admin = kafka.admin();
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
@@ -170,34 +184,91 @@ async function requests(config: Config, positional: string[], flags: Map<string,
     }
     if (positional[0] !== 'list') throw new UsageError(usage('requests'));
     const str = (name: string): string | undefined => (typeof flags.get(name) === 'string' ? (flags.get(name) as string) : undefined);
-    const result = await queries.search({
-      status: str('status'),
-      operation: str('operation'),
-      text: str('q'),
-      page: Number(str('page') ?? 1),
-      pageSize: 50,
-      sort: '-opened_at',
-    });
+    const cursor = str('cursor');
+    let after: Position | undefined;
+    try {
+      after = cursor === undefined ? undefined : decodeCursor(cursor, '-opened_at');
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new UsageError(`--cursor: ${error.message}`);
+      throw error;
+    }
+    const result = await queries.search({ status: str('status'), operation: str('operation'), text: str('q'), sort: '-opened_at', after, limit: 50 });
     for (const r of result.items) {
       console.log(`${r.requestId}  ${r.operation.padEnd(22)} ${r.status.padEnd(8)} ${new Date(r.openedAt).toISOString()}  ${r.requester.name}`);
     }
-    console.log(`${result.items.length} of ${result.totalCapped ? 'more than ' : ''}${result.total}`);
+    console.log(`${result.items.length} of ${result.totalCapped ? 'more than ' : ''}${result.total}${result.next ? `; next: --cursor ${encodeCursor(result.next)}` : ''}`);
   } finally {
     await dataSource.destroy();
   }
 }
 
+async function parkedEvents(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
+  const action = positional[0];
+  const event = flags.get('event');
+  if (action !== 'parked' && !(action === 'unpark' && (typeof event === 'string' || flags.has('all')))) throw new UsageError(usage('events'));
+  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
+  try {
+    const outbox = new EventOutbox(dataSource, config.outboxLeaseMs);
+    if (action === 'unpark') {
+      console.log(`${await outbox.unpark(typeof event === 'string' ? [event] : 'all')} event(s) back in the queue`);
+      return;
+    }
+    const parked = await outbox.parked();
+    for (const p of parked) {
+      console.log(`${p.parkedAt}  ${p.eventId}  ${p.type} of ${p.requestId}  after ${p.attempts} attempt(s); ${p.waitingBehind} later event(s) waiting\n    ${p.error ?? ''}`);
+    }
+    console.log(`${parked.length} parked event(s)`);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
+const DECIDE_FLAGS = ['reason', 'token', 'api'];
+
 async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
   const [requestId, decision] = positional;
-  if (!requestId || !DECISIONS.includes(decision as DecisionKind)) throw new UsageError(usage('decide'));
-  const approver = { id: need(flags, 'id', 'decide'), name: need(flags, 'name', 'decide'), email: need(flags, 'email', 'decide'), locale: null };
-  const reason = typeof flags.get('reason') === 'string' ? (flags.get('reason') as string) : null;
-  const producer = createProducer(createKafka(config.kafka, createLogger('silent'), 'card-approvals-cli'));
-  await producer.connect();
-  const decisionId = randomUUID();
-  const publish = decisionPublisher({ codec: new AvroCodec(config.schemaRegistryUrl), producer, topic: config.topics.decisions });
-  await publish({ decisionId, requestId, decision: decision as DecisionKind, approver, reason, decidedAt: Date.now() }).finally(() => producer.disconnect());
-  console.log(`published decision ${decisionId}: ${decision} on ${requestId} as ${approver.id}`);
+  if (!requestId || !DECISIONS.includes(decision as DecisionKind) || positional.length > 2) throw new UsageError(usage('decide'));
+  const unknown = [...flags.keys()].filter((name) => !DECIDE_FLAGS.includes(name));
+  if (unknown.length > 0) {
+    throw new UsageError(`decide takes no ${unknown.map((f) => `--${f}`).join(', ')}: the approver is the person the token names\n${usage('decide')}`);
+  }
+  for (const name of DECIDE_FLAGS) {
+    if (flags.get(name) === true) throw new UsageError(`--${name} needs a value\n${usage('decide')}`);
+  }
+  const reason = flags.get('reason') as string | undefined;
+  const token = (flags.get('token') as string | undefined) ?? config.cli.token;
+  const api = (flags.get('api') as string | undefined) ?? config.cli.apiUrl;
+  if (!URL.canParse(api) || !['http:', 'https:'].includes(new URL(api).protocol)) throw new UsageError(`--api "${api}" is not an http(s) URL`);
+  const url = new URL(`api/requests/${encodeURIComponent(requestId)}/decisions`, api.endsWith('/') ? api : `${api}/`);
+  // Without a token the API still gets the call: it is the one that says what is missing.
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ decision, ...(reason !== undefined ? { reason } : {}) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach the API at ${url.origin} (${cause?.code ?? cause?.message ?? errorMessage(error)}); set --api or CARD_APPROVALS_API_URL`);
+  }
+  const text = await res.text();
+  let body: { decisionId?: unknown; error?: unknown; message?: unknown } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // not JSON: reported below with the status
+  }
+  if (res.status !== 202 || typeof body.decisionId !== 'string') {
+    const what = typeof body.error === 'string' ? `${body.error}: ${String(body.message)}` : text.slice(0, 200) || res.statusText;
+    const hint =
+      res.status === 401 ? '\n  pass a token with --token or CARD_APPROVALS_TOKEN (locally: card-approvals token --id … mints one)' : '';
+    // The API's code and message are what the operator needs to see.
+    throw new Error(`the API refused the decision: ${res.status} ${what}${hint}`);
+  }
+  console.log(body.decisionId);
+  console.error(`decision ${body.decisionId} accepted: ${decision} on ${requestId}; the worker applies it from the decisions topic`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -219,6 +290,8 @@ async function main(argv: string[]): Promise<void> {
       return tail(config, positional, flags);
     case 'dead-letters':
       return deadLetters(config, positional, flags);
+    case 'events':
+      return parkedEvents(config, positional, flags);
     case 'requests':
       return requests(config, positional, flags);
     case 'decide':
@@ -232,6 +305,7 @@ main(process.argv.slice(2)).then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error instanceof UsageError || error instanceof ConfigError ? error.message : `card-approvals: ${errorMessage(error)}`);
+    // 2: the command was wrong; 1: it ran and failed (the API refused, a dependency is away).
     process.exit(error instanceof UsageError ? 2 : 1);
   },
 );

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
+import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
 import { approverRefusal } from '../../domain/approval-policy';
 import { decisionProblems } from '../../domain/validate-message';
@@ -17,7 +18,7 @@ export interface ApiDeps {
   publishDecision(decision: ApprovalDecision): Promise<void>;
 }
 
-const STATUSES = ['PENDING', 'APPROVED', 'REJECTED'];
+export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED'] as const;
 
 const canSee = (who: Identity, record: ApprovalRecord): boolean =>
   who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id);
@@ -36,6 +37,34 @@ function positive(query: URLSearchParams, name: string, fallback: number, max: n
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1 || value > max) throw new HttpError(400, 'INVALID_QUERY', `${name} must be an integer from 1 to ${max}`);
   return value;
+}
+
+/** Items per page of a list (search, tasks): `limit` in the query, this many when it is absent. */
+export const PAGE_LIMIT = { default: 20, max: 200 } as const;
+
+/** The query parameters each list accepts: any other (an old `page`, a misspelling) is refused, not ignored. */
+export const LIST_PARAMETERS = {
+  search: ['status', 'operation', 'approver', 'requester', 'q', 'sort', 'cursor', 'limit'],
+  tasks: ['cursor', 'limit'],
+} as const;
+
+function onlyKnown(query: URLSearchParams, known: readonly string[]): void {
+  const unknown = [...new Set(query.keys())].filter((name) => !known.includes(name));
+  if (unknown.length === 0) return;
+  const paging = unknown.some((name) => name === 'page' || name === 'pageSize') ? ' (pages go by cursor: pass the nextCursor of the previous answer, and limit)' : '';
+  throw new HttpError(400, 'INVALID_QUERY', `unknown parameter(s) ${unknown.join(', ')}; this list takes ${known.join(', ')}${paging}`);
+}
+
+/** Where the caller's previous page ended, in the order asked for now; a cursor we did not give out is a 400. */
+function cursorIn(query: URLSearchParams, sort: Sort): Position | undefined {
+  const cursor = query.get('cursor');
+  if (cursor === null || cursor === '') return undefined;
+  try {
+    return decodeCursor(cursor, sort);
+  } catch (error) {
+    if (error instanceof InvalidCursorError) throw new HttpError(400, 'INVALID_CURSOR', `${error.message}; start again without a cursor`);
+    throw error;
+  }
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
@@ -76,16 +105,37 @@ function searchText(query: URLSearchParams): string | undefined {
   return text;
 }
 
-/** Pending requests this approver may decide on, oldest first, up to 500: the domain's rule filters them. */
-async function tasksOf(queries: ApprovalQueries, who: Identity, limit = 500): Promise<ApprovalRecord[]> {
-  const tasks: ApprovalRecord[] = [];
-  for (let offset = 0; tasks.length < limit; offset += limit) {
-    const page = await queries.pendingFor(who.id, limit, offset);
-    tasks.push(...page.filter((record) => approverRefusal(record, who) === null));
-    if (page.length < limit) break;
+/** How many pending requests one tasks call reads at most before it answers with what it found. */
+export const TASKS_SCAN_LIMIT = 1000;
+
+/**
+ * One page of the requests this approver may decide on, oldest first. The database lists the
+ * pending requests that name them; the domain's rule (four-eyes) drops some, so a page is read in
+ * rounds until it is full. The cursor is the position of the last row read, kept or dropped: the
+ * next page starts after it and sees every row once. A call reads at most TASKS_SCAN_LIMIT rows,
+ * then answers with fewer items and a cursor: only a null cursor means the end.
+ */
+async function tasksOf(queries: ApprovalQueries, who: Identity, limit: number, after: Position | undefined): Promise<{ items: ApprovalRecord[]; next: Position | null }> {
+  const items: ApprovalRecord[] = [];
+  const round = Math.max(limit + 1, 50);
+  let position = after;
+  for (let read = 0; read < TASKS_SCAN_LIMIT; ) {
+    const rows = await queries.pendingFor(who.id, round, position);
+    for (const { record, position: at } of rows) {
+      if (approverRefusal(record, who) === null) {
+        // Another task beyond a full page: there is more, and it starts after the last row read.
+        if (items.length === limit) return { items, next: position ?? null };
+        items.push(record);
+      }
+      position = at;
+    }
+    if (rows.length < round) return { items, next: null };
+    read += rows.length;
   }
-  return tasks.slice(0, limit);
+  return { items, next: position ?? null };
 }
+
+const cursorOf = (position: Position | null): string | null => (position ? encodeCursor(position) : null);
 
 /** Handles /api/* routes; returns the status and JSON body, or undefined for other paths. */
 export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: URL): Promise<{ status: number; body: unknown } | undefined> {
@@ -107,6 +157,8 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
 
   if (req.method === 'GET' && path === '/api/requests') {
     const q = url.searchParams;
+    onlyKnown(q, LIST_PARAMETERS.search);
+    const sort = (pick(q, 'sort', SORTS) ?? '-opened_at') as Sort;
     const filter: SearchFilter = {
       status: pick(q, 'status', STATUSES),
       operation: pick(q, 'operation', OPERATIONS),
@@ -114,17 +166,20 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
       requesterId: pick(q, 'requester'),
       text: searchText(q),
       visibleTo: who.roles.includes('operator') ? undefined : who.id,
-      page: positive(q, 'page', 1, 10_000),
-      pageSize: positive(q, 'pageSize', 20, 200),
-      sort: (pick(q, 'sort', ['opened_at', '-opened_at']) ?? '-opened_at') as SearchFilter['sort'],
+      sort,
+      after: cursorIn(q, sort),
+      limit: positive(q, 'limit', PAGE_LIMIT.default, PAGE_LIMIT.max),
     };
-    const result = await deps.queries.search(filter);
-    return { status: 200, body: { ...result, page: filter.page, pageSize: filter.pageSize } };
+    const { items, next, total, totalCapped } = await deps.queries.search(filter);
+    return { status: 200, body: { items, nextCursor: cursorOf(next), total, totalCapped } };
   }
 
   if (req.method === 'GET' && path === '/api/tasks') {
     if (!who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers have tasks');
-    return { status: 200, body: { items: await tasksOf(deps.queries, who) } };
+    const q = url.searchParams;
+    onlyKnown(q, LIST_PARAMETERS.tasks);
+    const { items, next } = await tasksOf(deps.queries, who, positive(q, 'limit', PAGE_LIMIT.default, PAGE_LIMIT.max), cursorIn(q, 'opened_at'));
+    return { status: 200, body: { items, nextCursor: cursorOf(next) } };
   }
 
   if (requestMatch) {

@@ -1,7 +1,9 @@
 // The API's contract, served at GET /openapi.json. Tests validate real responses against these
 // schemas, so the document cannot drift from what the server answers.
 import { MAX_TEXT } from '../../domain/validate-message';
-import { MIN_SEARCH_TEXT } from './approvals-api';
+import { SORTS } from '../../data-access/request-order';
+import { OPERATIONS } from '../../domain/card-operation';
+import { LIST_PARAMETERS, MIN_SEARCH_TEXT, PAGE_LIMIT, STATUSES, TASKS_SCAN_LIMIT } from './approvals-api';
 
 const person = {
   type: 'object',
@@ -51,6 +53,23 @@ const error = { type: 'object', required: ['error', 'message'], properties: { er
 const errors = Object.fromEntries(
   [400, 401, 403, 404].map((status) => [status, { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
 );
+const nextCursor = {
+  type: ['string', 'null'],
+  description: 'pass it as `cursor` (with the same sort and filters) for the next page; null on the last page',
+};
+/** The query parameters of the lists, described once for both (tasks take a few of search's). */
+const QUERY_PARAMETERS: Record<(typeof LIST_PARAMETERS.search)[number], { schema: object; description?: string }> = {
+  status: { schema: { enum: [...STATUSES] } },
+  operation: { schema: { enum: [...OPERATIONS] } },
+  approver: { schema: { type: 'string' }, description: 'an approver id' },
+  requester: { schema: { type: 'string' }, description: 'a requester id' },
+  q: { schema: { type: 'string', minLength: MIN_SEARCH_TEXT }, description: 'free text: request id, requester name, description, card ids and serial numbers' },
+  sort: { schema: { enum: [...SORTS], default: '-opened_at' }, description: 'by opened time, newest first (-opened_at) or oldest first; ties by request id' },
+  cursor: { schema: { type: 'string' }, description: 'the nextCursor of the previous page; opaque. A cursor not given out by this API, or for another sort, is a 400 INVALID_CURSOR' },
+  limit: { schema: { type: 'integer', minimum: 1, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default } },
+};
+const queryParameters = (names: ReadonlyArray<keyof typeof QUERY_PARAMETERS>) => names.map((name) => ({ name, in: 'query', ...QUERY_PARAMETERS[name] }));
+
 const ok = (schema: string, description = 'ok') => ({ description, content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } } });
 
 export const openApiDocument = {
@@ -64,13 +83,13 @@ export const openApiDocument = {
       Error: error,
       SearchResult: {
         type: 'object',
-        required: ['items', 'total', 'totalCapped', 'page', 'pageSize'],
+        additionalProperties: false,
+        required: ['items', 'nextCursor', 'total', 'totalCapped'],
         properties: {
-          items: { type: 'array', items: { $ref: '#/components/schemas/ApprovalRecord' } },
-          total: { type: 'integer', description: 'matches, counted up to 10,000' },
+          items: { type: 'array', maxItems: PAGE_LIMIT.max, items: { $ref: '#/components/schemas/ApprovalRecord' } },
+          nextCursor,
+          total: { type: 'integer', description: 'every match (not only those after the cursor), counted up to 10,000' },
           totalCapped: { type: 'boolean', description: 'true when there are more than 10,000 matches' },
-          page: { type: 'integer' },
-          pageSize: { type: 'integer' },
         },
       },
       RequestWithHistory: {
@@ -96,7 +115,13 @@ export const openApiDocument = {
           },
         },
       },
-      Tasks: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: { $ref: '#/components/schemas/ApprovalRecord' } } } },
+      Tasks: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['items', 'nextCursor'],
+        description: `A page may hold fewer than limit items (one call reads at most ${TASKS_SCAN_LIMIT} pending requests); only a null nextCursor means the end.`,
+        properties: { items: { type: 'array', maxItems: PAGE_LIMIT.max, items: { $ref: '#/components/schemas/ApprovalRecord' } }, nextCursor },
+      },
       DecisionRequest: {
         type: 'object',
         additionalProperties: false,
@@ -115,11 +140,7 @@ export const openApiDocument = {
     '/api/requests': {
       get: {
         summary: 'Search approval requests (approvers see the requests they approve; operators see all)',
-        parameters: ['status', 'operation', 'approver', 'requester', 'q', 'page', 'pageSize', 'sort'].map((name) => ({
-          name,
-          in: 'query',
-          schema: name === 'q' ? { type: 'string', minLength: MIN_SEARCH_TEXT } : { type: 'string' },
-        })),
+        parameters: queryParameters(LIST_PARAMETERS.search),
         responses: { 200: ok('SearchResult'), ...errors },
       },
     },
@@ -133,6 +154,12 @@ export const openApiDocument = {
         responses: { 202: ok('DecisionAccepted', 'published; poll the request for the outcome'), ...errors },
       },
     },
-    '/api/tasks': { get: { summary: "The signed-in approver's open tasks, postponed ones included", responses: { 200: ok('Tasks'), ...errors } } },
+    '/api/tasks': {
+      get: {
+        summary: "The signed-in approver's open tasks, postponed ones included, oldest first",
+        parameters: queryParameters(LIST_PARAMETERS.tasks),
+        responses: { 200: ok('Tasks'), ...errors },
+      },
+    },
   },
 };
