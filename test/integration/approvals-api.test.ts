@@ -112,7 +112,13 @@ test('when searching, then operators find any request by text and filters, and a
   expect((await call(`/api/requests?q=${encodeURIComponent(request.requestId)}`, outsider)).body.total).toBe(0);
   expect(await call('/api/requests?status=SOMETIMES', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
   // One or two characters would match most rows: refused before it costs a table scan.
-  expect(await call('/api/requests?q=ab', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY', message: 'q needs at least 3 characters' } });
+  expect(await call('/api/requests?q=ab', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY', message: expect.stringMatching(/^q needs at least 3 characters/) } });
+  // Punctuation alone gives the search index nothing to narrow on.
+  expect(await call('/api/requests?q=---', operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
+  // What the database cannot hold is refused before it gets there (it once answered 500).
+  for (const spoiled of ['q=%00abc', 'approver=a%00b', 'requester=%01x', `approver=${'x'.repeat(201)}`]) {
+    expect(await call(`/api/requests?${spoiled}`, operator)).toMatchObject({ status: 400, body: { error: 'INVALID_QUERY' } });
+  }
 });
 
 /**

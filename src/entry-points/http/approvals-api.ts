@@ -6,7 +6,7 @@ import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-q
 import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
 import { approverRefusal } from '../../domain/approval-policy';
-import { decisionProblems } from '../../domain/validate-message';
+import { decisionProblems, idProblem } from '../../domain/validate-message';
 import { DECISIONS, OPERATIONS, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
 import { HttpError, type Authenticate, type Identity } from './auth';
 
@@ -23,8 +23,11 @@ export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED'] as const;
 const canSee = (who: Identity, record: ApprovalRecord): boolean =>
   who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id);
 
+/** A query parameter, held to the rule for ids (one line, no control characters, at most 200). */
 function pick(query: URLSearchParams, name: string, allowed?: readonly string[]): string | undefined {
   const value = query.get(name)?.trim() || undefined;
+  const problem = value === undefined ? undefined : idProblem(name, value);
+  if (problem) throw new HttpError(400, 'INVALID_QUERY', problem);
   if (value !== undefined && allowed && !allowed.includes(value)) {
     throw new HttpError(400, 'INVALID_QUERY', `${name} must be one of ${allowed.join(', ')}`);
   }
@@ -96,12 +99,18 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
   return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
 }
 
-/** Free text shorter than this would match most rows and hold a connection for a table scan. */
+/**
+ * Free text needs a word of at least this many letters or digits: shorter text, or punctuation
+ * alone, gives the trigram index nothing to narrow on and would hold a connection for a table scan.
+ */
 export const MIN_SEARCH_TEXT = 3;
+const SEARCHABLE = new RegExp(`[\\p{L}\\p{N}]{${MIN_SEARCH_TEXT}}`, 'u');
 
 function searchText(query: URLSearchParams): string | undefined {
   const text = pick(query, 'q');
-  if (text !== undefined && text.length < MIN_SEARCH_TEXT) throw new HttpError(400, 'INVALID_QUERY', `q needs at least ${MIN_SEARCH_TEXT} characters`);
+  if (text !== undefined && !SEARCHABLE.test(text)) {
+    throw new HttpError(400, 'INVALID_QUERY', `q needs at least ${MIN_SEARCH_TEXT} characters, with a word of ${MIN_SEARCH_TEXT} letters or digits`);
+  }
   return text;
 }
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../../libraries/metrics';
 import type { Logger } from '../../libraries/logger';
-import { errorMessage } from '../../libraries/errors';
+import { classify, errorMessage } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
 import type { OidcSignIn } from './oidc-sign-in';
@@ -77,8 +77,15 @@ export async function startHttpServer(opts: {
       }
     })().catch((error: unknown) => {
       if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
+      if (res.headersSent) return;
+      // A full pool, a statement past its timeout, a database away: the caller may try again.
+      if (classify(error).code === 'DATABASE_UNAVAILABLE') {
+        logger.warn({ route, err: error }, 'http request could not be served now');
+        res.setHeader('retry-after', '1');
+        return json(res, 503, { error: 'UNAVAILABLE', message: 'the database is busy or away; try again' });
+      }
       logger.error({ route, err: error }, 'http request failed');
-      if (!res.headersSent) json(res, 500, { error: 'INTERNAL', message: 'internal error' });
+      json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });
   });
   await new Promise<void>((resolve, reject) => {

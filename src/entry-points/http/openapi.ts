@@ -51,7 +51,10 @@ const approvalRecord = {
 
 const error = { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } };
 const errors = Object.fromEntries(
-  [400, 401, 403, 404].map((status) => [status, { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
+  [400, 401, 403, 404, 503].map((status) => [
+    status,
+    { description: status === 503 ? 'the database is busy or away (UNAVAILABLE): try again after Retry-After seconds' : 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  ]),
 );
 const nextCursor = {
   type: ['string', 'null'],
