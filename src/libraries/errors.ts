@@ -18,7 +18,7 @@ export const DEAD_LETTER_REASONS = [
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export type TransientCode = 'REGISTRY_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'BROKER_UNAVAILABLE' | 'SMTP_UNAVAILABLE';
-export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'INTERNAL';
+export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'INTERNAL';
 
 export interface MessageContext {
   topic?: string;
@@ -99,12 +99,25 @@ export function classify(error: unknown, context: MessageContext = {}): AppError
   if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(errorMessage(error))) {
     return new TransientError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, context, { cause: error });
   }
-  // kafkajs errors say themselves whether a retry can help.
-  const retriable = (error as { retriable?: unknown } | null)?.retriable;
-  if (typeof retriable === 'boolean' && (error as Error).name?.startsWith('Kafka')) {
+  if ((error as Error | null)?.name?.startsWith('KafkaJS')) {
+    const retriable = kafkaRetriable(error);
     return new AppError(retriable ? 'BROKER_UNAVAILABLE' : 'INTERNAL', `broker: ${errorMessage(error)}`, retriable, context, { cause: error });
   }
   // Unknown failures (a dropped connection pg reports as plain text, a bug) are retried; the
   // consumer bounds that and then isolates the message that keeps failing.
   return new AppError('INTERNAL', errorMessage(error), true, context, { cause: error });
+}
+
+/**
+ * Whether retrying can help a kafkajs failure. kafkajs wraps what failed once its own retries run
+ * out (KafkaJSNumberOfRetriesExceeded, itself marked not retriable), so the innermost kafkajs
+ * error is what counts: only a broker's definitive refusal (a protocol error it marks not
+ * retriable: too large, not authorised) is permanent; a connection lost, a request timed out or
+ * a broker away stays transient however long it lasted.
+ */
+function kafkaRetriable(error: unknown): boolean {
+  type KafkaFailure = { name?: string; retriable?: boolean; cause?: unknown };
+  let inner = error as KafkaFailure;
+  while ((inner.cause as KafkaFailure | undefined)?.name?.startsWith('KafkaJS')) inner = inner.cause as KafkaFailure;
+  return inner.name === 'KafkaJSProtocolError' ? inner.retriable !== false : true;
 }

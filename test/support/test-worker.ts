@@ -77,10 +77,12 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const kafka = createKafka(config.kafka, logger, `test-${run}`);
   await createTopics(kafka, allTopics(config.topics), config.kafka.partitions);
 
-  const schemaIds = new Map<string, number>();
-  const schemaId = async (subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event'): Promise<number> => {
+  // The registration itself is cached, so messages encoded at once register their schema once
+  // (the registry refuses a second concurrent registration of a subject with 409).
+  const schemaIds = new Map<string, Promise<number>>();
+  const schemaId = (subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event'): Promise<number> => {
     const key = `${subject}/${schema}`;
-    if (!schemaIds.has(key)) schemaIds.set(key, await codec.register(subject, schema));
+    if (!schemaIds.has(key)) schemaIds.set(key, codec.register(subject, schema));
     return schemaIds.get(key)!;
   };
 

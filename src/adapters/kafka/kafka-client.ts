@@ -138,41 +138,53 @@ export type Producer = Pick<KafkaProducer, 'connect' | 'disconnect' | 'send' | '
  * A producer that keeps per-key order (one request in flight), waits for all in-sync replicas,
  * and is idempotent: when kafkajs retries a send whose answer was lost (a broker restart), the
  * broker drops the batch it already has, so retries leave no copies. kafkajs marks this mode
- * experimental, and one trap is ours to close: after a send fails for good, kafkajs reuses its
- * sequence numbers for the next send, which the broker may take for a copy of a batch it already
- * wrote and silently drop. So after any failed send the next one goes through a new kafkajs
- * producer (a new producer id). A copy can still come from a process that dies between
- * publishing and marking: consumers dedupe on eventId.
+ * experimental, and its sequence numbers are ours to protect: a failed attempt hands its numbers
+ * back for the retry, and any other batch that took them in between could be taken by the broker
+ * for a copy of a batch it already wrote, and dropped. So sends go through one at a time, and
+ * after a send fails for good the next one goes through a new kafkajs producer (a new producer
+ * id). A copy can still come from a process that dies between publishing and marking: consumers
+ * dedupe on eventId.
  */
 export function createProducer(kafka: Kafka): Producer {
-  const create = (): KafkaProducer =>
-    kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
-  let current = create();
-  let spent: Promise<void> | undefined; // set when a send failed: the next send replaces the producer first
-  const fresh = async (): Promise<KafkaProducer> => {
-    if (spent) {
-      // A replacement that could not connect fails this send; the one after tries a new one.
-      await spent.finally(() => (spent = undefined));
+  let current: KafkaProducer | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work, work);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  const connected = async (): Promise<KafkaProducer> => {
+    if (current) return current;
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    try {
+      await producer.connect();
+    } catch (error) {
+      void producer.disconnect().catch(() => undefined);
+      throw error;
     }
-    return current;
+    return (current = producer);
   };
-  const failed = (error: unknown): never => {
-    spent ??= (async () => {
-      const old = current;
-      current = create();
-      await old.disconnect().catch(() => undefined);
-      await current.connect();
-    })();
-    throw error;
-  };
+  const sending = <T>(send: (producer: KafkaProducer) => Promise<T>): Promise<T> =>
+    oneAtATime(async () => {
+      const producer = await connected();
+      try {
+        return await send(producer);
+      } catch (error) {
+        current = undefined;
+        void producer.disconnect().catch(() => undefined);
+        throw error;
+      }
+    });
   return {
-    connect: () => current.connect(),
-    disconnect: async () => {
-      await spent?.catch(() => undefined);
-      await current.disconnect();
-    },
-    send: async (record) => (await fresh()).send(record).catch(failed),
-    sendBatch: async (batch) => (await fresh()).sendBatch(batch).catch(failed),
+    connect: () => oneAtATime(async () => void (await connected())),
+    disconnect: () =>
+      oneAtATime(async () => {
+        const producer = current;
+        current = undefined;
+        await producer?.disconnect();
+      }),
+    send: (record) => sending((producer) => producer.send(record)),
+    sendBatch: (batch) => sending((producer) => producer.sendBatch(batch)),
   };
 }
 
@@ -213,4 +225,15 @@ export async function topicMaxMessageBytes(admin: Admin, topic: string): Promise
   const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
   const value = Number(described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
   return Number.isInteger(value) && value > 0 ? value : 1_048_588;
+}
+
+/** Refusals of what a produce request holds, not of the producer or the broker's state. */
+const RECORD_REFUSALS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'CORRUPT_MESSAGE', 'INVALID_RECORD', 'INVALID_TIMESTAMP']);
+
+/** Whether the broker refused a send for the records in it (so one of them is at fault), however kafkajs wrapped it. */
+export function isRecordRefusal(error: unknown): boolean {
+  for (let e = error as { type?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.type === 'string' && RECORD_REFUSALS.has(e.type)) return true;
+  }
+  return false;
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
-import { PermanentMessageError, TransientError, errorMessage } from '../../libraries/errors';
+import { AppError, PermanentMessageError, TransientError, errorMessage } from '../../libraries/errors';
 
 export type SchemaName = 'card-operation-request' | 'approval-decision' | 'approval-event';
 
@@ -65,8 +65,16 @@ export class AvroCodec {
     if (!res.ok) throw new Error(`registry answered ${res.status}`);
   }
 
+  /** Encodes a value in the wire format; a value that does not fit the schema is UNENCODABLE (permanent). */
   async encode(schemaId: number, value: unknown): Promise<Buffer> {
-    return this.registry.encode(schemaId, value);
+    try {
+      return await this.registry.encode(schemaId, value);
+    } catch (error) {
+      if ((error as Error).name === 'ConfluentSchemaRegistryValidationError') {
+        throw new AppError('UNENCODABLE', `the value does not fit schema ${schemaId}: ${errorMessage(error)}`, false, {}, { cause: error });
+      }
+      throw new TransientError('REGISTRY_UNAVAILABLE', `schema registry unavailable: ${errorMessage(error)}`, {}, { cause: error });
+    }
   }
 
   /** Decodes a wire-format value as `name`; throws PermanentMessageError or TransientError. */

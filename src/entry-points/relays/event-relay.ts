@@ -9,13 +9,16 @@
 //   EVENT_PUBLISH_MAX_ATTEMPTS, is parked with the reason. Later events of its request wait
 //   behind it; other requests' events go on.
 // While a send is in flight its events' lease is renewed, so no other relay takes them over.
-import type { Producer } from '../../adapters/kafka/kafka-client';
+import { isRecordRefusal, type Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { EventOutbox } from '../../data-access/event-outbox';
 import type { ApprovalEvent } from '../../domain/approval';
 import { classify, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
+
+/** Under load, the table's queue is read at least this often. */
+const TABLE_READ_INTERVAL_MS = 500;
 
 /** How many of an event's own failed attempts park it. */
 export const EVENT_PUBLISH_MAX_ATTEMPTS = 5;
@@ -76,6 +79,7 @@ export function createEventRelay(deps: {
 }): EventRelay {
   const { outbox, producer, codec, eventSchemaId, topic, maxBatchBytes, logger, metrics, batchSize = 500 } = deps;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
+  let tableReadAt = 0;
 
   /** One round's events: what is still open (claimed, not yet published, failed or released). */
   async function publishInOrder(events: ApprovalEvent[], open: Set<string>): Promise<void> {
@@ -106,18 +110,19 @@ export function createEventRelay(deps: {
       if (sendable.length === 0) return;
       const ids = sendable.map((o) => o.event.eventId);
       const renewal = setInterval(() => void outbox.renew(ids).catch(() => undefined), outbox.leaseMs / 3);
-      try {
-        await producer.send({ topic, acks: -1, messages: sendable.map((o) => o.message) });
-      } catch (error) {
-        const failure = classify(error);
-        // The broker is away: the caller gives back what is open, in order, and backs off.
-        if (failure.retriable) throw failure;
-        if (sendable.length === 1) return failed(sendable[0]!.event, failure);
+      const refusal = await producer.send({ topic, acks: -1, messages: sendable.map((o) => o.message) }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      clearInterval(renewal);
+      if (refusal !== undefined) {
+        // Anything but a refusal of the records themselves (the broker away, slow, or refusing
+        // us): the caller gives back what is open, in order, and backs off. No event is blamed.
+        if (!isRecordRefusal(refusal)) throw classify(refusal);
+        if (sendable.length === 1) return failed(sendable[0]!.event, refusal);
         const half = Math.ceil(sendable.length / 2);
         await send(sendable.slice(0, half));
         return send(sendable.slice(half));
-      } finally {
-        clearInterval(renewal);
       }
       // A crash here republishes these events with the same eventId: consumers dedupe on it.
       await outbox.markPublished(ids);
@@ -144,7 +149,7 @@ export function createEventRelay(deps: {
       } catch (error) {
         const failure = classify(error);
         if (failure.retriable) throw failure; // the registry is away
-        await failed(event, failure);
+        await failed(event, failure); // it does not fit the schema (UNENCODABLE)
       }
     }
     await withoutHeld([...heldBack, ...outgoing.filter((o) => held.has(o.event.requestId))]);
@@ -162,7 +167,13 @@ export function createEventRelay(deps: {
       const staleBefore = Date.now() - outbox.leaseMs / 2;
       await outbox.release(taken.filter((h) => h.at <= staleBefore).map((h) => h.event.eventId), 'handed over too long ago');
       const fresh = taken.filter((h) => h.at > staleBefore).map((h) => h.event);
-      const events = fresh.length > 0 ? fresh : await outbox.claim(batchSize);
+      // The table's queue (events that waited behind older ones, given back, or left by a worker
+      // that died) is read when nothing was handed over, and at least every poll interval under
+      // load, so it never starves. Its events are never for the requests handed over here: those
+      // hold the lease on their oldest unpublished event.
+      const readTable = fresh.length === 0 || Date.now() - tableReadAt >= TABLE_READ_INTERVAL_MS;
+      if (readTable) tableReadAt = Date.now();
+      const events = readTable && fresh.length < batchSize ? [...fresh, ...(await outbox.claim(batchSize - fresh.length))] : fresh;
       if (events.length === 0) return 0;
       const open = new Set(events.map((e) => e.eventId));
       try {
