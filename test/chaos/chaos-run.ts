@@ -36,6 +36,8 @@ export interface ScenarioCounts {
   eventsCopies: number;
   emailsDistinct: number;
   emailsCopies: number;
+  /** The most times one email arrived. */
+  emailsMostCopies: number;
   deadLetters: number;
   refusals: number;
   lost: number;
@@ -300,6 +302,7 @@ export class ChaosRun {
       eventsCopies: [...this.eventCopies.values()].reduce((a, b) => a + b, 0),
       emailsDistinct: emailCopies.size,
       emailsCopies: emails.length,
+      emailsMostCopies: Math.max(0, ...[...emailCopies.values()].map((ids) => ids.length)),
       deadLetters: this.deadLetters.length,
       refusals: (refusals as { n: number }).n,
       lost,
@@ -352,7 +355,7 @@ export function formatTable(rows: ScenarioCounts[]): string {
     String(r.messagesIn),
     String(r.records),
     `${r.eventsDistinct}/${r.eventsCopies}`,
-    `${r.emailsDistinct}/${r.emailsCopies}`,
+    `${r.emailsDistinct}/${r.emailsCopies}${r.emailsCopies > r.emailsDistinct ? ` (≤${r.emailsMostCopies} each)` : ''}`,
     String(r.deadLetters),
     String(r.refusals),
     String(r.lost),

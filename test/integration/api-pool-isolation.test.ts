@@ -94,3 +94,17 @@ test('when slow API searches keep every connection of the API pool busy, then re
   expect(Math.max(...samples.map((s) => s[POOL_NAMES.api]!.all))).toBe(API_POOL_SIZE);
   expect(new Set(statuses)).toEqual(new Set([200]));
 }, 120_000);
+
+test('when an API read waits on the database past its statement timeout, then the caller gets 503 UNAVAILABLE with Retry-After, not 500', async () => {
+  const operator = await mintLocalToken(harness.config.auth, { ...aPerson('operator'), roles: ['operator'] });
+  // Another session holds the table, so the read waits until its statement timeout ends it.
+  await harness.db.transaction(async (held) => {
+    await held.query('LOCK TABLE approval_requests IN ACCESS EXCLUSIVE MODE');
+    const res = await fetch(`${base}/api/requests/anything`, { headers: { authorization: `Bearer ${operator}` } });
+    expect({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() }).toEqual({
+      status: 503,
+      retryAfter: '1',
+      body: { error: 'UNAVAILABLE', message: expect.any(String) },
+    });
+  });
+}, 30_000);

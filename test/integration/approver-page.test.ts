@@ -115,3 +115,8 @@ test('when an approver has more tasks than one page holds, then More tasks adds 
   const listed = await page.locator('#task-list tbody tr td:first-child').allTextContents();
   expect(new Set(listed)).toEqual(new Set(requests.map((r) => r.requestId)));
 }, 60_000);
+
+test('when the page is served, then its content security policy lets it load and call only its own origin', async () => {
+  const res = await fetch(`${base}/approvals`);
+  expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'self';/);
+});
