@@ -2,18 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../src/libraries/config';
+import { loadConfig } from '../../src/libraries/config';
+import { problemsOf } from '../support/config-problems';
 import { createCertificates, type TestCertificates } from '../support/certificates';
 
-const problemsOf = (env: Record<string, string>): string[] => {
-  try {
-    loadConfig(env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-};
 
 const localSignIn = { AUTH_LOCAL_SIGNIN: 'true', AUTH_SECRET: 'a-secret-that-is-long-enough-0123456789' };
 

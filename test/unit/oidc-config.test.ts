@@ -1,15 +1,7 @@
 // OIDC sign-in settings are validated at start-up, with the settings they must agree with.
-import { ConfigError, loadConfig } from '../../src/libraries/config';
+import { loadConfig } from '../../src/libraries/config';
+import { problemsOf } from '../support/config-problems';
 
-const problemsOf = (env: Record<string, string>): string[] => {
-  try {
-    loadConfig(env);
-    return [];
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-};
 
 const oidc = {
   AUTH_OIDC_ISSUER: 'https://idp.example.com',
