@@ -2,7 +2,7 @@
 // needs and returning its stop. They stop in reverse order. Used by main.ts, the demo and the
 // integration tests (which run it in-process).
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
-import { consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
+import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
@@ -73,7 +73,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, allTopics(config.topics), logger.child({ component: 'kafka' })));
     const events = new EventOutbox(dataSource, config.outboxLeaseMs);
     const emails = new EmailOutbox(dataSource, config.outboxLeaseMs);
-    const eventsMaxBatchBytes = config.eventsMaxBatchBytes ?? (await topicMaxMessageBytes(kafka.admin, config.topics.events));
+    const eventsMaxBatchBytes = config.eventsMaxBatchBytes ?? (await topicMaxMessageBytes(kafka.admin, config.topics.events).catch((error: unknown) => {
+      // A cluster may not let us describe its topics: sends the broker refuses are still halved.
+      logger.warn({ err: error }, "the events topic's max.message.bytes cannot be read; assuming the broker's default (set EVENTS_MAX_BATCH_BYTES)");
+      return BROKER_DEFAULT_MAX_MESSAGE_BYTES;
+    }));
     const relays = await components.start('relays', () =>
       startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
     );

@@ -2,7 +2,7 @@
 // fail mid-stream: here the events topic accepts less than the worker was told (so its sends are
 // refused until they are small enough), and one request's events are too large to ever fit.
 import { ConfigResourceTypes } from 'kafkajs';
-import { createKafka } from '../../src/adapters/kafka/kafka-client';
+import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, createKafka } from '../../src/adapters/kafka/kafka-client';
 import type { CardOperationRequest } from '../../src/domain/card-operation';
 import { EVENT_PUBLISH_MAX_ATTEMPTS } from '../../src/entry-points/relays/event-relay';
 import { createLogger } from '../../src/libraries/logger';
@@ -82,7 +82,7 @@ test('when publish rounds fail mid-stream and one request has an event too large
   expect(listed).toMatch(/2 later event\(s\) waiting/);
 
   // The fix: the topic takes larger events; the operator puts the parked event back.
-  await setTopicLimit(1_048_588);
+  await setTopicLimit(BROKER_DEFAULT_MAX_MESSAGE_BYTES);
   const { stdout: unparked } = await runCli(harness.env, 'events', 'unpark', '--all');
   expect(unparked).toMatch(/1 event\(s\) back in the queue/);
   await threeEvents(tooLarge.requestId, 30_000);

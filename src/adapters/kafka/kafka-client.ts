@@ -220,11 +220,14 @@ export async function ensureTopics(admin: Admin, topics: string[], partitions: n
   });
 }
 
+/** Kafka's default largest record batch (message.max.bytes). */
+export const BROKER_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
 /** The largest record batch a topic accepts (its max.message.bytes, or the broker's default). */
 export async function topicMaxMessageBytes(admin: Admin, topic: string): Promise<number> {
   const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
   const value = Number(described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
-  return Number.isInteger(value) && value > 0 ? value : 1_048_588;
+  return Number.isInteger(value) && value > 0 ? value : BROKER_DEFAULT_MAX_MESSAGE_BYTES;
 }
 
 /** Refusals of what a produce request holds, not of the producer or the broker's state. */
