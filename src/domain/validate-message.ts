@@ -1,7 +1,7 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
 import { approversFor, eligibleApprovers } from './approval-policy';
-import type { ApprovalDecision, Card, CardOperationRequest, Operation, Person } from './card-operation';
+import { DECISIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
@@ -134,6 +134,8 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
   const problems: string[] = [];
   checkId('decisionId', decision.decisionId, problems);
   checkId('requestId', decision.requestId, problems);
+  // A kind added to the contract after our schema reads as its enum's default, UNKNOWN.
+  if (!(DECISIONS as readonly string[]).includes(decision.decision)) problems.push(`decision ${decision.decision} is not one this worker knows`);
   checkPerson('approver', decision.approver, problems);
   checkText('reason', decision.reason, problems);
   checkTimestamp('decidedAt', decision.decidedAt, problems);

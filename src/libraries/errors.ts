@@ -18,7 +18,7 @@ export const DEAD_LETTER_REASONS = [
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export type TransientCode = 'REGISTRY_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'BROKER_UNAVAILABLE' | 'SMTP_UNAVAILABLE';
-export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'INTERNAL';
+export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'SCHEMA_INCOMPATIBLE' | 'INTERNAL';
 
 export interface MessageContext {
   topic?: string;

@@ -1,6 +1,7 @@
 // Schema-valid messages that once stopped every partition: each is now refused with its reason,
 // and the next good message on the same partition is applied.
 import { randomUUID } from 'node:crypto';
+import { AvroCodec, readSchema } from '../../src/adapters/schema-registry/avro-codec';
 import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalDecision, CardOperationRequest } from '../../src/domain/card-operation';
 import { pollUntil } from '../../src/libraries/retry';
@@ -131,4 +132,20 @@ test('when an email can never be rendered, then it is parked with the reason ins
   );
   expect(parked).toMatchObject({ status: 'PARKED', attempts: 1 });
   expect(parked!.last_error).toMatch(/cannot be rendered: Invalid time value/);
+});
+
+test('when an upstream writer sends a decision kind added to the contract after our schema, then we read it as UNKNOWN and dead-letter it as INVALID_CONTENT', async () => {
+  const request = aRequest('LOCK_CARD');
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  // A newer writer's schema: one more decision kind (the registry takes it: our readers default it).
+  const newer = readSchema('approval-decision') as { fields: Array<{ name: string; type: unknown }> };
+  const withdrawn = { ...newer, fields: newer.fields.map((f) => (f.name === 'decision' ? { ...f, type: { ...(f.type as object), symbols: ['APPROVED', 'REJECTED', 'POSTPONED', 'WITHDRAWN', 'UNKNOWN'] } } : f)) };
+  const codec = new AvroCodec(harness.config.schemaRegistryUrl);
+  const id = await codec.register(`${harness.config.topics.decisions}-value`, 'approval-decision', withdrawn);
+  await harness.publishRaw(harness.config.topics.decisions, request.requestId, await codec.encode(id, { ...aDecision(request, 'APPROVED'), decision: 'WITHDRAWN' }));
+  const dead = await harness.waitForDeadLetter((d) => d.key === request.requestId);
+  expect(dead.headers['dlq.reason']).toBe('INVALID_CONTENT');
+  expect(dead.headers['dlq.detail']).toMatch(/decision UNKNOWN is not one this worker knows/);
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'PENDING' });
 });

@@ -9,6 +9,18 @@ import { AppError, PermanentMessageError, TransientError, errorMessage } from '.
 
 export type SchemaName = 'card-operation-request' | 'approval-decision' | 'approval-event';
 
+/**
+ * The compatibility each subject keeps, by who reads it. Requests and decisions are read by this
+ * worker: its new reader must read what old writers wrote (BACKWARD). Events are read by
+ * downstream systems we do not upgrade: their old readers must read what we write now, and our
+ * own tools still read old events (FULL: both directions).
+ */
+export const SUBJECT_COMPATIBILITY: Record<SchemaName, 'BACKWARD' | 'FULL'> = {
+  'card-operation-request': 'BACKWARD',
+  'approval-decision': 'BACKWARD',
+  'approval-event': 'FULL',
+};
+
 const SCHEMA_DIR = path.resolve(__dirname, '..', '..', '..', 'schemas');
 
 export function readSchema(name: SchemaName): Record<string, unknown> {
@@ -35,23 +47,26 @@ export class AvroCodec {
 
   /**
    * Registers our schema under `subject` and returns its id. The subject's compatibility is set
-   * explicitly first: registries differ in what they answer for a subject without config.
+   * explicitly first (SUBJECT_COMPATIBILITY): registries differ in what they answer for a subject
+   * without config. A schema the registry finds incompatible with what the subject holds is
+   * refused for good (SCHEMA_INCOMPATIBLE), not retried.
    */
-  async register(subject: string, name: SchemaName): Promise<number> {
+  async register(subject: string, name: SchemaName, schema: Record<string, unknown> = readSchema(name)): Promise<number> {
+    const compatibility = COMPATIBILITY[SUBJECT_COMPATIBILITY[name]];
     try {
       const res = await fetch(`${this.registryUrl}/config/${encodeURIComponent(subject)}`, {
         method: 'PUT',
         signal: AbortSignal.timeout(5000),
         headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+        body: JSON.stringify({ compatibility }),
       });
       if (!res.ok) throw new Error(`PUT config answered ${res.status}`);
-      const { id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(readSchema(name)) },
-        { subject, compatibility: COMPATIBILITY.BACKWARD },
-      );
+      const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility });
       return id;
     } catch (error) {
+      if ((error as { status?: unknown }).status === 409) {
+        throw new AppError('SCHEMA_INCOMPATIBLE', `the registry refused ${name} under ${subject} as ${compatibility}-incompatible with what it holds: ${errorMessage(error)}`, false, {}, { cause: error });
+      }
       throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
     }
   }
