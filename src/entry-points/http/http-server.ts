@@ -1,5 +1,5 @@
 // The worker's HTTP port: liveness, readiness (broker, registry, database reachable and the
-// consumer in its group) and Prometheus metrics.
+// consumer in its group), Prometheus metrics, and the contracts (OpenAPI, AsyncAPI and its Avro schemas).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
 import type { OidcSignIn } from './oidc-sign-in';
 import { openApiDocument } from './openapi';
+import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
 
 const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
 
@@ -44,6 +45,9 @@ export async function startHttpServer(opts: {
       if (await oidcSignIn?.handle(req, res, url)) return;
       const answer = await handleApi(api, req, url);
       if (answer) return json(res, answer.status, answer.body);
+      // The Avro schemas the AsyncAPI document references (./schemas/<name>.avsc), byte for byte.
+      const avsc = req.method === 'GET' ? AVRO_SCHEMA_FILES.get(url.pathname) : undefined;
+      if (avsc) return void res.writeHead(200, { 'content-type': 'application/json' }).end(avsc);
       switch (route) {
         case 'GET /health/live':
           return json(res, 200, { status: 'live' });
@@ -69,6 +73,8 @@ export async function startHttpServer(opts: {
           return json(res, 200, { local: api.signInLocally !== undefined, oidc: oidcSignIn !== undefined });
         case 'GET /openapi.json':
           return json(res, 200, openApiDocument);
+        case 'GET /asyncapi.json':
+          return json(res, 200, asyncApiDocument);
         case 'GET /metrics':
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
           return;

@@ -67,7 +67,8 @@ interface Admitted {
   context: MessageContext;
 }
 
-function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Record<string, string> {
+/** The headers of a dead letter; the AsyncAPI document (entry-points/http/asyncapi.ts) describes each. */
+export function deadLetterHeaders(d: DeadLetter, topic: string, partition: number): Record<string, string> {
   return {
     'dlq.reason': d.reason,
     'dlq.detail': d.detail.slice(0, 2000),

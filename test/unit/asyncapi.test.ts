@@ -1,0 +1,82 @@
+// The Kafka contract (AsyncAPI 3) is checked by the maintained AsyncAPI parser, with its Avro
+// schema parser following the document's references into schemas/, and against the code it
+// describes: the configured topics, the dead-letter headers and reasons.
+import path from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import type { AsyncAPIDocumentInterface } from '@asyncapi/parser';
+import { AVRO_SCHEMAS, DEAD_LETTER_HEADERS, asyncApiDocument } from '../../src/entry-points/http/asyncapi';
+import { deadLetterHeaders } from '../../src/entry-points/kafka/approval-consumer';
+import { allTopics, loadConfig } from '../../src/libraries/config';
+import { DEAD_LETTER_REASONS } from '../../src/libraries/errors';
+import { parseAsyncApi } from '../support/asyncapi';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+let parsed: AsyncAPIDocumentInterface;
+
+beforeAll(async () => {
+  // As if the document sat at the repository's root, as it sits at the server's root.
+  const result = await parseAsyncApi(asyncApiDocument, path.join(ROOT, 'asyncapi.json'));
+  expect(result.errors).toEqual([]);
+  parsed = result.parsed!;
+});
+
+test('when the AsyncAPI parser reads the document with its Avro references, then it reports no error', () => {
+  expect(parsed.version()).toBe('3.0.0');
+  // Each referenced .avsc was found and converted: its record fields are the payload's properties.
+  const payloadFields = (id: string) => Object.keys(parsed.components().messages().get(id)!.payload()!.properties() ?? {});
+  expect(payloadFields('CardOperationRequest')).toEqual(expect.arrayContaining(['requestId', 'operation', 'requester', 'cards', 'approvers']));
+  expect(payloadFields('ApprovalDecision')).toEqual(expect.arrayContaining(['decisionId', 'requestId', 'decision', 'approver', 'reason']));
+  expect(payloadFields('ApprovalEvent')).toEqual(expect.arrayContaining(['eventId', 'type', 'requestId', 'status']));
+  const referenced = JSON.stringify(asyncApiDocument).match(/\.\/schemas\/[a-z-]+\.avsc/g) ?? [];
+  expect(new Set(referenced)).toEqual(new Set(AVRO_SCHEMAS.map((name) => `./schemas/${name}.avsc`)));
+});
+
+test('when the topics are the defaults, then every topic the worker uses is a channel and every channel is one of them', () => {
+  const { topics } = loadConfig({});
+  const addresses = parsed.channels().all().map((c) => c.address());
+  expect([...addresses].sort()).toEqual(allTopics(topics).sort());
+});
+
+test('when a topic is read or written, then its operations say so: requests and decisions received, decisions, events and dead letters sent', () => {
+  const { topics } = loadConfig({});
+  const actions = (topic: string) =>
+    parsed
+      .operations()
+      .all()
+      .filter((o) => o.channels().all().some((c) => c.address() === topic))
+      .map((o) => o.action())
+      .sort();
+  for (const topic of Object.values(topics.requests)) expect(actions(topic)).toEqual(['receive']);
+  expect(actions(topics.decisions)).toEqual(['receive', 'send']);
+  expect(actions(topics.events)).toEqual(['send']);
+  expect(actions(topics.deadLetter)).toEqual(['send']);
+});
+
+test('when a message is Avro, then it is keyed by requestId, in the Confluent wire format, with the compatibility the worker sets on its subject', () => {
+  const { topics } = loadConfig({});
+  const channels = asyncApiDocument.channels as Record<string, { address: string; 'x-schema-registry'?: { subject: string; compatibility: string } }>;
+  const registry = Object.fromEntries(Object.values(channels).map((c) => [c.address, c['x-schema-registry']]));
+  for (const topic of [...Object.values(topics.requests), topics.decisions]) expect(registry[topic]).toMatchObject({ subject: `${topic}-value`, compatibility: 'BACKWARD' });
+  // FULL includes FORWARD: readers of the events on an older schema read what the worker writes now.
+  expect(registry[topics.events]).toMatchObject({ subject: `${topics.events}-value`, compatibility: 'FULL' });
+  expect(registry[topics.deadLetter]).toBeUndefined();
+  for (const id of ['CardOperationRequest', 'ApprovalDecision', 'ApprovalEvent']) {
+    const message = parsed.components().messages().get(id)!;
+    expect(message.contentType()).toBe('application/vnd.apache.avro+binary');
+    expect(message.schemaFormat()).toBe('application/vnd.apache.avro;version=1.9.0');
+    expect(message.bindings().get('kafka')?.value()).toMatchObject({ key: { type: 'string' }, schemaIdLocation: 'payload', schemaIdPayloadEncoding: 'confluent' });
+  }
+  const event = parsed.components().messages().get('ApprovalEvent')!;
+  expect(Object.keys(event.headers()!.properties() ?? {}).sort()).toEqual(['eventId', 'eventType']);
+});
+
+test('when the consumer dead-letters a message, then the document describes exactly the headers it writes and every reason', () => {
+  const message = { key: Buffer.from('r-1'), value: null, offset: '42', timestamp: '0', attributes: 0, headers: {} } as unknown as KafkaMessage;
+  const written = deadLetterHeaders({ message, reason: 'UNDECODABLE', detail: 'not the wire format', context: {} }, 'card-operations.lock-card', 2);
+  const deadLetter = parsed.components().messages().get('DeadLetter')!;
+  const described = deadLetter.headers()!.properties() ?? {};
+  expect(Object.keys(described).sort()).toEqual(Object.keys(written).sort());
+  expect(Object.keys(DEAD_LETTER_HEADERS).sort()).toEqual(Object.keys(written).sort());
+  for (const name of Object.keys(written)) expect(described[name]!.description()).toBeTruthy();
+  expect(described['dlq.reason']!.enum()).toEqual([...DEAD_LETTER_REASONS]);
+});
