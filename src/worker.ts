@@ -84,7 +84,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
     const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
-    const handleBatch = handleCardOperationBatch({ approvals, messageIdDomain: config.smtp.messageIdDomain, publishAfterCommit: relays.publishAfterCommit });
+    const handleBatch = handleCardOperationBatch({
+      approvals,
+      rules: { messageIdDomain: config.smtp.messageIdDomain, cardConflictPolicy: config.cardConflictPolicy },
+      publishAfterCommit: relays.publishAfterCommit,
+    });
     const consumer = await components.start('consumer', () =>
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );

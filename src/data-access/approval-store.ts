@@ -39,34 +39,40 @@ class PgApprovalTransaction implements ApprovalTransaction {
     private readonly leaseMs: number,
   ) {}
 
-  /** Locks are taken in one global order (by key), so two transactions never deadlock. */
-  async lockRequests(requestIds: string[]): Promise<void> {
+  /**
+   * Locks are taken in one global order (by key), so two transactions taking them at once never
+   * deadlock. Card keys get a namespace of their own.
+   */
+  async lockRequests(requestIds: string[], cardKeys: string[]): Promise<void> {
     await this.db.query(
       `SELECT pg_advisory_xact_lock(k) FROM (
-         SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[]) AS id ORDER BY k
+         SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[] || $2::text[]) AS id ORDER BY k
        ) AS ordered`,
-      [requestIds],
+      [requestIds, cardKeys.map((key) => `card:${key}`)],
     );
   }
 
   /** One round trip, whatever the batch size. */
-  async load(requestIds: string[], decisionIds: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
-    const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[] }> = await this.db.query(
+  async load(requestIds: string[], decisionIds: string[], cardKeys: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
+    const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }> }> = await this.db.query(
       `SELECT
-         (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r WHERE r.request_id = ANY($1)) AS records,
+         (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r
+           WHERE r.request_id = ANY($1) OR r.request_id IN (SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3))) AS records,
+         (SELECT coalesce(json_agg(h), '[]') FROM (SELECT card_key, request_id FROM approval_card_keys WHERE card_key = ANY($3)) h) AS holders,
          (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
          (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
            WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
          (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM approval_events e
            WHERE e.request_id = ANY($1) AND e.published_at IS NULL) AS unpublished`,
-      [requestIds, decisionIds],
+      [requestIds, decisionIds, cardKeys],
     );
     const awaiting = new Map<string, ApprovalDecision[]>();
     for (const decision of row!.awaiting.map(decisionFromRow)) {
       awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
     }
     const records = new Map(row!.records.map((r) => [r.request_id as string, recordFromRow(r)]));
-    return { state: { records, knownDecisionIds: new Set(row!.known), awaiting }, withUnpublishedEvents: new Set(row!.unpublished) };
+    const cardHolders = new Map(row!.holders.map((h) => [h.card_key, h.request_id]));
+    return { state: { records, knownDecisionIds: new Set(row!.known), awaiting, cardHolders }, withUnpublishedEvents: new Set(row!.unpublished) };
   }
 
   async requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]> {
@@ -119,7 +125,16 @@ class PgApprovalTransaction implements ApprovalTransaction {
          ON CONFLICT (decision_id) DO UPDATE SET outcome = excluded.outcome, refusal_code = excluded.refusal_code, resolved_at = excluded.resolved_at
          WHERE approval_decisions.outcome = 'AWAITING_REQUEST' AND approval_decisions.request_id = excluded.request_id),
        ${EventOutbox.insertCte('$4', '$7')},
-       ${EmailOutbox.insertCte('$5')}
+       ${EmailOutbox.insertCte('$5')},
+       -- Pending approvals hold their cards' keys; closed ones give them up. A key a superseded
+       -- approval gives up to the request that superseded it is taken over, not deleted.
+       held_keys AS (
+         INSERT INTO approval_card_keys (card_key, request_id)
+         SELECT k.card_key, k.request_id FROM jsonb_to_recordset($8::jsonb) AS k(card_key text, request_id text)
+         ON CONFLICT (card_key) DO UPDATE SET request_id = excluded.request_id WHERE approval_card_keys.request_id <> excluded.request_id),
+       freed_keys AS (
+         DELETE FROM approval_card_keys WHERE request_id = ANY($9::text[])
+           AND card_key <> ALL(SELECT k.card_key FROM jsonb_to_recordset($8::jsonb) AS k(card_key text, request_id text)))
        SELECT 1`,
       [
         JSON.stringify(outcome.opened.map(recordToRow)),
@@ -129,6 +144,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
         EmailOutbox.emailRows(outcome.emails),
         iso(now),
         this.leaseMs,
+        JSON.stringify(outcome.cardKeys.held.map((k) => ({ card_key: k.cardKey, request_id: k.requestId }))),
+        outcome.cardKeys.freedBy,
       ],
     );
   }

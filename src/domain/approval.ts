@@ -31,7 +31,8 @@ export const REFUSAL_CODES = [
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
-export type ApprovalEventType = 'OPENED' | 'POSTPONED' | 'APPROVED' | 'REJECTED' | 'DECISION_REFUSED';
+export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'SUPERSEDED'] as const;
+export type ApprovalEventType = (typeof APPROVAL_EVENT_TYPES)[number];
 
 export interface DecisionDetails {
   decisionId: string;
@@ -58,7 +59,7 @@ export interface ApprovalEvent {
   message: string | null;
 }
 
-export type EmailTemplate = 'approval-requested' | 'request-approved' | 'request-rejected';
+export type EmailTemplate = 'approval-requested' | 'request-approved' | 'request-rejected' | 'request-superseded';
 
 export interface EmailToSend {
   eventId: string;
@@ -85,6 +86,8 @@ function stableUuid(...parts: string[]): string {
 export const eventIdFor = {
   opened: (requestId: string): string => stableUuid('opened', requestId),
   decision: (decision: Pick<ApprovalDecision, 'decisionId'>): string => stableUuid('decision', decision.decisionId),
+  /** A request is superseded at most once. */
+  superseded: (requestId: string): string => stableUuid('superseded', requestId),
 };
 
 export function messageIdFor(eventId: string, recipientEmail: string, domain: string): string {

@@ -6,7 +6,7 @@ export type Operation = (typeof OPERATIONS)[number];
 export const DECISIONS = ['APPROVED', 'REJECTED', 'POSTPONED'] as const;
 export type DecisionKind = (typeof DECISIONS)[number];
 
-export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED';
+export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED';
 
 export interface Person {
   id: string;

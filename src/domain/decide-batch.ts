@@ -3,7 +3,8 @@
 // or waiting for their request — with the events and emails that follow.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
-import type { ApprovalDecision, CardOperationRequest, Person } from './card-operation';
+import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
+import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
 import { openApproval } from './open-approval';
 
 export type InboundMessage =
@@ -17,6 +18,13 @@ export interface BatchState {
   knownDecisionIds: Set<string>;
   /** Decisions that arrived before their request, by requestId, oldest first. */
   awaiting: Map<string, ApprovalDecision[]>;
+  /** The pending approval holding each card key the batch's requests touch (its record is in `records`). */
+  cardHolders: Map<string, string>;
+}
+
+export interface BatchRules {
+  messageIdDomain: string;
+  cardConflictPolicy: Record<Operation, CardConflictPolicy>;
 }
 
 export type DecisionResult = 'APPLIED' | 'REFUSED' | 'AWAITING_REQUEST';
@@ -39,8 +47,13 @@ export interface BatchOutcome {
   emails: EmailToSend[];
   /** Redeliveries of requests or decisions already handled: they change nothing. */
   duplicates: number;
-  /** Requests that reuse a known requestId with other content: an upstream bug, refused. */
-  conflicts: Array<{ message: InboundMessage; detail: string }>;
+  /**
+   * Requests refused without an effect: a known requestId with other content (an upstream bug),
+   * or a card that already has a pending approval under the `refuse` policy.
+   */
+  conflicts: Array<{ message: InboundMessage; reason: 'CONFLICTING_DUPLICATE' | 'CARD_BUSY'; detail: string }>;
+  /** The card keys the approvals this batch touched hold now, and the approvals that closed and free theirs. */
+  cardKeys: { held: Array<{ cardKey: string; requestId: string }>; freedBy: string[] };
 }
 
 /** JSON with object keys sorted, so equal content compares equal whatever order it came in. */
@@ -67,8 +80,9 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
   return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
 
-export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, messageIdDomain: string): BatchOutcome {
+export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, { messageIdDomain, cardConflictPolicy }: BatchRules): BatchOutcome {
   const records = new Map(state.records);
+  const holders = new Map(state.cardHolders);
   const opened = new Set<string>();
   const changed = new Set<string>();
   const seen = new Set(state.knownDecisionIds);
@@ -78,6 +92,11 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
   const emails: EmailToSend[] = [];
   let duplicates = 0;
   const conflicts: BatchOutcome['conflicts'] = [];
+
+  /** A closed approval frees its cards. */
+  const release = (record: ApprovalRecord): void => {
+    for (const k of cardKeys(record.cards)) if (holders.get(k) === record.requestId) holders.delete(k);
+  };
 
   const decide = (decision: ApprovalDecision): void => {
     const record = records.get(decision.requestId);
@@ -93,6 +112,7 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       return;
     }
     records.set(decision.requestId, outcome.record);
+    if (outcome.record.status !== 'PENDING') release(outcome.record);
     if (!opened.has(decision.requestId)) changed.add(decision.requestId);
     decisions.set(decision.decisionId, { decision, result: 'APPLIED', refusalCode: null });
     emails.push(...outcome.emails);
@@ -105,8 +125,23 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       if (known) {
         const differing = differingFields(known, request);
         if (differing.length === 0) duplicates += 1; // the first delivery opened it; a redelivery changes nothing
-        else conflicts.push({ message, detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
+        else conflicts.push({ message, reason: 'CONFLICTING_DUPLICATE', detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
         continue;
+      }
+      const keys = cardKeys(request.cards);
+      const pending = [...new Set(keys.map((k) => holders.get(k)))].filter((id): id is string => id !== undefined && records.get(id)?.status === 'PENDING');
+      if (pending.length > 0 && cardConflictPolicy[request.operation] === 'refuse') {
+        const busy = keys.filter((k) => pending.includes(holders.get(k) ?? '')).map((k) => `${k.replace(/^(id|serial):/, '$1 ')} (request ${holders.get(k)})`);
+        conflicts.push({ message, reason: 'CARD_BUSY', detail: `card ${busy.join(', ')} already has a pending approval` });
+        continue;
+      }
+      for (const id of pending) {
+        const superseded = supersedeApproval(records.get(id)!, request.requestId, now, messageIdDomain);
+        records.set(id, superseded.record);
+        release(superseded.record);
+        if (!opened.has(id)) changed.add(id);
+        transitions.push(superseded.transition);
+        emails.push(...superseded.emails);
       }
       const approval = openApproval(request, message.approvers, now, messageIdDomain);
       records.set(request.requestId, approval.record);
@@ -114,6 +149,7 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       transitions.push(approval.transition);
       emails.push(...approval.emails);
       // Decisions that raced ahead of this request apply now, in the order they were made.
+      for (const k of keys) holders.set(k, request.requestId);
       for (const early of awaiting.get(request.requestId) ?? []) decide(early);
       awaiting.delete(request.requestId);
     } else {
@@ -127,9 +163,14 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
     }
   }
 
+  const touched = [...opened, ...changed].map((id) => records.get(id)!);
   return {
     opened: [...opened].map((id) => records.get(id)!),
     changed: [...changed].map((id) => records.get(id)!),
+    cardKeys: {
+      held: touched.filter((r) => r.status === 'PENDING').flatMap((r) => cardKeys(r.cards).map((cardKey) => ({ cardKey, requestId: r.requestId }))),
+      freedBy: touched.filter((r) => r.status !== 'PENDING').map((r) => r.requestId),
+    },
     decisions: [...decisions.values()],
     transitions,
     emails,

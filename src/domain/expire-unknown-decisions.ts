@@ -13,7 +13,7 @@ export function expireUnknownDecisions({ approvals, windowMs, limit = 200 }: { a
       const requestIds = await tx.requestsAwaitedSince(cutoff, limit);
       if (requestIds.length === 0) return [];
       // The same per-request locks as a batch takes, so a request arriving meanwhile wins cleanly.
-      await tx.lockRequests(requestIds);
+      await tx.lockRequests(requestIds, []);
       const expired = await tx.decisionsAwaitingMissingRequests(requestIds, cutoff);
       const transitions = expired.map(({ decision, receivedAt }) => refuseUnknownRequest(decision, now, now - receivedAt));
       await tx.save(
@@ -25,6 +25,7 @@ export function expireUnknownDecisions({ approvals, windowMs, limit = 200 }: { a
           emails: [],
           duplicates: 0,
           conflicts: [],
+          cardKeys: { held: [], freedBy: [] },
         },
         [], // the relay publishes them
         now,

@@ -1,7 +1,8 @@
 // Use case: a batch of valid requests and decisions from Kafka becomes approvals, decisions,
 // events and emails, in one transaction.
 import type { Transition } from './approval';
-import { decideBatch, type BatchOutcome, type InboundMessage } from './decide-batch';
+import { cardKeys } from './card-conflicts';
+import { decideBatch, type BatchOutcome, type BatchRules, type InboundMessage } from './decide-batch';
 import type { ApprovalRepository, PublishAfterCommit } from './ports';
 
 export interface HandledBatch {
@@ -13,22 +14,31 @@ export interface HandledBatch {
 
 export interface BatchHandlerDeps {
   approvals: ApprovalRepository;
-  messageIdDomain: string;
+  rules: BatchRules;
   publishAfterCommit: PublishAfterCommit;
 }
 
 export type HandleCardOperationBatch = (messages: InboundMessage[], now?: number) => Promise<HandledBatch>;
 
-export function handleCardOperationBatch({ approvals, messageIdDomain, publishAfterCommit }: BatchHandlerDeps): HandleCardOperationBatch {
+export function handleCardOperationBatch({ approvals, rules, publishAfterCommit }: BatchHandlerDeps): HandleCardOperationBatch {
   return async (messages, now = Date.now()) => {
     const requestIds = [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requestId : m.decision.requestId)))];
     const decisionIds = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : []));
+    const keys = [...new Set(messages.flatMap((m) => (m.kind === 'request' ? cardKeys(m.request.cards) : [])))];
 
     const { outcome, publishNow } = await approvals.inTransaction(async (tx) => {
       // The read comes after the locks, so it sees every earlier transaction on these requests.
-      await tx.lockRequests(requestIds);
-      const { state, withUnpublishedEvents } = await tx.load(requestIds, decisionIds);
-      const decided = decideBatch(state, messages, now, messageIdDomain);
+      // Card keys are locked too, so two requests for one card never open side by side.
+      await tx.lockRequests(requestIds, keys);
+      let { state, withUnpublishedEvents } = await tx.load(requestIds, decisionIds, keys);
+      // A pending approval holding one of those cards may be superseded here: it is locked as
+      // well, and read again once it is (a decision elsewhere may have closed it meanwhile).
+      const holders = [...new Set(state.cardHolders.values())].filter((id) => !requestIds.includes(id));
+      if (holders.length > 0) {
+        await tx.lockRequests(holders, []);
+        ({ state, withUnpublishedEvents } = await tx.load([...requestIds, ...holders], decisionIds, keys));
+      }
+      const decided = decideBatch(state, messages, now, rules);
       // This process publishes an event straight after the commit only when its request has no
       // older event still unpublished; otherwise the outbox relay publishes them in order.
       const publishable = decided.transitions.map((t) => t.event).filter((e) => !withUnpublishedEvents.has(e.requestId));

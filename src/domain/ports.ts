@@ -6,10 +6,13 @@ import type { BatchOutcome, BatchState } from './decide-batch';
 
 /** One database transaction over approvals; everything in it commits or nothing does. */
 export interface ApprovalTransaction {
-  /** Serialises work on these requests across transactions and processes until the commit. */
-  lockRequests(requestIds: string[]): Promise<void>;
-  /** The state the batch folds over, and the requests that still have an event not yet published. */
-  load(requestIds: string[], decisionIds: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
+  /** Serialises work on these requests and card keys across transactions and processes until the commit. */
+  lockRequests(requestIds: string[], cardKeys: string[]): Promise<void>;
+  /**
+   * The state the batch folds over (with the pending approvals holding `cardKeys`), and the
+   * requests that still have an event not yet published.
+   */
+  load(requestIds: string[], decisionIds: string[], cardKeys: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
   /** Requests with a decision waiting since before `cutoff` for a request that never came. */
   requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]>;
   /** Those decisions (of `requestIds`, still without a record), with when each was received. */

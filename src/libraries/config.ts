@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
 import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
 
 export interface TopicNames {
@@ -26,6 +27,8 @@ export interface Config {
   auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean; oidc: OidcSignInSettings | undefined };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
+  /** What a new request does to a card that already has a pending approval, per operation. */
+  cardConflictPolicy: Record<Operation, CardConflictPolicy>;
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
@@ -162,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),
+    cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
     maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
     // The email relay starts a send only with one whole SMTP_SEND_TIMEOUT_MS of lease left.
@@ -330,6 +334,29 @@ function parseKafkaSecurity(env: NodeJS.ProcessEnv, problems: string[]): { ssl: 
   if (mechanism === 'plain' && sslFlag !== 'true') problems.push('KAFKA_SASL_MECHANISM=plain sends the password as it is: it needs KAFKA_SSL=true');
   if (username === undefined || password === undefined) return { ssl, sasl: undefined };
   return { ssl, sasl: { mechanism: mechanism as KafkaSasl['mechanism'], username, password } };
+}
+
+/** CARD_CONFLICT_POLICY (JSON, e.g. { "LOCK_CARD": "supersede" }) overrides the defaults per operation. */
+function parseCardConflictPolicy(raw: string | undefined, problems: string[]): Record<Operation, CardConflictPolicy> {
+  const policy = { ...DEFAULT_CARD_CONFLICT_POLICY };
+  if (!raw) return policy;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push('CARD_CONFLICT_POLICY is not valid JSON');
+    return policy;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problems.push('CARD_CONFLICT_POLICY must be a JSON object keyed by operation');
+    return policy;
+  }
+  for (const [operation, value] of Object.entries(parsed)) {
+    if (!(OPERATIONS as readonly string[]).includes(operation)) problems.push(`CARD_CONFLICT_POLICY has unknown operation "${operation}"`);
+    else if (!CARD_CONFLICT_POLICIES.includes(value as CardConflictPolicy)) problems.push(`CARD_CONFLICT_POLICY.${operation} must be ${CARD_CONFLICT_POLICIES.join(' or ')}`);
+    else policy[operation as Operation] = value as CardConflictPolicy;
+  }
+  return policy;
 }
 
 export function allTopics(topics: TopicNames): string[] {

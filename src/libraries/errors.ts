@@ -13,6 +13,7 @@ export const DEAD_LETTER_REASONS = [
   'NO_APPROVERS', // nobody could approve: the request names none and no group is configured
   'NO_ELIGIBLE_APPROVERS', // every approver is the requester or a card holder: nobody could ever decide
   'CONFLICTING_DUPLICATE', // a known requestId with different content: an upstream bug, not a redelivery
+  'CARD_BUSY', // a card of the request already has a pending approval, and its operation's policy is refuse
   'REJECTED_BY_STORE', // the database refuses this one message for good (a data or integrity error)
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];

@@ -22,8 +22,9 @@ const approvers = [person('alice.approver', 'Alice Approver'), person('bob.appro
 function demoRequest(run: string, operation: Operation): CardOperationRequest {
   const card = (n: number): Card =>
     aCard(person(`holder.${n}`, `Holder Number ${n}`), {
-      cardId: operation === 'REQUEST_CARD' || operation === 'REQUEST_MULTIPLE_CARDS' ? null : `card-${n}042`,
-      serialNumber: `SN-${run}-${n}`,
+      // Each operation its own card: two pending approvals for one card would conflict (CARD_BUSY).
+      cardId: operation === 'REQUEST_CARD' || operation === 'REQUEST_MULTIPLE_CARDS' ? null : `card-${run}-${OPERATIONS.indexOf(operation)}${n}`,
+      serialNumber: `SN-${run}-${OPERATIONS.indexOf(operation)}${n}`,
       status: operation === 'REACTIVATE_CARD' ? 'LOCKED' : 'ACTIVE',
       validTo: Date.UTC(2028, 11, 31),
     });

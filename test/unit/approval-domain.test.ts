@@ -1,18 +1,20 @@
 // The approval state machine and policy, as pure functions: no broker, database or SMTP.
 import { eventIdFor } from '../../src/domain/approval';
-import { decideBatch, type BatchOutcome, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
+import { DEFAULT_CARD_CONFLICT_POLICY } from '../../src/domain/card-conflicts';
+import { decideBatch, type BatchOutcome, type BatchRules, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { requestProblems } from '../../src/domain/validate-message';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 25, 12);
-const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map() });
+const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
+const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY };
 const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 const eventTypes = (outcome: BatchOutcome): string[] => outcome.transitions.map((t) => t.event.type);
 
 test('a new request opens one pending record with an OPENED event and one email per approver', () => {
   const request = aRequest('LOCK_CARD');
-  const changes = decideBatch(empty(), [req(request), req(request)], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request), req(request)], NOW, RULES);
   expect(changes.opened).toHaveLength(1);
   expect(changes.opened[0]!.status).toBe('PENDING');
   expect(eventTypes(changes)).toEqual(['OPENED']);
@@ -23,15 +25,15 @@ test('a new request opens one pending record with an OPENED event and one email 
 test('the requester and card holders listed as approvers are not emailed (they could not decide)', () => {
   const request = aRequest('LOCK_CARD');
   request.approvers.push(request.requester, request.cards[0]!.holder);
-  const changes = decideBatch(empty(), [req(request)], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request)], NOW, RULES);
   expect(changes.emails).toHaveLength(2);
 });
 
 test('event ids are stable: reprocessing the same messages yields the same ids and Message-IDs', () => {
   const request = aRequest();
   const approval = aDecision(request, 'APPROVED');
-  const first = decideBatch(empty(), [req(request), dec(approval)], NOW, 'x.test');
-  const again = decideBatch(empty(), [req(request), dec(approval)], NOW + 5000, 'x.test');
+  const first = decideBatch(empty(), [req(request), dec(approval)], NOW, RULES);
+  const again = decideBatch(empty(), [req(request), dec(approval)], NOW + 5000, RULES);
   expect(again.transitions.map((t) => t.event.eventId)).toEqual(first.transitions.map((t) => t.event.eventId));
   expect(again.emails.map((e) => e.messageId)).toEqual(first.emails.map((e) => e.messageId));
   expect(first.transitions[0]!.event.eventId).toBe(eventIdFor.opened(request.requestId));
@@ -43,7 +45,7 @@ test.each([
   ['POSTPONED', 'PENDING', 0],
 ] as const)('a %s decision leaves the record %s and emails the requester %i time(s)', (decision, status, requesterEmails) => {
   const request = aRequest();
-  const changes = decideBatch(empty(), [req(request), dec(aDecision(request, decision))], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request), dec(aDecision(request, decision))], NOW, RULES);
   expect(changes.opened[0]!.status).toBe(status);
   expect(changes.emails.filter((e) => e.recipient.id === request.requester.id)).toHaveLength(requesterEmails);
 });
@@ -54,7 +56,7 @@ test('the first final decision wins; later ones are refused as REQUEST_CLOSED', 
     empty(),
     [req(request), dec(aDecision(request, 'REJECTED')), dec(aDecision(request, 'APPROVED', { approver: request.approvers[1]! }))],
     NOW,
-    'x.test',
+    RULES,
   );
   expect(changes.opened[0]!.status).toBe('REJECTED');
   expect(changes.transitions.map((t) => t.event.refusalCode)).toEqual([null, null, 'REQUEST_CLOSED']);
@@ -65,7 +67,7 @@ test('a known decision id has no effect at all', () => {
   const approval = aDecision(request, 'APPROVED');
   const state = empty();
   state.knownDecisionIds.add(approval.decisionId);
-  const changes = decideBatch(state, [req(request), dec(approval)], NOW, 'x.test');
+  const changes = decideBatch(state, [req(request), dec(approval)], NOW, RULES);
   expect(eventTypes(changes)).toEqual(['OPENED']);
   expect(changes.duplicates).toBe(1);
 });
@@ -73,7 +75,7 @@ test('a known decision id has no effect at all', () => {
 test('a decision ahead of its request waits, then applies when the request arrives in the same batch', () => {
   const request = aRequest();
   const approval = aDecision(request, 'APPROVED');
-  const changes = decideBatch(empty(), [dec(approval), req(request)], NOW, 'x.test');
+  const changes = decideBatch(empty(), [dec(approval), req(request)], NOW, RULES);
   expect(changes.decisions).toEqual([expect.objectContaining({ result: 'APPLIED' })]);
   expect(changes.opened[0]!.status).toBe('APPROVED');
 });
@@ -83,7 +85,7 @@ test('a stored waiting decision applies when its request arrives', () => {
   const approval = aDecision(request, 'POSTPONED');
   const state = empty();
   state.awaiting.set(request.requestId, [approval]);
-  const changes = decideBatch(state, [req(request)], NOW, 'x.test');
+  const changes = decideBatch(state, [req(request)], NOW, RULES);
   expect(changes.decisions).toEqual([expect.objectContaining({ result: 'APPLIED' })]);
   expect(eventTypes(changes)).toEqual(['OPENED', 'POSTPONED']);
 });
@@ -96,7 +98,7 @@ test.each([
 ])('%s is refused with %s and the record stays pending', (_, build, code) => {
   const request = aRequest();
   request.approvers.push(request.requester, request.cards[0]!.holder);
-  const changes = decideBatch(empty(), [req(request), dec(build(request))], NOW, 'x.test');
+  const changes = decideBatch(empty(), [req(request), dec(build(request))], NOW, RULES);
   expect(changes.transitions[1]!.event).toMatchObject({ type: 'DECISION_REFUSED', refusalCode: code, status: 'PENDING' });
   expect(changes.opened[0]!.status).toBe('PENDING');
 });

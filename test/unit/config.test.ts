@@ -120,3 +120,12 @@ HjAKBggqhkjOPQQDAgNIADBFAiEAwquqET2c5BjQHZswcYv6PcPas022MYHDEn51
 wNaz1m4CIA4iUio+OWiQBrlWhrFbu7Pn+udYkMr8KUK0gqALyXRu
 -----END CERTIFICATE-----
 `;
+
+test('card conflict policies default per operation, may be overridden, and refuse unknown operations and policies', () => {
+  expect(loadConfig({}).cardConflictPolicy).toMatchObject({ LOCK_CARD: 'refuse', DEACTIVATE_CARD: 'supersede', REACTIVATE_CARD: 'supersede', REQUEST_CARD: 'refuse' });
+  expect(loadConfig({ CARD_CONFLICT_POLICY: '{"LOCK_CARD":"supersede"}' }).cardConflictPolicy.LOCK_CARD).toBe('supersede');
+  expect(problemsOf({ CARD_CONFLICT_POLICY: '{"LOCK_CARDS":"refuse","LOCK_CARD":"ignore"}' })).toEqual([
+    'CARD_CONFLICT_POLICY has unknown operation "LOCK_CARDS"',
+    'CARD_CONFLICT_POLICY.LOCK_CARD must be refuse or supersede',
+  ]);
+});

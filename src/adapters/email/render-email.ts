@@ -9,7 +9,7 @@ import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
-const TEMPLATES: EmailTemplate[] = ['approval-requested', 'request-approved', 'request-rejected'];
+const TEMPLATES: EmailTemplate[] = ['approval-requested', 'request-approved', 'request-rejected', 'request-superseded'];
 const PARTIALS = ['request-information', 'card-information', 'requester-information'];
 
 const OPERATION_LABELS: Record<Operation, string> = {

@@ -18,7 +18,7 @@ export interface ApiDeps {
   publishDecision(decision: ApprovalDecision): Promise<void>;
 }
 
-export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED'] as const;
+export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'SUPERSEDED'] as const;
 
 const canSee = (who: Identity, record: ApprovalRecord): boolean =>
   who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id);

@@ -4,6 +4,7 @@ import { MAX_TEXT } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
 import { OPERATIONS } from '../../domain/card-operation';
 import { LIST_PARAMETERS, MIN_SEARCH_TEXT, PAGE_LIMIT, STATUSES, TASKS_SCAN_LIMIT } from './approvals-api';
+import { APPROVAL_EVENT_TYPES } from '../../domain/approval';
 
 const person = {
   type: 'object',
@@ -18,7 +19,7 @@ const approvalRecord = {
   properties: {
     requestId: { type: 'string' },
     operation: { enum: ['REQUEST_CARD', 'DEACTIVATE_CARD', 'REACTIVATE_CARD', 'LOCK_CARD', 'REQUEST_MULTIPLE_CARDS'] },
-    status: { enum: ['PENDING', 'APPROVED', 'REJECTED'] },
+    status: { enum: [...STATUSES] },
     requester: { $ref: '#/components/schemas/Person' },
     cards: {
       type: 'array',
@@ -107,7 +108,7 @@ export const openApiDocument = {
               required: ['eventId', 'type', 'occurredAt'],
               properties: {
                 eventId: { type: 'string' },
-                type: { enum: ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED'] },
+                type: { enum: [...APPROVAL_EVENT_TYPES] },
                 statusBefore: { type: ['string', 'null'] },
                 statusAfter: { type: ['string', 'null'] },
                 actor: {},

@@ -234,7 +234,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         const failure = await applyIsolating(valid, applied, dead).finally(() => clearInterval(beat));
         if (failure) return retryLater('apply', failure);
         const byInbound = new Map(valid.map((v) => [v.inbound, v]));
-        for (const { message, detail } of applied.flatMap((h) => h.conflicts)) dead.push({ ...byInbound.get(message)!, reason: 'CONFLICTING_DUPLICATE', detail });
+        for (const { message, reason, detail } of applied.flatMap((h) => h.conflicts)) dead.push({ ...byInbound.get(message)!, reason, detail });
         const duplicates = applied.reduce((n, h) => n + h.duplicates, 0);
         const refusedHere = dead.filter((d) => d.reason === 'REJECTED_BY_STORE' || d.reason === 'CONFLICTING_DUPLICATE').length;
         metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - duplicates - refusedHere);
