@@ -57,7 +57,7 @@ class PgApprovalTransaction implements ApprovalTransaction {
     const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }> }> = await this.db.query(
       `SELECT
          (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r
-           WHERE r.request_id = ANY($1) OR r.request_id IN (SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3))) AS records,
+           WHERE r.request_id = ANY($1::text[] || ARRAY(SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3)))) AS records,
          (SELECT coalesce(json_agg(h), '[]') FROM (SELECT card_key, request_id FROM approval_card_keys WHERE card_key = ANY($3)) h) AS holders,
          (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
          (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
