@@ -1,6 +1,7 @@
 // The pure rule for one batch of valid messages: fold them, in order, over the current state of
-// the approvals they touch, and say what happened — approvals opened, decisions applied, refused
-// or waiting for their request — with the events and emails that follow.
+// the approvals they touch, and say what happened — approvals opened, superseded or refused for a
+// busy card, decisions applied, refused or waiting for their request — with the events and emails
+// that follow, and the card keys pending approvals now hold.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
 import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
@@ -118,6 +119,31 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
     emails.push(...outcome.emails);
   };
 
+  /**
+   * Whether a new request's cards are free, after its operation's policy is applied to those
+   * with a pending approval: refused (CARD_BUSY), or the pending approvals superseded.
+   */
+  const makeRoomFor = (message: Extract<InboundMessage, { kind: 'request' }>): boolean => {
+    const { request } = message;
+    const keys = cardKeys(request.cards);
+    const pending = [...new Set(keys.map((k) => holders.get(k)))].filter((id): id is string => id !== undefined && records.get(id)?.status === 'PENDING');
+    if (pending.length === 0) return true;
+    if (cardConflictPolicy[request.operation] === 'refuse') {
+      const busy = keys.filter((k) => pending.includes(holders.get(k) ?? '')).map((k) => `${k.replace(/^(id|serial):/, '$1 ')} (request ${holders.get(k)})`);
+      conflicts.push({ message, reason: 'CARD_BUSY', detail: `card ${busy.join(', ')} already has a pending approval` });
+      return false;
+    }
+    for (const id of pending) {
+      const superseded = supersedeApproval(records.get(id)!, request.requestId, now, messageIdDomain);
+      records.set(id, superseded.record);
+      release(superseded.record);
+      if (!opened.has(id)) changed.add(id);
+      transitions.push(superseded.transition);
+      emails.push(...superseded.emails);
+    }
+    return true;
+  };
+
   for (const message of messages) {
     if (message.kind === 'request') {
       const { request } = message;
@@ -128,28 +154,14 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
         else conflicts.push({ message, reason: 'CONFLICTING_DUPLICATE', detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
         continue;
       }
-      const keys = cardKeys(request.cards);
-      const pending = [...new Set(keys.map((k) => holders.get(k)))].filter((id): id is string => id !== undefined && records.get(id)?.status === 'PENDING');
-      if (pending.length > 0 && cardConflictPolicy[request.operation] === 'refuse') {
-        const busy = keys.filter((k) => pending.includes(holders.get(k) ?? '')).map((k) => `${k.replace(/^(id|serial):/, '$1 ')} (request ${holders.get(k)})`);
-        conflicts.push({ message, reason: 'CARD_BUSY', detail: `card ${busy.join(', ')} already has a pending approval` });
-        continue;
-      }
-      for (const id of pending) {
-        const superseded = supersedeApproval(records.get(id)!, request.requestId, now, messageIdDomain);
-        records.set(id, superseded.record);
-        release(superseded.record);
-        if (!opened.has(id)) changed.add(id);
-        transitions.push(superseded.transition);
-        emails.push(...superseded.emails);
-      }
+      if (!makeRoomFor(message)) continue;
       const approval = openApproval(request, message.approvers, now, messageIdDomain);
       records.set(request.requestId, approval.record);
       opened.add(request.requestId);
       transitions.push(approval.transition);
       emails.push(...approval.emails);
+      for (const k of cardKeys(request.cards)) holders.set(k, request.requestId);
       // Decisions that raced ahead of this request apply now, in the order they were made.
-      for (const k of keys) holders.set(k, request.requestId);
       for (const early of awaiting.get(request.requestId) ?? []) decide(early);
       awaiting.delete(request.requestId);
     } else {
