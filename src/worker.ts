@@ -11,6 +11,7 @@ import { EmailOutbox } from './data-access/email-outbox';
 import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
+import { fireDueTimers } from './domain/fire-due-timers';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
 import { startHttpServer } from './entry-points/http/http-server';
@@ -83,10 +84,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     );
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
+    await components.start('timers', () => startApprovalTimers(config, approvals, relays.kickEvents, metrics, logger));
     const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
     const handleBatch = handleCardOperationBatch({
       approvals,
-      rules: { messageIdDomain: config.smtp.messageIdDomain, cardConflictPolicy: config.cardConflictPolicy },
+      rules: { messageIdDomain: config.smtp.messageIdDomain, cardConflictPolicy: config.cardConflictPolicy, timerPolicies: config.timerPolicies },
       publishAfterCommit: relays.publishAfterCommit,
     });
     const consumer = await components.start('consumer', () =>
@@ -125,6 +127,26 @@ function startUnknownDecisionExpiry(config: Config, approvals: ApprovalStore, ki
   );
 }
 
+/** How often the timer table is read for timers that fell due. */
+const TIMER_POLL_MS = 1000;
+
+/** Fires reminders, escalations and expiries as they fall due. */
+function startApprovalTimers(config: Config, approvals: ApprovalStore, kickEvents: () => void, metrics: Metrics, logger: Logger) {
+  const fire = fireDueTimers({ approvals, policies: config.timerPolicies, messageIdDomain: config.smtp.messageIdDomain, leaseMs: config.outboxLeaseMs });
+  return startRelayLoop(
+    'approval timers',
+    async () => {
+      const fired = await fire();
+      for (const t of fired) logger.info({ requestId: t.event.requestId, type: t.event.type, eventId: t.event.eventId }, `approval ${t.event.type.toLowerCase()}`);
+      metrics.countTransitions(fired);
+      if (fired.length) kickEvents();
+      return fired.length;
+    },
+    logger,
+    { pollMs: TIMER_POLL_MS },
+  );
+}
+
 type HttpDeps = {
   dataSource: ConstructorParameters<typeof OperationalQueries>[0];
   /** The API's own pool: its searches cannot hold the consumer's connections. */
@@ -144,6 +166,7 @@ function startHttp(config: Config, deps: HttpDeps) {
   metrics.useProbes({
     outboxBacklog: () => queries.outboxBacklog(),
     pendingApprovals: () => queries.pendingApprovals(),
+    timers: () => queries.timers(),
     consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
     stalledPartitions: () => deps.consumer.stalledPartitions(0),
   });
@@ -170,15 +193,19 @@ function startHttp(config: Config, deps: HttpDeps) {
 }
 
 /**
- * Ready: the database, broker and registry answer, the consumer is in its group, and no partition
- * has had work waiting past the bound without a batch completing (connections alone say nothing
- * of a partition that retries forever).
+ * Ready: the database, broker and registry answer, the consumer is in its group, no partition
+ * has had work waiting past the bound without a batch completing, and no timer is that far past
+ * due (connections alone say nothing of a partition that retries forever, or of timers that stopped).
  */
 function readinessChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps, stalledAfterMs: number) {
   return {
     progress: async () => {
       const stalled = consumer.stalledPartitions(stalledAfterMs);
       if (stalled.length) throw new Error(`no progress for over ${stalledAfterMs / 1000}s on ${stalled.map((s) => `${s.topic}[${s.partition}]`).join(', ')}`);
+    },
+    timers: async () => {
+      const { overdueSeconds } = await queries.timers();
+      if (overdueSeconds * 1000 > stalledAfterMs) throw new Error(`a timer is ${Math.round(overdueSeconds)}s past due: reminders, escalations or expiries are not firing`);
     },
     database: () => queries.ping(),
     broker: async () => void (await kafka.admin.describeCluster()),

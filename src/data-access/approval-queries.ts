@@ -49,7 +49,11 @@ export class ApprovalQueries {
     if (filter.status) add('status = ?', filter.status);
     if (filter.operation) add('operation = ?', filter.operation);
     if (filter.approverId) add('approvers @> ?::jsonb', JSON.stringify([{ id: filter.approverId }]));
-    if (filter.visibleTo) add('approvers @> ?::jsonb', JSON.stringify([{ id: filter.visibleTo }]));
+    if (filter.visibleTo) {
+      // Someone who is not an operator sees what they may decide on, and what they asked for.
+      params.push(JSON.stringify([{ id: filter.visibleTo }]), filter.visibleTo);
+      where.push(`(approvers @> $${params.length - 1}::jsonb OR requester->>'id' = $${params.length})`);
+    }
     if (filter.requesterId) add(`requester->>'id' = ?`, filter.requesterId);
     if (filter.text) {
       params.push(`%${filter.text.replace(/[%_\\]/g, '\\$&')}%`);

@@ -4,14 +4,14 @@ import type { ApprovalRecord } from '../domain/approval';
 
 type SqlType = 'text' | 'jsonb' | 'timestamptz' | 'int';
 
-/** [column, type, changed by a decision]: a decision rewrites only the columns marked true. */
+/** [column, type, changed later]: a decision or a timer rewrites only the columns marked true (an escalation adds approvers). */
 const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType, boolean] } = {
   requestId: ['request_id', 'text', false],
   operation: ['operation', 'text', false],
   status: ['status', 'text', true],
   requester: ['requester', 'jsonb', false],
   cards: ['cards', 'jsonb', false],
-  approvers: ['approvers', 'jsonb', false],
+  approvers: ['approvers', 'jsonb', true],
   description: ['description', 'text', false],
   attributes: ['attributes', 'jsonb', false],
   requestedAt: ['requested_at', 'timestamptz', false],
@@ -21,6 +21,7 @@ const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType
   outcomeDecisionId: ['outcome_decision_id', 'text', true],
   lastPostponedBy: ['last_postponed_by', 'jsonb', true],
   lastPostponedAt: ['last_postponed_at', 'timestamptz', true],
+  dueAt: ['due_at', 'timestamptz', false],
   version: ['version', 'int', true],
 };
 

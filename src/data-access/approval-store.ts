@@ -4,7 +4,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ApprovalDecision } from '../domain/card-operation';
 import type { BatchOutcome, BatchState } from '../domain/decide-batch';
-import type { ApprovalRepository, ApprovalTransaction } from '../domain/ports';
+import { nextDue, type Timers } from '../domain/approval-timers';
+import type { ApprovalRepository, ApprovalTransaction, TimerClaim } from '../domain/ports';
 import { RECORD_CHANGED_COLUMNS, RECORD_COLUMN_NAMES, RECORD_COLUMN_TYPES, recordFromRow, recordToRow, type RecordRow } from './approval-records';
 import { EmailOutbox } from './email-outbox';
 import { EventOutbox } from './event-outbox';
@@ -12,7 +13,37 @@ import { EventOutbox } from './event-outbox';
 const iso = (value: number): string => new Date(value).toISOString();
 
 const DECISION_COLUMNS = `decision_id text, request_id text, decision text, approver jsonb, reason text,
-  decided_at timestamptz, outcome text, refusal_code text, resolved_at timestamptz`;
+  decided_at timestamptz, acting_as text, outcome text, refusal_code text, resolved_at timestamptz`;
+
+const TIMER_COLUMNS = 'request_id text, remind_at timestamptz, reminders int, escalate_at timestamptz, expire_at timestamptz, next_at timestamptz';
+
+interface TimerRow {
+  request_id: string;
+  remind_at: string | null;
+  reminders: number;
+  escalate_at: string | null;
+  expire_at: string | null;
+}
+
+const timeOrNull = (value: string | null): number | null => (value === null ? null : new Date(value).getTime());
+const isoOrNull = (value: number | null): string | null => (value === null ? null : iso(value));
+
+const timersFromRow = (row: TimerRow): Timers => ({
+  requestId: row.request_id,
+  remindAt: timeOrNull(row.remind_at),
+  reminders: row.reminders,
+  escalateAt: timeOrNull(row.escalate_at),
+  expireAt: timeOrNull(row.expire_at),
+});
+
+const timersToRow = (t: Timers) => ({
+  request_id: t.requestId,
+  remind_at: isoOrNull(t.remindAt),
+  reminders: t.reminders,
+  escalate_at: isoOrNull(t.escalateAt),
+  expire_at: isoOrNull(t.expireAt),
+  next_at: isoOrNull(nextDue(t)),
+});
 
 interface DecisionRow {
   decision_id: string;
@@ -21,6 +52,7 @@ interface DecisionRow {
   approver: ApprovalDecision['approver'];
   reason: string | null;
   decided_at: string | Date;
+  acting_as: ApprovalDecision['actingAs'];
   received_at: string | Date;
 }
 
@@ -31,6 +63,7 @@ const decisionFromRow = (row: DecisionRow): ApprovalDecision => ({
   approver: row.approver,
   reason: row.reason,
   decidedAt: new Date(row.decided_at).getTime(),
+  actingAs: row.acting_as,
 });
 
 class PgApprovalTransaction implements ApprovalTransaction {
@@ -93,6 +126,15 @@ class PgApprovalTransaction implements ApprovalTransaction {
     return rows.map((row) => ({ decision: decisionFromRow(row), receivedAt: new Date(row.received_at).getTime() }));
   }
 
+  async claimedTimers(claims: TimerClaim[]): Promise<Timers[]> {
+    const rows: TimerRow[] = await this.db.query(
+      `SELECT t.* FROM approval_timers t JOIN jsonb_to_recordset($1::jsonb) AS c(request_id text, token uuid)
+         ON c.request_id = t.request_id AND c.token = t.lease_token`,
+      [JSON.stringify(claims.map((c) => ({ request_id: c.requestId, token: c.token })))],
+    );
+    return rows.map(timersFromRow);
+  }
+
   /**
    * Every change in one statement. A decision that was waiting for its request is already stored:
    * its row is resolved in place (received_at keeps when it first arrived).
@@ -105,6 +147,7 @@ class PgApprovalTransaction implements ApprovalTransaction {
       approver: decision.approver,
       reason: decision.reason,
       decided_at: iso(decision.decidedAt),
+      acting_as: decision.actingAs,
       outcome: result,
       refusal_code: refusalCode,
       resolved_at: result === 'AWAITING_REQUEST' ? null : iso(now),
@@ -119,8 +162,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
          FROM jsonb_to_recordset($2::jsonb) AS r(${RECORD_COLUMN_TYPES})
          WHERE a.request_id = r.request_id),
        decisions AS (
-         INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, received_at, outcome, refusal_code, resolved_at)
-         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, $6, d.outcome, d.refusal_code, d.resolved_at
+         INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, acting_as, received_at, outcome, refusal_code, resolved_at)
+         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, d.acting_as, $6, d.outcome, d.refusal_code, d.resolved_at
          FROM jsonb_to_recordset($3::jsonb) AS d(${DECISION_COLUMNS})
          ON CONFLICT (decision_id) DO UPDATE SET outcome = excluded.outcome, refusal_code = excluded.refusal_code, resolved_at = excluded.resolved_at
          WHERE approval_decisions.outcome = 'AWAITING_REQUEST' AND approval_decisions.request_id = excluded.request_id),
@@ -134,7 +177,16 @@ class PgApprovalTransaction implements ApprovalTransaction {
          ON CONFLICT (card_key) DO UPDATE SET request_id = excluded.request_id WHERE approval_card_keys.request_id <> excluded.request_id),
        freed_keys AS (
          DELETE FROM approval_card_keys WHERE request_id = ANY($9::text[])
-           AND card_key <> ALL(SELECT k.card_key FROM jsonb_to_recordset($8::jsonb) AS k(card_key text, request_id text)))
+           AND card_key <> ALL(SELECT k.card_key FROM jsonb_to_recordset($8::jsonb) AS k(card_key text, request_id text))),
+       -- A pending approval's timers, replaced whole (and released from any lease); an approval
+       -- with none left, closed ones among them, has no row.
+       set_timers AS (
+         INSERT INTO approval_timers (request_id, remind_at, reminders, escalate_at, expire_at, next_at)
+         SELECT * FROM jsonb_to_recordset($10::jsonb) AS t(${TIMER_COLUMNS})
+         ON CONFLICT (request_id) DO UPDATE SET remind_at = excluded.remind_at, reminders = excluded.reminders, escalate_at = excluded.escalate_at,
+           expire_at = excluded.expire_at, next_at = excluded.next_at, lease_until = NULL, lease_token = NULL),
+       cleared_timers AS (
+         DELETE FROM approval_timers WHERE request_id = ANY($11::text[]))
        SELECT 1`,
       [
         JSON.stringify(outcome.opened.map(recordToRow)),
@@ -146,6 +198,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
         this.leaseMs,
         JSON.stringify(outcome.cardKeys.held.map((k) => ({ card_key: k.cardKey, request_id: k.requestId }))),
         outcome.cardKeys.freedBy,
+        JSON.stringify(outcome.timers.set.map(timersToRow)),
+        outcome.timers.cleared,
       ],
     );
   }
@@ -160,5 +214,22 @@ export class ApprovalStore implements ApprovalRepository {
 
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T> {
     return this.dataSource.transaction((db) => work(new PgApprovalTransaction(db, this.events.leaseMs)));
+  }
+
+  /**
+   * Leases timers due at `now` to this process, oldest first; rows another process holds are
+   * skipped. A lease that runs out (its holder died) lets the timers be claimed again.
+   */
+  async claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]> {
+    const rows: Array<{ request_id: string; lease_token: string }> = await this.dataSource.query(
+      `UPDATE approval_timers SET lease_until = clock_timestamp() + make_interval(secs => $3 / 1000.0), lease_token = gen_random_uuid()
+       WHERE request_id IN (
+         SELECT request_id FROM approval_timers
+         WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < clock_timestamp())
+         ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING request_id, lease_token`,
+      [iso(now), limit, leaseMs],
+    );
+    return rows.map((r) => ({ requestId: r.request_id, token: r.lease_token }));
   }
 }

@@ -23,6 +23,13 @@ export class OperationalQueries {
     };
   }
 
+  async timers(): Promise<{ waiting: number; overdueSeconds: number }> {
+    const [row] = await this.dataSource.query(`
+      SELECT count(*)::int AS waiting, coalesce(extract(epoch FROM now() - min(next_at) FILTER (WHERE next_at < now())), 0)::float8 AS "overdueSeconds"
+      FROM approval_timers`);
+    return row as { waiting: number; overdueSeconds: number };
+  }
+
   async ping(): Promise<void> {
     await this.dataSource.query('SELECT 1');
   }

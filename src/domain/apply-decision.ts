@@ -1,17 +1,18 @@
-// What happens when an approver's decision arrives for a known request.
+// What happens when an approver's decision, or a withdrawal, arrives for a known request.
 import {
   decisionDetails,
+  emailsTo,
   eventFrom,
   eventIdFor,
-  messageIdFor,
   type ApprovalEvent,
+  type ApprovalEventType,
   type ApprovalRecord,
   type EmailToSend,
   type RefusalCode,
   type Transition,
 } from './approval';
-import { refusalFor } from './approval-policy';
-import type { ApprovalDecision } from './card-operation';
+import { eligibleApprovers, refusalFor } from './approval-policy';
+import type { ApprovalDecision, ApprovalStatus } from './card-operation';
 
 export type DecisionOutcome =
   | { kind: 'APPLIED'; record: ApprovalRecord; transition: Transition; emails: EmailToSend[] }
@@ -27,22 +28,24 @@ export function applyDecision(record: ApprovalRecord, decision: ApprovalDecision
   }
 
   const base = { ...record, updatedAt: now, version: record.version + 1 };
-  const next: ApprovalRecord =
-    decision.decision === 'POSTPONED'
-      ? { ...base, lastPostponedBy: decision.approver, lastPostponedAt: decision.decidedAt }
-      : { ...base, status: decision.decision, closedAt: now, outcomeDecisionId: decision.decisionId };
-  const event = eventFrom(next, eventId, decision.decision, now, { decision: details, refusalCode: null, message: null });
-  const emails: EmailToSend[] =
-    decision.decision === 'POSTPONED'
-      ? []
-      : [
-          {
-            eventId,
-            recipient: record.requester,
-            template: decision.decision === 'APPROVED' ? 'request-approved' : 'request-rejected',
-            messageId: messageIdFor(eventId, record.requester.email, messageIdDomain),
-          },
-        ];
+  const closed = (status: ApprovalStatus): ApprovalRecord => ({ ...base, status, closedAt: now, outcomeDecisionId: decision.decisionId });
+  const { next, type, emails } = ((): { next: ApprovalRecord; type: ApprovalEventType; emails: EmailToSend[] } => {
+    switch (decision.decision) {
+      case 'POSTPONED':
+        return { next: { ...base, lastPostponedBy: decision.approver, lastPostponedAt: decision.decidedAt }, type: 'POSTPONED', emails: [] };
+      case 'APPROVED':
+        return { next: closed('APPROVED'), type: 'APPROVED', emails: emailsTo(eventId, [record.requester], 'request-approved', messageIdDomain) };
+      case 'REJECTED':
+        return { next: closed('REJECTED'), type: 'REJECTED', emails: emailsTo(eventId, [record.requester], 'request-rejected', messageIdDomain) };
+      case 'WITHDRAWN': {
+        // The approvers asked need not act any more; the requester hears of it when an operator withdrew.
+        const told = [...eligibleApprovers(record, record.approvers), ...(decision.actingAs === 'OPERATOR' ? [record.requester] : [])];
+        return { next: closed('CANCELLED'), type: 'CANCELLED', emails: emailsTo(eventId, told, 'request-withdrawn', messageIdDomain) };
+      }
+    }
+  })();
+  const message = decision.decision === 'WITHDRAWN' ? `Withdrawn by ${decision.approver.name} (${decision.actingAs.toLowerCase()}).` : null;
+  const event = eventFrom(next, eventId, type, now, { decision: details, refusalCode: null, message });
   return {
     kind: 'APPLIED',
     record: next,
@@ -65,6 +68,7 @@ export function refuseUnknownRequest(decision: ApprovalDecision, now: number, wa
     cards: [],
     description: null,
     approvers: [],
+    dueAt: null,
     decision: decisionDetails(decision),
     refusalCode: 'UNKNOWN_REQUEST',
     message,

@@ -1,5 +1,5 @@
-// Who may decide on a request. All eligibility rules live here, so multi-approver policies
-// (all / quorum / sequential), expiry and withdrawal can be added without touching the records.
+// Who may decide on a request, or withdraw it. All eligibility rules live here, so multi-approver
+// policies (all / quorum / sequential) can be added without touching the records.
 import type { ApprovalRecord, RefusalCode } from './approval';
 import type { ApprovalDecision, CardOperationRequest, Person } from './card-operation';
 
@@ -34,8 +34,18 @@ export function approverRefusal(record: ApprovalRecord, approver: Pick<Person, '
   return null;
 }
 
+/** Who may withdraw a request: its requester (same id), an operator, or the upstream system. */
+export function withdrawalRefusal(record: ApprovalRecord, who: Pick<ApprovalDecision, 'approver' | 'actingAs'>): Refusal | null {
+  if (record.status !== 'PENDING') {
+    return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; only a pending request can be withdrawn.` };
+  }
+  const allowed = who.actingAs === 'OPERATOR' || who.actingAs === 'UPSTREAM' || (who.actingAs === 'REQUESTER' && samePerson(who.approver, record.requester));
+  return allowed ? null : { code: 'WITHDRAWAL_NOT_ALLOWED', message: 'Only the requester, an operator or the upstream system may withdraw a request.' };
+}
+
 /** Why `decision` may not be applied to `record`, or null when it may. */
 export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  if (decision.decision === 'WITHDRAWN') return withdrawalRefusal(record, decision);
   const refusal = approverRefusal(record, decision.approver);
   if (refusal) return refusal;
   if (decision.decision === 'REJECTED' && (decision.reason ?? '').trim() === '') {

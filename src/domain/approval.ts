@@ -1,6 +1,6 @@
 // The approval record, its events and the emails they cause, as plain data.
 import { createHash } from 'node:crypto';
-import type { ApprovalDecision, ApprovalStatus, Card, DecisionKind, Operation, Person } from './card-operation';
+import type { ActorRole, ApprovalDecision, ApprovalStatus, Card, DecisionKind, Operation, Person } from './card-operation';
 
 export interface ApprovalRecord {
   requestId: string;
@@ -18,6 +18,8 @@ export interface ApprovalRecord {
   outcomeDecisionId: string | null;
   lastPostponedBy: Person | null;
   lastPostponedAt: number | null;
+  /** The request's own due date (upstream's), which can bring expiry forward. */
+  dueAt: number | null;
   version: number;
 }
 
@@ -28,10 +30,11 @@ export const REFUSAL_CODES = [
   'REASON_REQUIRED',
   'REQUEST_CLOSED',
   'UNKNOWN_REQUEST',
+  'WITHDRAWAL_NOT_ALLOWED',
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
-export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'SUPERSEDED'] as const;
+export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'REMINDED', 'ESCALATED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED'] as const;
 export type ApprovalEventType = (typeof APPROVAL_EVENT_TYPES)[number];
 
 export interface DecisionDetails {
@@ -40,6 +43,7 @@ export interface DecisionDetails {
   approver: Person;
   reason: string | null;
   decidedAt: number;
+  actingAs: ActorRole;
 }
 
 /** Shape of the events topic (schemas/approval-event.avsc). */
@@ -54,12 +58,23 @@ export interface ApprovalEvent {
   cards: Card[];
   description: string | null;
   approvers: Person[];
+  dueAt: number | null;
   decision: DecisionDetails | null;
   refusalCode: RefusalCode | null;
   message: string | null;
 }
 
-export type EmailTemplate = 'approval-requested' | 'request-approved' | 'request-rejected' | 'request-superseded';
+export const EMAIL_TEMPLATES = [
+  'approval-requested',
+  'approval-reminder',
+  'approval-escalated',
+  'request-approved',
+  'request-rejected',
+  'request-expired',
+  'request-withdrawn',
+  'request-superseded',
+] as const;
+export type EmailTemplate = (typeof EMAIL_TEMPLATES)[number];
 
 export interface EmailToSend {
   eventId: string;
@@ -86,12 +101,26 @@ function stableUuid(...parts: string[]): string {
 export const eventIdFor = {
   opened: (requestId: string): string => stableUuid('opened', requestId),
   decision: (decision: Pick<ApprovalDecision, 'decisionId'>): string => stableUuid('decision', decision.decisionId),
-  /** A request is superseded at most once. */
+  /** A request is superseded, escalated or expired at most once. */
   superseded: (requestId: string): string => stableUuid('superseded', requestId),
+  escalated: (requestId: string): string => stableUuid('escalated', requestId),
+  expired: (requestId: string): string => stableUuid('expired', requestId),
+  /** The request's nth reminder. */
+  reminded: (requestId: string, nth: number): string => stableUuid('reminded', requestId, String(nth)),
 };
 
 export function messageIdFor(eventId: string, recipientEmail: string, domain: string): string {
   return `<${stableUuid('email', eventId, recipientEmail.toLowerCase())}@${domain}>`;
+}
+
+/** One email per recipient address (people listed twice get one), all built from the same event. */
+export function emailsTo(eventId: string, recipients: Person[], template: EmailTemplate, messageIdDomain: string): EmailToSend[] {
+  return [...new Map(recipients.map((p) => [p.email.toLowerCase(), p])).values()].map((recipient) => ({
+    eventId,
+    recipient,
+    template,
+    messageId: messageIdFor(eventId, recipient.email, messageIdDomain),
+  }));
 }
 
 export function decisionDetails(decision: ApprovalDecision): DecisionDetails {
@@ -101,6 +130,7 @@ export function decisionDetails(decision: ApprovalDecision): DecisionDetails {
     approver: decision.approver,
     reason: decision.reason,
     decidedAt: decision.decidedAt,
+    actingAs: decision.actingAs,
   };
 }
 
@@ -123,6 +153,7 @@ export function eventFrom(
     cards: record.cards,
     description: record.description,
     approvers: record.approvers,
+    dueAt: record.dueAt,
     ...extra,
   };
 }

@@ -3,7 +3,7 @@
 // includes a postponed one. A new request that touches a card with a pending approval follows its
 // operation's policy: `refuse` (it is dead-lettered CARD_BUSY, naming the pending request) or
 // `supersede` (the pending request ends SUPERSEDED and the new one opens).
-import { eventFrom, eventIdFor, messageIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
+import { emailsTo, eventFrom, eventIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { eligibleApprovers } from './approval-policy';
 import type { Card, Operation } from './card-operation';
 
@@ -37,12 +37,6 @@ export function supersedeApproval(record: ApprovalRecord, byRequestId: string, n
   const message = `Superseded by request ${byRequestId} for the same card.`;
   const event = eventFrom(next, eventIdFor.superseded(record.requestId), 'SUPERSEDED', now, { decision: null, refusalCode: null, message });
   // The requester, and every approver who was asked: none of them needs to act on it any more.
-  const recipients = [record.requester, ...eligibleApprovers(record, record.approvers)];
-  const emails = [...new Map(recipients.map((p) => [p.email.toLowerCase(), p])).values()].map((recipient) => ({
-    eventId: event.eventId,
-    recipient,
-    template: 'request-superseded' as const,
-    messageId: messageIdFor(event.eventId, recipient.email, messageIdDomain),
-  }));
+  const emails = emailsTo(event.eventId, [record.requester, ...eligibleApprovers(record, record.approvers)], 'request-superseded', messageIdDomain);
   return { record: next, transition: { event, statusBefore: record.status, actor: null, reason: message }, emails };
 }

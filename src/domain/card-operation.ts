@@ -3,10 +3,18 @@
 export const OPERATIONS = ['REQUEST_CARD', 'DEACTIVATE_CARD', 'REACTIVATE_CARD', 'LOCK_CARD', 'REQUEST_MULTIPLE_CARDS'] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
+/** What an approver decides. */
 export const DECISIONS = ['APPROVED', 'REJECTED', 'POSTPONED'] as const;
-export type DecisionKind = (typeof DECISIONS)[number];
+/** Every kind on the decisions topic: an approver's decision, or the request's withdrawal. */
+export const DECISION_KINDS = [...DECISIONS, 'WITHDRAWN'] as const;
+export type DecisionKind = (typeof DECISION_KINDS)[number];
 
-export type ApprovalStatus = 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED';
+/** In what capacity a decision's person acts: only the requester, an operator or upstream may withdraw. */
+export const ACTOR_ROLES = ['APPROVER', 'REQUESTER', 'OPERATOR', 'UPSTREAM'] as const;
+export type ActorRole = (typeof ACTOR_ROLES)[number];
+
+export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED'] as const;
+export type ApprovalStatus = (typeof STATUSES)[number];
 
 export interface Person {
   id: string;
@@ -34,6 +42,8 @@ export interface CardOperationRequest {
   description: string | null;
   approvers: Person[];
   attributes: Record<string, string>;
+  /** When the requester needs an answer by: brings expiry forward, never later than policy. */
+  dueAt: number | null;
 }
 
 /** An approver's answer; arrives on the decisions topic. */
@@ -44,4 +54,5 @@ export interface ApprovalDecision {
   approver: Person;
   reason: string | null;
   decidedAt: number;
+  actingAs: ActorRole;
 }

@@ -4,6 +4,7 @@
 // that follow, and the card keys pending approvals now hold.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
+import { scheduleTimers, type TimerPolicies, type Timers } from './approval-timers';
 import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
 import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
 import { openApproval } from './open-approval';
@@ -26,6 +27,7 @@ export interface BatchState {
 export interface BatchRules {
   messageIdDomain: string;
   cardConflictPolicy: Record<Operation, CardConflictPolicy>;
+  timerPolicies: TimerPolicies;
 }
 
 export type DecisionResult = 'APPLIED' | 'REFUSED' | 'AWAITING_REQUEST';
@@ -55,6 +57,8 @@ export interface BatchOutcome {
   conflicts: Array<{ message: InboundMessage; reason: 'CONFLICTING_DUPLICATE' | 'CARD_BUSY'; detail: string }>;
   /** The card keys the approvals this batch touched hold now, and the approvals that closed and free theirs. */
   cardKeys: { held: Array<{ cardKey: string; requestId: string }>; freedBy: string[] };
+  /** Timers to store (replacing what a request had), and requests that have none left (closed ones among them). */
+  timers: { set: Timers[]; cleared: string[] };
 }
 
 /** JSON with object keys sorted, so equal content compares equal whatever order it came in. */
@@ -81,7 +85,7 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
   return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
 
-export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, { messageIdDomain, cardConflictPolicy }: BatchRules): BatchOutcome {
+export function decideBatch(state: BatchState, messages: InboundMessage[], now: number, { messageIdDomain, cardConflictPolicy, timerPolicies }: BatchRules): BatchOutcome {
   const records = new Map(state.records);
   const holders = new Map(state.cardHolders);
   const opened = new Set<string>();
@@ -176,12 +180,17 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
   }
 
   const touched = [...opened, ...changed].map((id) => records.get(id)!);
+  const closed = touched.filter((r) => r.status !== 'PENDING').map((r) => r.requestId);
   return {
     opened: [...opened].map((id) => records.get(id)!),
     changed: [...changed].map((id) => records.get(id)!),
     cardKeys: {
       held: touched.filter((r) => r.status === 'PENDING').flatMap((r) => cardKeys(r.cards).map((cardKey) => ({ cardKey, requestId: r.requestId }))),
-      freedBy: touched.filter((r) => r.status !== 'PENDING').map((r) => r.requestId),
+      freedBy: closed,
+    },
+    timers: {
+      set: [...opened].map((id) => records.get(id)!).filter((r) => r.status === 'PENDING').flatMap((r) => scheduleTimers(r, timerPolicies[r.operation]) ?? []),
+      cleared: closed,
     },
     decisions: [...decisions.values()],
     transitions,

@@ -26,6 +26,7 @@ export function expireUnknownDecisions({ approvals, windowMs, limit = 200 }: { a
           duplicates: 0,
           conflicts: [],
           cardKeys: { held: [], freedBy: [] },
+          timers: { set: [], cleared: [] },
         },
         [], // the relay publishes them
         now,

@@ -1,6 +1,6 @@
 // What happens when a card-operation request arrives for the first time: a pending approval
 // record, an OPENED event and one email per approver who can decide.
-import { eventFrom, eventIdFor, messageIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
+import { emailsTo, eventFrom, eventIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { eligibleApprovers } from './approval-policy';
 import type { CardOperationRequest, Person } from './card-operation';
 
@@ -27,14 +27,10 @@ export function openApproval(request: CardOperationRequest, approvers: Person[],
     outcomeDecisionId: null,
     lastPostponedBy: null,
     lastPostponedAt: null,
+    dueAt: request.dueAt,
     version: 1,
   };
   const event = eventFrom(record, eventIdFor.opened(request.requestId), 'OPENED', now);
-  const emails = eligibleApprovers(request, approvers).map((recipient) => ({
-    eventId: event.eventId,
-    recipient,
-    template: 'approval-requested' as const,
-    messageId: messageIdFor(event.eventId, recipient.email, messageIdDomain),
-  }));
+  const emails = emailsTo(event.eventId, eligibleApprovers(request, approvers), 'approval-requested', messageIdDomain);
   return { record, transition: { event, statusBefore: null, actor: request.requester, reason: null }, emails };
 }

@@ -2,7 +2,14 @@
 // implements them; the domain never imports it.
 import type { ApprovalEvent } from './approval';
 import type { ApprovalDecision } from './card-operation';
+import type { Timers } from './approval-timers';
 import type { BatchOutcome, BatchState } from './decide-batch';
+
+/** Due timers leased to this process: the token proves the lease is still its own. */
+export interface TimerClaim {
+  requestId: string;
+  token: string;
+}
 
 /** One database transaction over approvals; everything in it commits or nothing does. */
 export interface ApprovalTransaction {
@@ -17,6 +24,8 @@ export interface ApprovalTransaction {
   requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]>;
   /** Those decisions (of `requestIds`, still without a record), with when each was received. */
   decisionsAwaitingMissingRequests(requestIds: string[], cutoff: number): Promise<Array<{ decision: ApprovalDecision; receivedAt: number }>>;
+  /** The timers of these claims that are still leased by them (and so not fired or cleared since). */
+  claimedTimers(claims: TimerClaim[]): Promise<Timers[]>;
   /**
    * Stores what happened: records, decisions, and the events and emails to send (the outboxes).
    * Events named in `claimedEventIds` are leased to this process, which publishes them itself.
@@ -26,6 +35,8 @@ export interface ApprovalTransaction {
 
 export interface ApprovalRepository {
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T>;
+  /** Leases timers due at `now` (at most `limit`) to this process for `leaseMs`. */
+  claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]>;
 }
 
 /** Takes committed events this process may publish at once (it holds their lease). */

@@ -1,7 +1,7 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
 import { approversFor, eligibleApprovers } from './approval-policy';
-import { DECISIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from './card-operation';
+import { ACTOR_ROLES, DECISION_KINDS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
@@ -108,6 +108,7 @@ export function requestProblems(request: CardOperationRequest, topicOperation: O
     problems.push(`operation ${request.operation} arrived on the ${topicOperation} topic`);
   }
   checkTimestamp('requestedAt', request.requestedAt, problems);
+  checkTimestamp('dueAt', request.dueAt, problems);
   checkPerson('requester', request.requester, problems);
   const cardCount = request.cards.length;
   if (request.operation === 'REQUEST_MULTIPLE_CARDS') {
@@ -134,8 +135,9 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
   const problems: string[] = [];
   checkId('decisionId', decision.decisionId, problems);
   checkId('requestId', decision.requestId, problems);
-  // A kind added to the contract after our schema reads as its enum's default, UNKNOWN.
-  if (!(DECISIONS as readonly string[]).includes(decision.decision)) problems.push(`decision ${decision.decision} is not one this worker knows`);
+  // A kind or role added to the contract after our schema reads as its enum's default, UNKNOWN.
+  if (!(DECISION_KINDS as readonly string[]).includes(decision.decision)) problems.push(`decision ${decision.decision} is not one this worker knows`);
+  if (!(ACTOR_ROLES as readonly string[]).includes(decision.actingAs)) problems.push(`actingAs ${decision.actingAs} is not a role this worker knows`);
   checkPerson('approver', decision.approver, problems);
   checkText('reason', decision.reason, problems);
   checkTimestamp('decidedAt', decision.decidedAt, problems);

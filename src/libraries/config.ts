@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
+import { DEFAULT_TIMER_POLICY, type TimerPolicies, type TimerPolicy } from '../domain/approval-timers';
 import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
 
 export interface TopicNames {
@@ -29,6 +30,8 @@ export interface Config {
   approverGroups: Partial<Record<Operation, Person[]>>;
   /** What a new request does to a card that already has a pending approval, per operation. */
   cardConflictPolicy: Record<Operation, CardConflictPolicy>;
+  /** When pending approvals are reminded, escalated and expired, per operation. */
+  timerPolicies: TimerPolicies;
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
@@ -166,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),
     cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
+    timerPolicies: parseTimerPolicies(env, problems),
     maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
     // The email relay starts a send only with one whole SMTP_SEND_TIMEOUT_MS of lease left.
@@ -195,58 +199,114 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
-/**
- * Approvers used when a request names none: APPROVER_GROUPS (JSON) or APPROVER_GROUPS_FILE
- * (path to the same JSON), shaped { "LOCK_CARD": [{ "id", "name", "email" }], ... }.
- */
-function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partial<Record<Operation, Person[]>> {
-  let raw = env.APPROVER_GROUPS?.trim();
-  let source = 'APPROVER_GROUPS';
-  const file = env.APPROVER_GROUPS_FILE?.trim();
+/** A JSON object from NAME, or from the file NAME_FILE; undefined when neither is set or it is not valid. */
+function readJsonObject(env: NodeJS.ProcessEnv, name: string, problems: string[]): { value: Record<string, unknown>; source: string } | undefined {
+  let raw = env[name]?.trim();
+  let source = name;
+  const file = env[`${name}_FILE`]?.trim();
   if (!raw && file) {
-    source = 'APPROVER_GROUPS_FILE';
+    source = `${name}_FILE`;
     try {
       raw = fs.readFileSync(file, 'utf8');
     } catch {
-      problems.push(`APPROVER_GROUPS_FILE="${file}" cannot be read`);
-      return {};
+      problems.push(`${name}_FILE="${file}" cannot be read`);
+      return undefined;
     }
   }
-  if (!raw) return {};
+  if (!raw) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
     problems.push(`${source} is not valid JSON`);
-    return {};
+    return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     problems.push(`${source} must be a JSON object keyed by operation`);
-    return {};
+    return undefined;
   }
+  return { value: parsed as Record<string, unknown>, source };
+}
+
+/** A list of people ({ id, name, email, locale? }), or undefined (with the problem noted). */
+function parsePeople(members: unknown, label: string, problems: string[]): Person[] | undefined {
+  const valid =
+    Array.isArray(members) &&
+    members.every((m: unknown) => typeof m === 'object' && m !== null && typeof (m as Person).id === 'string' && typeof (m as Person).name === 'string' && typeof (m as Person).email === 'string');
+  if (!valid) {
+    problems.push(`${label} must be an array of { id, name, email }`);
+    return undefined;
+  }
+  return (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
+}
+
+/**
+ * Approvers used when a request names none: APPROVER_GROUPS (JSON) or APPROVER_GROUPS_FILE
+ * (path to the same JSON), shaped { "LOCK_CARD": [{ "id", "name", "email" }], ... }.
+ */
+function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partial<Record<Operation, Person[]>> {
+  const json = readJsonObject(env, 'APPROVER_GROUPS', problems);
   const groups: Partial<Record<Operation, Person[]>> = {};
-  for (const [key, members] of Object.entries(parsed)) {
+  for (const [key, members] of Object.entries(json?.value ?? {})) {
     if (!(OPERATIONS as readonly string[]).includes(key)) {
-      problems.push(`${source} has unknown operation "${key}"`);
+      problems.push(`${json!.source} has unknown operation "${key}"`);
       continue;
     }
-    const valid =
-      Array.isArray(members) &&
-      members.every(
-        (m: unknown) =>
-          typeof m === 'object' &&
-          m !== null &&
-          typeof (m as Person).id === 'string' &&
-          typeof (m as Person).name === 'string' &&
-          typeof (m as Person).email === 'string',
-      );
-    if (!valid) {
-      problems.push(`${source}.${key} must be an array of { id, name, email }`);
-      continue;
-    }
-    groups[key as Operation] = (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
+    const people = parsePeople(members, `${json!.source}.${key}`, problems);
+    if (people) groups[key as Operation] = people;
   }
   return groups;
+}
+
+const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
+const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 } as const;
+/** The longest timer: a year. */
+const MAX_TIMER_MS = 366 * 86_400_000;
+
+/**
+ * Due dates, reminders, escalation and expiry per operation: APPROVAL_TIMERS (JSON) or
+ * APPROVAL_TIMERS_FILE, shaped { "default": {...}, "LOCK_CARD": {...} }. Each entry may set
+ * remindAfter, remindIntervalMax, escalateAfter, expireAfter (durations such as "90s", "4h", "3d",
+ * or null for never) and escalateTo (people); an operation's entry overrides "default", which
+ * overrides the built-in policy.
+ */
+function parseTimerPolicies(env: NodeJS.ProcessEnv, problems: string[]): TimerPolicies {
+  const json = readJsonObject(env, 'APPROVAL_TIMERS', problems);
+  const entries = json?.value ?? {};
+  const source = json?.source ?? 'APPROVAL_TIMERS';
+  const parseEntry = (key: string, base: TimerPolicy): TimerPolicy => {
+    const entry = entries[key];
+    if (entry === undefined) return base;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${source}.${key} must be an object`);
+      return base;
+    }
+    const policy = { ...base };
+    const durations = { remindAfter: 'remindAfterMs', remindIntervalMax: 'remindIntervalMaxMs', escalateAfter: 'escalateAfterMs', expireAfter: 'expireAfterMs' } as const;
+    for (const [field, value] of Object.entries(entry)) {
+      const label = `${source}.${key}.${field}`;
+      if (field === 'escalateTo') {
+        policy.escalateTo = parsePeople(value, label, problems) ?? policy.escalateTo;
+        continue;
+      }
+      if (!(field in durations)) {
+        problems.push(`${label} is not a setting (remindAfter, remindIntervalMax, escalateAfter, escalateTo, expireAfter)`);
+        continue;
+      }
+      const match = typeof value === 'string' ? DURATION.exec(value) : null;
+      const ms = match ? Number(match[1]) * DURATION_MS[match[2] as keyof typeof DURATION_MS] : undefined;
+      if (value === null && field !== 'remindIntervalMax') policy[durations[field as keyof typeof durations]] = null as never;
+      else if (ms === undefined || ms < 1 || ms > MAX_TIMER_MS) problems.push(`${label} must be a duration from 1ms to 366d such as "90s", "4h" or "3d"${field === 'remindIntervalMax' ? '' : ', or null for never'}`);
+      else policy[durations[field as keyof typeof durations]] = ms;
+    }
+    if (policy.escalateAfterMs !== null && policy.escalateTo.length === 0) problems.push(`${source}.${key}.escalateAfter needs escalateTo: the people the request is escalated to`);
+    return policy;
+  };
+  const fallback = parseEntry('default', DEFAULT_TIMER_POLICY);
+  for (const key of Object.keys(entries)) {
+    if (key !== 'default' && !(OPERATIONS as readonly string[]).includes(key)) problems.push(`${source} has unknown operation "${key}"`);
+  }
+  return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as TimerPolicies;
 }
 
 /**

@@ -1,10 +1,13 @@
 // Prometheus metrics, one registry per worker (tests run several workers in one process).
 // Counters move where things happen; gauges that describe stored state are read on scrape.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Transition } from '../domain/approval';
 
 export interface StateProbes {
   outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }>;
   pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }>;
+  /** Timers waiting to fire, and how far past due the most overdue one is. */
+  timers(): Promise<{ waiting: number; overdueSeconds: number }>;
   consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
   /** Partitions with work waiting and no batch completing, and for how long. */
   stalledPartitions(): Array<{ topic: string; partition: number; seconds: number }>;
@@ -21,9 +24,10 @@ export function createMetrics() {
   const refresh = (): Promise<void> =>
     (scrape ??= (async () => {
       if (!probes) return;
-      const [backlog, approvals, lags] = await Promise.all([
+      const [backlog, approvals, timers, lags] = await Promise.all([
         probes.outboxBacklog(),
         probes.pendingApprovals(),
+        probes.timers(),
         probes.consumerLag().catch(() => [] as Array<{ topic: string; partition: number; lag: number }>),
       ]);
       outboxBacklog.set({ outbox: 'events' }, backlog.events);
@@ -33,6 +37,8 @@ export function createMetrics() {
       pending.reset();
       for (const [operation, count] of Object.entries(approvals.byOperation)) pending.set({ operation }, count);
       oldestPending.set(approvals.oldestAgeSeconds);
+      timersWaiting.set(timers.waiting);
+      timersOverdue.set(timers.overdueSeconds);
       lag.reset();
       for (const l of lags) lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
       stalled.reset();
@@ -43,6 +49,8 @@ export function createMetrics() {
   const parked = new Gauge({ ...state, name: 'cardapproval_outbox_parked', help: 'Rows parked for good in an outbox (an event parked holds back the later events of its request)', labelNames: ['outbox'] as const });
   const pending = new Gauge({ ...state, name: 'cardapproval_pending_approvals', help: 'Approval requests still pending', labelNames: ['operation'] as const });
   const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval' });
+  const timersWaiting = new Gauge({ ...state, name: 'cardapproval_timers_waiting', help: 'Pending approvals with a reminder, escalation or expiry still to fire' });
+  const timersOverdue = new Gauge({ ...state, name: 'cardapproval_timers_overdue_seconds', help: 'How far past due the most overdue timer is (0: none is); a growing value means timers are not firing' });
   const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
   const stalled = new Gauge({
     ...state,
@@ -50,6 +58,15 @@ export function createMetrics() {
     help: 'How long a partition has had work waiting with no batch completing (absent: none waiting)',
     labelNames: ['topic', 'partition'] as const,
   });
+
+  const transitions = new Counter({ ...metric, name: 'cardapproval_transitions_total', help: 'Approval state changes, by event type', labelNames: ['type'] as const });
+  const refusals = new Counter({ ...metric, name: 'cardapproval_refusals_total', help: 'Decisions refused, by refusal code', labelNames: ['code'] as const });
+  const byType: Partial<Record<Transition['event']['type'], Counter>> = {
+    REMINDED: new Counter({ ...metric, name: 'cardapproval_reminders_total', help: 'Reminders sent to approvers who had not decided' }),
+    ESCALATED: new Counter({ ...metric, name: 'cardapproval_escalations_total', help: 'Pending approvals offered to their escalation group' }),
+    EXPIRED: new Counter({ ...metric, name: 'cardapproval_expired_total', help: 'Approvals that ended EXPIRED: nobody decided in time' }),
+    CANCELLED: new Counter({ ...metric, name: 'cardapproval_withdrawn_total', help: 'Approvals withdrawn (ended CANCELLED) by their requester, an operator or upstream' }),
+  };
 
   return {
     registry,
@@ -64,8 +81,16 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
     deadLetters: new Counter({ ...metric, name: 'cardapproval_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['reason'] as const }),
-    refusals: new Counter({ ...metric, name: 'cardapproval_refusals_total', help: 'Decisions refused, by refusal code', labelNames: ['code'] as const }),
-    transitions: new Counter({ ...metric, name: 'cardapproval_transitions_total', help: 'Approval state changes, by event type', labelNames: ['type'] as const }),
+    refusals,
+    transitions,
+    /** Counts state changes by type, refusals by code, and the timer and withdrawal outcomes by name. */
+    countTransitions(done: Transition[]) {
+      for (const { event } of done) {
+        transitions.inc({ type: event.type });
+        if (event.refusalCode) refusals.inc({ code: event.refusalCode });
+        byType[event.type]?.inc();
+      }
+    },
     eventsPublished: new Counter({ ...metric, name: 'cardapproval_events_published_total', help: 'Events published to the events topic' }),
     emailSeconds: new Histogram({
       ...metric,

@@ -28,6 +28,7 @@ test('when an Avro message is produced through the registry, then a consumer rea
     decisionId: randomUUID(),
     requestId: randomUUID(),
     decision: 'APPROVED',
+    actingAs: 'APPROVER',
     approver: { id: 'a1', name: 'Ann Approver', email: 'ann@example.com', locale: null },
     reason: null,
     decidedAt: Date.now(),

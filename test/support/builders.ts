@@ -31,6 +31,7 @@ export function aRequest(operation: Operation = 'LOCK_CARD', overrides: Partial<
     description: `Please ${operation.toLowerCase().replace(/_/g, ' ')}`,
     approvers: [aPerson('approver'), aPerson('approver')],
     attributes: { source: 'test' },
+    dueAt: null,
     ...overrides,
   };
 }
@@ -43,6 +44,7 @@ export function aDecision(request: CardOperationRequest, decision: DecisionKind,
     approver: request.approvers[0]!,
     reason: decision === 'REJECTED' ? 'Card holder left the company' : null,
     decidedAt: Date.now(),
+    actingAs: 'APPROVER',
     ...overrides,
   };
 }

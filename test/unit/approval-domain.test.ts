@@ -1,5 +1,6 @@
 // The approval state machine and policy, as pure functions: no broker, database or SMTP.
 import { eventIdFor } from '../../src/domain/approval';
+import { DEFAULT_TIMER_POLICIES } from '../../src/domain/approval-timers';
 import { DEFAULT_CARD_CONFLICT_POLICY } from '../../src/domain/card-conflicts';
 import { decideBatch, type BatchOutcome, type BatchRules, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { requestProblems } from '../../src/domain/validate-message';
@@ -7,7 +8,7 @@ import { aDecision, aPerson, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 25, 12);
 const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
-const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY };
+const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
 const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 const eventTypes = (outcome: BatchOutcome): string[] => outcome.transitions.map((t) => t.event.type);

@@ -1,11 +1,12 @@
 // At most one pending approval per card, as a pure rule over a batch.
+import { DEFAULT_TIMER_POLICIES } from '../../src/domain/approval-timers';
 import { DEFAULT_CARD_CONFLICT_POLICY, cardKeys } from '../../src/domain/card-conflicts';
 import type { CardOperationRequest, Operation } from '../../src/domain/card-operation';
 import { decideBatch, type BatchRules, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { aCard, aDecision, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 30, 12);
-const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY };
+const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
 const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
 const req = (request: CardOperationRequest): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
 const forCard = (operation: Operation, card = aCard()): CardOperationRequest => aRequest(operation, { cards: [card] });

@@ -4,12 +4,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import type { ApprovalEvent, EmailTemplate } from '../../domain/approval';
+import { EMAIL_TEMPLATES, type ApprovalEvent, type EmailTemplate } from '../../domain/approval';
 import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
-const TEMPLATES: EmailTemplate[] = ['approval-requested', 'request-approved', 'request-rejected', 'request-superseded'];
 const PARTIALS = ['request-information', 'card-information', 'requester-information'];
 
 const OPERATION_LABELS: Record<Operation, string> = {
@@ -50,7 +49,7 @@ export class EmailRenderer {
     const html = environment(true, 'html');
     const text = environment(false, 'text');
     const read = (template: string, part: string): string => fs.readFileSync(path.join(TEMPLATE_DIR, template, `${part}.hbs`), 'utf8');
-    for (const template of TEMPLATES) {
+    for (const template of EMAIL_TEMPLATES) {
       this.compiled.set(template, {
         subject: text.compile(read(template, 'subject'), { noEscape: true }),
         html: html.compile(read(template, 'html')),

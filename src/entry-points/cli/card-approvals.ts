@@ -12,20 +12,21 @@ import { ApprovalQueries } from '../../data-access/approval-queries';
 import { createDataSource } from '../../data-access/data-source';
 import { EventOutbox } from '../../data-access/event-outbox';
 import { InvalidCursorError, decodeCursor, encodeCursor, type Position } from '../../data-access/request-order';
-import { DECISIONS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
+import { DECISION_KINDS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
 import { ConfigError, loadConfig, type Config } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
 import { mintLocalToken, type Role } from '../http/auth';
 
 const HELP: Record<string, string> = {
-  token: 'token --id ID --name NAME --email EMAIL [--roles approver,operator] [--ttl 8h]\n  Mints a local bearer token signed with AUTH_SECRET.',
+  token: 'token --id ID --name NAME --email EMAIL [--roles approver,requester,operator] [--ttl 8h]\n  Mints a local bearer token signed with AUTH_SECRET.',
   tail: 'tail TOPIC [--from-beginning] [--json] [--request ID] [--max N]\n  Prints a topic decoded through the registry. TOPIC: events, decisions, dead-letter, an operation (lock-card …) or a topic name.',
   requests:
     'requests list [--status S] [--operation O] [--q TEXT] [--cursor C]\n  Lists approval requests, newest first, 50 at a time; the last line gives the cursor of the next 50.\nrequests show ID\n  One request with its history.',
   decide:
-    'decide ID APPROVED|REJECTED|POSTPONED [--reason TEXT] [--token JWT] [--api URL]\n' +
+    'decide ID APPROVED|REJECTED|POSTPONED|WITHDRAWN [--reason TEXT] [--token JWT] [--api URL]\n' +
     "  Decides through the worker's API as the person the token names (POST /api/requests/ID/decisions) and prints the decisionId.\n" +
+    '  WITHDRAWN ends a pending request CANCELLED: an operator\'s token may withdraw any, a requester\'s token only their own.\n' +
     '  The token comes from --token or CARD_APPROVALS_TOKEN (prefer the variable: arguments show in the process list);\n' +
     '  the API from --api or CARD_APPROVALS_API_URL (default http://127.0.0.1:8080). There is no flag to decide as someone else.',
   events:
@@ -227,7 +228,7 @@ const DECIDE_FLAGS = ['reason', 'token', 'api'];
 
 async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
   const [requestId, decision] = positional;
-  if (!requestId || !DECISIONS.includes(decision as DecisionKind) || positional.length > 2) throw new UsageError(usage('decide'));
+  if (!requestId || !DECISION_KINDS.includes(decision as DecisionKind) || positional.length > 2) throw new UsageError(usage('decide'));
   const unknown = [...flags.keys()].filter((name) => !DECIDE_FLAGS.includes(name));
   if (unknown.length > 0) {
     throw new UsageError(`decide takes no ${unknown.map((f) => `--${f}`).join(', ')}: the approver is the person the token names\n${usage('decide')}`);

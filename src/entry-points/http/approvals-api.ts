@@ -5,10 +5,10 @@ import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
 import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
-import { approverRefusal } from '../../domain/approval-policy';
+import { approverRefusal, withdrawalRefusal } from '../../domain/approval-policy';
 import { decisionProblems, idProblem } from '../../domain/validate-message';
-import { DECISIONS, OPERATIONS, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
-import { HttpError, type Authenticate, type Identity } from './auth';
+import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
+import { HttpError, isRole, type Authenticate, type Identity } from './auth';
 
 export interface ApiDeps {
   authenticate: Authenticate;
@@ -18,10 +18,14 @@ export interface ApiDeps {
   publishDecision(decision: ApprovalDecision): Promise<void>;
 }
 
-export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'SUPERSEDED'] as const;
+export { STATUSES };
 
 const canSee = (who: Identity, record: ApprovalRecord): boolean =>
-  who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id);
+  who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id) || record.requester.id === who.id;
+
+/** In what capacity the caller withdraws: as an operator, or as the request's requester. */
+const withdrawingAs = (who: Identity, record: ApprovalRecord): ActorRole =>
+  who.roles.includes('operator') ? 'OPERATOR' : who.roles.includes('requester') && record.requester.id === who.id ? 'REQUESTER' : 'APPROVER';
 
 /** A query parameter, held to the rule for ids (one line, no control characters, at most 200). */
 function pick(query: URLSearchParams, name: string, allowed?: readonly string[]): string | undefined {
@@ -91,7 +95,7 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
   if (Object.keys(rest).length > 0) {
     throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')} (the approver comes from the token)`);
   }
-  if (!DECISIONS.includes(decision as DecisionKind)) throw new HttpError(400, 'INVALID_BODY', `decision must be one of ${DECISIONS.join(', ')}`);
+  if (!DECISION_KINDS.includes(decision as DecisionKind)) throw new HttpError(400, 'INVALID_BODY', `decision must be one of ${DECISION_KINDS.join(', ')}`);
   if (reason !== undefined && reason !== null && typeof reason !== 'string') throw new HttpError(400, 'INVALID_BODY', 'reason must be a string');
   if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) {
     throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
@@ -152,7 +156,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
   if (req.method === 'POST' && path === '/auth/local') {
     if (!deps.signInLocally) throw new HttpError(404, 'LOCAL_SIGNIN_DISABLED', 'local sign-in is off (AUTH_LOCAL_SIGNIN)');
     const body = (await readJson(req)) as Partial<Identity>;
-    const roles = Array.isArray(body.roles) ? body.roles.filter((r) => r === 'approver' || r === 'operator') : [];
+    const roles = Array.isArray(body.roles) ? body.roles.filter(isRole) : [];
     if (typeof body.id !== 'string' || !body.id.trim() || typeof body.name !== 'string' || typeof body.email !== 'string' || roles.length === 0) {
       throw new HttpError(400, 'INVALID_BODY', 'expected { id, name, email, roles }');
     }
@@ -195,15 +199,21 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
     const requestId = decodeURIComponent(requestMatch[1]!);
     const found = await deps.queries.get(requestId);
     if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
-    if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers and operators may see it');
+    if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
     if (req.method === 'GET' && !requestMatch[2]) return { status: 200, body: found };
     if (req.method === 'POST' && requestMatch[2]) {
-      if (!who.roles.includes('approver') || !found.record.approvers.some((a) => a.id === who.id)) {
+      const { decision, reason } = decisionBody(await readJson(req));
+      const actingAs = decision === 'WITHDRAWN' ? withdrawingAs(who, found.record) : 'APPROVER';
+      const approver = { id: who.id, name: who.name, email: who.email, locale: null };
+      if (decision === 'WITHDRAWN') {
+        // The rule the worker applies, checked here too so the caller hears the refusal at once.
+        const refusal = withdrawalRefusal(found.record, { approver, actingAs });
+        if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
+      } else if (!who.roles.includes('approver') || !found.record.approvers.some((a) => a.id === who.id)) {
         throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
       }
-      const { decision, reason } = decisionBody(await readJson(req));
       const decisionId = randomUUID();
-      const approval: ApprovalDecision = { decisionId, requestId, decision, approver: { id: who.id, name: who.name, email: who.email, locale: null }, reason, decidedAt: Date.now() };
+      const approval: ApprovalDecision = { decisionId, requestId, decision, approver, reason, decidedAt: Date.now(), actingAs };
       // The same rules the consumer applies: what would be dead-lettered there is refused here.
       const problems = decisionProblems(approval);
       if (problems.length > 0) throw new HttpError(400, 'INVALID_CONTENT', problems.join('; '));

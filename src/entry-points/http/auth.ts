@@ -3,7 +3,10 @@
 import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '../../libraries/config';
 
-export type Role = 'approver' | 'operator';
+/** An approver decides, a requester sees and withdraws their own requests, an operator sees and withdraws all. */
+export const ROLES = ['approver', 'requester', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+export const isRole = (value: unknown): value is Role => (ROLES as readonly unknown[]).includes(value);
 
 export interface Identity {
   id: string;
@@ -44,7 +47,7 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     if (payload.exp! - issuedAt > MAX_TOKEN_LIFETIME_S) {
       throw new HttpError(401, 'TOKEN_INVALID', `the token lives longer than ${MAX_TOKEN_LIFETIME_S / 3600} h`);
     }
-    const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter((r): r is Role => r === 'approver' || r === 'operator');
+    const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter(isRole);
     if (typeof payload.sub !== 'string' || typeof payload.email !== 'string' || roles.length === 0) {
       throw new HttpError(401, 'TOKEN_INVALID', 'the token needs sub, email and roles');
     }

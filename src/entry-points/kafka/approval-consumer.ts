@@ -239,9 +239,8 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         const refusedHere = dead.filter((d) => d.reason === 'REJECTED_BY_STORE' || d.reason === 'CONFLICTING_DUPLICATE').length;
         metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - duplicates - refusedHere);
         if (duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, duplicates);
+        metrics.countTransitions(applied.flatMap((h) => h.transitions));
         for (const t of applied.flatMap((h) => h.transitions)) {
-          metrics.transitions.inc({ type: t.event.type });
-          if (t.event.refusalCode) metrics.refusals.inc({ code: t.event.refusalCode });
           log.info(
             { requestId: t.event.requestId, eventId: t.event.eventId, decisionId: t.event.decision?.decisionId, type: t.event.type, refusalCode: t.event.refusalCode },
             `approval ${t.event.type.toLowerCase()}`,
