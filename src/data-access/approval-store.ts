@@ -222,12 +222,15 @@ export class ApprovalStore implements ApprovalRepository {
    */
   async claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]> {
     const rows: Array<{ request_id: string; lease_token: string }> = await this.dataSource.query(
-      `UPDATE approval_timers SET lease_until = clock_timestamp() + make_interval(secs => $3 / 1000.0), lease_token = gen_random_uuid()
-       WHERE request_id IN (
-         SELECT request_id FROM approval_timers
-         WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < clock_timestamp())
-         ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING request_id, lease_token`,
+      // In a CTE: the driver returns rows for a SELECT, but [rows, count] for a bare UPDATE … RETURNING.
+      `WITH claimed AS (
+         UPDATE approval_timers SET lease_until = clock_timestamp() + make_interval(secs => $3 / 1000.0), lease_token = gen_random_uuid()
+         WHERE request_id IN (
+           SELECT request_id FROM approval_timers
+           WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < clock_timestamp())
+           ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING request_id, lease_token)
+       SELECT * FROM claimed`,
       [iso(now), limit, leaseMs],
     );
     return rows.map((r) => ({ requestId: r.request_id, token: r.lease_token }));

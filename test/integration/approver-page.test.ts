@@ -120,3 +120,31 @@ test('when the page is served, then its content security policy lets it load and
   const res = await fetch(`${base}/approvals`);
   expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'self';/);
 });
+
+test('when a requester signs in, then they find their own request and withdraw it: it ends CANCELLED and the approvers are told it is no longer needed', async () => {
+  const request = aRequest('REQUEST_CARD');
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+
+  const page = await browser.newPage();
+  await page.goto(`${base}/approvals`);
+  await page.getByLabel('Id').fill(request.requester.id);
+  await page.getByLabel('Name').fill(request.requester.name);
+  await page.getByLabel('Email').fill(request.requester.email);
+  await page.getByLabel('Role').selectOption('requester');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Requests' }).waitFor();
+  await openFromSearch(page, request.requestId);
+  expect(await page.getByRole('button', { name: 'Approved' }).isVisible()).toBe(false); // a requester does not decide
+  await page.getByLabel(/no longer needed/).fill('Found my old badge');
+  await page.getByRole('button', { name: 'Withdraw request' }).click();
+  await page.getByText('Decision recorded: CANCELLED.').waitFor({ timeout: 20_000 });
+  await page.screenshot({ path: path.join(SHOTS, 'withdrawn-by-requester.png'), fullPage: true });
+
+  const events = await harness.waitForEvents(request.requestId, 2);
+  expect(events[1]).toMatchObject({ type: 'CANCELLED', status: 'CANCELLED', decision: { decision: 'WITHDRAWN', actingAs: 'REQUESTER', reason: 'Found my old badge' } });
+  for (const approver of request.approvers) {
+    const emails = await waitForEmails(approver.email, 2);
+    expect(emails[1]!.subject).toBe(`No longer needed: Request card (${request.requestId}) was withdrawn`);
+  }
+}, 60_000);
