@@ -40,7 +40,9 @@ function demoRequest(run: string, operation: Operation): CardOperationRequest {
 
 async function main(): Promise<void> {
   const exitWhenDone = process.argv.includes('--exit');
-  const config = loadConfig();
+  // Unless configured otherwise, the demo's timers run in seconds, so the ladder shows: the
+  // postponed REACTIVATE_CARD is reminded after 5 s and expires after 15 s.
+  const config = loadConfig({ APPROVAL_TIMERS: JSON.stringify({ REACTIVATE_CARD: { remindAfter: '5s', expireAfter: '15s' } }), ...process.env });
   console.log('Bringing up the local stack (Kafka, schema registry, SMTP inbox, Postgres database)...');
   const stack = await stackUp(config);
   console.log(`  ready in ${stack.seconds.toFixed(1)}s; started: ${stack.started.join(', ') || 'nothing'}; reused: ${stack.reused.join(', ') || 'nothing'}`);
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
   await producer.connect();
   const requestIds = new Set<string>();
   const requests = new Map(OPERATIONS.map((op) => [op, demoRequest(run, op)]));
-  const expectedEvents = requests.size + 6; // one OPENED per request, one event per decision below
+  const expectedEvents = requests.size + 6 + 2; // one OPENED per request, one event per decision below, a reminder and an expiry
 
   const events: ApprovalEvent[] = [];
   const observer = createWatcher(kafka, `demo-observer-${run}`);
@@ -108,11 +110,11 @@ async function main(): Promise<void> {
     ((await (await fetch(`${config.inboxUrl}/api/email`)).json()) as Array<{ to: Array<{ address: string }>; subject: string }>).filter((m) =>
       [...requestIds].some((id) => m.subject.includes(id)),
     );
-  const expectedEmails = requests.size * approvers.length + 4;
+  const expectedEmails = requests.size * approvers.length + 4 + approvers.length + 1; // … + reminders + the expiry
   const emails = await pollUntil(inbox, (found) => found.length >= expectedEmails, { timeoutMs: 30_000, intervalMs: 250, what: 'the demo emails' }).catch(() => inbox());
   console.log(`\n${events.length} events on ${config.topics.events}; ${emails.length} emails delivered:`);
   for (const email of emails) console.log(`  to ${email.to.map((t) => t.address).join(', ').padEnd(28)} ${email.subject}`);
-  console.log(`\nRead the emails at ${config.inboxUrl} (MailDev). REACTIVATE_CARD stays pending: it was postponed, and the requester may not approve it.`);
+  console.log(`\nRead the emails at ${config.inboxUrl} (MailDev). REACTIVATE_CARD was postponed, and the requester may not approve it: nobody decided, so its approvers were reminded, and it expired.`);
 
   if (exitWhenDone) {
     await worker.stop();

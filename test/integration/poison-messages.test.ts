@@ -140,10 +140,11 @@ test('when an upstream writer sends a decision kind added to the contract after 
   await harness.waitForEvents(request.requestId, 1);
   // A newer writer's schema: one more decision kind (the registry takes it: our readers default it).
   const newer = readSchema('approval-decision') as { fields: Array<{ name: string; type: unknown }> };
-  const withdrawn = { ...newer, fields: newer.fields.map((f) => (f.name === 'decision' ? { ...f, type: { ...(f.type as object), symbols: ['APPROVED', 'REJECTED', 'POSTPONED', 'WITHDRAWN', 'UNKNOWN'] } } : f)) };
+  const withKind = (type: { symbols: string[] }) => ({ ...type, symbols: [...type.symbols, 'REASSIGNED'] });
+  const future = { ...newer, fields: newer.fields.map((f) => (f.name === 'decision' ? { ...f, type: withKind(f.type as { symbols: string[] }) } : f)) };
   const codec = new AvroCodec(harness.config.schemaRegistryUrl);
-  const id = await codec.register(`${harness.config.topics.decisions}-value`, 'approval-decision', withdrawn);
-  await harness.publishRaw(harness.config.topics.decisions, request.requestId, await codec.encode(id, { ...aDecision(request, 'APPROVED'), decision: 'WITHDRAWN' }));
+  const id = await codec.register(`${harness.config.topics.decisions}-value`, 'approval-decision', future);
+  await harness.publishRaw(harness.config.topics.decisions, request.requestId, await codec.encode(id, { ...aDecision(request, 'APPROVED'), decision: 'REASSIGNED' }));
   const dead = await harness.waitForDeadLetter((d) => d.key === request.requestId);
   expect(dead.headers['dlq.reason']).toBe('INVALID_CONTENT');
   expect(dead.headers['dlq.detail']).toMatch(/decision UNKNOWN is not one this worker knows/);

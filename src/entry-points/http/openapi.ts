@@ -3,6 +3,7 @@
 import { MAX_TEXT } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
 import { OPERATIONS } from '../../domain/card-operation';
+import { DECISION_KINDS } from '../../domain/card-operation';
 import { LIST_PARAMETERS, MIN_SEARCH_TEXT, PAGE_LIMIT, STATUSES, TASKS_SCAN_LIMIT } from './approvals-api';
 import { APPROVAL_EVENT_TYPES } from '../../domain/approval';
 
@@ -46,6 +47,7 @@ const approvalRecord = {
     outcomeDecisionId: { type: ['string', 'null'] },
     lastPostponedBy: { oneOf: [{ type: 'null' }, { $ref: '#/components/schemas/Person' }] },
     lastPostponedAt: nullableTime,
+    dueAt: { ...nullableTime, description: "The request's own due date (upstream's): the approval expires by then at the latest." },
     version: { type: 'integer' },
   },
 };
@@ -130,7 +132,8 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['decision'],
-        properties: { decision: { enum: ['APPROVED', 'REJECTED', 'POSTPONED'] }, reason: { type: 'string', maxLength: MAX_TEXT } },
+        description: 'WITHDRAWN withdraws the request (it ends CANCELLED): allowed to its requester (role requester) and to operators; anyone else gets 403 WITHDRAWAL_NOT_ALLOWED.',
+        properties: { decision: { enum: [...DECISION_KINDS] }, reason: { type: 'string', maxLength: MAX_TEXT } },
       },
       DecisionAccepted: {
         type: 'object',
@@ -143,7 +146,7 @@ export const openApiDocument = {
   paths: {
     '/api/requests': {
       get: {
-        summary: 'Search approval requests (approvers see the requests they approve; operators see all)',
+        summary: 'Search approval requests (approvers see the requests they approve, requesters their own; operators see all)',
         parameters: queryParameters(LIST_PARAMETERS.search),
         responses: { 200: ok('SearchResult'), ...errors },
       },
@@ -153,7 +156,7 @@ export const openApiDocument = {
     },
     '/api/requests/{requestId}/decisions': {
       post: {
-        summary: "Decide as the token's approver; published on the decisions topic",
+        summary: "Decide as the token's approver, or withdraw as the request's requester or an operator; published on the decisions topic",
         requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/DecisionRequest' } } } },
         responses: { 202: ok('DecisionAccepted', 'published; poll the request for the outcome'), ...errors },
       },
