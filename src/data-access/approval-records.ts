@@ -12,6 +12,7 @@ const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType
   requester: ['requester', 'jsonb', false],
   cards: ['cards', 'jsonb', false],
   approvers: ['approvers', 'jsonb', true],
+  escalatedTo: ['escalated_to', 'jsonb', true],
   description: ['description', 'text', false],
   attributes: ['attributes', 'jsonb', false],
   requestedAt: ['requested_at', 'timestamptz', false],

@@ -105,7 +105,7 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
     const known = new Set(current.approvers.map((p) => p.id));
     const joining = eligibleApprovers(record, policy.escalateTo).filter((p) => !known.has(p.id));
     if (joining.length > 0) {
-      current = changed({ approvers: [...current.approvers, ...joining] });
+      current = changed({ approvers: [...current.approvers, ...joining], escalatedTo: [...current.escalatedTo, ...joining] });
       const message = `Escalated: also offered to ${joining.map((p) => p.name).join(', ')}.`;
       const event = eventFrom(current, eventIdFor.escalated(record.requestId), 'ESCALATED', now, { decision: null, refusalCode: null, message });
       transitions.push({ event, statusBefore: 'PENDING', actor: null, reason: message });

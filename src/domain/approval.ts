@@ -8,7 +8,10 @@ export interface ApprovalRecord {
   status: ApprovalStatus;
   requester: Person;
   cards: Card[];
+  /** Who may decide: the request's approvers (or its operation's group), then any who joined by escalation. */
   approvers: Person[];
+  /** Those of `approvers` who joined by escalation (not part of the request as upstream sent it). */
+  escalatedTo: Person[];
   description: string | null;
   attributes: Record<string, string>;
   requestedAt: number;

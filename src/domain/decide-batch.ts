@@ -70,7 +70,7 @@ const canonical = (value: unknown): string =>
 /**
  * Which fields of a repeated request differ from the approval it opened; empty for a redelivery.
  * Approvers taken from a configured group (the request named none) are not compared: the group
- * may have changed since.
+ * may have changed since; nor are those who joined by escalation.
  */
 export function differingFields(record: ApprovalRecord, request: CardOperationRequest): string[] {
   const fields: Array<[string, unknown, unknown]> = [
@@ -81,7 +81,12 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
     ['description', record.description, request.description],
     ['attributes', record.attributes, request.attributes],
   ];
-  if (request.approvers.length > 0) fields.push(['approvers', record.approvers, [...new Map(request.approvers.map((p) => [p.id, p])).values()]]);
+  if (request.approvers.length > 0) {
+    // Those who joined by escalation were not in the request: a redelivery does not name them.
+    const escalated = new Set(record.escalatedTo.map((p) => p.id));
+    const asked = record.approvers.filter((p) => !escalated.has(p.id));
+    fields.push(['approvers', asked, [...new Map(request.approvers.map((p) => [p.id, p])).values()]]);
+  }
   return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
 

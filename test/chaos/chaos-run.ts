@@ -25,8 +25,16 @@ const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 interface PlannedRequest {
   request: CardOperationRequest;
   decisions: ApprovalDecision[];
-  endState: 'APPROVED' | 'REJECTED';
+  /** EXPIRED: nobody decides; its timers remind, escalate and expire it during the faults. */
+  endState: 'APPROVED' | 'REJECTED' | 'EXPIRED';
 }
+
+/** Every TIMER_EVERY-th request is left to the timers, as a LOCK_CARD; the others are decided, and are never LOCK_CARD. */
+const TIMER_EVERY = 10;
+const DECIDED_OPERATIONS = OPERATIONS.filter((op) => op !== 'LOCK_CARD');
+/** LOCK_CARD's ladder in seconds, so timers fire while the faults happen. */
+const timerPolicy = (escalation: Person): string =>
+  JSON.stringify({ LOCK_CARD: { remindAfter: '1500ms', remindIntervalMax: '3s', escalateAfter: '3s', escalateTo: [escalation], expireAfter: '7s' } });
 
 export interface ScenarioCounts {
   scenario: string;
@@ -45,6 +53,8 @@ export interface ScenarioCounts {
   /** Events that reached the topic (first time) after a later event of their request. */
   orderViolations: number;
   rebalances: number;
+  /** Timer events (distinct): reminders, escalations, expiries; and how many of them fired while the fault was on. */
+  timerEvents: { reminded: number; escalated: number; expired: number; duringFault: number };
   recoverySeconds: number;
   problems: string[];
 }
@@ -57,6 +67,8 @@ export class ChaosRun {
   static readonly SESSION_TIMEOUT_MS = 6000;
   private readonly plans: PlannedRequest[] = [];
   private readonly eventCopies = new Map<string, number>();
+  /** Each distinct event, by id: what the timers did decides which reminder and escalation emails are due. */
+  private readonly events = new Map<string, ApprovalEvent>();
   /** Per request, its event ids in the order they first reached the topic. */
   private readonly arrivals = new Map<string, string[]>();
   private readonly deadLetters: string[] = [];
@@ -79,6 +91,7 @@ export class ChaosRun {
     await ensureBuilt();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const run = `c${randomUUID().slice(0, 8)}`;
+    const escalation = person('escalation', run);
     const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test');
     databaseUrl.pathname = `/card_approvals_chaos_${run}`;
     await ensureDatabase(databaseUrl.toString());
@@ -93,6 +106,7 @@ export class ChaosRun {
       SMTP_SEND_TIMEOUT_MS: '3000',
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
+      APPROVAL_TIMERS: timerPolicy(escalation),
       ...extraEnv,
     };
     const config = loadConfig({ ...process.env, ...env });
@@ -123,7 +137,10 @@ export class ChaosRun {
         const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
         const copies = (self.eventCopies.get(event.eventId) ?? 0) + 1;
         self.eventCopies.set(event.eventId, copies);
-        if (copies === 1) self.arrivals.set(event.requestId, [...(self.arrivals.get(event.requestId) ?? []), event.eventId]);
+        if (copies === 1) {
+          self.arrivals.set(event.requestId, [...(self.arrivals.get(event.requestId) ?? []), event.eventId]);
+          self.events.set(event.eventId, event);
+        }
       },
     });
     return self;
@@ -188,7 +205,8 @@ export class ChaosRun {
   }
 
   private plan(index: number, approvers: Person[]): PlannedRequest {
-    const operation = OPERATIONS[index % OPERATIONS.length]!;
+    const timed = index % TIMER_EVERY === TIMER_EVERY - 1;
+    const operation = timed ? 'LOCK_CARD' : DECIDED_OPERATIONS[index % DECIDED_OPERATIONS.length]!;
     const card = (n: number): Card => aCard(person(`holder-${index}-${n}`, this.run), { cardId: `card-${index}-${n}`, serialNumber: `SN-${index}-${n}`, validTo: null });
     const request = aRequest(operation, {
       requestId: `${this.run}-req-${index}`,
@@ -198,32 +216,68 @@ export class ChaosRun {
       approvers,
       attributes: {},
     });
+    if (timed) return { request, decisions: [], endState: 'EXPIRED' };
     const decisions = decisionsFor(request, index, 'chaos says no');
     return { request, decisions, endState: decisions.some((d) => d.decision === 'REJECTED') ? 'REJECTED' : 'APPROVED' };
   }
 
+  /** The events every request must cause: OPENED, and its decisions' events or its expiry. */
   private expectedEventIds(): Set<string> {
-    return new Set(this.plans.flatMap((p) => [eventIdFor.opened(p.request.requestId), ...p.decisions.map((d) => eventIdFor.decision(d))]));
-  }
-
-  /** (recipient, requestId, kind) of every email the stream must cause. */
-  private expectedEmails(): Set<string> {
     return new Set(
       this.plans.flatMap((p) => [
-        ...p.request.approvers.map((a) => `${a.email}|${p.request.requestId}|Approval needed`),
-        `${p.request.requester.email}|${p.request.requestId}|${p.endState === 'APPROVED' ? 'Approved' : 'Rejected'}`,
+        eventIdFor.opened(p.request.requestId),
+        ...(p.endState === 'EXPIRED' ? [eventIdFor.expired(p.request.requestId)] : p.decisions.map((d) => eventIdFor.decision(d))),
       ]),
     );
+  }
+
+  /**
+   * Events a timed request may cause besides: reminders 1…n, numbered without a gap (how many
+   * depends on how late the faults let them fire), and one escalation (none if expiry came first).
+   */
+  private timerEventIds(): { allowed: Set<string>; gaps: string[] } {
+    const allowed = new Set<string>();
+    const gaps: string[] = [];
+    for (const p of this.plans.filter((plan) => plan.endState === 'EXPIRED')) {
+      const id = p.request.requestId;
+      allowed.add(eventIdFor.escalated(id));
+      const seen = [...this.events.values()].filter((e) => e.requestId === id && e.type === 'REMINDED').length;
+      for (let n = 1; n <= seen; n += 1) {
+        allowed.add(eventIdFor.reminded(id, n));
+        if (!this.events.has(eventIdFor.reminded(id, n))) gaps.push(`${id} reminder ${n}`);
+      }
+    }
+    return { allowed, gaps };
+  }
+
+  /** (recipient, requestId, kind) of every email the stream must cause, and those the timers' events call for. */
+  private expectedEmails(): Set<string> {
+    const keys = this.plans.flatMap((p) => [
+      ...p.request.approvers.map((a) => `${a.email}|${p.request.requestId}|Approval needed`),
+      `${p.request.requester.email}|${p.request.requestId}|${{ APPROVED: 'Approved', REJECTED: 'Rejected', EXPIRED: 'Expired' }[p.endState]}`,
+    ]);
+    const planned = new Map(this.plans.map((p) => [p.request.requestId, p.request]));
+    for (const event of this.events.values()) {
+      const request = planned.get(event.requestId);
+      if (!request) continue;
+      if (event.type === 'REMINDED') keys.push(...event.approvers.map((a) => `${a.email}|${event.requestId}|${event.message!.split(':')[0]}`));
+      if (event.type === 'ESCALATED') {
+        const asked = new Set(request.approvers.map((a) => a.id));
+        keys.push(...event.approvers.filter((a) => !asked.has(a.id)).map((a) => `${a.email}|${event.requestId}|Escalated to you`));
+      }
+    }
+    return new Set(keys);
   }
 
   private async inbox(): Promise<Array<{ id: string; key: string }>> {
     const found: Array<{ id: string; key: string }> = [];
     for (let skip = 0; ; skip += 200) {
       const res = await fetch(`${this.config.inboxUrl}/api/email/summary?search=${this.run}&limit=200&skip=${skip}&sort=asc`);
-      const page = (await res.json()) as { items: Array<{ id: string; subject: string; to: Array<{ address: string }> }>; total: number };
+      const page = (await res.json()) as { items: Array<{ id: string; subject: string; preview: string; to: Array<{ address: string }> }>; total: number };
       for (const item of page.items) {
         const requestId = /\(([^)]+)\)\s*$/.exec(item.subject)?.[1] ?? '?';
-        const kind = item.subject.split(':')[0] ?? '?';
+        // Reminders share a subject; their text says which one ("Reminder 2: …").
+        const kind = item.subject.startsWith('Reminder') ? (/Reminder \d+/.exec(item.preview)?.[0] ?? '?') : (item.subject.split(':')[0] ?? '?');
         for (const to of item.to) found.push({ id: item.id, key: `${to.address.toLowerCase()}|${requestId}|${kind}` });
       }
       if (skip + 200 >= page.total) return found;
@@ -231,19 +285,20 @@ export class ChaosRun {
   }
 
   /** Waits until every planned effect is visible (or the deadline passes), then counts. */
-  async settleAndCount(faultEndedAt: number, timeoutMs = 180_000): Promise<ScenarioCounts> {
+  async settleAndCount(fault: { startedAt: number; endedAt: number }, timeoutMs = 180_000): Promise<ScenarioCounts> {
     const expectedEvents = this.expectedEventIds();
-    const expectedEmails = this.expectedEmails();
     const deadline = Date.now() + timeoutMs;
     let emails: Array<{ id: string; key: string }> = [];
+    let expectedEmails = this.expectedEmails();
     for (;;) {
       emails = await this.inbox().catch(() => emails);
+      expectedEmails = this.expectedEmails();
       const seenEvents = [...expectedEvents].filter((id) => this.eventCopies.has(id)).length;
       const seenEmails = new Set(emails.map((e) => e.key).filter((k) => expectedEmails.has(k))).size;
       if ((seenEvents === expectedEvents.size && seenEmails === expectedEmails.size) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const recoverySeconds = (Date.now() - faultEndedAt) / 1000;
+    const recoverySeconds = (Date.now() - fault.endedAt) / 1000;
     // A moment more, so late duplicates (if any) are counted too.
     await new Promise((r) => setTimeout(r, 2000));
     emails = await this.inbox();
@@ -258,8 +313,12 @@ export class ChaosRun {
         problems.push(`${p.request.requestId} is ${status.get(p.request.requestId) ?? 'missing'}, expected ${p.endState}`);
       }
     }
+    expectedEmails = this.expectedEmails();
+    const timers = this.timerEventIds();
     const missingEvents = [...expectedEvents].filter((id) => !this.eventCopies.has(id));
-    const unexpectedEvents = [...this.eventCopies.keys()].filter((id) => !expectedEvents.has(id));
+    const unexpectedEvents = [...this.eventCopies.keys()].filter((id) => !expectedEvents.has(id) && !timers.allowed.has(id));
+    if (timers.gaps.length) problems.push(`reminders missing between others: ${timers.gaps.slice(0, 3).join(', ')}`);
+    lost += timers.gaps.length;
     const emailCopies = new Map<string, string[]>();
     for (const e of emails) emailCopies.set(e.key, [...(emailCopies.get(e.key) ?? []), e.id]);
     const missingEmails = [...expectedEmails].filter((k) => !emailCopies.has(k));
@@ -283,7 +342,7 @@ export class ChaosRun {
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
     // A request must reach its end state once: two final transitions would be two effects downstream.
     const doubleEnds: Array<{ request_id: string }> = await this.db.query(
-      `SELECT request_id FROM approval_events WHERE type IN ('APPROVED', 'REJECTED') GROUP BY request_id HAVING count(*) > 1`,
+      `SELECT request_id FROM approval_events WHERE type IN ('APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED') GROUP BY request_id HAVING count(*) > 1`,
     );
     if (doubleEnds.length) problems.push(`${doubleEnds.length} request(s) reached an end state twice`);
     const duplicatedEffects = doubleEnds.length + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds;
@@ -309,6 +368,7 @@ export class ChaosRun {
       duplicatedEffects,
       orderViolations,
       rebalances: this.countJoins(),
+      timerEvents: this.timerEventCounts(fault),
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
       problems,
     };
@@ -330,6 +390,17 @@ export class ChaosRun {
     return violations;
   }
 
+  private timerEventCounts(fault: { startedAt: number; endedAt: number }): ScenarioCounts['timerEvents'] {
+    const timed = [...this.events.values()].filter((e) => e.type === 'REMINDED' || e.type === 'ESCALATED' || e.type === 'EXPIRED');
+    const count = (type: string): number => timed.filter((e) => e.type === type).length;
+    return {
+      reminded: count('REMINDED'),
+      escalated: count('ESCALATED'),
+      expired: count('EXPIRED'),
+      duringFault: timed.filter((e) => e.occurredAt >= fault.startedAt && e.occurredAt <= fault.endedAt).length,
+    };
+  }
+
   private countJoins(): number {
     let joins = 0;
     for (const file of fs.readdirSync(ARTIFACTS).filter((f) => f.startsWith(`chaos-${this.run}-w`))) {
@@ -349,13 +420,14 @@ export class ChaosRun {
 }
 
 export function formatTable(rows: ScenarioCounts[]): string {
-  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
+  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'timer events: reminded/escalated/expired (during the fault)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.messagesIn),
     String(r.records),
     `${r.eventsDistinct}/${r.eventsCopies}`,
     `${r.emailsDistinct}/${r.emailsCopies}${r.emailsCopies > r.emailsDistinct ? ` (≤${r.emailsMostCopies} each)` : ''}`,
+    `${r.timerEvents.reminded}/${r.timerEvents.escalated}/${r.timerEvents.expired} (${r.timerEvents.duringFault})`,
     String(r.deadLetters),
     String(r.refusals),
     String(r.lost),

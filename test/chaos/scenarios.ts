@@ -30,10 +30,12 @@ async function withRun(
   const run = await ChaosRun.create(name, env);
   try {
     const streaming = run.stream(options.requests, options.streamMs);
+    const startedAt = Date.now();
     await fault(run);
+    const endedAt = Date.now();
     await streaming;
     if (run.workers.length === 0) run.startWorker();
-    return await run.settleAndCount(Date.now());
+    return await run.settleAndCount({ startedAt, endedAt });
   } finally {
     await run.close();
   }

@@ -90,6 +90,14 @@ describe('firing', () => {
     expect(fired.emails.map((e) => e.recipient.id)).toEqual([escalation[0]!.id]);
   });
 
+  test('a request redelivered after its approval was escalated is still a redelivery, not a conflicting duplicate', () => {
+    const request = aRequest('LOCK_CARD');
+    const record = decideBatch(empty(), [req(request)], NOW, RULES).opened[0]!;
+    const escalated = fireTimers(record, { ...timersOf(record), remindAt: null }, NOW + 25 * S, POLICY, 'x.test').record;
+    const again = decideBatch({ ...empty(), records: new Map([[record.requestId, escalated]]) }, [req(request)], NOW + 26 * S, RULES);
+    expect(again).toMatchObject({ duplicates: 1, conflicts: [], transitions: [] });
+  });
+
   test('expiry ends the approval EXPIRED, tells the requester, and nothing else fires with it', () => {
     const record = opened();
     const fired = fireTimers(record, timersOf(record), NOW + 60 * S, POLICY, 'x.test');

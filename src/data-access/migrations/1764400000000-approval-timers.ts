@@ -22,6 +22,7 @@ export class ApprovalTimers1764400000000 implements MigrationInterface {
       )`);
     await db.query(`CREATE INDEX approval_timers_next_idx ON approval_timers (next_at)`);
     await db.query(`ALTER TABLE approval_requests ADD COLUMN due_at timestamptz`);
+    await db.query(`ALTER TABLE approval_requests ADD COLUMN escalated_to jsonb NOT NULL DEFAULT '[]'`);
     await db.query(`ALTER TABLE approval_requests DROP CONSTRAINT IF EXISTS approval_requests_status_check`);
     await db.query(`ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_status_check CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED'))`);
     await db.query(`ALTER TABLE approval_decisions DROP CONSTRAINT IF EXISTS approval_decisions_decision_check`);
@@ -37,6 +38,7 @@ export class ApprovalTimers1764400000000 implements MigrationInterface {
     await db.query(`ALTER TABLE approval_decisions ADD CONSTRAINT approval_decisions_decision_check CHECK (decision IN ('APPROVED', 'REJECTED', 'POSTPONED'))`);
     await db.query(`ALTER TABLE approval_requests DROP CONSTRAINT IF EXISTS approval_requests_status_check`);
     await db.query(`ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_status_check CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED', 'SUPERSEDED'))`);
+    await db.query(`ALTER TABLE approval_requests DROP COLUMN escalated_to`);
     await db.query(`ALTER TABLE approval_requests DROP COLUMN due_at`);
     await db.query('DROP TABLE approval_timers');
   }
