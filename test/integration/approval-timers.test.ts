@@ -50,7 +50,10 @@ async function expectNoEmailTwice(people: Person[]): Promise<void> {
 }
 
 describe('with one worker', () => {
-  beforeAll(() => harness.startWorker());
+  let base: string;
+  beforeAll(async () => {
+    base = `http://127.0.0.1:${(await harness.startWorker()).httpPort}`;
+  });
 
   test('when nobody decides, then the approvers are reminded, the escalation group is asked and becomes approvers, and the request expires, with the emails and events in order', async () => {
     const request = aRequest('LOCK_CARD');
@@ -88,6 +91,35 @@ describe('with one worker', () => {
     expect(expired!.subject).toBe(`Expired: Lock card (${request.requestId})`);
     expect(expired!.text).toContain('Your request has EXPIRED');
     await expectNoEmailTwice([...request.approvers, request.requester]);
+
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('cardapproval_reminders_total')).toBeGreaterThanOrEqual(reminders.length);
+    expect(value('cardapproval_escalations_total')).toBeGreaterThanOrEqual(1);
+    expect(value('cardapproval_expired_total')).toBeGreaterThanOrEqual(1);
+    expect(value('cardapproval_timers_overdue_seconds')).toBeLessThan(60);
+  });
+
+  test('when a timer stays past due (its holder hangs), then readiness says so and names it, and is ready again once it fires', async () => {
+    type Readiness = { status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } };
+    const ready = async (): Promise<Readiness> => {
+      const res = await fetch(`${base}/health/ready`);
+      return { status: res.status, body: (await res.json()) as Readiness['body'] };
+    };
+    expect((await ready()).status).toBe(200);
+    const requestId = `stuck-${randomUUID()}`;
+    // Due ten minutes ago, leased for an hour by a worker that never finishes.
+    await harness.db.query(
+      `INSERT INTO approval_timers (request_id, expire_at, next_at, lease_until, lease_token)
+       VALUES ($1, now() - interval '10 minutes', now() - interval '10 minutes', now() + interval '1 hour', gen_random_uuid())`,
+      [requestId],
+    );
+    const stuck = await ready();
+    expect(stuck.status).toBe(503);
+    expect(stuck.body.checks.timers).toMatchObject({ ok: false, error: expect.stringMatching(/a timer is \d+s past due/) });
+    // The lease runs out: a worker takes the timer over (it has no approval left, so it is cleared).
+    await harness.db.query(`UPDATE approval_timers SET lease_until = now() - interval '1 second' WHERE request_id = $1`, [requestId]);
+    await pollUntil(ready, (r) => r.status === 200, { timeoutMs: 15_000, what: 'ready again' });
   });
 
   test("when a request carries a dueAt sooner than its operation's expiry, then it expires at its dueAt", async () => {

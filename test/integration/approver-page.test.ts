@@ -136,6 +136,7 @@ test('when a requester signs in, then they find their own request and withdraw i
   await page.getByRole('heading', { name: 'Requests' }).waitFor();
   await openFromSearch(page, request.requestId);
   expect(await page.getByRole('button', { name: 'Approved' }).isVisible()).toBe(false); // a requester does not decide
+  await page.getByRole('cell', { name: request.approvers.map((a) => a.name).join(', ') }).waitFor();
   await page.getByLabel(/no longer needed/).fill('Found my old badge');
   await page.getByRole('button', { name: 'Withdraw request' }).click();
   await page.getByText('Decision recorded: CANCELLED.').waitFor({ timeout: 20_000 });
