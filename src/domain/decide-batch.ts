@@ -61,6 +61,11 @@ export interface BatchOutcome {
   timers: { set: Timers[]; cleared: string[] };
 }
 
+/** An outcome with nothing in it, for the use cases (expiry, timers) that fill in only part of one. */
+export function emptyOutcome(): BatchOutcome {
+  return { opened: [], changed: [], decisions: [], transitions: [], emails: [], duplicates: 0, conflicts: [], cardKeys: { held: [], freedBy: [] }, timers: { set: [], cleared: [] } };
+}
+
 /** JSON with object keys sorted, so equal content compares equal whatever order it came in. */
 const canonical = (value: unknown): string =>
   JSON.stringify(value, (_, v: unknown) =>

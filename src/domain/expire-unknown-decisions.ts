@@ -2,6 +2,7 @@
 // (UNKNOWN_REQUEST), so the approver's action never waits silently forever.
 import type { Transition } from './approval';
 import { refuseUnknownRequest } from './apply-decision';
+import { emptyOutcome } from './decide-batch';
 import type { ApprovalRepository } from './ports';
 
 export type ExpireUnknownDecisions = (now?: number) => Promise<Transition[]>;
@@ -16,21 +17,8 @@ export function expireUnknownDecisions({ approvals, windowMs, limit = 200 }: { a
       await tx.lockRequests(requestIds, []);
       const expired = await tx.decisionsAwaitingMissingRequests(requestIds, cutoff);
       const transitions = expired.map(({ decision, receivedAt }) => refuseUnknownRequest(decision, now, now - receivedAt));
-      await tx.save(
-        {
-          opened: [],
-          changed: [],
-          decisions: expired.map(({ decision }) => ({ decision, result: 'REFUSED', refusalCode: 'UNKNOWN_REQUEST' })),
-          transitions,
-          emails: [],
-          duplicates: 0,
-          conflicts: [],
-          cardKeys: { held: [], freedBy: [] },
-          timers: { set: [], cleared: [] },
-        },
-        [], // the relay publishes them
-        now,
-      );
+      const decisions = expired.map(({ decision }) => ({ decision, result: 'REFUSED' as const, refusalCode: 'UNKNOWN_REQUEST' as const }));
+      await tx.save({ ...emptyOutcome(), decisions, transitions }, [], now); // the relay publishes them
       return transitions;
     });
 }

@@ -2,9 +2,9 @@
 // Due timers are leased first (so several workers share them), then fired in a transaction that
 // holds the same per-request locks as a decision: a decision committed first has cleared the
 // timers, so nothing fires after it, and expiry never overrides it.
-import type { ApprovalRecord, Transition } from './approval';
-import { fireTimers, type TimerPolicies, type Timers } from './approval-timers';
-import type { BatchOutcome } from './decide-batch';
+import type { Transition } from './approval';
+import { fireTimers, type TimerPolicies } from './approval-timers';
+import { emptyOutcome } from './decide-batch';
 import type { ApprovalRepository } from './ports';
 
 export type FireDueTimers = (now?: number) => Promise<Transition[]>;
@@ -31,25 +31,14 @@ export function fireDueTimers({
       // Read after the locks: a timer a decision cleared meanwhile is gone, and fires nothing.
       const timers = await tx.claimedTimers(claims);
       const { state } = await tx.load(timers.map((t) => t.requestId), [], []);
-      const changed: ApprovalRecord[] = [];
-      const outcome: BatchOutcome = {
-        opened: [],
-        changed,
-        decisions: [],
-        transitions: [],
-        emails: [],
-        duplicates: 0,
-        conflicts: [],
-        cardKeys: { held: [], freedBy: [] },
-        timers: { set: [] as Timers[], cleared: [] as string[] },
-      };
+      const outcome = emptyOutcome();
       for (const due of timers) {
         const record = state.records.get(due.requestId);
         const fired = record ? fireTimers(record, due, now, policies[record.operation], messageIdDomain) : undefined;
         if (!fired?.timers) outcome.timers.cleared.push(due.requestId);
         else outcome.timers.set.push(fired.timers);
         if (!fired || fired.record === record) continue;
-        changed.push(fired.record);
+        outcome.changed.push(fired.record);
         outcome.transitions.push(...fired.transitions);
         outcome.emails.push(...fired.emails);
         if (fired.record.status !== 'PENDING') outcome.cardKeys.freedBy.push(fired.record.requestId);
