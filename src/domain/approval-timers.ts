@@ -49,9 +49,14 @@ export function reminderInterval(policy: TimerPolicy, nth: number): number {
 
 const earlier = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
+/** When an approval expires: its policy's expiry, or its own dueAt if that is sooner; null: never. */
+export function expiryOf(record: Pick<ApprovalRecord, 'openedAt' | 'dueAt'>, policy: TimerPolicy): number | null {
+  return earlier(policy.expireAfterMs === null ? null : record.openedAt + policy.expireAfterMs, record.dueAt);
+}
+
 /** The timers of a newly opened approval; null when it has none (no reminders, escalation or expiry). */
 export function scheduleTimers(record: ApprovalRecord, policy: TimerPolicy): Timers | null {
-  const expireAt = earlier(policy.expireAfterMs === null ? null : record.openedAt + policy.expireAfterMs, record.dueAt);
+  const expireAt = expiryOf(record, policy);
   // Nothing fires at or after expiry: the approval is over by then.
   const beforeExpiry = (at: number | null): number | null => (at !== null && (expireAt === null || at < expireAt) ? at : null);
   const timers: Timers = {
@@ -82,7 +87,7 @@ export interface Fired {
 export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, policy: TimerPolicy, messageIdDomain: string): Fired {
   if (record.status !== 'PENDING') return { record, transitions: [], emails: [], timers: null };
   const due = (at: number | null): at is number => at !== null && at <= now;
-  if (due(timers.expireAt)) return expire(record, now, messageIdDomain);
+  if (due(timers.expireAt)) return expireApproval(record, now, messageIdDomain);
 
   let current = record;
   let next = { ...timers };
@@ -90,20 +95,23 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
   const emails: EmailToSend[] = [];
   const changed = (update: Partial<ApprovalRecord>): ApprovalRecord => ({ ...current, ...update, updatedAt: now, version: current.version + 1 });
 
+  // A policy that no longer reminds stops the reminders of approvals opened under an older one.
+  if (policy.remindAfterMs === null) next = { ...next, remindAt: null };
   if (due(next.remindAt)) {
     const nth = next.reminders + 1;
     current = changed({});
     const event = eventFrom(current, eventIdFor.reminded(record.requestId, nth), 'REMINDED', now, { decision: null, refusalCode: null, message: `Reminder ${nth}: still waiting for a decision.` });
     transitions.push({ event, statusBefore: 'PENDING', actor: null, reason: event.message });
     emails.push(...emailsTo(event.eventId, eligibleApprovers(record, record.approvers), 'approval-reminder', messageIdDomain));
-    let remindAt = next.remindAt + reminderInterval(policy, nth);
-    while (remindAt <= now) remindAt += reminderInterval(policy, nth);
+    // The next one after now, in one step however long nobody fired them.
+    const interval = reminderInterval(policy, nth);
+    const remindAt = next.remindAt + interval * Math.max(1, Math.floor((now - next.remindAt) / interval) + 1);
     next = { ...next, reminders: nth, remindAt: next.expireAt !== null && remindAt >= next.expireAt ? null : remindAt };
   }
 
   if (due(next.escalateAt)) {
     const known = new Set(current.approvers.map((p) => p.id));
-    const joining = eligibleApprovers(record, policy.escalateTo).filter((p) => !known.has(p.id));
+    const joining = [...new Map(eligibleApprovers(record, policy.escalateTo).map((p) => [p.id, p])).values()].filter((p) => !known.has(p.id));
     if (joining.length > 0) {
       current = changed({ approvers: [...current.approvers, ...joining], escalatedTo: [...current.escalatedTo, ...joining] });
       const message = `Escalated: also offered to ${joining.map((p) => p.name).join(', ')}.`;
@@ -117,7 +125,8 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
   return { record: current, transitions, emails, timers: nextDue(next) === null ? null : next };
 }
 
-function expire(record: ApprovalRecord, now: number, messageIdDomain: string): Fired {
+/** The approval ends EXPIRED and its requester is told. */
+export function expireApproval(record: ApprovalRecord, now: number, messageIdDomain: string): Fired {
   const next: ApprovalRecord = { ...record, status: 'EXPIRED', closedAt: now, updatedAt: now, version: record.version + 1 };
   const message = record.dueAt !== null && record.dueAt <= now ? 'No decision by the request\'s due date.' : 'No decision within the time the operation allows.';
   const event = eventFrom(next, eventIdFor.expired(record.requestId), 'EXPIRED', now, { decision: null, refusalCode: null, message });

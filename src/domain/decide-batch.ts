@@ -4,7 +4,7 @@
 // that follow, and the card keys pending approvals now hold.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
-import { scheduleTimers, type TimerPolicies, type Timers } from './approval-timers';
+import { expireApproval, expiryOf, scheduleTimers, type TimerPolicies, type Timers } from './approval-timers';
 import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
 import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
 import { openApproval } from './open-approval';
@@ -85,6 +85,7 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
     ['cards', record.cards, request.cards],
     ['description', record.description, request.description],
     ['attributes', record.attributes, request.attributes],
+    ['dueAt', record.dueAt, request.dueAt],
   ];
   if (request.approvers.length > 0) {
     // Those who joined by escalation were not in the request: a redelivery does not name them.
@@ -113,8 +114,25 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
     for (const k of cardKeys(record.cards)) if (holders.get(k) === record.requestId) holders.delete(k);
   };
 
+  /**
+   * A pending approval whose expiry has passed ends EXPIRED before anything else applies to it, so
+   * a decision made too late is refused whether or not the timer fired first.
+   */
+  const expireIfDue = (record: ApprovalRecord): ApprovalRecord => {
+    const expireAt = record.status === 'PENDING' ? expiryOf(record, timerPolicies[record.operation]) : null;
+    if (expireAt === null || expireAt > now) return record;
+    const expired = expireApproval(record, now, messageIdDomain);
+    records.set(record.requestId, expired.record);
+    release(expired.record);
+    if (!opened.has(record.requestId)) changed.add(record.requestId);
+    transitions.push(...expired.transitions);
+    emails.push(...expired.emails);
+    return expired.record;
+  };
+
   const decide = (decision: ApprovalDecision): void => {
-    const record = records.get(decision.requestId);
+    const known = records.get(decision.requestId);
+    const record = known && expireIfDue(known);
     if (!record) {
       decisions.set(decision.decisionId, { decision, result: 'AWAITING_REQUEST', refusalCode: null });
       awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
@@ -140,7 +158,10 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
   const makeRoomFor = (message: Extract<InboundMessage, { kind: 'request' }>): boolean => {
     const { request } = message;
     const keys = cardKeys(request.cards);
-    const pending = [...new Set(keys.map((k) => holders.get(k)))].filter((id): id is string => id !== undefined && records.get(id)?.status === 'PENDING');
+    const pending = [...new Set(keys.map((k) => holders.get(k)))].filter((id): id is string => {
+      const holder = id === undefined ? undefined : records.get(id);
+      return holder !== undefined && expireIfDue(holder).status === 'PENDING';
+    });
     if (pending.length === 0) return true;
     if (cardConflictPolicy[request.operation] === 'refuse') {
       const busy = keys.filter((k) => pending.includes(holders.get(k) ?? '')).map((k) => `${k.replace(/^(id|serial):/, '$1 ')} (request ${holders.get(k)})`);
@@ -173,8 +194,11 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       records.set(request.requestId, approval.record);
       opened.add(request.requestId);
       transitions.push(approval.transition);
-      emails.push(...approval.emails);
-      for (const k of cardKeys(request.cards)) holders.set(k, request.requestId);
+      // A request already past its dueAt expires as it opens: nobody is asked to decide it.
+      if (expireIfDue(approval.record).status === 'PENDING') {
+        emails.push(...approval.emails);
+        for (const k of cardKeys(request.cards)) holders.set(k, request.requestId);
+      }
       // Decisions that raced ahead of this request apply now, in the order they were made.
       for (const early of awaiting.get(request.requestId) ?? []) decide(early);
       awaiting.delete(request.requestId);

@@ -82,6 +82,13 @@ export function idProblem(label: string, value: string): string | undefined {
   return problems[0];
 }
 
+/** What is wrong with a person (configured or sent), or nothing: the rule the consumer applies, for one person. */
+export function personProblems(label: string, person: Person): string[] {
+  const problems: string[] = [];
+  checkPerson(label, person, problems);
+  return problems;
+}
+
 function checkPerson(label: string, person: Person, problems: string[]): void {
   checkId(`${label}.id`, person.id, problems);
   checkLine(`${label}.name`, person.name, MAX_NAME, problems);

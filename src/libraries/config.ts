@@ -7,6 +7,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
 import { DEFAULT_TIMER_POLICY, type TimerPolicies, type TimerPolicy } from '../domain/approval-timers';
 import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
+import { personProblems } from '../domain/validate-message';
 
 export interface TopicNames {
   requests: Record<Operation, string>;
@@ -228,16 +229,33 @@ function readJsonObject(env: NodeJS.ProcessEnv, name: string, problems: string[]
   return { value: parsed as Record<string, unknown>, source };
 }
 
-/** A list of people ({ id, name, email, locale? }), or undefined (with the problem noted). */
+/**
+ * A list of people ({ id, name, email, locale? }) held to the rules a message's people meet, each
+ * id once; or undefined, with the problems noted.
+ */
 function parsePeople(members: unknown, label: string, problems: string[]): Person[] | undefined {
-  const valid =
+  const shaped =
     Array.isArray(members) &&
-    members.every((m: unknown) => typeof m === 'object' && m !== null && typeof (m as Person).id === 'string' && typeof (m as Person).name === 'string' && typeof (m as Person).email === 'string');
-  if (!valid) {
-    problems.push(`${label} must be an array of { id, name, email }`);
+    members.every(
+      (m: unknown) =>
+        typeof m === 'object' &&
+        m !== null &&
+        typeof (m as Person).id === 'string' &&
+        typeof (m as Person).name === 'string' &&
+        typeof (m as Person).email === 'string' &&
+        ((m as Person).locale === undefined || (m as Person).locale === null || typeof (m as Person).locale === 'string'),
+    );
+  if (!shaped) {
+    problems.push(`${label} must be an array of { id, name, email, locale? }`);
     return undefined;
   }
-  return (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
+  const people = (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
+  const found = people.flatMap((p, i) => personProblems(`${label}[${i}]`, p));
+  const ids = people.map((p) => p.id);
+  const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+  if (repeated.length > 0) found.push(`${label} names ${JSON.stringify(repeated[0])} more than once`);
+  problems.push(...found);
+  return found.length === 0 ? people : undefined;
 }
 
 /**
@@ -260,8 +278,8 @@ function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partia
 
 const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
 const DURATION_MS = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 } as const;
-/** The longest timer: a year. */
-const MAX_TIMER_MS = 366 * 86_400_000;
+/** Timers run from a second (their poll) to a year. */
+const TIMER_MS = { min: 1000, max: 366 * 86_400_000 };
 
 /**
  * Due dates, reminders, escalation and expiry per operation: APPROVAL_TIMERS (JSON) or
@@ -282,24 +300,33 @@ function parseTimerPolicies(env: NodeJS.ProcessEnv, problems: string[]): TimerPo
       return base;
     }
     const policy = { ...base };
+    let escalateToRefused = false;
     const durations = { remindAfter: 'remindAfterMs', remindIntervalMax: 'remindIntervalMaxMs', escalateAfter: 'escalateAfterMs', expireAfter: 'expireAfterMs' } as const;
     for (const [field, value] of Object.entries(entry)) {
       const label = `${source}.${key}.${field}`;
       if (field === 'escalateTo') {
-        policy.escalateTo = parsePeople(value, label, problems) ?? policy.escalateTo;
+        const people = parsePeople(value, label, problems);
+        escalateToRefused = people === undefined;
+        policy.escalateTo = people ?? [];
         continue;
       }
-      if (!(field in durations)) {
+      if (!Object.hasOwn(durations, field)) {
         problems.push(`${label} is not a setting (remindAfter, remindIntervalMax, escalateAfter, escalateTo, expireAfter)`);
         continue;
       }
       const match = typeof value === 'string' ? DURATION.exec(value) : null;
       const ms = match ? Number(match[1]) * DURATION_MS[match[2] as keyof typeof DURATION_MS] : undefined;
       if (value === null && field !== 'remindIntervalMax') policy[durations[field as keyof typeof durations]] = null as never;
-      else if (ms === undefined || ms < 1 || ms > MAX_TIMER_MS) problems.push(`${label} must be a duration from 1ms to 366d such as "90s", "4h" or "3d"${field === 'remindIntervalMax' ? '' : ', or null for never'}`);
+      else if (ms === undefined || ms < TIMER_MS.min || ms > TIMER_MS.max) problems.push(`${label} must be a duration from 1s to 366d such as "90s", "4h" or "3d"${field === 'remindIntervalMax' ? '' : ', or null for never'}`);
       else policy[durations[field as keyof typeof durations]] = ms;
     }
-    if (policy.escalateAfterMs !== null && policy.escalateTo.length === 0) problems.push(`${source}.${key}.escalateAfter needs escalateTo: the people the request is escalated to`);
+    const where = `${source}.${key}`;
+    if (policy.escalateAfterMs !== null && policy.escalateTo.length === 0 && !escalateToRefused) problems.push(`${where}.escalateAfter needs escalateTo: the people the request is escalated to`);
+    if (policy.remindAfterMs !== null && policy.remindIntervalMaxMs < policy.remindAfterMs) problems.push(`${where}.remindIntervalMax must be at least remindAfter: it caps the intervals that start there`);
+    // A timer at or after expiry would never fire: the approval is over by then.
+    for (const [name, at] of [['remindAfter', policy.remindAfterMs], ['escalateAfter', policy.escalateAfterMs]] as const) {
+      if (at !== null && policy.expireAfterMs !== null && at >= policy.expireAfterMs) problems.push(`${where}.${name} must be shorter than expireAfter, or it never fires`);
+    }
     return policy;
   };
   const fallback = parseEntry('default', DEFAULT_TIMER_POLICY);

@@ -151,6 +151,68 @@ describe('firing', () => {
   });
 });
 
+describe('time decides, not which part of the worker runs first', () => {
+  const rules = (policy: Partial<TimerPolicy>): BatchRules => ({ ...RULES, timerPolicies: { ...DEFAULT_TIMER_POLICIES, LOCK_CARD: { ...POLICY, ...policy } } });
+
+  test('a decision processed after the approval expired is refused, even before the expiry timer fired', () => {
+    const request = aRequest('LOCK_CARD');
+    const record = decideBatch(empty(), [req(request)], NOW, rules({})).opened[0]!;
+    const late = decideBatch({ ...empty(), records: new Map([[record.requestId, record]]) }, [dec(aDecision(request, 'APPROVED'))], NOW + 61 * S, rules({}));
+    expect(late.transitions.map((t) => [t.event.type, t.event.refusalCode])).toEqual([
+      ['EXPIRED', null],
+      ['DECISION_REFUSED', 'REQUEST_CLOSED'],
+    ]);
+    expect(late.changed[0]!.status).toBe('EXPIRED');
+    expect(late.timers.cleared).toEqual([record.requestId]);
+  });
+
+  test('a request that arrives past its dueAt expires as it opens: nobody is asked, its cards stay free, a decision is refused', () => {
+    const request = aRequest('LOCK_CARD', { dueAt: NOW - 3600 * S });
+    const outcome = decideBatch(empty(), [req(request), dec(aDecision(request, 'APPROVED'))], NOW, rules({}));
+    expect(outcome.transitions.map((t) => t.event.type)).toEqual(['OPENED', 'EXPIRED', 'DECISION_REFUSED']);
+    expect(outcome.emails.map((e) => e.template)).toEqual(['request-expired']);
+    expect(outcome.cardKeys.held).toEqual([]);
+    expect(outcome.timers.set).toEqual([]);
+  });
+
+  test('a card held by an approval past its expiry is free: the new request opens instead of being refused CARD_BUSY', () => {
+    const first = aRequest('LOCK_CARD');
+    const record = decideBatch(empty(), [req(first)], NOW, rules({})).opened[0]!;
+    const key = `id:${first.cards[0]!.cardId}`;
+    const state = { ...empty(), records: new Map([[record.requestId, record]]), cardHolders: new Map([[key, record.requestId]]) };
+    const second = aRequest('LOCK_CARD', { cards: first.cards });
+    const outcome = decideBatch(state, [req(second)], NOW + 61 * S, rules({}));
+    expect(outcome.conflicts).toEqual([]);
+    expect(outcome.transitions.map((t) => [t.event.requestId, t.event.type])).toEqual([
+      [first.requestId, 'EXPIRED'],
+      [second.requestId, 'OPENED'],
+    ]);
+  });
+
+  test('a redelivered request with another dueAt is a conflicting duplicate', () => {
+    const request = aRequest('LOCK_CARD', { dueAt: NOW + 3600 * S });
+    const record = decideBatch(empty(), [req(request)], NOW, RULES).opened[0]!;
+    const again = decideBatch({ ...empty(), records: new Map([[record.requestId, record]]) }, [req({ ...request, dueAt: null })], NOW, RULES);
+    expect(again.conflicts.map((c) => c.detail)).toEqual([`request ${request.requestId} is known with other content (dueAt differ)`]);
+  });
+
+  test('reminders missed for a week with second-long intervals are skipped in one step', () => {
+    const policy = { ...POLICY, remindAfterMs: 1 * S, remindIntervalMaxMs: 1 * S, expireAfterMs: null, escalateAfterMs: null };
+    const record = opened();
+    const week = 7 * 86_400 * S;
+    const fired = fireTimers(record, scheduleTimers(record, policy)!, NOW + week, policy, 'x.test');
+    expect(fired.transitions).toHaveLength(1);
+    expect(fired.timers!.remindAt).toBeGreaterThan(NOW + week);
+  });
+
+  test('a policy that no longer reminds stops the reminders of approvals opened before it', () => {
+    const record = opened();
+    const fired = fireTimers(record, scheduleTimers(record, POLICY)!, NOW + 10 * S, { ...POLICY, remindAfterMs: null }, 'x.test');
+    expect(fired.transitions).toEqual([]);
+    expect(fired.timers?.remindAt).toBeNull();
+  });
+});
+
 describe('withdrawal', () => {
   test('the requester withdraws: CANCELLED, the approvers get "no longer needed", and the timers are cleared', () => {
     const request = aRequest();

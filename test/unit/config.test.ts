@@ -129,3 +129,31 @@ test('card conflict policies default per operation, may be overridden, and refus
     'CARD_CONFLICT_POLICY.LOCK_CARD must be refuse or supersede',
   ]);
 });
+
+describe('approval timers (APPROVAL_TIMERS)', () => {
+  const timers = (value: unknown): string[] => problemsOf({ APPROVAL_TIMERS: JSON.stringify(value) });
+  const desk = { id: 'sec-desk', name: 'Security desk', email: 'security@example.com' };
+
+  test('an operation overrides default, which overrides the built-in policy', () => {
+    const config = loadConfig({ APPROVAL_TIMERS: JSON.stringify({ default: { expireAfter: '3d' }, LOCK_CARD: { remindAfter: '90s', escalateAfter: '2h', escalateTo: [desk] } }) });
+    expect(config.timerPolicies.LOCK_CARD).toEqual({ remindAfterMs: 90_000, remindIntervalMaxMs: 72 * 3600_000, escalateAfterMs: 2 * 3600_000, escalateTo: [{ ...desk, locale: null }], expireAfterMs: 3 * 86_400_000 });
+    expect(config.timerPolicies.REQUEST_CARD).toMatchObject({ remindAfterMs: 24 * 3600_000, expireAfterMs: 3 * 86_400_000, escalateAfterMs: null });
+  });
+
+  test.each([
+    [{ LOCK_CARD: { remindAfter: '500ms' } }, 'APPROVAL_TIMERS.LOCK_CARD.remindAfter must be a duration from 1s to 366d'],
+    [{ LOCK_CARD: { expireAfter: '1.5h' } }, 'APPROVAL_TIMERS.LOCK_CARD.expireAfter must be a duration'],
+    [{ LOCK_CARD: { toString: '5s' } }, 'APPROVAL_TIMERS.LOCK_CARD.toString is not a setting'],
+    [{ LOCK_CARD: { remindAfter: '2h', remindIntervalMax: '1h' } }, 'APPROVAL_TIMERS.LOCK_CARD.remindIntervalMax must be at least remindAfter'],
+    [{ LOCK_CARD: { remindAfter: '1h', escalateAfter: '30d', escalateTo: [desk], expireAfter: '1d' } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateAfter must be shorter than expireAfter'],
+    [{ LOCK_CARD: { expireAfter: '1d' } }, 'APPROVAL_TIMERS.LOCK_CARD.remindAfter must be shorter than expireAfter'],
+    [{ LOCK_CARD: { escalateAfter: '1h' } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateAfter needs escalateTo'],
+    [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateAfter needs escalateTo'],
+    [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [{ ...desk, name: 'Bad\u0000Name' }] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo[0].name contains a control or invalid character (U+0000)'],
+    [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [{ ...desk, email: 'not-an-email' }] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo[0].email "not-an-email" is not a valid address'],
+    [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [desk, desk] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo names "sec-desk" more than once'],
+    [{ CARD_PRINTING: {} }, 'APPROVAL_TIMERS has unknown operation "CARD_PRINTING"'],
+  ])('%j is refused at start-up: %s', (value, problem) => {
+    expect(timers(value)).toEqual([expect.stringContaining(problem)]);
+  });
+});
