@@ -11,7 +11,6 @@ import { EmailOutbox } from './data-access/email-outbox';
 import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
-import { fireDueTimers } from './domain/fire-due-timers';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
 import { startHttpServer } from './entry-points/http/http-server';
@@ -19,6 +18,7 @@ import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
 import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
+import { startTimerLoop } from './entry-points/relays/timer-loop';
 import { allTopics, type Config } from './libraries/config';
 import type { Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
@@ -84,7 +84,9 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     );
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
-    await components.start('timers', () => startApprovalTimers(config, approvals, relays.kickEvents, metrics, logger));
+    await components.start('timers', () =>
+      startTimerLoop({ approvals, policies: config.timerPolicies, messageIdDomain: config.smtp.messageIdDomain, leaseMs: config.outboxLeaseMs, kickEvents: relays.kickEvents, metrics, logger }),
+    );
     const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
     const handleBatch = handleCardOperationBatch({
       approvals,
@@ -124,26 +126,6 @@ function startUnknownDecisionExpiry(config: Config, approvals: ApprovalStore, ki
     },
     logger,
     { pollMs },
-  );
-}
-
-/** How often the timer table is read for timers that fell due. */
-const TIMER_POLL_MS = 1000;
-
-/** Fires reminders, escalations and expiries as they fall due. */
-function startApprovalTimers(config: Config, approvals: ApprovalStore, kickEvents: () => void, metrics: Metrics, logger: Logger) {
-  const fire = fireDueTimers({ approvals, policies: config.timerPolicies, messageIdDomain: config.smtp.messageIdDomain, leaseMs: config.outboxLeaseMs });
-  return startRelayLoop(
-    'approval timers',
-    async () => {
-      const fired = await fire();
-      for (const t of fired) logger.info({ requestId: t.event.requestId, type: t.event.type, eventId: t.event.eventId }, `approval ${t.event.type.toLowerCase()}`);
-      metrics.countTransitions(fired);
-      if (fired.length) kickEvents();
-      return fired.length;
-    },
-    logger,
-    { pollMs: TIMER_POLL_MS },
   );
 }
 

@@ -184,7 +184,7 @@ class PgApprovalTransaction implements ApprovalTransaction {
          INSERT INTO approval_timers (request_id, remind_at, reminders, escalate_at, expire_at, next_at)
          SELECT * FROM jsonb_to_recordset($10::jsonb) AS t(${TIMER_COLUMNS})
          ON CONFLICT (request_id) DO UPDATE SET remind_at = excluded.remind_at, reminders = excluded.reminders, escalate_at = excluded.escalate_at,
-           expire_at = excluded.expire_at, next_at = excluded.next_at, lease_until = NULL, lease_token = NULL),
+           expire_at = excluded.expire_at, next_at = excluded.next_at, lease_until = NULL, lease_token = NULL, attempts = 0),
        cleared_timers AS (
          DELETE FROM approval_timers WHERE request_id = ANY($11::text[]))
        SELECT 1`,
@@ -221,18 +221,26 @@ export class ApprovalStore implements ApprovalRepository {
    * skipped. A lease that runs out (its holder died) lets the timers be claimed again.
    */
   async claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]> {
-    const rows: Array<{ request_id: string; lease_token: string }> = await this.dataSource.query(
+    const rows: Array<{ request_id: string; lease_token: string; attempts: number }> = await this.dataSource.query(
       // In a CTE: the driver returns rows for a SELECT, but [rows, count] for a bare UPDATE … RETURNING.
       `WITH claimed AS (
-         UPDATE approval_timers SET lease_until = clock_timestamp() + make_interval(secs => $3 / 1000.0), lease_token = gen_random_uuid()
+         UPDATE approval_timers SET lease_until = clock_timestamp() + make_interval(secs => $3 / 1000.0), lease_token = gen_random_uuid(), attempts = attempts + 1
          WHERE request_id IN (
            SELECT request_id FROM approval_timers
-           WHERE next_at <= $1 AND (lease_until IS NULL OR lease_until < clock_timestamp())
+           WHERE next_at <= $1 AND parked_at IS NULL AND (lease_until IS NULL OR lease_until < clock_timestamp())
            ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING request_id, lease_token)
+         RETURNING request_id, lease_token, attempts)
        SELECT * FROM claimed`,
       [iso(now), limit, leaseMs],
     );
-    return rows.map((r) => ({ requestId: r.request_id, token: r.lease_token }));
+    return rows.map((r) => ({ requestId: r.request_id, token: r.lease_token, attempts: r.attempts }));
+  }
+
+  /** Sets a timer aside, with why, while this claim still holds it: it is claimed no more until unparked. */
+  async parkTimer(claim: TimerClaim, reason: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE approval_timers SET parked_at = now(), last_error = $3, lease_until = NULL, lease_token = NULL WHERE request_id = $1 AND lease_token = $2`,
+      [claim.requestId, claim.token, reason.slice(0, 2000)],
+    );
   }
 }

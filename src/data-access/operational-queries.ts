@@ -23,11 +23,31 @@ export class OperationalQueries {
     };
   }
 
-  async timers(): Promise<{ waiting: number; overdueSeconds: number }> {
+  /** Parked timers are counted apart: they wait for an operator, not for a worker. */
+  async timers(): Promise<{ waiting: number; overdueSeconds: number; parked: number }> {
     const [row] = await this.dataSource.query(`
-      SELECT count(*)::int AS waiting, coalesce(extract(epoch FROM now() - min(next_at) FILTER (WHERE next_at < now())), 0)::float8 AS "overdueSeconds"
+      SELECT count(*) FILTER (WHERE parked_at IS NULL)::int AS waiting,
+             coalesce(extract(epoch FROM now() - min(next_at) FILTER (WHERE next_at < now() AND parked_at IS NULL)), 0)::float8 AS "overdueSeconds",
+             count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked
       FROM approval_timers`);
-    return row as { waiting: number; overdueSeconds: number };
+    return row as { waiting: number; overdueSeconds: number; parked: number };
+  }
+
+  async parkedTimers(): Promise<Array<{ requestId: string; parkedAt: string; attempts: number; error: string | null }>> {
+    return this.dataSource.query(
+      `SELECT request_id AS "requestId", parked_at AS "parkedAt", attempts, last_error AS error FROM approval_timers WHERE parked_at IS NOT NULL ORDER BY parked_at`,
+    );
+  }
+
+  /** Puts parked timers back (after the fix): they fire at the next poll. */
+  async unparkTimers(requestIds: string[] | 'all'): Promise<number> {
+    const rows: unknown[] = await this.dataSource.query(
+      `WITH back AS (UPDATE approval_timers SET parked_at = NULL, attempts = 0, last_error = NULL
+                     WHERE parked_at IS NOT NULL AND ($1::text[] IS NULL OR request_id = ANY($1)) RETURNING 1)
+       SELECT * FROM back`,
+      [requestIds === 'all' ? null : requestIds],
+    );
+    return rows.length;
   }
 
   async ping(): Promise<void> {

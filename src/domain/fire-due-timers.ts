@@ -1,32 +1,17 @@
 // Use case: timers that fell due fire — reminders, escalations, expiries — exactly once in effect.
-// Due timers are leased first (so several workers share them), then fired in a transaction that
-// holds the same per-request locks as a decision: a decision committed first has cleared the
-// timers, so nothing fires after it, and expiry never overrides it.
+// The caller leases due timers first (so several workers share them); they fire here in a
+// transaction that holds the same per-request locks as a decision: a decision committed first has
+// cleared the timers, so nothing fires after it, and expiry never overrides it.
 import type { Transition } from './approval';
 import { fireTimers, type TimerPolicies } from './approval-timers';
 import { emptyOutcome } from './decide-batch';
-import type { ApprovalRepository } from './ports';
+import type { ApprovalRepository, TimerClaim } from './ports';
 
-export type FireDueTimers = (now?: number) => Promise<Transition[]>;
+export type FireClaimedTimers = (claims: TimerClaim[], now: number) => Promise<Transition[]>;
 
-export function fireDueTimers({
-  approvals,
-  policies,
-  messageIdDomain,
-  leaseMs,
-  limit = 100,
-}: {
-  approvals: ApprovalRepository;
-  policies: TimerPolicies;
-  messageIdDomain: string;
-  /** How long a claim lasts: a worker that dies holding timers delays them this long. */
-  leaseMs: number;
-  limit?: number;
-}): FireDueTimers {
-  return async (now = Date.now()) => {
-    const claims = await approvals.claimDueTimers(now, limit, leaseMs);
-    if (claims.length === 0) return [];
-    return approvals.inTransaction(async (tx) => {
+export function fireClaimedTimers({ approvals, policies, messageIdDomain }: { approvals: ApprovalRepository; policies: TimerPolicies; messageIdDomain: string }): FireClaimedTimers {
+  return (claims, now) =>
+    approvals.inTransaction(async (tx) => {
       await tx.lockRequests(claims.map((c) => c.requestId), []);
       // Read after the locks: a timer a decision cleared meanwhile is gone, and fires nothing.
       const timers = await tx.claimedTimers(claims);
@@ -46,5 +31,4 @@ export function fireDueTimers({
       await tx.save(outcome, [], now); // the event relay publishes them, after any older event of the request
       return outcome.transitions;
     });
-  };
 }

@@ -9,6 +9,8 @@ import type { BatchOutcome, BatchState } from './decide-batch';
 export interface TimerClaim {
   requestId: string;
   token: string;
+  /** How many times these timers were claimed without firing, this claim included. */
+  attempts: number;
 }
 
 /** One database transaction over approvals; everything in it commits or nothing does. */
@@ -37,6 +39,8 @@ export interface ApprovalRepository {
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T>;
   /** Leases timers due at `now` (at most `limit`) to this process for `leaseMs`. */
   claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]>;
+  /** Sets aside timers that keep failing on their own, with the reason. */
+  parkTimer(claim: TimerClaim, reason: string): Promise<void>;
 }
 
 /** Takes committed events this process may publish at once (it holds their lease). */

@@ -7,7 +7,7 @@ export interface StateProbes {
   outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }>;
   pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }>;
   /** Timers waiting to fire, and how far past due the most overdue one is. */
-  timers(): Promise<{ waiting: number; overdueSeconds: number }>;
+  timers(): Promise<{ waiting: number; overdueSeconds: number; parked: number }>;
   consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
   /** Partitions with work waiting and no batch completing, and for how long. */
   stalledPartitions(): Array<{ topic: string; partition: number; seconds: number }>;
@@ -39,6 +39,7 @@ export function createMetrics() {
       oldestPending.set(approvals.oldestAgeSeconds);
       timersWaiting.set(timers.waiting);
       timersOverdue.set(timers.overdueSeconds);
+      timersParkedNow.set(timers.parked);
       lag.reset();
       for (const l of lags) lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
       stalled.reset();
@@ -51,6 +52,7 @@ export function createMetrics() {
   const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval' });
   const timersWaiting = new Gauge({ ...state, name: 'cardapproval_timers_waiting', help: 'Pending approvals with a reminder, escalation or expiry still to fire' });
   const timersOverdue = new Gauge({ ...state, name: 'cardapproval_timers_overdue_seconds', help: 'How far past due the most overdue timer is (0: none is); a growing value means timers are not firing' });
+  const timersParkedNow = new Gauge({ ...state, name: 'cardapproval_timers_parked', help: 'Timers parked because they failed on their own (card-approvals timers parked)' });
   const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
   const stalled = new Gauge({
     ...state,
@@ -98,6 +100,7 @@ export function createMetrics() {
       help: 'SMTP send latency',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15],
     }),
+    timersParked: new Counter({ ...metric, name: 'cardapproval_timers_parked_total', help: 'Timers parked after failing on their own' }),
     eventsParked: new Counter({ ...metric, name: 'cardapproval_events_parked_total', help: 'Events parked after EVENT_PUBLISH_MAX_ATTEMPTS failed attempts of their own' }),
     emailLeasesLost: new Counter({ ...metric, name: 'cardapproval_email_leases_lost_total', help: 'Emails whose lease ran out before this relay sent or marked them (another relay took them over)' }),
     emailsSent: new Counter({ ...metric, name: 'cardapproval_emails_sent_total', help: 'Emails the SMTP server accepted' }),

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
+import { OperationalQueries } from '../../src/data-access/operational-queries';
 import { pollUntil } from '../../src/libraries/retry';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 import { emailsTo, messageIdOf, waitForEmails } from '../support/inbox';
@@ -18,7 +19,7 @@ const escalation: Person[] = [
 /** LOCK_CARD: the whole ladder in seconds. REQUEST_CARD: only its own dueAt can expire it soon. DEACTIVATE_CARD: expiry alone. */
 const APPROVAL_TIMERS = JSON.stringify({
   LOCK_CARD: { remindAfter: '1500ms', remindIntervalMax: '3s', escalateAfter: '3s', escalateTo: escalation, expireAfter: '7s' },
-  REQUEST_CARD: { remindAfter: '1h', expireAfter: '1h' },
+  REQUEST_CARD: { remindAfter: null, expireAfter: '1h' },
   DEACTIVATE_CARD: { remindAfter: null, expireAfter: '2s' },
   REACTIVATE_CARD: { remindAfter: '1s', remindIntervalMax: '2s', escalateAfter: '2s', escalateTo: escalation, expireAfter: '8s' },
 });
@@ -137,6 +138,33 @@ describe('with one worker', () => {
     const dead = await harness.deadLetterOf(request);
     expect(dead.headers['dlq.reason']).toBe('INVALID_CONTENT');
     expect(dead.headers['dlq.detail']).toContain('dueAt');
+  });
+
+  test('when one approval\'s timer fails on its own data, then it is parked with the reason, the timers beside it still fire, readiness stays green, and once unparked it fires', async () => {
+    // The database refuses any change to the poisoned approval (a data exception, as bad data would raise).
+    await harness.db.query(`CREATE OR REPLACE FUNCTION refuse_poisoned() RETURNS trigger AS $$
+      BEGIN IF NEW.request_id LIKE 'poisoned-%' THEN RAISE EXCEPTION 'refused for the test' USING ERRCODE = '22023'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await harness.db.query(`CREATE TRIGGER refuse_poisoned BEFORE UPDATE ON approval_requests FOR EACH ROW EXECUTE FUNCTION refuse_poisoned()`);
+    try {
+      const poisoned = aRequest('DEACTIVATE_CARD', { requestId: `poisoned-${randomUUID()}` });
+      const others = Array.from({ length: 3 }, () => aRequest('DEACTIVATE_CARD'));
+      await Promise.all([poisoned, ...others].map((r) => harness.publishRequest(r)));
+      for (const other of others) expect((await waitForEnd(other.requestId)).at(-1)).toMatchObject({ type: 'EXPIRED' });
+      const [parked] = await pollUntil<Array<{ last_error: string }>>(
+        () => harness.db.query(`SELECT parked_at, last_error FROM approval_timers WHERE request_id = $1 AND parked_at IS NOT NULL`, [poisoned.requestId]),
+        (rows) => rows.length === 1,
+        { timeoutMs: 20_000, what: 'the poisoned timer parked' },
+      );
+      expect(parked!.last_error).toContain('refused for the test');
+      expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^cardapproval_timers_parked 1$/m);
+
+      await harness.db.query(`DROP TRIGGER refuse_poisoned ON approval_requests`);
+      expect(await new OperationalQueries(harness.db).unparkTimers([poisoned.requestId])).toBe(1);
+      expect((await waitForEnd(poisoned.requestId)).at(-1)).toMatchObject({ type: 'EXPIRED' });
+    } finally {
+      await harness.db.query(`DROP TRIGGER IF EXISTS refuse_poisoned ON approval_requests`);
+    }
   });
 
   test('when decisions race expiry, then each request ends exactly once: approved with no expiry after it, or expired with the late decision refused', async () => {

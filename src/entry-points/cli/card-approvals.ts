@@ -9,6 +9,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { checkBrokerAccepts, createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { ApprovalQueries } from '../../data-access/approval-queries';
+import { OperationalQueries } from '../../data-access/operational-queries';
 import { createDataSource } from '../../data-access/data-source';
 import { EventOutbox } from '../../data-access/event-outbox';
 import { InvalidCursorError, decodeCursor, encodeCursor, type Position } from '../../data-access/request-order';
@@ -32,6 +33,9 @@ const HELP: Record<string, string> = {
   events:
     'events parked\n  Lists events parked because they could not be published, with the reason and how many later events of their request wait behind each.\n' +
     'events unpark (--event EVENT_ID | --all)\n  Puts parked events back in the queue, after the cause was fixed (the topic\'s size limit, say); they and the events behind them are then published in order.',
+  timers:
+    'timers parked\n  Lists approvals whose timers (reminder, escalation, expiry) were parked because firing them failed on their own, with the reason.\n' +
+    'timers unpark (--request REQUEST_ID | --all)\n  Puts parked timers back, after the cause was fixed; what is due fires at the next poll.',
   'dead-letters':
     'dead-letters list [--reason R]\n  Lists dead letters with their reason and source.\ndead-letters replay (--offset PARTITION:OFFSET | --reason R | --all)\n  Sends dead letters back to their source topic unchanged, after a fix.',
 };
@@ -224,6 +228,25 @@ async function parkedEvents(config: Config, positional: string[], flags: Map<str
   }
 }
 
+async function parkedTimers(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
+  const action = positional[0];
+  const request = flags.get('request');
+  if (action !== 'parked' && !(action === 'unpark' && (typeof request === 'string' || flags.has('all')))) throw new UsageError(usage('timers'));
+  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
+  try {
+    const queries = new OperationalQueries(dataSource);
+    if (action === 'unpark') {
+      console.log(`${await queries.unparkTimers(typeof request === 'string' ? [request] : 'all')} timer(s) back; they fire at the next poll`);
+      return;
+    }
+    const parked = await queries.parkedTimers();
+    for (const p of parked) console.log(`${new Date(p.parkedAt).toISOString()}  ${p.requestId}  after ${p.attempts} attempt(s)\n    ${p.error ?? ''}`);
+    console.log(`${parked.length} parked timer(s)`);
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
 const DECIDE_FLAGS = ['reason', 'token', 'api'];
 
 async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
@@ -293,6 +316,8 @@ async function main(argv: string[]): Promise<void> {
       return deadLetters(config, positional, flags);
     case 'events':
       return parkedEvents(config, positional, flags);
+    case 'timers':
+      return parkedTimers(config, positional, flags);
     case 'requests':
       return requests(config, positional, flags);
     case 'decide':
