@@ -1,17 +1,38 @@
 // Who may decide on a request, or withdraw it. All eligibility rules live here, so multi-approver
 // policies (all / quorum / sequential) can be added without touching the records.
 import type { ApprovalRecord, RefusalCode } from './approval';
-import type { ApprovalDecision, CardOperationRequest, Person } from './card-operation';
+import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person } from './card-operation';
+
+/**
+ * Each operation's approval policy. `fromRequest`: whether approvers a request names are asked
+ * (`allow`, the default: an empty list means the configured group), or only the configured group
+ * ever is (`deny`: the names in a request are ignored). Four-eyes and holder checks apply either way.
+ */
+export interface ApprovalPolicy {
+  fromRequest: 'allow' | 'deny';
+}
+export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { fromRequest: 'allow' };
+export const DEFAULT_APPROVAL_POLICIES = Object.fromEntries(OPERATIONS.map((op) => [op, DEFAULT_APPROVAL_POLICY])) as Record<Operation, ApprovalPolicy>;
 
 export interface Refusal {
   code: RefusalCode;
   message: string;
 }
 
-const samePerson = (a: Pick<Person, 'id'>, b: Pick<Person, 'id'>): boolean => a.id === b.id;
+type Who = Pick<Person, 'id' | 'email'>;
+
+/** One person however written: the same id, or the same email address, case aside (one person under two ids is still one). */
+export function samePerson(a: Who, b: Who): boolean {
+  return a.id.toLowerCase() === b.id.toLowerCase() || a.email.toLowerCase() === b.email.toLowerCase();
+}
+
+/** People without repeats: the first of those who are the same person stays. */
+export function distinctPeople<P extends Who>(people: P[]): P[] {
+  return people.filter((p, i) => people.findIndex((q) => samePerson(p, q)) === i);
+}
 
 /** The four-eyes rule: the requester and the holders of the cards may not decide. */
-function fourEyesConflict(request: Pick<CardOperationRequest, 'requester' | 'cards'>, approver: Pick<Person, 'id'>): Refusal | null {
+function fourEyesConflict(request: Pick<CardOperationRequest, 'requester' | 'cards'>, approver: Who): Refusal | null {
   if (samePerson(approver, request.requester)) {
     return { code: 'SELF_APPROVAL', message: 'The requester cannot decide on their own request (four-eyes principle).' };
   }
@@ -22,7 +43,7 @@ function fourEyesConflict(request: Pick<CardOperationRequest, 'requester' | 'car
 }
 
 /** Why `approver` may not decide on `record` now, or null when they may. */
-export function approverRefusal(record: ApprovalRecord, approver: Pick<Person, 'id'>): Refusal | null {
+export function approverRefusal(record: ApprovalRecord, approver: Who): Refusal | null {
   if (record.status !== 'PENDING') {
     return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; the first final decision wins.` };
   }
@@ -54,11 +75,13 @@ export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): 
   return null;
 }
 
-/** Whom to ask: the request's approvers, else the operation's configured group. */
-export function approversFor(request: CardOperationRequest, groups: Partial<Record<string, Person[]>>): Person[] {
-  const named = request.approvers.length > 0 ? request.approvers : (groups[request.operation] ?? []);
-  const unique = new Map(named.map((p) => [p.id, p]));
-  return [...unique.values()];
+/**
+ * Whom to ask: the request's approvers when its operation's policy accepts them and it names any,
+ * else the operation's configured group; and whether they came from the request.
+ */
+export function approversFor(request: CardOperationRequest, groups: Partial<Record<string, Person[]>>, policy: ApprovalPolicy): { approvers: Person[]; fromRequest: boolean } {
+  const fromRequest = policy.fromRequest === 'allow' && request.approvers.length > 0;
+  return { approvers: distinctPeople(fromRequest ? request.approvers : (groups[request.operation] ?? [])), fromRequest };
 }
 
 /** Approvers who could actually decide: the requester and card holders cannot (four-eyes). */

@@ -3,7 +3,7 @@
 // also offered to an escalation group, and when it expires. A request's own `dueAt` can bring
 // expiry forward, never later. A pending approval's timers are one schedule; firing it is pure.
 import { eventFrom, eventIdFor, emailsTo, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
-import { eligibleApprovers } from './approval-policy';
+import { distinctPeople, eligibleApprovers, samePerson } from './approval-policy';
 import { OPERATIONS, type Operation, type Person } from './card-operation';
 
 export interface TimerPolicy {
@@ -110,8 +110,7 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
   }
 
   if (due(next.escalateAt)) {
-    const known = new Set(current.approvers.map((p) => p.id));
-    const joining = [...new Map(eligibleApprovers(record, policy.escalateTo).map((p) => [p.id, p])).values()].filter((p) => !known.has(p.id));
+    const joining = distinctPeople(eligibleApprovers(record, policy.escalateTo)).filter((p) => !current.approvers.some((a) => samePerson(a, p)));
     if (joining.length > 0) {
       current = changed({ approvers: [...current.approvers, ...joining], escalatedTo: [...current.escalatedTo, ...joining] });
       const message = `Escalated: also offered to ${joining.map((p) => p.name).join(', ')}.`;

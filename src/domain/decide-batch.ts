@@ -4,13 +4,14 @@
 // that follow, and the card keys pending approvals now hold.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
+import { distinctPeople } from './approval-policy';
 import { expireApproval, expiryOf, scheduleTimers, type TimerPolicies, type Timers } from './approval-timers';
 import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
 import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
 import { openApproval } from './open-approval';
 
 export type InboundMessage =
-  | { kind: 'request'; request: CardOperationRequest; approvers: Person[] }
+  | { kind: 'request'; request: CardOperationRequest; approvers: Person[]; approversFromRequest: boolean }
   | { kind: 'decision'; decision: ApprovalDecision };
 
 export interface BatchState {
@@ -74,10 +75,10 @@ const canonical = (value: unknown): string =>
 
 /**
  * Which fields of a repeated request differ from the approval it opened; empty for a redelivery.
- * Approvers taken from a configured group (the request named none) are not compared: the group
- * may have changed since; nor are those who joined by escalation.
+ * Approvers taken from a configured group (the request named none, or its policy takes only the
+ * group) are not compared: the group may have changed since; nor are those who joined by escalation.
  */
-export function differingFields(record: ApprovalRecord, request: CardOperationRequest): string[] {
+export function differingFields(record: ApprovalRecord, request: CardOperationRequest, approversFromRequest: boolean): string[] {
   const fields: Array<[string, unknown, unknown]> = [
     ['operation', record.operation, request.operation],
     ['requestedAt', record.requestedAt, request.requestedAt],
@@ -87,11 +88,11 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
     ['attributes', record.attributes, request.attributes],
     ['dueAt', record.dueAt, request.dueAt],
   ];
-  if (request.approvers.length > 0) {
+  if (approversFromRequest) {
     // Those who joined by escalation were not in the request: a redelivery does not name them.
     const escalated = new Set(record.escalatedTo.map((p) => p.id));
     const asked = record.approvers.filter((p) => !escalated.has(p.id));
-    fields.push(['approvers', asked, [...new Map(request.approvers.map((p) => [p.id, p])).values()]]);
+    fields.push(['approvers', asked, distinctPeople(request.approvers)]);
   }
   return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
@@ -184,7 +185,7 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       const { request } = message;
       const known = records.get(request.requestId);
       if (known) {
-        const differing = differingFields(known, request);
+        const differing = differingFields(known, request, message.approversFromRequest);
         if (differing.length === 0) duplicates += 1; // the first delivery opened it; a redelivery changes nothing
         else conflicts.push({ message, reason: 'CONFLICTING_DUPLICATE', detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
         continue;

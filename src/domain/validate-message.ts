@@ -1,6 +1,6 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
-import { approversFor, eligibleApprovers } from './approval-policy';
+import { approversFor, eligibleApprovers, type ApprovalPolicy } from './approval-policy';
 import { ACTOR_ROLES, DECISION_KINDS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
@@ -11,6 +11,7 @@ export interface Limits {
 export interface AdmissionRules extends Limits {
   /** Approvers of requests that name none, per operation. */
   approverGroups: Partial<Record<Operation, Person[]>>;
+  approvalPolicies: Record<Operation, ApprovalPolicy>;
 }
 
 /** A message admitted to a batch, or why it never can be. */
@@ -155,14 +156,15 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
 export function admitRequest(request: CardOperationRequest, topicOperation: Operation, rules: AdmissionRules): Admission {
   const problems = requestProblems(request, topicOperation, rules);
   if (problems.length > 0) return { rejected: { reason: 'INVALID_CONTENT', detail: problems.join('; ') } };
-  const approvers = approversFor(request, rules.approverGroups);
+  const { approvers, fromRequest } = approversFor(request, rules.approverGroups, rules.approvalPolicies[topicOperation]);
   if (approvers.length === 0) {
-    return { rejected: { reason: 'NO_APPROVERS', detail: `request names no approvers and no approver group is configured for ${topicOperation}` } };
+    const named = rules.approvalPolicies[topicOperation].fromRequest === 'deny' ? `${topicOperation} takes only its configured group, and none is configured` : `request names no approvers and no approver group is configured for ${topicOperation}`;
+    return { rejected: { reason: 'NO_APPROVERS', detail: named } };
   }
   if (eligibleApprovers(request, approvers).length === 0) {
     return { rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: 'every approver is the requester or a holder of one of the cards, so nobody could ever decide' } };
   }
-  return { admitted: { kind: 'request', request, approvers } };
+  return { admitted: { kind: 'request', request, approvers, approversFromRequest: fromRequest } };
 }
 
 export function admitDecision(decision: ApprovalDecision): Admission {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
+import { DEFAULT_APPROVAL_POLICY, type ApprovalPolicy } from '../domain/approval-policy';
 import { DEFAULT_TIMER_POLICY, type TimerPolicies, type TimerPolicy } from '../domain/approval-timers';
 import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
 import { personProblems } from '../domain/validate-message';
@@ -29,6 +30,8 @@ export interface Config {
   auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean; oidc: OidcSignInSettings | undefined };
   operatorUrl: string;
   approverGroups: Partial<Record<Operation, Person[]>>;
+  /** Per operation: whether approvers a request names are asked, or only the configured group. */
+  approvalPolicies: Record<Operation, ApprovalPolicy>;
   /** What a new request does to a card that already has a pending approval, per operation. */
   cardConflictPolicy: Record<Operation, CardConflictPolicy>;
   /** When pending approvals are reminded, escalated and expired, per operation. */
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     approverGroups: parseApproverGroups(env, problems),
+    approvalPolicies: parseApprovalPolicies(env, problems),
     cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
     timerPolicies: parseTimerPolicies(env, problems),
     maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
@@ -274,6 +278,36 @@ function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partia
     if (people) groups[key as Operation] = people;
   }
   return groups;
+}
+
+/**
+ * Who may approve, per operation: APPROVAL_POLICY (JSON) or APPROVAL_POLICY_FILE, shaped
+ * { "default": { "fromRequest": "allow" }, "LOCK_CARD": { "fromRequest": "deny" } }.
+ */
+function parseApprovalPolicies(env: NodeJS.ProcessEnv, problems: string[]): Record<Operation, ApprovalPolicy> {
+  const json = readJsonObject(env, 'APPROVAL_POLICY', problems);
+  const entries = json?.value ?? {};
+  const source = json?.source ?? 'APPROVAL_POLICY';
+  const parseEntry = (key: string, base: ApprovalPolicy): ApprovalPolicy => {
+    const entry = entries[key];
+    if (entry === undefined) return base;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${source}.${key} must be an object`);
+      return base;
+    }
+    const policy = { ...base };
+    for (const [field, value] of Object.entries(entry)) {
+      if (field !== 'fromRequest') problems.push(`${source}.${key}.${field} is not a setting (fromRequest)`);
+      else if (value !== 'allow' && value !== 'deny') problems.push(`${source}.${key}.fromRequest must be "allow" or "deny"`);
+      else policy.fromRequest = value;
+    }
+    return policy;
+  };
+  for (const key of Object.keys(entries)) {
+    if (key !== 'default' && !(OPERATIONS as readonly string[]).includes(key)) problems.push(`${source} has unknown operation "${key}"`);
+  }
+  const fallback = parseEntry('default', DEFAULT_APPROVAL_POLICY);
+  return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as Record<Operation, ApprovalPolicy>;
 }
 
 const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;

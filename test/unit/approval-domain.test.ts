@@ -3,13 +3,14 @@ import { eventIdFor } from '../../src/domain/approval';
 import { DEFAULT_TIMER_POLICIES } from '../../src/domain/approval-timers';
 import { DEFAULT_CARD_CONFLICT_POLICY } from '../../src/domain/card-conflicts';
 import { decideBatch, type BatchOutcome, type BatchRules, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
-import { requestProblems } from '../../src/domain/validate-message';
+import { admitRequest, requestProblems } from '../../src/domain/validate-message';
+import { DEFAULT_APPROVAL_POLICIES, samePerson } from '../../src/domain/approval-policy';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 25, 12);
 const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
 const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
-const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
+const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers, approversFromRequest: true });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 const eventTypes = (outcome: BatchOutcome): string[] => outcome.transitions.map((t) => t.event.type);
 
@@ -120,5 +121,50 @@ describe('request validation', () => {
   test('addresses with CRLF or without a domain are invalid', () => {
     const request = aRequest('LOCK_CARD', { requester: { ...aPerson('r'), email: 'a@b.com\r\nBcc: x@y.z' } });
     expect(requestProblems(request, 'LOCK_CARD', limits)[0]).toMatch(/requester.email .* is not a valid address/);
+  });
+});
+
+describe('who is one person, and who may approve', () => {
+  const policies = (fromRequest: 'allow' | 'deny') => ({ ...DEFAULT_APPROVAL_POLICIES, LOCK_CARD: { fromRequest } });
+  const group = [aPerson('group')];
+
+  test('ids compare case-insensitively, and one email address under two ids is one person', () => {
+    const alice = aPerson('alice');
+    expect(samePerson(alice, { id: alice.id.toUpperCase(), email: 'other@example.com' })).toBe(true);
+    expect(samePerson(alice, { id: 'someone-else', email: alice.email.toUpperCase() })).toBe(true);
+    expect(samePerson(alice, aPerson('bob'))).toBe(false);
+  });
+
+  test('four-eyes holds for the requester or a holder under another id with the same email', () => {
+    const request = aRequest('LOCK_CARD');
+    const record = decideBatch(empty(), [req(request)], NOW, RULES).opened[0]!;
+    const requesterAgain = { ...request.requester, id: 'requester-alias' };
+    const holderAgain = { ...request.cards[0]!.holder, id: 'holder-alias' };
+    const outcome = decideBatch({ ...empty(), records: new Map([[record.requestId, { ...record, approvers: [...record.approvers, requesterAgain, holderAgain] }]]) }, [
+      dec(aDecision(request, 'APPROVED', { approver: requesterAgain })),
+      dec(aDecision(request, 'APPROVED', { approver: holderAgain })),
+    ], NOW, RULES);
+    expect(outcome.transitions.map((t) => t.event.refusalCode)).toEqual(['SELF_APPROVAL', 'HOLDER_APPROVAL']);
+  });
+
+  test('allow (the default): named approvers are asked, the group when none is named; deny: always the group', () => {
+    const named = aRequest('LOCK_CARD');
+    const unnamed = aRequest('LOCK_CARD', { approvers: [] });
+    const rules = (fromRequest: 'allow' | 'deny') => ({ maxCardsPerRequest: 10, approverGroups: { LOCK_CARD: group }, approvalPolicies: policies(fromRequest) });
+    const admitted = (request: typeof named, fromRequest: 'allow' | 'deny') => admitRequest(request, 'LOCK_CARD', rules(fromRequest));
+    expect(admitted(named, 'allow')).toMatchObject({ admitted: { approvers: named.approvers, approversFromRequest: true } });
+    expect(admitted(unnamed, 'allow')).toMatchObject({ admitted: { approvers: group, approversFromRequest: false } });
+    expect(admitted(named, 'deny')).toMatchObject({ admitted: { approvers: group, approversFromRequest: false } });
+    expect(admitRequest(named, 'LOCK_CARD', { ...rules('deny'), approverGroups: {} })).toEqual({
+      rejected: { reason: 'NO_APPROVERS', detail: 'LOCK_CARD takes only its configured group, and none is configured' },
+    });
+  });
+
+  test('the same person named twice (another id, the same email) is asked once', () => {
+    const request = aRequest('LOCK_CARD');
+    const twice = { ...request, approvers: [request.approvers[0]!, { ...request.approvers[0]!, id: 'alias' }] };
+    expect(admitRequest(twice, 'LOCK_CARD', { maxCardsPerRequest: 10, approverGroups: {}, approvalPolicies: DEFAULT_APPROVAL_POLICIES })).toMatchObject({
+      admitted: { approvers: [request.approvers[0]] },
+    });
   });
 });

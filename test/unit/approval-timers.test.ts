@@ -11,7 +11,7 @@ const NOW = Date.UTC(2026, 10, 30, 12);
 const S = 1000;
 const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
 const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
-const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers });
+const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers, approversFromRequest: true });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 
 const escalation = [aPerson('escalation'), aPerson('escalation')];

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
 import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
-import { approverRefusal, withdrawalRefusal } from '../../domain/approval-policy';
+import { approverRefusal, samePerson, withdrawalRefusal } from '../../domain/approval-policy';
 import { decisionProblems, idProblem } from '../../domain/validate-message';
 import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
 import { HttpError, isRole, type Authenticate, type Identity } from './auth';
@@ -21,11 +21,11 @@ export interface ApiDeps {
 export { STATUSES };
 
 const canSee = (who: Identity, record: ApprovalRecord): boolean =>
-  who.roles.includes('operator') || record.approvers.some((a) => a.id === who.id) || record.requester.id === who.id;
+  who.roles.includes('operator') || record.approvers.some((a) => samePerson(a, who)) || samePerson(record.requester, who);
 
 /** In what capacity the caller withdraws: as an operator, or as the request's requester. */
 const withdrawingAs = (who: Identity, record: ApprovalRecord): ActorRole =>
-  who.roles.includes('operator') ? 'OPERATOR' : who.roles.includes('requester') && record.requester.id === who.id ? 'REQUESTER' : 'APPROVER';
+  who.roles.includes('operator') ? 'OPERATOR' : who.roles.includes('requester') && samePerson(record.requester, who) ? 'REQUESTER' : 'APPROVER';
 
 /** A query parameter, held to the rule for ids (one line, no control characters, at most 200). */
 function pick(query: URLSearchParams, name: string, allowed?: readonly string[]): string | undefined {
@@ -209,7 +209,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
         // The rule the worker applies, checked here too so the caller hears the refusal at once.
         const refusal = withdrawalRefusal(found.record, { approver, actingAs });
         if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
-      } else if (!who.roles.includes('approver') || !found.record.approvers.some((a) => a.id === who.id)) {
+      } else if (!who.roles.includes('approver') || !found.record.approvers.some((a) => samePerson(a, who))) {
         throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
       }
       const decisionId = randomUUID();
