@@ -165,9 +165,9 @@ function startHttp(config: Config, deps: HttpDeps) {
       authenticate,
       signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
       queries: new ApprovalQueries(deps.apiDataSource),
-      publishDecision: async (decision) => {
-        await publish(decision);
-        logger.info({ requestId: decision.requestId, decisionId: decision.decisionId, decision: decision.decision }, 'decision published by the API');
+      publishDecisions: async (decisions) => {
+        await publish(...decisions);
+        for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, 'decision published by the API');
       },
     },
     checks: readinessChecks(queries, deps, config.partitionStalledAfterMs),

@@ -231,3 +231,43 @@ test('when a list is asked for with a cursor it did not give out, an old page nu
   const far = await call(`/api/requests?cursor=${encodeCursor({ ...position, sort: '-opened_at', openedAt: '1971-01-01T00:00:00.000000Z' })}`, operator);
   expect(far).toMatchObject({ status: 200, body: { items: [], nextCursor: null } });
 });
+
+test('when an approver approves 50 requests in one bulk call, then each gets its own decision and result, the ones they may not decide are refused with their code, and all 50 end APPROVED', async () => {
+  const approver = aPerson('bulk-approver');
+  const requests = Array.from({ length: 50 }, () => aRequest('LOCK_CARD', { approvers: [approver, aPerson('approver')] }));
+  await Promise.all(requests.map((r) => harness.publishRequest(r)));
+  await Promise.all(requests.map((r) => harness.waitForEvents(r.requestId, 1)));
+  const notTheirs = await openRequest();
+  const token = await tokenFor(approver);
+
+  const answer = await call('/api/decisions', token, {
+    decisions: [
+      ...requests.map((r) => ({ requestId: r.requestId, decision: 'APPROVED' })),
+      { requestId: notTheirs.requestId, decision: 'APPROVED' },
+      { requestId: 'no-such-request', decision: 'APPROVED' },
+      { requestId: requests[0]!.requestId, decision: 'REJECTED' },
+    ],
+  });
+  // A request twice in one call is refused whole, and nothing is published: which one counts would be a guess.
+  expect(answer).toMatchObject({ status: 400, body: { error: 'INVALID_BODY', message: 'a request appears more than once' } });
+
+  const bulk = await call('/api/decisions', token, {
+    decisions: [...requests.map((r) => ({ requestId: r.requestId, decision: 'APPROVED' })), { requestId: notTheirs.requestId, decision: 'APPROVED' }, { requestId: 'no-such-request', decision: 'APPROVED' }],
+  });
+  expect(bulk.status).toBe(200);
+  await expectSchema('BulkDecisionResult', bulk.body);
+  const results = bulk.body.results as Array<{ requestId: string; status: number; decisionId?: string; error?: string }>;
+  expect(results.slice(0, 50).every((r, i) => r.status === 202 && r.requestId === requests[i]!.requestId)).toBe(true);
+  expect(new Set(results.slice(0, 50).map((r) => r.decisionId)).size).toBe(50);
+  expect(results.slice(50).map((r) => [r.status, r.error])).toEqual([
+    [403, 'FORBIDDEN'],
+    [404, 'NOT_FOUND'],
+  ]);
+  for (const [i, request] of requests.entries()) {
+    const [, approved] = await harness.waitForEvents(request.requestId, 2);
+    expect(approved).toMatchObject({ type: 'APPROVED', decision: { decisionId: results[i]!.decisionId, approver: { id: approver.id } } });
+  }
+  // Only the bulk call's decisions arrived (the refused call published none): one decision each.
+  const [counted] = await harness.db.query(`SELECT count(*)::int AS n FROM approval_decisions WHERE request_id = ANY($1)`, [requests.map((r) => r.requestId)]);
+  expect(counted.n).toBe(50);
+});

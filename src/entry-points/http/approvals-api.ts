@@ -15,7 +15,8 @@ export interface ApiDeps {
   /** Set only when local sign-in is enabled: mints a token for the identity the page names. */
   signInLocally?: (identity: Identity) => Promise<string>;
   queries: ApprovalQueries;
-  publishDecision(decision: ApprovalDecision): Promise<void>;
+  /** Publishes decisions in one send, in order. */
+  publishDecisions(decisions: ApprovalDecision[]): Promise<void>;
 }
 
 export { STATUSES };
@@ -202,24 +203,73 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
     if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
     if (req.method === 'GET' && !requestMatch[2]) return { status: 200, body: found };
     if (req.method === 'POST' && requestMatch[2]) {
-      const { decision, reason } = decisionBody(await readJson(req));
-      const actingAs = decision === 'WITHDRAWN' ? withdrawingAs(who, found.record) : 'APPROVER';
-      const approver = { id: who.id, name: who.name, email: who.email, locale: null };
-      if (decision === 'WITHDRAWN') {
-        // The rule the worker applies, checked here too so the caller hears the refusal at once.
-        const refusal = withdrawalRefusal(found.record, { approver, actingAs });
-        if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
-      } else if (!who.roles.includes('approver') || !found.record.approvers.some((a) => samePerson(a, who))) {
-        throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
-      }
-      const decisionId = randomUUID();
-      const approval: ApprovalDecision = { decisionId, requestId, decision, approver, reason, decidedAt: Date.now(), actingAs };
-      // The same rules the consumer applies: what would be dead-lettered there is refused here.
-      const problems = decisionProblems(approval);
-      if (problems.length > 0) throw new HttpError(400, 'INVALID_CONTENT', problems.join('; '));
-      await deps.publishDecision(approval);
-      return { status: 202, body: { decisionId, requestId, status: 'PUBLISHED', poll: `/api/requests/${encodeURIComponent(requestId)}` } };
+      const approval = decisionOn(found.record, who, decisionBody(await readJson(req)));
+      await deps.publishDecisions([approval]);
+      return { status: 202, body: accepted(approval) };
     }
   }
+
+  if (req.method === 'POST' && path === '/api/decisions') return { status: 200, body: await decideInBulk(deps, who, await readJson(req)) };
   throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${path}`);
+}
+
+const accepted = (d: ApprovalDecision) => ({ decisionId: d.decisionId, requestId: d.requestId, status: 'PUBLISHED' as const, poll: `/api/requests/${encodeURIComponent(d.requestId)}` });
+
+/**
+ * The decision `who` makes on `record`, with a decision id of its own, or the refusal the caller
+ * hears at once: the rules the worker applies when it arrives, checked here too.
+ */
+function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason }: { decision: DecisionKind; reason: string | null }): ApprovalDecision {
+  const actingAs = decision === 'WITHDRAWN' ? withdrawingAs(who, record) : 'APPROVER';
+  const approver = { id: who.id, name: who.name, email: who.email, locale: null };
+  if (decision === 'WITHDRAWN') {
+    const refusal = withdrawalRefusal(record, { approver, actingAs });
+    if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
+  } else if (!who.roles.includes('approver') || !record.approvers.some((a) => samePerson(a, who))) {
+    throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
+  }
+  const approval: ApprovalDecision = { decisionId: randomUUID(), requestId: record.requestId, decision, approver, reason, decidedAt: Date.now(), actingAs };
+  // What the consumer would dead-letter is refused here.
+  const problems = decisionProblems(approval);
+  if (problems.length > 0) throw new HttpError(400, 'INVALID_CONTENT', problems.join('; '));
+  return approval;
+}
+
+/** The most decisions one bulk call takes. */
+export const BULK_LIMIT = 100;
+
+/**
+ * Many decisions in one call, `{ decisions: [{ requestId, decision, reason? }] }`: each request
+ * gets its own decision id (replays stay idempotent) and its own result, accepted or refused with
+ * the code and status its single call would have had. The accepted ones are published in one send.
+ */
+async function decideInBulk(deps: ApiDeps, who: Identity, body: unknown): Promise<{ results: unknown[] }> {
+  const items = (body as { decisions?: unknown } | null)?.decisions;
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'decisions') || !Array.isArray(items)) {
+    throw new HttpError(400, 'INVALID_BODY', 'expected { decisions: [{ requestId, decision, reason? }] }');
+  }
+  if (items.length < 1 || items.length > BULK_LIMIT) throw new HttpError(400, 'INVALID_BODY', `send 1 to ${BULK_LIMIT} decisions`);
+  // A request twice in one call is refused whole, before anything is published: which one counts would be a guess.
+  const requestIds = items.map((item: unknown) => (item as { requestId?: unknown } | null)?.requestId);
+  if (new Set(requestIds).size < requestIds.length) throw new HttpError(400, 'INVALID_BODY', 'a request appears more than once');
+  const results = await Promise.all(
+    items.map(async (item: unknown) => {
+      const requestId = (item as { requestId?: unknown } | null)?.requestId;
+      try {
+        if (typeof requestId !== 'string' || idProblem('requestId', requestId)) throw new HttpError(400, 'INVALID_BODY', 'each decision needs a requestId');
+        const { requestId: _, ...rest } = item as Record<string, unknown>;
+        const parsed = decisionBody(rest);
+        const found = await deps.queries.get(requestId);
+        if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
+        if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
+        return { approval: decisionOn(found.record, who, parsed) };
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        return { refused: { requestId: typeof requestId === 'string' ? requestId : null, status: error.status, error: error.code, message: error.message } };
+      }
+    }),
+  );
+  const approvals = results.flatMap((r) => (r.approval ? [r.approval] : []));
+  if (approvals.length > 0) await deps.publishDecisions(approvals);
+  return { results: results.map((r) => (r.approval ? { ...accepted(r.approval), status: 202 } : r.refused)) };
 }

@@ -4,7 +4,7 @@ import { MAX_TEXT } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
 import { OPERATIONS } from '../../domain/card-operation';
 import { DECISION_KINDS } from '../../domain/card-operation';
-import { LIST_PARAMETERS, MIN_SEARCH_TEXT, PAGE_LIMIT, STATUSES, TASKS_SCAN_LIMIT } from './approvals-api';
+import { BULK_LIMIT, LIST_PARAMETERS, MIN_SEARCH_TEXT, PAGE_LIMIT, STATUSES, TASKS_SCAN_LIMIT } from './approvals-api';
 import { APPROVAL_EVENT_TYPES } from '../../domain/approval';
 
 const person = {
@@ -136,6 +136,35 @@ export const openApiDocument = {
         description: 'WITHDRAWN withdraws the request (it ends CANCELLED): allowed to its requester (role requester) and to operators; anyone else gets 403 WITHDRAWAL_NOT_ALLOWED.',
         properties: { decision: { enum: [...DECISION_KINDS] }, reason: { type: 'string', maxLength: MAX_TEXT } },
       },
+      BulkDecisionRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['decisions'],
+        properties: {
+          decisions: {
+            type: 'array',
+            minItems: 1,
+            maxItems: BULK_LIMIT,
+            items: { type: 'object', additionalProperties: false, required: ['requestId', 'decision'], properties: { requestId: { type: 'string' }, decision: { enum: [...DECISION_KINDS] }, reason: { type: 'string', maxLength: MAX_TEXT } } },
+          },
+        },
+      },
+      BulkDecisionResult: {
+        type: 'object',
+        required: ['results'],
+        description: 'One result per decision sent, in order: 202 with its decisionId, or the status and error code its single call would have had.',
+        properties: {
+          results: {
+            type: 'array',
+            items: {
+              oneOf: [
+                { type: 'object', required: ['requestId', 'status', 'decisionId', 'poll'], properties: { requestId: { type: 'string' }, status: { const: 202 }, decisionId: { type: 'string' }, poll: { type: 'string' } } },
+                { type: 'object', required: ['requestId', 'status', 'error', 'message'], properties: { requestId: { type: ['string', 'null'] }, status: { type: 'integer', minimum: 400 }, error: { type: 'string' }, message: { type: 'string' } } },
+              ],
+            },
+          },
+        },
+      },
       DecisionAccepted: {
         type: 'object',
         required: ['decisionId', 'requestId', 'status', 'poll'],
@@ -160,6 +189,13 @@ export const openApiDocument = {
         summary: "Decide as the token's approver, or withdraw as the request's requester or an operator; published on the decisions topic",
         requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/DecisionRequest' } } } },
         responses: { 202: ok('DecisionAccepted', 'published; poll the request for the outcome'), ...errors },
+      },
+    },
+    '/api/decisions': {
+      post: {
+        summary: `Many decisions in one call (1 to ${BULK_LIMIT}), each with its own decisionId and result; the accepted ones are published in one send`,
+        requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/BulkDecisionRequest' } } } },
+        responses: { 200: ok('BulkDecisionResult'), ...errors },
       },
     },
     '/api/tasks': {
