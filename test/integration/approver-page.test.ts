@@ -44,7 +44,7 @@ async function signInAs(person: { id: string; name: string; email: string }): Pr
 async function openFromSearch(page: Page, requestId: string): Promise<void> {
   await page.getByPlaceholder('Request, requester, card…').fill(requestId);
   await page.locator('#search-form').getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('cell', { name: requestId }).click();
+  await page.getByRole('cell', { name: requestId, exact: true }).click();
   await page.getByRole('heading', { name: /^Card approval:/ }).waitFor();
 }
 

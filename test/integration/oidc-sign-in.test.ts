@@ -125,7 +125,7 @@ test('when an approver signs in through the identity provider, then the page sho
 
   await page.getByRole('button', { name: 'What do you want to do' }).click();
   // In the task list, not the search list it also appears in (shown until the tasks have loaded).
-  await page.locator('#task-list').getByRole('cell', { name: request.requestId }).click();
+  await page.locator('#task-list').getByRole('cell', { name: request.requestId, exact: true }).click();
   await page.getByRole('button', { name: 'Approved' }).click();
   await page.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'oidc-approved.png'), fullPage: true });
