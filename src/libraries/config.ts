@@ -281,33 +281,47 @@ function parseApproverGroups(env: NodeJS.ProcessEnv, problems: string[]): Partia
 }
 
 /**
- * Who may approve, per operation: APPROVAL_POLICY (JSON) or APPROVAL_POLICY_FILE, shaped
- * { "default": { "fromRequest": "allow" }, "LOCK_CARD": { "fromRequest": "deny" } }.
+ * A policy per operation from NAME (JSON) or NAME_FILE, shaped { "default": {...}, "LOCK_CARD": {...} }:
+ * an operation's entry overrides "default", which overrides `builtIn`. `apply` reads one entry's
+ * settings over its base, noting problems under `where`.
  */
-function parseApprovalPolicies(env: NodeJS.ProcessEnv, problems: string[]): Record<Operation, ApprovalPolicy> {
-  const json = readJsonObject(env, 'APPROVAL_POLICY', problems);
+function parsePerOperation<P>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  problems: string[],
+  builtIn: P,
+  apply: (settings: Record<string, unknown>, base: P, where: string) => P,
+): Record<Operation, P> {
+  const json = readJsonObject(env, name, problems);
   const entries = json?.value ?? {};
-  const source = json?.source ?? 'APPROVAL_POLICY';
-  const parseEntry = (key: string, base: ApprovalPolicy): ApprovalPolicy => {
+  const source = json?.source ?? name;
+  for (const key of Object.keys(entries)) {
+    if (key !== 'default' && !(OPERATIONS as readonly string[]).includes(key)) problems.push(`${source} has unknown operation "${key}"`);
+  }
+  const parseEntry = (key: string, base: P): P => {
     const entry = entries[key];
     if (entry === undefined) return base;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
       problems.push(`${source}.${key} must be an object`);
       return base;
     }
+    return apply(entry as Record<string, unknown>, base, `${source}.${key}`);
+  };
+  const fallback = parseEntry('default', builtIn);
+  return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as Record<Operation, P>;
+}
+
+/** Who may approve, per operation (APPROVAL_POLICY): { "LOCK_CARD": { "fromRequest": "deny" } }. */
+function parseApprovalPolicies(env: NodeJS.ProcessEnv, problems: string[]): Record<Operation, ApprovalPolicy> {
+  return parsePerOperation(env, 'APPROVAL_POLICY', problems, DEFAULT_APPROVAL_POLICY, (settings, base, where) => {
     const policy = { ...base };
-    for (const [field, value] of Object.entries(entry)) {
-      if (field !== 'fromRequest') problems.push(`${source}.${key}.${field} is not a setting (fromRequest)`);
-      else if (value !== 'allow' && value !== 'deny') problems.push(`${source}.${key}.fromRequest must be "allow" or "deny"`);
+    for (const [field, value] of Object.entries(settings)) {
+      if (field !== 'fromRequest') problems.push(`${where}.${field} is not a setting (fromRequest)`);
+      else if (value !== 'allow' && value !== 'deny') problems.push(`${where}.fromRequest must be "allow" or "deny"`);
       else policy.fromRequest = value;
     }
     return policy;
-  };
-  for (const key of Object.keys(entries)) {
-    if (key !== 'default' && !(OPERATIONS as readonly string[]).includes(key)) problems.push(`${source} has unknown operation "${key}"`);
-  }
-  const fallback = parseEntry('default', DEFAULT_APPROVAL_POLICY);
-  return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as Record<Operation, ApprovalPolicy>;
+  });
 }
 
 const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
@@ -323,21 +337,12 @@ const TIMER_MS = { min: 1000, max: 366 * 86_400_000 };
  * overrides the built-in policy.
  */
 function parseTimerPolicies(env: NodeJS.ProcessEnv, problems: string[]): TimerPolicies {
-  const json = readJsonObject(env, 'APPROVAL_TIMERS', problems);
-  const entries = json?.value ?? {};
-  const source = json?.source ?? 'APPROVAL_TIMERS';
-  const parseEntry = (key: string, base: TimerPolicy): TimerPolicy => {
-    const entry = entries[key];
-    if (entry === undefined) return base;
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-      problems.push(`${source}.${key} must be an object`);
-      return base;
-    }
+  return parsePerOperation(env, 'APPROVAL_TIMERS', problems, DEFAULT_TIMER_POLICY, (settings, base, where) => {
     const policy = { ...base };
     let escalateToRefused = false;
     const durations = { remindAfter: 'remindAfterMs', remindIntervalMax: 'remindIntervalMaxMs', escalateAfter: 'escalateAfterMs', expireAfter: 'expireAfterMs' } as const;
-    for (const [field, value] of Object.entries(entry)) {
-      const label = `${source}.${key}.${field}`;
+    for (const [field, value] of Object.entries(settings)) {
+      const label = `${where}.${field}`;
       if (field === 'escalateTo') {
         const people = parsePeople(value, label, problems);
         escalateToRefused = people === undefined;
@@ -354,7 +359,6 @@ function parseTimerPolicies(env: NodeJS.ProcessEnv, problems: string[]): TimerPo
       else if (ms === undefined || ms < TIMER_MS.min || ms > TIMER_MS.max) problems.push(`${label} must be a duration from 1s to 366d such as "90s", "4h" or "3d"${field === 'remindIntervalMax' ? '' : ', or null for never'}`);
       else policy[durations[field as keyof typeof durations]] = ms;
     }
-    const where = `${source}.${key}`;
     if (policy.escalateAfterMs !== null && policy.escalateTo.length === 0 && !escalateToRefused) problems.push(`${where}.escalateAfter needs escalateTo: the people the request is escalated to`);
     if (policy.remindAfterMs !== null && policy.remindIntervalMaxMs < policy.remindAfterMs) problems.push(`${where}.remindIntervalMax must be at least remindAfter: it caps the intervals that start there`);
     // A timer at or after expiry would never fire: the approval is over by then.
@@ -362,12 +366,7 @@ function parseTimerPolicies(env: NodeJS.ProcessEnv, problems: string[]): TimerPo
       if (at !== null && policy.expireAfterMs !== null && at >= policy.expireAfterMs) problems.push(`${where}.${name} must be shorter than expireAfter, or it never fires`);
     }
     return policy;
-  };
-  const fallback = parseEntry('default', DEFAULT_TIMER_POLICY);
-  for (const key of Object.keys(entries)) {
-    if (key !== 'default' && !(OPERATIONS as readonly string[]).includes(key)) problems.push(`${source} has unknown operation "${key}"`);
-  }
-  return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as TimerPolicies;
+  });
 }
 
 /**
