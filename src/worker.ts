@@ -4,6 +4,7 @@
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
+import { Delegations } from './data-access/delegations';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
 import { startDatabase, startReadPool } from './data-access/data-source';
@@ -165,6 +166,7 @@ function startHttp(config: Config, deps: HttpDeps) {
       authenticate,
       signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
       queries: new ApprovalQueries(deps.apiDataSource),
+      delegations: new Delegations(deps.apiDataSource),
       publishDecisions: async (decisions) => {
         await publish(...decisions);
         for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, 'decision published by the API');

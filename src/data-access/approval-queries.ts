@@ -25,6 +25,8 @@ export type Listed = { record: ApprovalRecord; position: Position };
 export interface HistoryEntry {
   eventId: string;
   type: string;
+  /** The event's own explanation (a vote's progress, a reassignment, a delegate deciding for someone). */
+  message: string | null;
   statusBefore: string | null;
   statusAfter: string | null;
   actor: unknown;
@@ -85,7 +87,7 @@ export class ApprovalQueries {
     const [row] = await this.dataSource.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
     if (!row) return undefined;
     const events: Array<Record<string, unknown>> = await this.dataSource.query(
-      'SELECT event_id, type, status_before, status_after, actor, reason, occurred_at FROM approval_events WHERE request_id = $1 ORDER BY seq',
+      `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, payload->>'message' AS message FROM approval_events WHERE request_id = $1 ORDER BY seq`,
       [requestId],
     );
     return {
@@ -93,6 +95,7 @@ export class ApprovalQueries {
       history: events.map((e) => ({
         eventId: e.event_id as string,
         type: e.type as string,
+        message: e.message as string | null,
         statusBefore: e.status_before as string | null,
         statusAfter: e.status_after as string | null,
         actor: e.actor,
@@ -103,17 +106,34 @@ export class ApprovalQueries {
   }
 
   /**
-   * Pending requests that name this approver, oldest first, after `after`. Whether they may decide
-   * on each (the four-eyes rule) is the domain's to say: the caller filters with it.
+   * Pending requests that ask any of these approvers now (the caller, and those they stand in
+   * for), oldest first, after `after`. Whether they may decide on each (four-eyes, a vote already
+   * cast) is the domain's to say: the caller filters with it.
    */
-  async pendingFor(approverId: string, limit: number, after?: Position): Promise<Listed[]> {
+  async pendingFor(approverIds: string[], limit: number, after?: Position): Promise<Listed[]> {
     const sort: Sort = 'opened_at';
+    const params: unknown[] = approverIds.map((id) => JSON.stringify([{ id }]));
+    const asks = approverIds.map((_, i) => `approvers @> $${i + 1}::jsonb`).join(' OR ');
+    params.push(limit);
+    const page = after ? `AND ${afterPosition(after, `$${params.length + 1}`, `$${params.length + 2}`)}` : '';
+    if (after) params.push(after.openedAt, after.requestId);
     const rows: Array<Record<string, unknown>> = await this.dataSource.query(
       `SELECT *, ${POSITION_COLUMN} FROM approval_requests
-        WHERE status = 'PENDING' AND approvers @> $1::jsonb ${after ? `AND ${afterPosition(after, '$3', '$4')}` : ''}
-        ORDER BY ${orderBy(sort)} LIMIT $2`,
-      after ? [JSON.stringify([{ id: approverId }]), limit, after.openedAt, after.requestId] : [JSON.stringify([{ id: approverId }]), limit],
+        WHERE status = 'PENDING' AND (${asks}) ${page}
+        ORDER BY ${orderBy(sort)} LIMIT $${approverIds.length + 1}`,
+      params,
     );
     return rows.map((row) => ({ record: recordFromRow(row), position: positionOf(row, sort) }));
+  }
+
+  /** Pending requests where this person still has a part (this stage or a later one), oldest first. */
+  async openWith(approverId: string, limit: number): Promise<ApprovalRecord[]> {
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT * FROM approval_requests
+        WHERE status = 'PENDING' AND (approvers @> $1::jsonb OR stages @> $2::jsonb)
+        ORDER BY opened_at, request_id LIMIT $3`,
+      [JSON.stringify([{ id: approverId }]), JSON.stringify([{ approvers: [{ id: approverId }] }]), limit],
+    );
+    return rows.map(recordFromRow);
   }
 }

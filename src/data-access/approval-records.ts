@@ -4,7 +4,7 @@ import type { ApprovalRecord } from '../domain/approval';
 
 type SqlType = 'text' | 'jsonb' | 'timestamptz' | 'int';
 
-/** [column, type, changed later]: a decision or a timer rewrites only the columns marked true (an escalation adds approvers). */
+/** [column, type, changed later]: a decision or a timer rewrites only the columns marked true (an escalation adds approvers, a reassignment changes stages). */
 const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType, boolean] } = {
   requestId: ['request_id', 'text', false],
   operation: ['operation', 'text', false],
@@ -13,6 +13,12 @@ const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType
   cards: ['cards', 'jsonb', false],
   approvers: ['approvers', 'jsonb', true],
   escalatedTo: ['escalated_to', 'jsonb', true],
+  requestedApprovers: ['requested_approvers', 'jsonb', false],
+  approvalRule: ['approval_rule', 'jsonb', false],
+  stages: ['stages', 'jsonb', true],
+  stage: ['stage', 'int', true],
+  votes: ['votes', 'jsonb', true],
+  cardResults: ['card_results', 'jsonb', true],
   description: ['description', 'text', false],
   attributes: ['attributes', 'jsonb', false],
   requestedAt: ['requested_at', 'timestamptz', false],

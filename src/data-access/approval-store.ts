@@ -2,6 +2,7 @@
 // state a batch folds over, and one write of everything that happened. Events and emails go to
 // their outbox tables in the same statement, so nothing is sent for an uncommitted change.
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Delegation } from '../domain/approval-policy';
 import type { ApprovalDecision } from '../domain/card-operation';
 import type { BatchOutcome, BatchState } from '../domain/decide-batch';
 import { nextDue, type Timers } from '../domain/approval-timers';
@@ -13,7 +14,7 @@ import { EventOutbox } from './event-outbox';
 const iso = (value: number): string => new Date(value).toISOString();
 
 const DECISION_COLUMNS = `decision_id text, request_id text, decision text, approver jsonb, reason text,
-  decided_at timestamptz, acting_as text, outcome text, refusal_code text, resolved_at timestamptz`;
+  decided_at timestamptz, acting_as text, card_outcomes jsonb, reassign jsonb, outcome text, refusal_code text, resolved_at timestamptz`;
 
 const TIMER_COLUMNS = 'request_id text, remind_at timestamptz, reminders int, escalate_at timestamptz, expire_at timestamptz, next_at timestamptz';
 
@@ -53,7 +54,17 @@ interface DecisionRow {
   reason: string | null;
   decided_at: string | Date;
   acting_as: ApprovalDecision['actingAs'];
+  card_outcomes: ApprovalDecision['cardOutcomes'];
+  reassign: ApprovalDecision['reassign'];
   received_at: string | Date;
+}
+
+interface DelegationRow {
+  delegation_id: string;
+  approver: Delegation['approver'];
+  delegate: Delegation['delegate'];
+  starts_at: string;
+  ends_at: string;
 }
 
 const decisionFromRow = (row: DecisionRow): ApprovalDecision => ({
@@ -64,6 +75,16 @@ const decisionFromRow = (row: DecisionRow): ApprovalDecision => ({
   reason: row.reason,
   decidedAt: new Date(row.decided_at).getTime(),
   actingAs: row.acting_as,
+  cardOutcomes: row.card_outcomes,
+  reassign: row.reassign,
+});
+
+export const delegationFromRow = (row: DelegationRow): Delegation => ({
+  delegationId: row.delegation_id,
+  approver: row.approver,
+  delegate: row.delegate,
+  startsAt: new Date(row.starts_at).getTime(),
+  endsAt: new Date(row.ends_at).getTime(),
 });
 
 class PgApprovalTransaction implements ApprovalTransaction {
@@ -85,9 +106,12 @@ class PgApprovalTransaction implements ApprovalTransaction {
     );
   }
 
-  /** One round trip, whatever the batch size. */
-  async load(requestIds: string[], decisionIds: string[], cardKeys: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
-    const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }> }> = await this.db.query(
+  /**
+   * One round trip, whatever the batch size. Delegations are those not yet ended or revoked to
+   * the batch's deciders and to those of decisions waiting for these requests.
+   */
+  async load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }> = []): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
+    const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }>; delegations: DelegationRow[] }> = await this.db.query(
       `SELECT
          (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r
            WHERE r.request_id = ANY($1::text[] || ARRAY(SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3)))) AS records,
@@ -96,8 +120,12 @@ class PgApprovalTransaction implements ApprovalTransaction {
          (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
            WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
          (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM approval_events e
-           WHERE e.request_id = ANY($1) AND e.published_at IS NULL) AS unpublished`,
-      [requestIds, decisionIds, cardKeys],
+           WHERE e.request_id = ANY($1) AND e.published_at IS NULL) AS unpublished,
+         (SELECT coalesce(json_agg(g), '[]') FROM approval_delegations g
+           WHERE g.revoked_at IS NULL AND g.ends_at > now() AND (
+             lower(g.delegate->>'id') = ANY($4 || ARRAY(SELECT lower(d.approver->>'id') FROM approval_decisions d WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST'))
+             OR lower(g.delegate->>'email') = ANY($5 || ARRAY(SELECT lower(d.approver->>'email') FROM approval_decisions d WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST')))) AS delegations`,
+      [requestIds, decisionIds, cardKeys, deciders.map((p) => p.id.toLowerCase()), deciders.map((p) => p.email.toLowerCase())],
     );
     const awaiting = new Map<string, ApprovalDecision[]>();
     for (const decision of row!.awaiting.map(decisionFromRow)) {
@@ -105,7 +133,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
     }
     const records = new Map(row!.records.map((r) => [r.request_id as string, recordFromRow(r)]));
     const cardHolders = new Map(row!.holders.map((h) => [h.card_key, h.request_id]));
-    return { state: { records, knownDecisionIds: new Set(row!.known), awaiting, cardHolders }, withUnpublishedEvents: new Set(row!.unpublished) };
+    const delegations = row!.delegations.map(delegationFromRow);
+    return { state: { records, knownDecisionIds: new Set(row!.known), awaiting, cardHolders, delegations }, withUnpublishedEvents: new Set(row!.unpublished) };
   }
 
   async requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]> {
@@ -148,6 +177,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
       reason: decision.reason,
       decided_at: iso(decision.decidedAt),
       acting_as: decision.actingAs,
+      card_outcomes: decision.cardOutcomes,
+      reassign: decision.reassign,
       outcome: result,
       refusal_code: refusalCode,
       resolved_at: result === 'AWAITING_REQUEST' ? null : iso(now),
@@ -162,8 +193,8 @@ class PgApprovalTransaction implements ApprovalTransaction {
          FROM jsonb_to_recordset($2::jsonb) AS r(${RECORD_COLUMN_TYPES})
          WHERE a.request_id = r.request_id),
        decisions AS (
-         INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, acting_as, received_at, outcome, refusal_code, resolved_at)
-         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, d.acting_as, $6, d.outcome, d.refusal_code, d.resolved_at
+         INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, acting_as, card_outcomes, reassign, received_at, outcome, refusal_code, resolved_at)
+         SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, d.acting_as, d.card_outcomes, d.reassign, $6, d.outcome, d.refusal_code, d.resolved_at
          FROM jsonb_to_recordset($3::jsonb) AS d(${DECISION_COLUMNS})
          ON CONFLICT (decision_id) DO UPDATE SET outcome = excluded.outcome, refusal_code = excluded.refusal_code, resolved_at = excluded.resolved_at
          WHERE approval_decisions.outcome = 'AWAITING_REQUEST' AND approval_decisions.request_id = excluded.request_id),

@@ -1,57 +1,126 @@
-// What happens when an approver's decision, or a withdrawal, arrives for a known request.
+// What happens when an approver's vote, a withdrawal or a reassignment arrives for a known request.
 import {
   decisionDetails,
   emailsTo,
   eventFrom,
   eventIdFor,
   type ApprovalEvent,
-  type ApprovalEventType,
   type ApprovalRecord,
+  type EmailTemplate,
   type EmailToSend,
   type RefusalCode,
   type Transition,
 } from './approval';
-import { eligibleApprovers, refusalFor } from './approval-policy';
-import type { ApprovalDecision, ApprovalStatus } from './card-operation';
+import { eligibleApprovers, refusalFor, samePerson, voterFor, type Delegation } from './approval-policy';
+import { awaitedApprovers, castVote, decidedByOneVote, enterStage, progressOf, reassignStages, stageVoters, type Vote } from './approval-votes';
+import type { ApprovalDecision, ApprovalStatus, CardOutcome } from './card-operation';
 
 export type DecisionOutcome =
-  | { kind: 'APPLIED'; record: ApprovalRecord; transition: Transition; emails: EmailToSend[] }
+  | { kind: 'APPLIED'; record: ApprovalRecord; transitions: Transition[]; emails: EmailToSend[] }
   | { kind: 'REFUSED'; code: RefusalCode; transition: Transition };
 
-export function applyDecision(record: ApprovalRecord, decision: ApprovalDecision, now: number, messageIdDomain: string): DecisionOutcome {
+const END_TEMPLATES: Record<'APPROVED' | 'REJECTED' | 'PARTIALLY_APPROVED', EmailTemplate> = {
+  APPROVED: 'request-approved',
+  REJECTED: 'request-rejected',
+  PARTIALLY_APPROVED: 'request-partially-approved',
+};
+
+/** How each card of a multi-card request ends: as the per-card outcomes say, else as the request does. */
+function cardResultsOf(record: ApprovalRecord, decision: ApprovalDecision, ends: 'APPROVED' | 'REJECTED'): CardOutcome[] {
+  if (record.operation !== 'REQUEST_MULTIPLE_CARDS') return [];
+  return record.cards.map((_, cardIndex) => {
+    const named = decision.cardOutcomes.find((o) => o.cardIndex === cardIndex);
+    if (named) return { cardIndex, outcome: named.outcome, reason: named.outcome === 'REJECTED' ? named.reason : null };
+    return { cardIndex, outcome: ends, reason: ends === 'REJECTED' ? decision.reason : null };
+  });
+}
+
+/** The end status the card results add up to. */
+function endOf(ends: 'APPROVED' | 'REJECTED', cardResults: CardOutcome[]): 'APPROVED' | 'REJECTED' | 'PARTIALLY_APPROVED' {
+  if (cardResults.length === 0) return ends;
+  if (cardResults.every((c) => c.outcome === 'APPROVED')) return 'APPROVED';
+  if (cardResults.every((c) => c.outcome === 'REJECTED')) return 'REJECTED';
+  return 'PARTIALLY_APPROVED';
+}
+
+export function applyDecision(record: ApprovalRecord, decision: ApprovalDecision, now: number, messageIdDomain: string, delegations: Delegation[] = []): DecisionOutcome {
   const eventId = eventIdFor.decision(decision);
-  const details = decisionDetails(decision);
-  const refusal = refusalFor(record, decision);
+  const refusal = refusalFor(record, decision, delegations, now);
   if (refusal) {
-    const event = eventFrom(record, eventId, 'DECISION_REFUSED', now, { decision: details, refusalCode: refusal.code, message: refusal.message });
+    const event = eventFrom(record, eventId, 'DECISION_REFUSED', now, { decision: decisionDetails(decision), refusalCode: refusal.code, message: refusal.message });
     return { kind: 'REFUSED', code: refusal.code, transition: { event, statusBefore: record.status, actor: decision.approver, reason: refusal.message } };
   }
-
-  const base = { ...record, updatedAt: now, version: record.version + 1 };
-  const closed = (status: ApprovalStatus): ApprovalRecord => ({ ...base, status, closedAt: now, outcomeDecisionId: decision.decisionId });
-  const { next, type, emails } = ((): { next: ApprovalRecord; type: ApprovalEventType; emails: EmailToSend[] } => {
-    switch (decision.decision) {
-      case 'POSTPONED':
-        return { next: { ...base, lastPostponedBy: decision.approver, lastPostponedAt: decision.decidedAt }, type: 'POSTPONED', emails: [] };
-      case 'APPROVED':
-        return { next: closed('APPROVED'), type: 'APPROVED', emails: emailsTo(eventId, [record.requester], 'request-approved', messageIdDomain) };
-      case 'REJECTED':
-        return { next: closed('REJECTED'), type: 'REJECTED', emails: emailsTo(eventId, [record.requester], 'request-rejected', messageIdDomain) };
-      case 'WITHDRAWN': {
-        // The approvers asked need not act any more; the requester hears of it when an operator withdrew.
-        const told = [...eligibleApprovers(record, record.approvers), ...(decision.actingAs === 'OPERATOR' ? [record.requester] : [])];
-        return { next: closed('CANCELLED'), type: 'CANCELLED', emails: emailsTo(eventId, told, 'request-withdrawn', messageIdDomain) };
-      }
-    }
-  })();
-  const message = decision.decision === 'WITHDRAWN' ? `Withdrawn by ${decision.approver.name} (${decision.actingAs.toLowerCase()}).` : null;
-  const event = eventFrom(next, eventId, type, now, { decision: details, refusalCode: null, message });
-  return {
-    kind: 'APPLIED',
-    record: next,
-    transition: { event, statusBefore: record.status, actor: decision.approver, reason: decision.reason },
-    emails,
+  const base: ApprovalRecord = { ...record, updatedAt: now, version: record.version + 1 };
+  const transitions: Transition[] = [];
+  const emails: EmailToSend[] = [];
+  /** Each step is an event with its history line; its status before is the previous step's after. */
+  const step = (event: ApprovalEvent): void => {
+    transitions.push({ event, statusBefore: transitions.at(-1)?.event.status ?? record.status, actor: decision.approver, reason: decision.reason });
   };
+  const closed = (rec: ApprovalRecord, status: ApprovalStatus): ApprovalRecord => ({ ...rec, status, closedAt: now, outcomeDecisionId: decision.decisionId });
+
+  if (decision.decision === 'WITHDRAWN') {
+    // The approvers asked need not act any more; the requester hears of it when an operator withdrew.
+    const next = closed(base, 'CANCELLED');
+    const message = `Withdrawn by ${decision.approver.name} (${decision.actingAs.toLowerCase()}).`;
+    step(eventFrom(next, eventId, 'CANCELLED', now, { decision: decisionDetails(decision), message }));
+    const told = [...awaitedApprovers(record), ...(decision.actingAs === 'OPERATOR' ? [record.requester] : [])];
+    return { kind: 'APPLIED', record: next, transitions, emails: emailsTo(eventId, told, 'request-withdrawn', messageIdDomain) };
+  }
+
+  if (decision.decision === 'REASSIGNED') {
+    const { from, to } = decision.reassign!;
+    const next = reassignStages(base, from, to);
+    const stuck = next.stages.findIndex((s, i) => i >= next.stage && progressOf(next, i).required > stageVoters(next, i).length);
+    if (stuck >= 0) {
+      const message = `After the reassignment stage ${stuck + 1} could not get the approvals it needs.`;
+      const event = eventFrom(record, eventId, 'DECISION_REFUSED', now, { decision: decisionDetails(decision), refusalCode: 'REASSIGNMENT_NOT_ALLOWED', message });
+      return { kind: 'REFUSED', code: 'REASSIGNMENT_NOT_ALLOWED', transition: { event, statusBefore: record.status, actor: decision.approver, reason: message } };
+    }
+    const message = `Reassigned from ${from.name} (${from.id}) to ${to.name} (${to.id}) by ${decision.approver.name}.`;
+    step(eventFrom(next, eventId, 'REASSIGNED', now, { decision: decisionDetails(decision), message, progress: progressOf(next) }));
+    const newlyAsked = next.approvers.some((p) => samePerson(p, to)) && !record.approvers.some((p) => samePerson(p, to));
+    return { kind: 'APPLIED', record: next, transitions, emails: newlyAsked ? emailsTo(eventId, eligibleApprovers(next, [to]), 'approval-requested', messageIdDomain) : [] };
+  }
+
+  const voter = voterFor(record, decision.approver, delegations, now);
+  const onBehalfOf = 'onBehalfOf' in voter ? voter.onBehalfOf : null;
+  const details = decisionDetails(decision, onBehalfOf);
+  const delegated = onBehalfOf ? `${decision.approver.name} (${decision.approver.id}) decided for ${onBehalfOf.name} (${onBehalfOf.id}) as their delegate.` : null;
+
+  if (decision.decision === 'POSTPONED') {
+    const next = { ...base, lastPostponedBy: decision.approver, lastPostponedAt: decision.decidedAt };
+    step(eventFrom(next, eventId, 'POSTPONED', now, { decision: details, message: delegated, progress: progressOf(next) }));
+    return { kind: 'APPLIED', record: next, transitions, emails };
+  }
+
+  const vote: Vote = { stage: record.stage, approver: decision.approver, onBehalfOf, decision: decision.decision, decisionId: decision.decisionId, decidedAt: decision.decidedAt };
+  const { record: voted, effect } = castVote(base, vote);
+  const progress = progressOf(voted);
+  const oneVote = decidedByOneVote(record);
+  if (!oneVote) {
+    // More than one vote decides: each vote is an event of its own, before any end it brings.
+    const stageText = voted.stages.length > 1 ? `Stage ${progress.stage} of ${progress.stages} (${progress.stageName}): ` : '';
+    const advanced = 'nextStage' in effect ? enterStage(voted, effect.nextStage) : voted;
+    const message =
+      'nextStage' in effect
+        ? `${stageText}${progress.approvals} of ${progress.required} approvals; stage ${effect.nextStage + 1} (${advanced.stages[effect.nextStage]!.name}) is asked.`
+        : `${stageText}${decision.decision === 'REJECTED' ? 'rejected' : `${progress.approvals} of ${progress.required} approvals`}.`;
+    step(eventFrom(advanced, eventId, 'VOTED', now, { decision: details, message: [message, delegated].filter(Boolean).join(' '), progress }));
+    if ('nextStage' in effect) {
+      emails.push(...emailsTo(eventId, awaitedApprovers(advanced), 'approval-requested', messageIdDomain));
+      return { kind: 'APPLIED', record: advanced, transitions, emails };
+    }
+    if ('waits' in effect) return { kind: 'APPLIED', record: voted, transitions, emails };
+  }
+  if (!('ends' in effect)) return { kind: 'APPLIED', record: voted, transitions, emails };
+  const cardResults = cardResultsOf(voted, decision, effect.ends);
+  const status = endOf(effect.ends, cardResults);
+  const next = closed({ ...voted, cardResults }, status);
+  const endId = oneVote ? eventId : eventIdFor.outcome(decision);
+  step(eventFrom(next, endId, status, now, { decision: details, message: oneVote ? delegated : null, progress: progressOf(next) }));
+  emails.push(...emailsTo(endId, [record.requester], END_TEMPLATES[status], messageIdDomain));
+  return { kind: 'APPLIED', record: next, transitions, emails };
 }
 
 /** A decision whose request never arrived within the waiting window. */
@@ -72,6 +141,8 @@ export function refuseUnknownRequest(decision: ApprovalDecision, now: number, wa
     decision: decisionDetails(decision),
     refusalCode: 'UNKNOWN_REQUEST',
     message,
+    progress: null,
+    cardResults: [],
   };
   return { event, statusBefore: null, actor: decision.approver, reason: message };
 }

@@ -1,17 +1,33 @@
-// Who may decide on a request, or withdraw it. All eligibility rules live here, so multi-approver
-// policies (all / quorum / sequential) can be added without touching the records.
+// Who may decide on a request, withdraw it or reassign it: every eligibility rule lives here.
+// How many must agree (the vote count) lives in approval-votes.ts.
 import type { ApprovalRecord, RefusalCode } from './approval';
-import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person } from './card-operation';
+import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
+
+/** The first final decision wins: the built-in rule. */
+export const ANY_RULE: VoteRule = { mode: 'ANY', quorum: null };
+
+/** One stage of a policy: who is asked (`request`: the request's approvers or the group) and how many must agree. */
+export interface StagePolicy {
+  name: string;
+  rule: VoteRule;
+  approvers: 'request' | Person[];
+}
 
 /**
- * Each operation's approval policy. `fromRequest`: whether approvers a request names are asked
- * (`allow`, the default: an empty list means the configured group), or only the configured group
- * ever is (`deny`: the names in a request are ignored). Four-eyes and holder checks apply either way.
+ * Each operation's approval policy.
+ * - `fromRequest`: whether approvers a request names are asked (`allow`, the default: an empty list
+ *   means the configured group), or only the configured group ever is (`deny`: the names in a
+ *   request are ignored). Four-eyes and holder checks apply either way.
+ * - `stages`: asked in order, each with its own approvers and rule; one stage for ANY, ALL or QUORUM.
+ * - `requestRule`: whether a request may set its own rule (`approvalRule`) over its approvers,
+ *   replacing the stages (`allow`, the default), or is refused for trying (`deny`).
  */
 export interface ApprovalPolicy {
   fromRequest: 'allow' | 'deny';
+  stages: StagePolicy[];
+  requestRule: 'allow' | 'deny';
 }
-export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { fromRequest: 'allow' };
+export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { fromRequest: 'allow', stages: [{ name: 'approval', rule: ANY_RULE, approvers: 'request' }], requestRule: 'allow' };
 export const DEFAULT_APPROVAL_POLICIES = Object.fromEntries(OPERATIONS.map((op) => [op, DEFAULT_APPROVAL_POLICY])) as Record<Operation, ApprovalPolicy>;
 
 export interface Refusal {
@@ -42,17 +58,50 @@ function fourEyesConflict(request: Pick<CardOperationRequest, 'requester' | 'car
   return null;
 }
 
-/** Why `approver` may not decide on `record` now, or null when they may. */
-export function approverRefusal(record: ApprovalRecord, approver: Who): Refusal | null {
-  if (record.status !== 'PENDING') {
-    return { code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; the first final decision wins.` };
-  }
+/** An approver's stand-in for a period: the delegate decides for them, under the same rules. */
+export interface Delegation {
+  delegationId: string;
+  approver: Person;
+  delegate: Person;
+  startsAt: number;
+  endsAt: number;
+}
+
+/** Everyone whose part in the request a person has already taken: who voted, and for whom. */
+export function counted(record: Pick<ApprovalRecord, 'votes'>): Person[] {
+  return record.votes.flatMap((v) => (v.onBehalfOf ? [v.approver, v.onBehalfOf] : [v.approver]));
+}
+
+const closedRefusal = (record: ApprovalRecord): Refusal => ({ code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; it takes no more decisions.` });
+
+/**
+ * Whether `approver` may vote on `record` now, and for whom: as one of its current approvers, or
+ * as the delegate of one (`onBehalfOf`). Four-eyes holds for the delegate and for whom they stand
+ * in. A person counts once per request, whoever they act for: a listed approver who is also a
+ * delegate votes once, and nobody votes in two stages.
+ */
+export function voterFor(record: ApprovalRecord, approver: Who, delegations: Delegation[] = [], now = Number.POSITIVE_INFINITY): { refusal: Refusal } | { onBehalfOf: Person | null } {
+  if (record.status !== 'PENDING') return { refusal: closedRefusal(record) };
   const conflict = fourEyesConflict(record, approver);
-  if (conflict) return conflict;
-  if (!record.approvers.some((candidate) => samePerson(candidate, approver))) {
-    return { code: 'NOT_AN_APPROVER', message: `${approver.id} is not one of the request's approvers.` };
-  }
-  return null;
+  if (conflict) return { refusal: conflict };
+  const done = counted(record);
+  const already: Refusal = { code: 'ALREADY_VOTED', message: `${approver.id} has already voted on this request, in person or for someone; a person counts once.` };
+  if (done.some((p) => samePerson(p, approver))) return { refusal: already };
+  if (record.approvers.some((candidate) => samePerson(candidate, approver))) return { onBehalfOf: null };
+  const standsIn = delegations
+    .filter((d) => samePerson(d.delegate, approver) && d.startsAt <= now && now < d.endsAt)
+    .map((d) => record.approvers.find((a) => samePerson(a, d.approver)))
+    .filter((p): p is Person => p !== undefined && fourEyesConflict(record, p) === null);
+  const open = standsIn.find((p) => !done.some((q) => samePerson(p, q)));
+  if (open) return { onBehalfOf: open };
+  if (standsIn.length > 0) return { refusal: already };
+  return { refusal: { code: 'NOT_AN_APPROVER', message: `${approver.id} is not one of the request's current approvers, nor standing in for one.` } };
+}
+
+/** Why `approver` may not decide on `record` now, or null when they may. */
+export function approverRefusal(record: ApprovalRecord, approver: Who, delegations: Delegation[] = [], now?: number): Refusal | null {
+  const voter = voterFor(record, approver, delegations, now);
+  return 'refusal' in voter ? voter.refusal : null;
 }
 
 /** Who may withdraw a request: its requester (same id), an operator, or the upstream system. */
@@ -64,15 +113,54 @@ export function withdrawalRefusal(record: ApprovalRecord, who: Pick<ApprovalDeci
   return allowed ? null : { code: 'WITHDRAWAL_NOT_ALLOWED', message: 'Only the requester, an operator or the upstream system may withdraw a request.' };
 }
 
-/** Why `decision` may not be applied to `record`, or null when it may. */
-export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+/**
+ * Who may reassign: an operator or the upstream system, from a person who still has a part in the
+ * request (in this stage or a later one), to someone who may decide it and has not voted on it.
+ */
+export function reassignmentRefusal(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  if (record.status !== 'PENDING') return closedRefusal(record);
+  const { reassign } = decision;
+  if (!reassign || (decision.actingAs !== 'OPERATOR' && decision.actingAs !== 'UPSTREAM')) {
+    return { code: 'REASSIGNMENT_NOT_ALLOWED', message: 'Only an operator or the upstream system may reassign a request.' };
+  }
+  if (samePerson(reassign.from, reassign.to)) return { code: 'REASSIGNMENT_NOT_ALLOWED', message: 'A request is reassigned to someone else.' };
+  const waiting = record.stages.slice(record.stage).flatMap((s) => s.approvers);
+  if (![...waiting, ...record.escalatedTo].some((p) => samePerson(p, reassign.from))) {
+    return { code: 'NOT_AN_APPROVER', message: `${reassign.from.id} has no part left in the request to hand over.` };
+  }
+  const conflict = fourEyesConflict(record, reassign.to);
+  if (conflict) return conflict;
+  if (counted(record).some((p) => samePerson(p, reassign.to))) {
+    return { code: 'ALREADY_VOTED', message: `${reassign.to.id} has already voted on this request; a person counts once.` };
+  }
+  return null;
+}
+
+/** Per-card answers: only on a multi-card request decided by one vote, as an approval naming each card at most once. */
+export function cardOutcomesRefusal(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  const outcomes = decision.cardOutcomes;
+  if (outcomes.length === 0) return null;
+  const singleVote = record.stages.length === 1 && record.stages[0]!.rule.mode === 'ANY';
+  if (record.operation !== 'REQUEST_MULTIPLE_CARDS' || !singleVote || decision.decision !== 'APPROVED') {
+    return { code: 'CARD_OUTCOMES_NOT_ALLOWED', message: 'Per-card outcomes come with an approval of a REQUEST_MULTIPLE_CARDS request under the ANY rule.' };
+  }
+  const indexes = outcomes.map((o) => o.cardIndex);
+  const bad = indexes.find((i, at) => !Number.isInteger(i) || i < 0 || i >= record.cards.length || indexes.indexOf(i) !== at);
+  if (bad !== undefined) return { code: 'CARD_OUTCOMES_INVALID', message: `Card ${bad} is not one of the request's ${record.cards.length} cards, or is named twice.` };
+  if (outcomes.some((o) => o.outcome === 'REJECTED' && (o.reason ?? '').trim() === '')) return { code: 'REASON_REQUIRED', message: 'A rejected card needs a reason.' };
+  return null;
+}
+
+/** Why `decision` may not be applied to `record`, or null when it may (and for whom a vote counts). */
+export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision, delegations: Delegation[] = [], now?: number): Refusal | null {
   if (decision.decision === 'WITHDRAWN') return withdrawalRefusal(record, decision);
-  const refusal = approverRefusal(record, decision.approver);
+  if (decision.decision === 'REASSIGNED') return reassignmentRefusal(record, decision);
+  const refusal = approverRefusal(record, decision.approver, delegations, now);
   if (refusal) return refusal;
   if (decision.decision === 'REJECTED' && (decision.reason ?? '').trim() === '') {
     return { code: 'REASON_REQUIRED', message: 'A rejection needs a reason.' };
   }
-  return null;
+  return cardOutcomesRefusal(record, decision);
 }
 
 /**

@@ -4,6 +4,7 @@
 // expiry forward, never later. A pending approval's timers are one schedule; firing it is pure.
 import { eventFrom, eventIdFor, emailsTo, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { distinctPeople, eligibleApprovers, samePerson } from './approval-policy';
+import { awaitedApprovers } from './approval-votes';
 import { OPERATIONS, type Operation, type Person } from './card-operation';
 
 export interface TimerPolicy {
@@ -102,7 +103,7 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
     current = changed({});
     const event = eventFrom(current, eventIdFor.reminded(record.requestId, nth), 'REMINDED', now, { decision: null, refusalCode: null, message: `Reminder ${nth}: still waiting for a decision.` });
     transitions.push({ event, statusBefore: 'PENDING', actor: null, reason: event.message });
-    emails.push(...emailsTo(event.eventId, eligibleApprovers(record, record.approvers), 'approval-reminder', messageIdDomain));
+    emails.push(...emailsTo(event.eventId, awaitedApprovers(record), 'approval-reminder', messageIdDomain));
     // The next one after now, in one step however long nobody fired them.
     const interval = reminderInterval(policy, nth);
     const remindAt = next.remindAt + interval * Math.max(1, Math.floor((now - next.remindAt) / interval) + 1);

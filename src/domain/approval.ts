@@ -1,6 +1,7 @@
 // The approval record, its events and the emails they cause, as plain data.
 import { createHash } from 'node:crypto';
-import type { ActorRole, ApprovalDecision, ApprovalStatus, Card, DecisionKind, Operation, Person } from './card-operation';
+import type { Stage, Vote, VoteProgress } from './approval-votes';
+import type { ActorRole, ApprovalDecision, ApprovalStatus, Card, CardOutcome, DecisionKind, Operation, Person, Reassignment, VoteRule } from './card-operation';
 
 export interface ApprovalRecord {
   requestId: string;
@@ -8,8 +9,20 @@ export interface ApprovalRecord {
   status: ApprovalStatus;
   requester: Person;
   cards: Card[];
-  /** Who may decide: the request's approvers (or its operation's group), then any who joined by escalation. */
+  /** Who is asked now: the active stage's approvers, then any who joined by escalation. */
   approvers: Person[];
+  /** The approvers the request named, as it named them (null for records older than this field): a redelivery must match. */
+  requestedApprovers: Person[] | null;
+  /** The rule the request asked for, as it asked (a redelivery must match). */
+  approvalRule: VoteRule | null;
+  /** The policy's stages, resolved to people when the request opened. */
+  stages: Stage[];
+  /** The active stage, from 0. */
+  stage: number;
+  /** Approvals and rejections cast, in order. */
+  votes: Vote[];
+  /** How each card of a REQUEST_MULTIPLE_CARDS request ended, once it has. */
+  cardResults: CardOutcome[];
   /** Those of `approvers` who joined by escalation (not part of the request as upstream sent it). */
   escalatedTo: Person[];
   description: string | null;
@@ -34,10 +47,14 @@ export const REFUSAL_CODES = [
   'REQUEST_CLOSED',
   'UNKNOWN_REQUEST',
   'WITHDRAWAL_NOT_ALLOWED',
+  'ALREADY_VOTED',
+  'REASSIGNMENT_NOT_ALLOWED',
+  'CARD_OUTCOMES_NOT_ALLOWED',
+  'CARD_OUTCOMES_INVALID',
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
-export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'REMINDED', 'ESCALATED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED'] as const;
+export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'REMINDED', 'ESCALATED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED', 'VOTED', 'REASSIGNED', 'PARTIALLY_APPROVED'] as const;
 export type ApprovalEventType = (typeof APPROVAL_EVENT_TYPES)[number];
 
 export interface DecisionDetails {
@@ -47,6 +64,9 @@ export interface DecisionDetails {
   reason: string | null;
   decidedAt: number;
   actingAs: ActorRole;
+  /** The listed approver a delegate decided for. */
+  onBehalfOf: Person | null;
+  reassign: Reassignment | null;
 }
 
 /** Shape of the events topic (schemas/approval-event.avsc). */
@@ -65,6 +85,10 @@ export interface ApprovalEvent {
   decision: DecisionDetails | null;
   refusalCode: RefusalCode | null;
   message: string | null;
+  /** Where the votes stand after the event, for events of a pending request or a decision. */
+  progress: VoteProgress | null;
+  /** How each card ended (REQUEST_MULTIPLE_CARDS, once decided). */
+  cardResults: CardOutcome[];
 }
 
 export const EMAIL_TEMPLATES = [
@@ -73,6 +97,7 @@ export const EMAIL_TEMPLATES = [
   'approval-escalated',
   'request-approved',
   'request-rejected',
+  'request-partially-approved',
   'request-expired',
   'request-withdrawn',
   'request-superseded',
@@ -104,6 +129,8 @@ function stableUuid(...parts: string[]): string {
 export const eventIdFor = {
   opened: (requestId: string): string => stableUuid('opened', requestId),
   decision: (decision: Pick<ApprovalDecision, 'decisionId'>): string => stableUuid('decision', decision.decisionId),
+  /** The end a vote brought about, when it is a separate event from the vote (policies needing more than one vote). */
+  outcome: (decision: Pick<ApprovalDecision, 'decisionId'>): string => stableUuid('outcome', decision.decisionId),
   /** A request is superseded, escalated or expired at most once. */
   superseded: (requestId: string): string => stableUuid('superseded', requestId),
   escalated: (requestId: string): string => stableUuid('escalated', requestId),
@@ -126,7 +153,7 @@ export function emailsTo(eventId: string, recipients: Person[], template: EmailT
   }));
 }
 
-export function decisionDetails(decision: ApprovalDecision): DecisionDetails {
+export function decisionDetails(decision: ApprovalDecision, onBehalfOf: Person | null = null): DecisionDetails {
   return {
     decisionId: decision.decisionId,
     decision: decision.decision,
@@ -134,8 +161,12 @@ export function decisionDetails(decision: ApprovalDecision): DecisionDetails {
     reason: decision.reason,
     decidedAt: decision.decidedAt,
     actingAs: decision.actingAs,
+    onBehalfOf,
+    reassign: decision.reassign,
   };
 }
+
+type EventExtra = Pick<ApprovalEvent, 'decision' | 'refusalCode' | 'message' | 'progress'>;
 
 /** The event for a state change, carrying the request's blocks as they are after the change. */
 export function eventFrom(
@@ -143,7 +174,7 @@ export function eventFrom(
   eventId: string,
   type: ApprovalEventType,
   occurredAt: number,
-  extra: Pick<ApprovalEvent, 'decision' | 'refusalCode' | 'message'> = { decision: null, refusalCode: null, message: null },
+  extra: Partial<EventExtra> = {},
 ): ApprovalEvent {
   return {
     eventId,
@@ -157,6 +188,11 @@ export function eventFrom(
     description: record.description,
     approvers: record.approvers,
     dueAt: record.dueAt,
+    decision: null,
+    refusalCode: null,
+    message: null,
+    progress: null,
+    cardResults: record.cardResults,
     ...extra,
   };
 }

@@ -4,7 +4,7 @@
 // operation's policy: `refuse` (it is dead-lettered CARD_BUSY, naming the pending request) or
 // `supersede` (the pending request ends SUPERSEDED and the new one opens).
 import { emailsTo, eventFrom, eventIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
-import { eligibleApprovers } from './approval-policy';
+import { awaitedApprovers } from './approval-votes';
 import type { Card, Operation } from './card-operation';
 
 export type CardConflictPolicy = 'refuse' | 'supersede';
@@ -37,6 +37,6 @@ export function supersedeApproval(record: ApprovalRecord, byRequestId: string, n
   const message = `Superseded by request ${byRequestId} for the same card.`;
   const event = eventFrom(next, eventIdFor.superseded(record.requestId), 'SUPERSEDED', now, { decision: null, refusalCode: null, message });
   // The requester, and every approver who was asked: none of them needs to act on it any more.
-  const emails = emailsTo(event.eventId, [record.requester, ...eligibleApprovers(record, record.approvers)], 'request-superseded', messageIdDomain);
+  const emails = emailsTo(event.eventId, [record.requester, ...awaitedApprovers(record)], 'request-superseded', messageIdDomain);
   return { record: next, transition: { event, statusBefore: record.status, actor: null, reason: message }, emails };
 }

@@ -5,15 +5,15 @@ export type Operation = (typeof OPERATIONS)[number];
 
 /** What an approver decides. */
 export const DECISIONS = ['APPROVED', 'REJECTED', 'POSTPONED'] as const;
-/** Every kind on the decisions topic: an approver's decision, or the request's withdrawal. */
-export const DECISION_KINDS = [...DECISIONS, 'WITHDRAWN'] as const;
+/** Every kind on the decisions topic: an approver's decision, the request's withdrawal, or an operator's reassignment. */
+export const DECISION_KINDS = [...DECISIONS, 'WITHDRAWN', 'REASSIGNED'] as const;
 export type DecisionKind = (typeof DECISION_KINDS)[number];
 
 /** In what capacity a decision's person acts: only the requester, an operator or upstream may withdraw. */
 export const ACTOR_ROLES = ['APPROVER', 'REQUESTER', 'OPERATOR', 'UPSTREAM'] as const;
 export type ActorRole = (typeof ACTOR_ROLES)[number];
 
-export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED'] as const;
+export const STATUSES = ['PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED', 'PARTIALLY_APPROVED'] as const;
 export type ApprovalStatus = (typeof STATUSES)[number];
 
 export interface Person {
@@ -32,6 +32,31 @@ export interface Card {
   validTo: number | null;
 }
 
+/**
+ * How many approvals a stage needs: the first (ANY), one from every eligible approver of the stage
+ * (ALL), or `quorum` of them (QUORUM).
+ */
+export const VOTE_MODES = ['ANY', 'ALL', 'QUORUM'] as const;
+export interface VoteRule {
+  mode: (typeof VOTE_MODES)[number];
+  /** Set for QUORUM only. */
+  quorum: number | null;
+}
+
+/** An approver's answer for one card of a multi-card request: approved, or rejected with a reason. */
+export interface CardOutcome {
+  /** The card's position in the request's `cards`, from 0. */
+  cardIndex: number;
+  outcome: 'APPROVED' | 'REJECTED';
+  reason: string | null;
+}
+
+/** An operator moves one approver's part in a request to another person. */
+export interface Reassignment {
+  from: Person;
+  to: Person;
+}
+
 /** What an upstream card system asks for; arrives on the operation's request topic. */
 export interface CardOperationRequest {
   requestId: string;
@@ -44,6 +69,8 @@ export interface CardOperationRequest {
   attributes: Record<string, string>;
   /** When the requester needs an answer by: brings expiry forward, never later than policy. */
   dueAt: number | null;
+  /** The request's own approval rule over its approvers, where its operation's policy allows one. */
+  approvalRule: VoteRule | null;
 }
 
 /** An approver's answer; arrives on the decisions topic. */
@@ -55,4 +82,8 @@ export interface ApprovalDecision {
   reason: string | null;
   decidedAt: number;
   actingAs: ActorRole;
+  /** Per-card answers (REQUEST_MULTIPLE_CARDS under ANY, with APPROVED): cards not named are approved. */
+  cardOutcomes: CardOutcome[];
+  /** Set for REASSIGNED only. */
+  reassign: Reassignment | null;
 }

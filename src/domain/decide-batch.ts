@@ -4,14 +4,15 @@
 // that follow, and the card keys pending approvals now hold.
 import type { ApprovalRecord, EmailToSend, RefusalCode, Transition } from './approval';
 import { applyDecision } from './apply-decision';
-import { distinctPeople } from './approval-policy';
+import { distinctPeople, type Delegation } from './approval-policy';
+import type { Stage } from './approval-votes';
 import { expireApproval, expiryOf, scheduleTimers, type TimerPolicies, type Timers } from './approval-timers';
 import { cardKeys, supersedeApproval, type CardConflictPolicy } from './card-conflicts';
-import type { ApprovalDecision, CardOperationRequest, Operation, Person } from './card-operation';
+import type { ApprovalDecision, CardOperationRequest, Operation } from './card-operation';
 import { openApproval } from './open-approval';
 
 export type InboundMessage =
-  | { kind: 'request'; request: CardOperationRequest; approvers: Person[]; approversFromRequest: boolean }
+  | { kind: 'request'; request: CardOperationRequest; stages: Stage[] }
   | { kind: 'decision'; decision: ApprovalDecision };
 
 export interface BatchState {
@@ -23,6 +24,8 @@ export interface BatchState {
   awaiting: Map<string, ApprovalDecision[]>;
   /** The pending approval holding each card key the batch's requests touch (its record is in `records`). */
   cardHolders: Map<string, string>;
+  /** Delegations in force to the people who decide in the batch. */
+  delegations: Delegation[];
 }
 
 export interface BatchRules {
@@ -75,10 +78,10 @@ const canonical = (value: unknown): string =>
 
 /**
  * Which fields of a repeated request differ from the approval it opened; empty for a redelivery.
- * Approvers taken from a configured group (the request named none, or its policy takes only the
- * group) are not compared: the group may have changed since; nor are those who joined by escalation.
+ * Approvers compare as the request named them (records from before that was stored compare
+ * without them): the group, escalation and reassignment may have changed who is asked since.
  */
-export function differingFields(record: ApprovalRecord, request: CardOperationRequest, approversFromRequest: boolean): string[] {
+export function differingFields(record: ApprovalRecord, request: CardOperationRequest): string[] {
   const fields: Array<[string, unknown, unknown]> = [
     ['operation', record.operation, request.operation],
     ['requestedAt', record.requestedAt, request.requestedAt],
@@ -87,13 +90,9 @@ export function differingFields(record: ApprovalRecord, request: CardOperationRe
     ['description', record.description, request.description],
     ['attributes', record.attributes, request.attributes],
     ['dueAt', record.dueAt, request.dueAt],
+    ['approvalRule', record.approvalRule, request.approvalRule],
   ];
-  if (approversFromRequest) {
-    // Those who joined by escalation were not in the request: a redelivery does not name them.
-    const escalated = new Set(record.escalatedTo.map((p) => p.id));
-    const asked = record.approvers.filter((p) => !escalated.has(p.id));
-    fields.push(['approvers', asked, distinctPeople(request.approvers)]);
-  }
+  if (record.requestedApprovers !== null) fields.push(['approvers', record.requestedApprovers, distinctPeople(request.approvers)]);
   return fields.filter(([, stored, given]) => canonical(stored) !== canonical(given)).map(([name]) => name);
 }
 
@@ -139,12 +138,13 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
       return;
     }
-    const outcome = applyDecision(record, decision, now, messageIdDomain);
-    transitions.push(outcome.transition);
+    const outcome = applyDecision(record, decision, now, messageIdDomain, state.delegations);
     if (outcome.kind === 'REFUSED') {
+      transitions.push(outcome.transition);
       decisions.set(decision.decisionId, { decision, result: 'REFUSED', refusalCode: outcome.code });
       return;
     }
+    transitions.push(...outcome.transitions);
     records.set(decision.requestId, outcome.record);
     if (outcome.record.status !== 'PENDING') release(outcome.record);
     if (!opened.has(decision.requestId)) changed.add(decision.requestId);
@@ -185,13 +185,13 @@ export function decideBatch(state: BatchState, messages: InboundMessage[], now: 
       const { request } = message;
       const known = records.get(request.requestId);
       if (known) {
-        const differing = differingFields(known, request, message.approversFromRequest);
+        const differing = differingFields(known, request);
         if (differing.length === 0) duplicates += 1; // the first delivery opened it; a redelivery changes nothing
         else conflicts.push({ message, reason: 'CONFLICTING_DUPLICATE', detail: `request ${request.requestId} is known with other content (${differing.join(', ')} differ)` });
         continue;
       }
       if (!makeRoomFor(message)) continue;
-      const approval = openApproval(request, message.approvers, now, messageIdDomain);
+      const approval = openApproval(request, message.stages, now, messageIdDomain);
       records.set(request.requestId, approval.record);
       opened.add(request.requestId);
       transitions.push(approval.transition);

@@ -25,18 +25,19 @@ export function handleCardOperationBatch({ approvals, rules, publishAfterCommit 
     const requestIds = [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requestId : m.decision.requestId)))];
     const decisionIds = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : []));
     const keys = [...new Set(messages.flatMap((m) => (m.kind === 'request' ? cardKeys(m.request.cards) : [])))];
+    const deciders = messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.approver] : []));
 
     const { outcome, publishNow } = await approvals.inTransaction(async (tx) => {
       // The read comes after the locks, so it sees every earlier transaction on these requests.
       // Card keys are locked too, so two requests for one card never open side by side.
       await tx.lockRequests(requestIds, keys);
-      let { state, withUnpublishedEvents } = await tx.load(requestIds, decisionIds, keys);
+      let { state, withUnpublishedEvents } = await tx.load(requestIds, decisionIds, keys, deciders);
       // A pending approval holding one of those cards may be superseded here: it is locked as
       // well, and read again once it is (a decision elsewhere may have closed it meanwhile).
       const holders = [...new Set(state.cardHolders.values())].filter((id) => !requestIds.includes(id));
       if (holders.length > 0) {
         await tx.lockRequests(holders, []);
-        ({ state, withUnpublishedEvents } = await tx.load([...requestIds, ...holders], decisionIds, keys));
+        ({ state, withUnpublishedEvents } = await tx.load([...requestIds, ...holders], decisionIds, keys, deciders));
       }
       const decided = decideBatch(state, messages, now, rules);
       // This process publishes an event straight after the commit only when its request has no

@@ -1,8 +1,9 @@
 // What happens when a card-operation request arrives for the first time: a pending approval
 // record, an OPENED event and one email per approver who can decide.
 import { emailsTo, eventFrom, eventIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
-import { eligibleApprovers } from './approval-policy';
-import type { CardOperationRequest, Person } from './card-operation';
+import { distinctPeople } from './approval-policy';
+import { awaitedApprovers, approversOfStage, progressOf, type Stage } from './approval-votes';
+import type { CardOperationRequest } from './card-operation';
 
 export interface Opened {
   record: ApprovalRecord;
@@ -10,14 +11,20 @@ export interface Opened {
   emails: EmailToSend[];
 }
 
-export function openApproval(request: CardOperationRequest, approvers: Person[], now: number, messageIdDomain: string): Opened {
+export function openApproval(request: CardOperationRequest, stages: Stage[], now: number, messageIdDomain: string): Opened {
   const record: ApprovalRecord = {
     requestId: request.requestId,
     operation: request.operation,
     status: 'PENDING',
     requester: request.requester,
     cards: request.cards,
-    approvers,
+    approvers: approversOfStage({ stages, escalatedTo: [] }, 0),
+    requestedApprovers: distinctPeople(request.approvers),
+    approvalRule: request.approvalRule,
+    stages,
+    stage: 0,
+    votes: [],
+    cardResults: [],
     escalatedTo: [],
     description: request.description,
     attributes: request.attributes,
@@ -31,7 +38,7 @@ export function openApproval(request: CardOperationRequest, approvers: Person[],
     dueAt: request.dueAt,
     version: 1,
   };
-  const event = eventFrom(record, eventIdFor.opened(request.requestId), 'OPENED', now);
-  const emails = emailsTo(event.eventId, eligibleApprovers(request, approvers), 'approval-requested', messageIdDomain);
+  const event = eventFrom(record, eventIdFor.opened(request.requestId), 'OPENED', now, { progress: progressOf(record) });
+  const emails = emailsTo(event.eventId, awaitedApprovers(record), 'approval-requested', messageIdDomain);
   return { record, transition: { event, statusBefore: null, actor: request.requester, reason: null }, emails };
 }

@@ -18,10 +18,10 @@ export interface ApprovalTransaction {
   /** Serialises work on these requests and card keys across transactions and processes until the commit. */
   lockRequests(requestIds: string[], cardKeys: string[]): Promise<void>;
   /**
-   * The state the batch folds over (with the pending approvals holding `cardKeys`), and the
-   * requests that still have an event not yet published.
+   * The state the batch folds over (with the pending approvals holding `cardKeys`, and the
+   * delegations to `deciders`), and the requests that still have an event not yet published.
    */
-  load(requestIds: string[], decisionIds: string[], cardKeys: string[]): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
+  load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders?: Array<{ id: string; email: string }>): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
   /** Requests with a decision waiting since before `cutoff` for a request that never came. */
   requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]>;
   /** Those decisions (of `requestIds`, still without a record), with when each was received. */

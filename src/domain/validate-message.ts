@@ -1,7 +1,8 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
 import { approversFor, eligibleApprovers, type ApprovalPolicy } from './approval-policy';
-import { ACTOR_ROLES, DECISION_KINDS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from './card-operation';
+import { resolveStages } from './approval-votes';
+import { ACTOR_ROLES, DECISION_KINDS, VOTE_MODES, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
@@ -130,6 +131,7 @@ export function requestProblems(request: CardOperationRequest, topicOperation: O
   request.approvers.slice(0, 100).forEach((approver, i) => checkPerson(`approvers[${i}]`, approver, problems));
   if (request.approvers.length > 100) problems.push('more than 100 approvers');
   checkText('description', request.description, problems);
+  if (request.approvalRule) problems.push(...ruleProblems('approvalRule', request.approvalRule));
   const attributes = Object.entries(request.attributes);
   if (attributes.length > MAX_ATTRIBUTES) problems.push(`more than ${MAX_ATTRIBUTES} attributes`);
   for (const [key, value] of attributes.slice(0, MAX_ATTRIBUTES)) {
@@ -149,22 +151,53 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
   checkPerson('approver', decision.approver, problems);
   checkText('reason', decision.reason, problems);
   checkTimestamp('decidedAt', decision.decidedAt, problems);
+  if ((decision.decision === 'REASSIGNED') !== (decision.reassign !== null)) problems.push('reassign is given with REASSIGNED, and only with it');
+  if (decision.reassign) {
+    checkPerson('reassign.from', decision.reassign.from, problems);
+    checkPerson('reassign.to', decision.reassign.to, problems);
+  }
+  if (decision.cardOutcomes.length > MAX_CARDS_EVER) problems.push(`more than ${MAX_CARDS_EVER} card outcomes`);
+  decision.cardOutcomes.slice(0, MAX_CARDS_EVER).forEach((o, i) => {
+    if (o.outcome !== 'APPROVED' && o.outcome !== 'REJECTED') problems.push(`cardOutcomes[${i}].outcome ${o.outcome} is not one this worker knows`);
+    checkText(`cardOutcomes[${i}].reason`, o.reason, problems);
+  });
   return problems;
+}
+
+/** The most cards any request may hold (MAX_CARDS_PER_REQUEST is configured below it). */
+export const MAX_CARDS_EVER = 10_000;
+/** The largest quorum a rule may ask for: a request names at most 100 approvers. */
+export const MAX_QUORUM = 100;
+
+/** What is wrong with a vote rule (a request's own, or a configured one). */
+export function ruleProblems(label: string, rule: VoteRule): string[] {
+  if (!(VOTE_MODES as readonly string[]).includes(rule.mode)) return [`${label}.mode ${rule.mode} is not one this worker knows`];
+  if (rule.mode === 'QUORUM' && (rule.quorum === null || !Number.isInteger(rule.quorum) || rule.quorum < 1 || rule.quorum > MAX_QUORUM)) {
+    return [`${label}: QUORUM needs a quorum from 1 to ${MAX_QUORUM}`];
+  }
+  if (rule.mode !== 'QUORUM' && rule.quorum !== null) return [`${label}: only QUORUM takes a quorum`];
+  return [];
 }
 
 /** A request read from `topicOperation`'s topic, with the approvers who will be asked. */
 export function admitRequest(request: CardOperationRequest, topicOperation: Operation, rules: AdmissionRules): Admission {
   const problems = requestProblems(request, topicOperation, rules);
   if (problems.length > 0) return { rejected: { reason: 'INVALID_CONTENT', detail: problems.join('; ') } };
-  const { approvers, fromRequest } = approversFor(request, rules.approverGroups, rules.approvalPolicies[topicOperation]);
-  if (approvers.length === 0) {
-    const named = rules.approvalPolicies[topicOperation].fromRequest === 'deny' ? `${topicOperation} takes only its configured group, and none is configured` : `request names no approvers and no approver group is configured for ${topicOperation}`;
-    return { rejected: { reason: 'NO_APPROVERS', detail: named } };
+  const policy = rules.approvalPolicies[topicOperation];
+  const { approvers } = approversFor(request, rules.approverGroups, policy);
+  // The request's approvers (or the group) are needed by a `request` stage, or by the request's own rule.
+  if (request.approvalRule !== null || policy.stages.some((s) => s.approvers === 'request')) {
+    if (approvers.length === 0) {
+      const named = policy.fromRequest === 'deny' ? `${topicOperation} takes only its configured group, and none is configured` : `request names no approvers and no approver group is configured for ${topicOperation}`;
+      return { rejected: { reason: 'NO_APPROVERS', detail: named } };
+    }
+    if (eligibleApprovers(request, approvers).length === 0) {
+      return { rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: 'every approver is the requester or a holder of one of the cards, so nobody could ever decide' } };
+    }
   }
-  if (eligibleApprovers(request, approvers).length === 0) {
-    return { rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: 'every approver is the requester or a holder of one of the cards, so nobody could ever decide' } };
-  }
-  return { admitted: { kind: 'request', request, approvers, approversFromRequest: fromRequest } };
+  const resolved = resolveStages(request, approvers, policy);
+  if ('problem' in resolved) return { rejected: { reason: request.approvalRule && policy.requestRule === 'deny' ? 'INVALID_CONTENT' : 'NO_ELIGIBLE_APPROVERS', detail: resolved.problem } };
+  return { admitted: { kind: 'request', request, stages: resolved.stages } };
 }
 
 export function admitDecision(decision: ApprovalDecision): Admission {

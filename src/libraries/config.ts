@@ -5,10 +5,10 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
-import { DEFAULT_APPROVAL_POLICY, type ApprovalPolicy } from '../domain/approval-policy';
+import { DEFAULT_APPROVAL_POLICY, type ApprovalPolicy, type StagePolicy } from '../domain/approval-policy';
 import { DEFAULT_TIMER_POLICY, type TimerPolicies, type TimerPolicy } from '../domain/approval-timers';
-import { OPERATIONS, type Operation, type Person } from '../domain/card-operation';
-import { personProblems } from '../domain/validate-message';
+import { OPERATIONS, type Operation, type Person, type VoteRule } from '../domain/card-operation';
+import { MAX_CARDS_EVER, personProblems, ruleProblems } from '../domain/validate-message';
 
 export interface TopicNames {
   requests: Record<Operation, string>;
@@ -175,7 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     approvalPolicies: parseApprovalPolicies(env, problems),
     cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
     timerPolicies: parseTimerPolicies(env, problems),
-    maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, 10_000),
+    maxCardsPerRequest: int('MAX_CARDS_PER_REQUEST', 100, 1, MAX_CARDS_EVER),
     unknownRequestWindowMs: int('UNKNOWN_REQUEST_WINDOW_MS', 15 * 60_000, 1000, 30 * 24 * 3600_000),
     // The email relay starts a send only with one whole SMTP_SEND_TIMEOUT_MS of lease left.
     outboxLeaseMs: int('OUTBOX_LEASE_MS', 30_000, 1000, 3600_000),
@@ -311,14 +311,63 @@ function parsePerOperation<P>(
   return Object.fromEntries(OPERATIONS.map((op) => [op, parseEntry(op, fallback)])) as Record<Operation, P>;
 }
 
-/** Who may approve, per operation (APPROVAL_POLICY): { "LOCK_CARD": { "fromRequest": "deny" } }. */
+/** A rule as configured: "ANY", "ALL" or "QUORUM n". */
+function parseRule(value: unknown, where: string, problems: string[]): VoteRule | undefined {
+  const match = typeof value === 'string' ? /^(ANY|ALL|QUORUM\s+(\d{1,3}))$/.exec(value.trim()) : null;
+  const rule: VoteRule | undefined = match ? (match[2] ? { mode: 'QUORUM', quorum: Number(match[2]) } : { mode: match[1] as 'ANY' | 'ALL', quorum: null }) : undefined;
+  const found = rule ? ruleProblems(where, rule) : [`${where} must be "ANY", "ALL" or "QUORUM n"`];
+  problems.push(...found);
+  return found.length === 0 ? rule : undefined;
+}
+
+const STAGE_SETTINGS = ['name', 'rule', 'approvers'];
+
+/** SEQUENTIAL stages: [{ "name", "rule", "approvers": "request" | [people] }], asked in order. */
+function parseStages(value: unknown, where: string, problems: string[]): StagePolicy[] | undefined {
+  if (!Array.isArray(value) || value.length < 1 || value.length > 10) {
+    problems.push(`${where} must be an array of 1 to 10 stages { name, rule, approvers }`);
+    return undefined;
+  }
+  const stages = value.map((stage: unknown, i): StagePolicy | undefined => {
+    const at = `${where}[${i}]`;
+    if (typeof stage !== 'object' || stage === null || Array.isArray(stage)) return void problems.push(`${at} must be an object { name, rule, approvers }`);
+    const { name, rule, approvers } = stage as Record<string, unknown>;
+    for (const key of Object.keys(stage)) if (!STAGE_SETTINGS.includes(key)) problems.push(`${at}.${key} is not a setting (${STAGE_SETTINGS.join(', ')})`);
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 100) problems.push(`${at}.name must be a name of 1 to 100 characters`);
+    const parsedRule = parseRule(rule ?? 'ANY', `${at}.rule`, problems);
+    const people = approvers === undefined || approvers === 'request' ? 'request' : parsePeople(approvers, `${at}.approvers`, problems);
+    if (parsedRule?.mode === 'QUORUM' && Array.isArray(people) && people.length < parsedRule.quorum!) {
+      problems.push(`${at} needs ${parsedRule.quorum} approvals but names ${people.length} approver(s)`);
+    }
+    return typeof name === 'string' && parsedRule && people ? { name: name.trim(), rule: parsedRule, approvers: people } : undefined;
+  });
+  return stages.every((s) => s !== undefined) ? (stages as StagePolicy[]) : undefined;
+}
+
+const POLICY_SETTINGS = ['fromRequest', 'rule', 'stages', 'requestRule'];
+
+/**
+ * Who approves, per operation (APPROVAL_POLICY or APPROVAL_POLICY_FILE):
+ * { "LOCK_CARD": { "fromRequest": "deny", "rule": "ALL" },
+ *   "REQUEST_CARD": { "stages": [{ "name": "line manager", "rule": "ANY" }, { "name": "security", "rule": "QUORUM 2", "approvers": [...] }] } }.
+ * `rule` is one stage of the request's approvers; `stages` replaces it; `requestRule` allows or denies a request's own rule.
+ */
 function parseApprovalPolicies(env: NodeJS.ProcessEnv, problems: string[]): Record<Operation, ApprovalPolicy> {
   return parsePerOperation(env, 'APPROVAL_POLICY', problems, DEFAULT_APPROVAL_POLICY, (settings, base, where) => {
     const policy = { ...base };
+    if ('rule' in settings && 'stages' in settings) problems.push(`${where} sets rule or stages, not both`);
     for (const [field, value] of Object.entries(settings)) {
-      if (field !== 'fromRequest') problems.push(`${where}.${field} is not a setting (fromRequest)`);
-      else if (value !== 'allow' && value !== 'deny') problems.push(`${where}.fromRequest must be "allow" or "deny"`);
-      else policy.fromRequest = value;
+      if (!POLICY_SETTINGS.includes(field)) problems.push(`${where}.${field} is not a setting (${POLICY_SETTINGS.join(', ')})`);
+      else if (field === 'fromRequest' || field === 'requestRule') {
+        if (value !== 'allow' && value !== 'deny') problems.push(`${where}.${field} must be "allow" or "deny"`);
+        else policy[field] = value;
+      } else if (field === 'rule') {
+        const rule = parseRule(value, `${where}.rule`, problems);
+        if (rule) policy.stages = [{ name: 'approval', rule, approvers: 'request' }];
+      } else {
+        const stages = parseStages(value, `${where}.stages`, problems);
+        if (stages) policy.stages = stages;
+      }
     }
     return policy;
   });

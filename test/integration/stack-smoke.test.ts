@@ -32,6 +32,8 @@ test('when an Avro message is produced through the registry, then a consumer rea
     approver: { id: 'a1', name: 'Ann Approver', email: 'ann@example.com', locale: null },
     reason: null,
     decidedAt: Date.now(),
+    cardOutcomes: [],
+    reassign: null,
   };
   const producer = createProducer(kafka);
   await producer.connect();

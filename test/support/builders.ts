@@ -32,6 +32,7 @@ export function aRequest(operation: Operation = 'LOCK_CARD', overrides: Partial<
     approvers: [aPerson('approver'), aPerson('approver')],
     attributes: { source: 'test' },
     dueAt: null,
+    approvalRule: null,
     ...overrides,
   };
 }
@@ -45,6 +46,8 @@ export function aDecision(request: CardOperationRequest, decision: DecisionKind,
     reason: decision === 'REJECTED' ? 'Card holder left the company' : null,
     decidedAt: Date.now(),
     actingAs: 'APPROVER',
+    cardOutcomes: [],
+    reassign: null,
     ...overrides,
   };
 }

@@ -1,4 +1,5 @@
 // The approval state machine and policy, as pure functions: no broker, database or SMTP.
+import { ANY_RULE } from '../../src/domain/approval-policy';
 import { eventIdFor } from '../../src/domain/approval';
 import { DEFAULT_TIMER_POLICIES } from '../../src/domain/approval-timers';
 import { DEFAULT_CARD_CONFLICT_POLICY } from '../../src/domain/card-conflicts';
@@ -8,9 +9,9 @@ import { DEFAULT_APPROVAL_POLICIES, samePerson } from '../../src/domain/approval
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 25, 12);
-const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
+const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map(), delegations: [] });
 const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
-const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers, approversFromRequest: true });
+const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, stages: [{ name: 'approval', rule: ANY_RULE, approvers: request.approvers }] });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 const eventTypes = (outcome: BatchOutcome): string[] => outcome.transitions.map((t) => t.event.type);
 
@@ -125,7 +126,7 @@ describe('request validation', () => {
 });
 
 describe('who is one person, and who may approve', () => {
-  const policies = (fromRequest: 'allow' | 'deny') => ({ ...DEFAULT_APPROVAL_POLICIES, LOCK_CARD: { fromRequest } });
+  const policies = (fromRequest: 'allow' | 'deny') => ({ ...DEFAULT_APPROVAL_POLICIES, LOCK_CARD: { ...DEFAULT_APPROVAL_POLICIES.LOCK_CARD, fromRequest } });
   const group = [aPerson('group')];
 
   test('ids compare case-insensitively, and one email address under two ids is one person', () => {
@@ -152,9 +153,9 @@ describe('who is one person, and who may approve', () => {
     const unnamed = aRequest('LOCK_CARD', { approvers: [] });
     const rules = (fromRequest: 'allow' | 'deny') => ({ maxCardsPerRequest: 10, approverGroups: { LOCK_CARD: group }, approvalPolicies: policies(fromRequest) });
     const admitted = (request: typeof named, fromRequest: 'allow' | 'deny') => admitRequest(request, 'LOCK_CARD', rules(fromRequest));
-    expect(admitted(named, 'allow')).toMatchObject({ admitted: { approvers: named.approvers, approversFromRequest: true } });
-    expect(admitted(unnamed, 'allow')).toMatchObject({ admitted: { approvers: group, approversFromRequest: false } });
-    expect(admitted(named, 'deny')).toMatchObject({ admitted: { approvers: group, approversFromRequest: false } });
+    expect(admitted(named, 'allow')).toMatchObject({ admitted: { stages: [{ approvers: named.approvers }] } });
+    expect(admitted(unnamed, 'allow')).toMatchObject({ admitted: { stages: [{ approvers: group }] } });
+    expect(admitted(named, 'deny')).toMatchObject({ admitted: { stages: [{ approvers: group }] } });
     expect(admitRequest(named, 'LOCK_CARD', { ...rules('deny'), approverGroups: {} })).toEqual({
       rejected: { reason: 'NO_APPROVERS', detail: 'LOCK_CARD takes only its configured group, and none is configured' },
     });
@@ -164,7 +165,7 @@ describe('who is one person, and who may approve', () => {
     const request = aRequest('LOCK_CARD');
     const twice = { ...request, approvers: [request.approvers[0]!, { ...request.approvers[0]!, id: 'alias' }] };
     expect(admitRequest(twice, 'LOCK_CARD', { maxCardsPerRequest: 10, approverGroups: {}, approvalPolicies: DEFAULT_APPROVAL_POLICIES })).toMatchObject({
-      admitted: { approvers: [request.approvers[0]] },
+      admitted: { stages: [{ approvers: [request.approvers[0]] }] },
     });
   });
 });

@@ -1,3 +1,4 @@
+import { ANY_RULE } from '../../src/domain/approval-policy';
 // Approvals that always end, as pure rules: when timers are scheduled, what firing them does, and
 // who may withdraw a request. No broker, database or SMTP.
 import fc from 'fast-check';
@@ -10,8 +11,8 @@ import { aDecision, aPerson, aRequest } from '../support/builders';
 const NOW = Date.UTC(2026, 10, 30, 12);
 const S = 1000;
 const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
-const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
-const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, approvers: request.approvers, approversFromRequest: true });
+const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map(), delegations: [] });
+const req = (request = aRequest()): InboundMessage => ({ kind: 'request', request, stages: [{ name: 'approval', rule: ANY_RULE, approvers: request.approvers }] });
 const dec = (d: ReturnType<typeof aDecision>): InboundMessage => ({ kind: 'decision', decision: d });
 
 const escalation = [aPerson('escalation'), aPerson('escalation')];

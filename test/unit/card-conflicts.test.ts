@@ -1,3 +1,4 @@
+import { ANY_RULE } from '../../src/domain/approval-policy';
 // At most one pending approval per card, as a pure rule over a batch.
 import { DEFAULT_TIMER_POLICIES } from '../../src/domain/approval-timers';
 import { DEFAULT_CARD_CONFLICT_POLICY, cardKeys } from '../../src/domain/card-conflicts';
@@ -7,8 +8,8 @@ import { aCard, aDecision, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 30, 12);
 const RULES: BatchRules = { messageIdDomain: 'x.test', cardConflictPolicy: DEFAULT_CARD_CONFLICT_POLICY, timerPolicies: DEFAULT_TIMER_POLICIES };
-const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map() });
-const req = (request: CardOperationRequest): InboundMessage => ({ kind: 'request', request, approvers: request.approvers, approversFromRequest: true });
+const empty = (): BatchState => ({ records: new Map(), knownDecisionIds: new Set(), awaiting: new Map(), cardHolders: new Map(), delegations: [] });
+const req = (request: CardOperationRequest): InboundMessage => ({ kind: 'request', request, stages: [{ name: 'approval', rule: ANY_RULE, approvers: request.approvers }] });
 const forCard = (operation: Operation, card = aCard()): CardOperationRequest => aRequest(operation, { cards: [card] });
 
 test('a card is known by its id, by its serial number when it has no id, and not at all with neither', () => {

@@ -9,7 +9,7 @@ import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
-const PARTIALS = ['request-information', 'card-information', 'requester-information'];
+const PARTIALS = ['request-information', 'card-information', 'requester-information', 'card-results'];
 
 const OPERATION_LABELS: Record<Operation, string> = {
   REQUEST_CARD: 'Request card',
@@ -75,6 +75,8 @@ export class EmailRenderer {
       recipient,
       operationLabel: event.operation ? OPERATION_LABELS[event.operation] : 'Card operation',
       multipleCards: event.cards.length > 1,
+      cardOutcomes: event.cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex] })),
+      approvedCount: event.cardResults.filter((r) => r.outcome === 'APPROVED').length,
       link: `${this.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
     };
     return {

@@ -3,11 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
+import type { Delegations } from '../../data-access/delegations';
 import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
-import { approverRefusal, samePerson, withdrawalRefusal } from '../../domain/approval-policy';
-import { decisionProblems, idProblem } from '../../domain/validate-message';
-import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type DecisionKind } from '../../domain/card-operation';
+import { approverRefusal, cardOutcomesRefusal, reassignmentRefusal, samePerson, withdrawalRefusal, type Delegation } from '../../domain/approval-policy';
+import { decisionProblems, idProblem, personProblems } from '../../domain/validate-message';
+import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type CardOutcome, type DecisionKind, type Person } from '../../domain/card-operation';
 import { HttpError, isRole, type Authenticate, type Identity } from './auth';
 
 export interface ApiDeps {
@@ -15,14 +16,21 @@ export interface ApiDeps {
   /** Set only when local sign-in is enabled: mints a token for the identity the page names. */
   signInLocally?: (identity: Identity) => Promise<string>;
   queries: ApprovalQueries;
+  delegations: Pick<Delegations, 'create' | 'get' | 'revoke' | 'list' | 'inForceTo'>;
   /** Publishes decisions in one send, in order. */
   publishDecisions(decisions: ApprovalDecision[]): Promise<void>;
 }
 
 export { STATUSES };
 
-const canSee = (who: Identity, record: ApprovalRecord): boolean =>
-  who.roles.includes('operator') || record.approvers.some((a) => samePerson(a, who)) || samePerson(record.requester, who);
+/** Who sees a request: operators, its current approvers and those standing in for one, and its requester. */
+const canSee = (who: Identity, record: ApprovalRecord, standIns: Delegation[]): boolean =>
+  who.roles.includes('operator') ||
+  record.approvers.some((a) => samePerson(a, who) || standIns.some((d) => samePerson(d.approver, a))) ||
+  samePerson(record.requester, who);
+
+/** The delegations in force to an approver (a stand-in decides and sees like whom they stand in for). */
+const standInsOf = (deps: ApiDeps, who: Identity): Promise<Delegation[]> => (who.roles.includes('approver') ? deps.delegations.inForceTo(who) : Promise.resolve([]));
 
 /** In what capacity the caller withdraws: as an operator, or as the request's requester. */
 const withdrawingAs = (who: Identity, record: ApprovalRecord): ActorRole =>
@@ -90,9 +98,29 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-function decisionBody(body: unknown): { decision: DecisionKind; reason: string | null } {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_BODY', 'expected an object { decision, reason? }');
-  const { decision, reason, ...rest } = body as Record<string, unknown>;
+interface DecisionBody {
+  decision: DecisionKind;
+  reason: string | null;
+  cardOutcomes: CardOutcome[];
+}
+
+/** Per-card answers: `cards: [{ cardIndex, decision: APPROVED|REJECTED, reason? }]`, with decision APPROVED. */
+function cardsBody(cards: unknown): CardOutcome[] {
+  if (cards === undefined) return [];
+  if (!Array.isArray(cards) || cards.length > 10_000) throw new HttpError(400, 'INVALID_BODY', 'cards must be an array of { cardIndex, decision, reason? }');
+  return cards.map((c: unknown) => {
+    const { cardIndex, decision, reason } = (c ?? {}) as Record<string, unknown>;
+    if (!Number.isInteger(cardIndex) || (decision !== 'APPROVED' && decision !== 'REJECTED') || (reason !== undefined && reason !== null && typeof reason !== 'string')) {
+      throw new HttpError(400, 'INVALID_BODY', 'each card needs { cardIndex, decision: APPROVED|REJECTED, reason? }');
+    }
+    if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) throw new HttpError(400, 'REASON_REQUIRED', `card ${String(cardIndex)}: a rejected card needs a reason`);
+    return { cardIndex: cardIndex as number, outcome: decision, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
+  });
+}
+
+function decisionBody(body: unknown): DecisionBody {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'INVALID_BODY', 'expected an object { decision, reason?, cards? }');
+  const { decision, reason, cards, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) {
     throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')} (the approver comes from the token)`);
   }
@@ -101,7 +129,20 @@ function decisionBody(body: unknown): { decision: DecisionKind; reason: string |
   if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) {
     throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
   }
-  return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
+  if (decision === 'REASSIGNED') throw new HttpError(400, 'INVALID_BODY', 'reassign through POST /api/requests/{id}/reassign');
+  return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null, cardOutcomes: cardsBody(cards) };
+}
+
+/** A person in a body: { id, name, email, locale? }, held to the rules the worker applies. */
+function personBody(value: unknown, label: string): Person {
+  const { id, name, email, locale } = (value ?? {}) as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof name !== 'string' || typeof email !== 'string' || (locale !== undefined && locale !== null && typeof locale !== 'string')) {
+    throw new HttpError(400, 'INVALID_BODY', `${label} must be { id, name, email, locale? }`);
+  }
+  const person = { id: id.trim(), name, email, locale: (locale as string | null | undefined) ?? null };
+  const problems = personProblems(label, person);
+  if (problems.length > 0) throw new HttpError(400, 'INVALID_BODY', problems.join('; '));
+  return person;
 }
 
 /**
@@ -129,14 +170,16 @@ export const TASKS_SCAN_LIMIT = 1000;
  * next page starts after it and sees every row once. A call reads at most TASKS_SCAN_LIMIT rows,
  * then answers with fewer items and a cursor: only a null cursor means the end.
  */
-async function tasksOf(queries: ApprovalQueries, who: Identity, limit: number, after: Position | undefined): Promise<{ items: ApprovalRecord[]; next: Position | null }> {
+async function tasksOf(queries: ApprovalQueries, who: Identity, standIns: Delegation[], limit: number, after: Position | undefined): Promise<{ items: ApprovalRecord[]; next: Position | null }> {
   const items: ApprovalRecord[] = [];
   const round = Math.max(limit + 1, 50);
+  const asked = [...new Set([who.id, ...standIns.map((d) => d.approver.id)])];
+  const now = Date.now();
   let position = after;
   for (let read = 0; read < TASKS_SCAN_LIMIT; ) {
-    const rows = await queries.pendingFor(who.id, round, position);
+    const rows = await queries.pendingFor(asked, round, position);
     for (const { record, position: at } of rows) {
-      if (approverRefusal(record, who) === null) {
+      if (approverRefusal(record, who, standIns, now) === null) {
         // Another task beyond a full page: there is more, and it starts after the last row read.
         if (items.length === limit) return { items, next: position ?? null };
         items.push(record);
@@ -165,7 +208,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
   }
   if (!path.startsWith('/api/')) return undefined;
   const who = await deps.authenticate(req.headers.authorization);
-  const requestMatch = /^\/api\/requests\/([^/]+)(\/decisions)?$/.exec(path);
+  const requestMatch = /^\/api\/requests\/([^/]+)(\/decisions|\/reassign)?$/.exec(path);
 
   if (req.method === 'GET' && path === '/api/me') return { status: 200, body: who };
 
@@ -192,7 +235,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
     if (!who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers have tasks');
     const q = url.searchParams;
     onlyKnown(q, LIST_PARAMETERS.tasks);
-    const { items, next } = await tasksOf(deps.queries, who, positive(q, 'limit', PAGE_LIMIT.default, PAGE_LIMIT.max), cursorIn(q, 'opened_at'));
+    const { items, next } = await tasksOf(deps.queries, who, await standInsOf(deps, who), positive(q, 'limit', PAGE_LIMIT.default, PAGE_LIMIT.max), cursorIn(q, 'opened_at'));
     return { status: 200, body: { items, nextCursor: cursorOf(next) } };
   }
 
@@ -200,16 +243,115 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
     const requestId = decodeURIComponent(requestMatch[1]!);
     const found = await deps.queries.get(requestId);
     if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
-    if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
+    const standIns = await standInsOf(deps, who);
+    if (!canSee(who, found.record, standIns)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
     if (req.method === 'GET' && !requestMatch[2]) return { status: 200, body: found };
-    if (req.method === 'POST' && requestMatch[2]) {
-      const approval = decisionOn(found.record, who, decisionBody(await readJson(req)));
+    if (req.method === 'POST' && requestMatch[2] === '/decisions') {
+      const approval = decisionOn(found.record, who, decisionBody(await readJson(req)), standIns);
       await deps.publishDecisions([approval]);
       return { status: 202, body: accepted(approval) };
+    }
+    if (req.method === 'POST' && requestMatch[2] === '/reassign') {
+      const { fromId, to } = reassignBody(await readJson(req));
+      const reassignment = reassignOn(found.record, who, fromId, to);
+      await deps.publishDecisions([reassignment]);
+      return { status: 202, body: accepted(reassignment) };
     }
   }
 
   if (req.method === 'POST' && path === '/api/decisions') return { status: 200, body: await decideInBulk(deps, who, await readJson(req)) };
+  if (req.method === 'POST' && path === '/api/reassignments') return { status: 200, body: await reassignAll(deps, who, await readJson(req)) };
+  if (path === '/api/delegations' || path.startsWith('/api/delegations/')) return delegationRoute(deps, who, req, path);
+  throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${path}`);
+}
+
+const personOf = (who: Identity): Person => ({ id: who.id, name: who.name, email: who.email, locale: null });
+
+/** `{ from: ID, to: { id, name, email } }`: `from` names one of a request's approvers (this stage or later). */
+function reassignBody(body: unknown): { fromId: string; to: Person } {
+  const { from, to, ...rest } = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : { from: undefined }) as Record<string, unknown>;
+  if (typeof from !== 'string' || idProblem('from', from) || Object.keys(rest).length > 0) throw new HttpError(400, 'INVALID_BODY', 'expected { from: approverId, to: { id, name, email } }');
+  return { fromId: from.trim(), to: personBody(to, 'to') };
+}
+
+/** An operator's reassignment of `record`, refused here with the code the worker would give. */
+function reassignOn(record: ApprovalRecord, who: Identity, fromId: string, to: Person): ApprovalDecision {
+  if (!who.roles.includes('operator')) throw new HttpError(403, 'REASSIGNMENT_NOT_ALLOWED', 'only operators reassign requests');
+  const from = [...record.stages.slice(record.stage).flatMap((s) => s.approvers), ...record.escalatedTo].find((p) => p.id.toLowerCase() === fromId.toLowerCase());
+  if (!from) throw new HttpError(400, 'NOT_AN_APPROVER', `${fromId} has no part left in request ${record.requestId}`);
+  const reassignment: ApprovalDecision = {
+    decisionId: randomUUID(),
+    requestId: record.requestId,
+    decision: 'REASSIGNED',
+    approver: personOf(who),
+    reason: null,
+    decidedAt: Date.now(),
+    actingAs: 'OPERATOR',
+    cardOutcomes: [],
+    reassign: { from, to },
+  };
+  const refusal = reassignmentRefusal(record, reassignment);
+  if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : refusal.code === 'REASSIGNMENT_NOT_ALLOWED' ? 403 : 400, refusal.code, refusal.message);
+  return reassignment;
+}
+
+/** The most open requests one reassignment call moves; the answer says when more remain. */
+export const REASSIGN_ALL_LIMIT = 1000;
+
+/** Every open request of one approver to another person: `{ from: ID, to: { id, name, email } }`. */
+async function reassignAll(deps: ApiDeps, who: Identity, body: unknown): Promise<{ reassigned: string[]; refused: unknown[]; more: boolean }> {
+  if (!who.roles.includes('operator')) throw new HttpError(403, 'REASSIGNMENT_NOT_ALLOWED', 'only operators reassign requests');
+  const { fromId, to } = reassignBody(body);
+  const open = await deps.queries.openWith(fromId, REASSIGN_ALL_LIMIT + 1);
+  const moved: ApprovalDecision[] = [];
+  const refused: unknown[] = [];
+  for (const record of open.slice(0, REASSIGN_ALL_LIMIT)) {
+    try {
+      moved.push(reassignOn(record, who, fromId, to));
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      refused.push({ requestId: record.requestId, status: error.status, error: error.code, message: error.message });
+    }
+  }
+  for (let i = 0; i < moved.length; i += BULK_LIMIT) await deps.publishDecisions(moved.slice(i, i + BULK_LIMIT));
+  return { reassigned: moved.map((d) => d.requestId), refused, more: open.length > REASSIGN_ALL_LIMIT };
+}
+
+/** The longest a delegation may run. */
+export const DELEGATION_MAX_DAYS = 366;
+
+/**
+ * Delegations: GET lists those from or to the caller (an operator sees all), POST sets one up
+ * (`{ delegate, startsAt?, endsAt, approver? }`: an approver for themselves, an operator for
+ * anyone), DELETE /api/delegations/ID revokes one (its approver, or an operator).
+ */
+async function delegationRoute(deps: ApiDeps, who: Identity, req: http.IncomingMessage, path: string): Promise<{ status: number; body: unknown }> {
+  const operator = who.roles.includes('operator');
+  if (req.method === 'GET' && path === '/api/delegations') return { status: 200, body: { items: await deps.delegations.list(operator ? undefined : who.id) } };
+  if (req.method === 'POST' && path === '/api/delegations') {
+    const body = await readJson(req);
+    const { delegate, startsAt, endsAt, approver, ...rest } = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) throw new HttpError(400, 'INVALID_BODY', `unexpected field(s): ${Object.keys(rest).join(', ')}`);
+    if (!operator && !who.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers delegate');
+    if (approver !== undefined && !operator) throw new HttpError(403, 'FORBIDDEN', 'only an operator sets up a delegation for someone else');
+    const from = approver === undefined ? personOf(who) : personBody(approver, 'approver');
+    const to = personBody(delegate, 'delegate');
+    const start = startsAt === undefined ? Date.now() : Date.parse(String(startsAt));
+    const end = Date.parse(String(endsAt));
+    if (Number.isNaN(start) || Number.isNaN(end) || end <= start || end <= Date.now() || end - start > DELEGATION_MAX_DAYS * 86_400_000) {
+      throw new HttpError(400, 'INVALID_BODY', `startsAt (optional, default now) and endsAt are ISO times, endsAt later than both now and startsAt, at most ${DELEGATION_MAX_DAYS} days apart`);
+    }
+    if (samePerson(from, to)) throw new HttpError(400, 'INVALID_BODY', 'a delegate is someone else');
+    return { status: 201, body: await deps.delegations.create({ approver: from, delegate: to, startsAt: start, endsAt: end }, personOf(who)) };
+  }
+  const match = /^\/api\/delegations\/([^/]+)$/.exec(path);
+  if (req.method === 'DELETE' && match) {
+    const found = await deps.delegations.get(decodeURIComponent(match[1]!));
+    if (!found) throw new HttpError(404, 'NOT_FOUND', 'no such delegation');
+    if (!operator && !samePerson(found.approver, who)) throw new HttpError(403, 'FORBIDDEN', 'only its approver or an operator revokes a delegation');
+    const revoked = await deps.delegations.revoke(found.delegationId, personOf(who));
+    return { status: 200, body: { ...found, revoked } };
+  }
   throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${path}`);
 }
 
@@ -219,16 +361,20 @@ const accepted = (d: ApprovalDecision) => ({ decisionId: d.decisionId, requestId
  * The decision `who` makes on `record`, with a decision id of its own, or the refusal the caller
  * hears at once: the rules the worker applies when it arrives, checked here too.
  */
-function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason }: { decision: DecisionKind; reason: string | null }): ApprovalDecision {
+function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason, cardOutcomes }: DecisionBody, standIns: Delegation[]): ApprovalDecision {
   const actingAs = decision === 'WITHDRAWN' ? withdrawingAs(who, record) : 'APPROVER';
-  const approver = { id: who.id, name: who.name, email: who.email, locale: null };
+  const approver = personOf(who);
+  const approval: ApprovalDecision = { decisionId: randomUUID(), requestId: record.requestId, decision, approver, reason, decidedAt: Date.now(), actingAs, cardOutcomes, reassign: null };
   if (decision === 'WITHDRAWN') {
     const refusal = withdrawalRefusal(record, { approver, actingAs });
     if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
-  } else if (!who.roles.includes('approver') || !record.approvers.some((a) => samePerson(a, who))) {
-    throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s approvers may decide');
+  } else {
+    const refusal = who.roles.includes('approver') ? approverRefusal(record, who, standIns) : { code: 'NOT_AN_APPROVER', message: '' };
+    if (refusal?.code === 'NOT_AN_APPROVER') throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s current approvers, and those standing in for one, may decide');
+    if (refusal?.code === 'ALREADY_VOTED') throw new HttpError(409, refusal.code, refusal.message);
+    const cards = cardOutcomesRefusal(record, approval);
+    if (cards) throw new HttpError(cards.code === 'CARD_OUTCOMES_NOT_ALLOWED' ? 409 : 400, cards.code, cards.message);
   }
-  const approval: ApprovalDecision = { decisionId: randomUUID(), requestId: record.requestId, decision, approver, reason, decidedAt: Date.now(), actingAs };
   // What the consumer would dead-letter is refused here.
   const problems = decisionProblems(approval);
   if (problems.length > 0) throw new HttpError(400, 'INVALID_CONTENT', problems.join('; '));
@@ -252,6 +398,7 @@ async function decideInBulk(deps: ApiDeps, who: Identity, body: unknown): Promis
   // A request twice in one call is refused whole, before anything is published: which one counts would be a guess.
   const requestIds = items.map((item: unknown) => (item as { requestId?: unknown } | null)?.requestId);
   if (new Set(requestIds).size < requestIds.length) throw new HttpError(400, 'INVALID_BODY', 'a request appears more than once');
+  const standIns = await standInsOf(deps, who);
   const results = await Promise.all(
     items.map(async (item: unknown) => {
       const requestId = (item as { requestId?: unknown } | null)?.requestId;
@@ -261,8 +408,8 @@ async function decideInBulk(deps: ApiDeps, who: Identity, body: unknown): Promis
         const parsed = decisionBody(rest);
         const found = await deps.queries.get(requestId);
         if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
-        if (!canSee(who, found.record)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
-        return { approval: decisionOn(found.record, who, parsed) };
+        if (!canSee(who, found.record, standIns)) throw new HttpError(403, 'FORBIDDEN', 'only the request\'s approvers, its requester and operators may see it');
+        return { approval: decisionOn(found.record, who, parsed, standIns) };
       } catch (error) {
         if (!(error instanceof HttpError)) throw error;
         return { refused: { requestId: typeof requestId === 'string' ? requestId : null, status: error.status, error: error.code, message: error.message } };
