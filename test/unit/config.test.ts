@@ -157,3 +157,43 @@ describe('approval timers (APPROVAL_TIMERS)', () => {
     expect(timers(value)).toEqual([expect.stringContaining(problem)]);
   });
 });
+
+describe('approval policies (APPROVAL_POLICY)', () => {
+  const policy = (value: unknown): string[] => problemsOf({ APPROVAL_POLICY: JSON.stringify(value) });
+  const sec = [
+    { id: 'sec-1', name: 'Sec One', email: 'sec1@example.com' },
+    { id: 'sec-2', name: 'Sec Two', email: 'sec2@example.com' },
+  ];
+
+  test('a rule is one stage of the request\'s approvers; stages are asked in order; default is ANY', () => {
+    const config = loadConfig({
+      APPROVAL_POLICY: JSON.stringify({
+        default: { requestRule: 'deny' },
+        LOCK_CARD: { rule: 'ALL' },
+        DEACTIVATE_CARD: { rule: 'QUORUM 2', fromRequest: 'allow' },
+        REQUEST_CARD: { stages: [{ name: 'line manager', rule: 'ANY' }, { name: 'security', rule: 'QUORUM 2', approvers: sec }] },
+      }),
+    });
+    expect(config.approvalPolicies.LOCK_CARD).toEqual({ fromRequest: 'allow', requestRule: 'deny', stages: [{ name: 'approval', rule: { mode: 'ALL', quorum: null }, approvers: 'request' }] });
+    expect(config.approvalPolicies.DEACTIVATE_CARD.stages[0]!.rule).toEqual({ mode: 'QUORUM', quorum: 2 });
+    expect(config.approvalPolicies.REQUEST_CARD.stages).toEqual([
+      { name: 'line manager', rule: { mode: 'ANY', quorum: null }, approvers: 'request' },
+      { name: 'security', rule: { mode: 'QUORUM', quorum: 2 }, approvers: sec.map((p) => ({ ...p, locale: null })) },
+    ]);
+    expect(config.approvalPolicies.REACTIVATE_CARD).toEqual({ fromRequest: 'allow', requestRule: 'deny', stages: [{ name: 'approval', rule: { mode: 'ANY', quorum: null }, approvers: 'request' }] });
+  });
+
+  test.each([
+    [{ LOCK_CARD: { rule: 'MOST' } }, 'APPROVAL_POLICY.LOCK_CARD.rule must be "ANY", "ALL" or "QUORUM n"'],
+    [{ LOCK_CARD: { rule: 'QUORUM 0' } }, 'APPROVAL_POLICY.LOCK_CARD.rule: QUORUM needs a quorum from 1 to 100'],
+    [{ LOCK_CARD: { rule: 'ALL', stages: [{ name: 'x' }] } }, 'APPROVAL_POLICY.LOCK_CARD sets rule or stages, not both'],
+    [{ LOCK_CARD: { stages: [] } }, 'APPROVAL_POLICY.LOCK_CARD.stages must be an array of 1 to 10 stages'],
+    [{ LOCK_CARD: { stages: [{ name: '', rule: 'ANY' }] } }, 'APPROVAL_POLICY.LOCK_CARD.stages[0].name must be a name of 1 to 100 characters'],
+    [{ LOCK_CARD: { stages: [{ name: 'security', rule: 'QUORUM 3', approvers: sec }] } }, 'APPROVAL_POLICY.LOCK_CARD.stages[0] needs 3 approvals but names 2 approver(s)'],
+    [{ LOCK_CARD: { stages: [{ name: 'security', approvers: [sec[0], sec[0]] }] } }, 'APPROVAL_POLICY.LOCK_CARD.stages[0].approvers names "sec-1" more than once'],
+    [{ LOCK_CARD: { stages: [{ name: 's', order: 1 }] } }, 'APPROVAL_POLICY.LOCK_CARD.stages[0].order is not a setting'],
+    [{ LOCK_CARD: { requestRule: 'maybe' } }, 'APPROVAL_POLICY.LOCK_CARD.requestRule must be "allow" or "deny"'],
+  ])('%j is refused at start-up: %s', (value, problem) => {
+    expect(policy(value)).toEqual([expect.stringContaining(problem)]);
+  });
+});
