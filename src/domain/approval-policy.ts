@@ -78,9 +78,9 @@ const closedRefusal = (record: ApprovalRecord): Refusal => ({ code: 'REQUEST_CLO
  * Whether `approver` may vote on `record` now, and for whom: as one of its current approvers, or
  * as the delegate of one (`onBehalfOf`). Four-eyes holds for the delegate and for whom they stand
  * in. A person counts once per request, whoever they act for: a listed approver who is also a
- * delegate votes once, and nobody votes in two stages.
+ * delegate votes once, and nobody votes in two stages. Delegations count when in force at `now`.
  */
-export function voterFor(record: ApprovalRecord, approver: Who, delegations: Delegation[] = [], now = Number.POSITIVE_INFINITY): { refusal: Refusal } | { onBehalfOf: Person | null } {
+export function voterFor(record: ApprovalRecord, approver: Who, delegations: Delegation[] = [], now = Number.NaN): { refusal: Refusal } | { onBehalfOf: Person | null } {
   if (record.status !== 'PENDING') return { refusal: closedRefusal(record) };
   const conflict = fourEyesConflict(record, approver);
   if (conflict) return { refusal: conflict };

@@ -3,7 +3,7 @@
 // variables (topics, brokers, registry, database). Run `card-approvals help` for the list.
 // Deciding is the one thing it does as a person: it goes through the worker's API with that
 // person's bearer token, like the page does, so the API's rules (identity from the token, only a
-// request's approvers) hold for it too. It never publishes a decision itself.
+// request's approvers) hold for it too; so does reassigning. It never publishes a decision itself.
 import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import { checkBrokerAccepts, createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
@@ -30,6 +30,10 @@ const HELP: Record<string, string> = {
     '  WITHDRAWN ends a pending request CANCELLED: an operator\'s token may withdraw any, a requester\'s token only their own.\n' +
     '  The token comes from --token or CARD_APPROVALS_TOKEN (prefer the variable: arguments show in the process list);\n' +
     '  the API from --api or CARD_APPROVALS_API_URL (default http://127.0.0.1:8080). There is no flag to decide as someone else.',
+  reassign:
+    'reassign (ID | --all) --from APPROVER_ID --to-id ID --to-name NAME --to-email EMAIL [--token JWT] [--api URL]\n' +
+    "  Hands an approver's part in one request (ID), or in all their open requests (--all), to another person, through the worker's API\n" +
+    '  with an operator\'s token (POST /api/requests/ID/reassign, POST /api/reassignments). Recorded in each request\'s history as REASSIGNED.',
   events:
     'events parked\n  Lists events parked because they could not be published, with the reason and how many later events of their request wait behind each.\n' +
     'events unpark (--event EVENT_ID | --all)\n  Puts parked events back in the queue, after the cause was fixed (the topic\'s size limit, say); they and the events behind them are then published in order.',
@@ -248,29 +252,32 @@ async function parkedTimers(config: Config, positional: string[], flags: Map<str
 }
 
 const DECIDE_FLAGS = ['reason', 'token', 'api'];
+const REASSIGN_FLAGS = ['from', 'to-id', 'to-name', 'to-email', 'all', 'token', 'api'];
 
-async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const [requestId, decision] = positional;
-  if (!requestId || !DECISION_KINDS.includes(decision as DecisionKind) || positional.length > 2) throw new UsageError(usage('decide'));
-  const unknown = [...flags.keys()].filter((name) => !DECIDE_FLAGS.includes(name));
+/** Flags a command does not take are refused (there is no flag to act as someone else); valued flags need a value. */
+function checkFlags(command: string, flags: Map<string, string | true>, known: string[], switches: string[] = []): void {
+  const unknown = [...flags.keys()].filter((name) => !known.includes(name));
   if (unknown.length > 0) {
-    throw new UsageError(`decide takes no ${unknown.map((f) => `--${f}`).join(', ')}: the approver is the person the token names\n${usage('decide')}`);
+    throw new UsageError(`${command} takes no ${unknown.map((f) => `--${f}`).join(', ')}: the person acting is the one the token names\n${usage(command)}`);
   }
-  for (const name of DECIDE_FLAGS) {
-    if (flags.get(name) === true) throw new UsageError(`--${name} needs a value\n${usage('decide')}`);
+  for (const name of known) {
+    if (!switches.includes(name) && flags.get(name) === true) throw new UsageError(`--${name} needs a value\n${usage(command)}`);
   }
-  const reason = flags.get('reason') as string | undefined;
+}
+
+/** Calls the worker's API as the person the token names; returns the answer's JSON, or throws with the API's code and message. */
+async function callApi(config: Config, flags: Map<string, string | true>, path: string, body: unknown, expected: number, what: string): Promise<Record<string, unknown>> {
   const token = (flags.get('token') as string | undefined) ?? config.cli.token;
   const api = (flags.get('api') as string | undefined) ?? config.cli.apiUrl;
   if (!URL.canParse(api) || !['http:', 'https:'].includes(new URL(api).protocol)) throw new UsageError(`--api "${api}" is not an http(s) URL`);
-  const url = new URL(`api/requests/${encodeURIComponent(requestId)}/decisions`, api.endsWith('/') ? api : `${api}/`);
+  const url = new URL(path, api.endsWith('/') ? api : `${api}/`);
   // Without a token the API still gets the call: it is the one that says what is missing.
   let res: Response;
   try {
     res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ decision, ...(reason !== undefined ? { reason } : {}) }),
+      body: JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
@@ -278,21 +285,49 @@ async function decide(config: Config, positional: string[], flags: Map<string, s
     throw new Error(`cannot reach the API at ${url.origin} (${cause?.code ?? cause?.message ?? errorMessage(error)}); set --api or CARD_APPROVALS_API_URL`);
   }
   const text = await res.text();
-  let body: { decisionId?: unknown; error?: unknown; message?: unknown } = {};
+  let answer: Record<string, unknown> = {};
   try {
-    body = JSON.parse(text) as typeof body;
+    answer = JSON.parse(text) as Record<string, unknown>;
   } catch {
     // not JSON: reported below with the status
   }
-  if (res.status !== 202 || typeof body.decisionId !== 'string') {
-    const what = typeof body.error === 'string' ? `${body.error}: ${String(body.message)}` : text.slice(0, 200) || res.statusText;
-    const hint =
-      res.status === 401 ? '\n  pass a token with --token or CARD_APPROVALS_TOKEN (locally: card-approvals token --id … mints one)' : '';
+  if (res.status !== expected) {
+    const said = typeof answer.error === 'string' ? `${answer.error}: ${String(answer.message)}` : text.slice(0, 200) || res.statusText;
+    const hint = res.status === 401 ? '\n  pass a token with --token or CARD_APPROVALS_TOKEN (locally: card-approvals token --id … mints one)' : '';
     // The API's code and message are what the operator needs to see.
-    throw new Error(`the API refused the decision: ${res.status} ${what}${hint}`);
+    throw new Error(`the API refused the ${what}: ${res.status} ${said}${hint}`);
   }
+  return answer;
+}
+
+async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
+  const [requestId, decision] = positional;
+  if (!requestId || !DECISION_KINDS.includes(decision as DecisionKind) || decision === 'REASSIGNED' || positional.length > 2) throw new UsageError(usage('decide'));
+  checkFlags('decide', flags, DECIDE_FLAGS);
+  const reason = flags.get('reason') as string | undefined;
+  const body = await callApi(config, flags, `api/requests/${encodeURIComponent(requestId)}/decisions`, { decision, ...(reason !== undefined ? { reason } : {}) }, 202, 'decision');
+  if (typeof body.decisionId !== 'string') throw new Error('the API accepted the decision without a decisionId');
   console.log(body.decisionId);
   console.error(`decision ${body.decisionId} accepted: ${decision} on ${requestId}; the worker applies it from the decisions topic`);
+}
+
+/** An operator hands one approver's part in one request, or in all their open requests, to another person. */
+async function reassign(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
+  checkFlags('reassign', flags, REASSIGN_FLAGS, ['all']);
+  const all = flags.get('all') === true;
+  if ((all ? positional.length !== 0 : positional.length !== 1) || typeof flags.get('from') !== 'string') throw new UsageError(usage('reassign'));
+  const to = { id: need(flags, 'to-id', 'reassign'), name: need(flags, 'to-name', 'reassign'), email: need(flags, 'to-email', 'reassign') };
+  const body = { from: flags.get('from'), to };
+  if (!all) {
+    const answer = await callApi(config, flags, `api/requests/${encodeURIComponent(positional[0]!)}/reassign`, body, 202, 'reassignment');
+    console.log(answer.decisionId);
+    console.error(`reassignment ${String(answer.decisionId)} accepted on ${positional[0]}: ${String(body.from)} -> ${to.id}`);
+    return;
+  }
+  const answer = (await callApi(config, flags, 'api/reassignments', body, 200, 'reassignment')) as { reassigned?: string[]; refused?: Array<{ requestId: string; error: string; message: string }>; more?: boolean };
+  for (const id of answer.reassigned ?? []) console.log(id);
+  for (const r of answer.refused ?? []) console.error(`not reassigned: ${r.requestId}: ${r.error}: ${r.message}`);
+  console.error(`${answer.reassigned?.length ?? 0} request(s) reassigned from ${String(body.from)} to ${to.id}${answer.more ? '; more remain: run it again' : ''}`);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -322,6 +357,8 @@ async function main(argv: string[]): Promise<void> {
       return requests(config, positional, flags);
     case 'decide':
       return decide(config, positional, flags);
+    case 'reassign':
+      return reassign(config, positional, flags);
     default:
       throw new UsageError(`unknown command ${command}\n${usage()}`);
   }

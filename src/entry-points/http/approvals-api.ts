@@ -369,7 +369,7 @@ function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason, c
     const refusal = withdrawalRefusal(record, { approver, actingAs });
     if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : 403, refusal.code, refusal.message);
   } else {
-    const refusal = who.roles.includes('approver') ? approverRefusal(record, who, standIns) : { code: 'NOT_AN_APPROVER', message: '' };
+    const refusal = who.roles.includes('approver') ? approverRefusal(record, who, standIns, approval.decidedAt) : { code: 'NOT_AN_APPROVER', message: '' };
     if (refusal?.code === 'NOT_AN_APPROVER') throw new HttpError(403, 'NOT_AN_APPROVER', 'only the request\'s current approvers, and those standing in for one, may decide');
     if (refusal?.code === 'ALREADY_VOTED') throw new HttpError(409, refusal.code, refusal.message);
     const cards = cardOutcomesRefusal(record, approval);

@@ -1,0 +1,190 @@
+// Who decides, end to end on the real stack: ALL, QUORUM 2 of 3 and two SEQUENTIAL stages with
+// their emails and events; a delegation and reassignments through the API and the CLI; a
+// multi-card request decided per card.
+import { aDecision, aPerson, aRequest } from '../support/builders';
+import type { ApprovalEvent } from '../../src/domain/approval';
+import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
+import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
+import { pollUntil } from '../../src/libraries/retry';
+import { runCli } from '../support/cli';
+import { waitForEmails, type InboxEmail } from '../support/inbox';
+import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
+
+// The security stage's people are configured, so each test gives them requests of its own and
+// finds its emails by request id.
+const security = [aPerson('security'), aPerson('security')];
+let harness: Harness;
+let base: string;
+
+beforeAll(async () => {
+  ({ harness, base } = await startHarnessWithWorker({
+    AUTH_SECRET: TEST_AUTH_SECRET,
+    APPROVAL_POLICY: JSON.stringify({
+      LOCK_CARD: { rule: 'ALL' },
+      DEACTIVATE_CARD: { rule: 'QUORUM 2' },
+      REACTIVATE_CARD: { stages: [{ name: 'line manager', rule: 'ANY' }, { name: 'security', rule: 'ALL', approvers: security }] },
+    }),
+  }));
+});
+afterAll(() => harness?.stop());
+
+const tokenFor = (person: Person, roles: Identity['roles'] = ['approver']): Promise<string> => mintLocalToken(harness.config.auth, { ...person, roles });
+
+async function call(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+const types = (events: ApprovalEvent[]): string[] => events.map((e) => e.type);
+const progress = (e: ApprovalEvent | undefined) => e?.progress && `${e.progress.approvals} of ${e.progress.required}`;
+
+/** The emails to `address` about `request`, once there are `count`. */
+async function emailsAbout(address: string, request: CardOperationRequest, count: number): Promise<InboxEmail[]> {
+  const about = (emails: InboxEmail[]) => emails.filter((e) => e.subject.includes(request.requestId));
+  return about(await pollUntil(() => waitForEmails(address, count), (emails) => about(emails).length >= count, { timeoutMs: 30_000, what: `${count} email(s) to ${address} about ${request.requestId}` }));
+}
+
+async function opened(request: CardOperationRequest): Promise<CardOperationRequest> {
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  return request;
+}
+
+test('ALL: each approver\'s vote is an event with progress (1 of 2, then 2 of 2) before APPROVED, and the requester hears once', async () => {
+  const request = await opened(aRequest('LOCK_CARD'));
+  const [first, second] = request.approvers;
+  for (const approver of request.approvers) expect((await emailsAbout(approver.email, request, 1))[0]!.subject).toMatch(/^Approval needed/);
+
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: first! }));
+  const afterOne = await harness.waitForEvents(request.requestId, 2);
+  expect([afterOne[1]!.type, afterOne[1]!.status, progress(afterOne[1])]).toEqual(['VOTED', 'PENDING', '1 of 2']);
+
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: second! }));
+  const events = await harness.waitForEvents(request.requestId, 4);
+  expect(types(events)).toEqual(['OPENED', 'VOTED', 'VOTED', 'APPROVED']);
+  expect(progress(events[2])).toBe('2 of 2');
+  expect(events[3]!.decision?.approver.id).toBe(second!.id);
+  const [approvedEmail] = await emailsAbout(request.requester.email, request, 1);
+  expect(approvedEmail!.subject).toMatch(/^Approved/);
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'APPROVED', votes: [{ approver: { id: first!.id } }, { approver: { id: second!.id } }] });
+});
+
+test('QUORUM 2 of 3: a postponement counts as no vote; the second approval ends it; a late vote is refused', async () => {
+  const request = await opened(aRequest('DEACTIVATE_CARD', { approvers: [aPerson('approver'), aPerson('approver'), aPerson('approver')] }));
+  const [a, b, c] = request.approvers;
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: a! }));
+  await harness.publishDecision(aDecision(request, 'POSTPONED', { approver: c! }));
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: b! }));
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: c! }));
+  const events = await harness.waitForEvents(request.requestId, 6);
+  expect(types(events)).toEqual(['OPENED', 'VOTED', 'POSTPONED', 'VOTED', 'APPROVED', 'DECISION_REFUSED']);
+  expect(events.map(progress)).toEqual(['0 of 2', '1 of 2', '1 of 2', '2 of 2', '2 of 2', null]);
+  expect(events[5]!.refusalCode).toBe('REQUEST_CLOSED');
+  expect((await emailsAbout(request.requester.email, request, 1))[0]!.subject).toMatch(/^Approved/);
+});
+
+test('SEQUENTIAL: the line manager approves, then security is emailed and both must approve; a rejection there ends it with the reason', async () => {
+  const approved = await opened(aRequest('REACTIVATE_CARD'));
+  const rejected = await opened(aRequest('REACTIVATE_CARD'));
+  for (const request of [approved, rejected]) {
+    await harness.publishDecision(aDecision(request, 'APPROVED', { approver: request.approvers[0]! }));
+    const [, advanced] = await harness.waitForEvents(request.requestId, 2);
+    expect(advanced).toMatchObject({ type: 'VOTED', message: 'Stage 1 of 2 (line manager): 1 of 1 approvals; stage 2 (security) is asked.' });
+    expect(advanced!.approvers.map((p) => p.id)).toEqual(security.map((p) => p.id));
+    for (const officer of security) expect((await emailsAbout(officer.email, request, 1))[0]!.subject).toMatch(/^Approval needed/);
+  }
+  // The line manager's colleague is no longer asked.
+  await harness.publishDecision(aDecision(approved, 'APPROVED', { approver: approved.approvers[1]! }));
+  await harness.publishDecision(aDecision(approved, 'APPROVED', { approver: security[0]! }));
+  await harness.publishDecision(aDecision(approved, 'APPROVED', { approver: security[1]! }));
+  const events = await harness.waitForEvents(approved.requestId, 6);
+  expect(types(events)).toEqual(['OPENED', 'VOTED', 'DECISION_REFUSED', 'VOTED', 'VOTED', 'APPROVED']);
+  expect(events[2]!.refusalCode).toBe('NOT_AN_APPROVER');
+  expect(events.slice(3).map((e) => e.progress && [e.progress.stage, e.progress.approvals, e.progress.required])).toEqual([[2, 1, 2], [2, 2, 2], [2, 2, 2]]);
+
+  await harness.publishDecision(aDecision(rejected, 'REJECTED', { approver: security[1]!, reason: 'Card reported stolen' }));
+  expect(types(await harness.waitForEvents(rejected.requestId, 4))).toEqual(['OPENED', 'VOTED', 'VOTED', 'REJECTED']);
+  const [email] = await emailsAbout(rejected.requester.email, rejected, 1);
+  expect(email!.text).toContain('Card reported stolen');
+});
+
+test('a delegation: the delegate sees the request, decides for the approver (recorded in the history), and the approver then counts as voted', async () => {
+  const request = await opened(aRequest('LOCK_CARD'));
+  const [away, colleague] = request.approvers;
+  const delegate = aPerson('delegate');
+  const set = await call('POST', '/api/delegations', await tokenFor(away!), { delegate, endsAt: new Date(Date.now() + 86_400_000).toISOString() });
+  expect(set).toMatchObject({ status: 201, body: { approver: { id: away!.id }, delegate: { id: delegate.id }, createdBy: { id: away!.id }, revokedAt: null } });
+
+  const asDelegate = await tokenFor(delegate);
+  expect((await call('GET', '/api/tasks', asDelegate)).body.items.map((r: { requestId: string }) => r.requestId)).toContain(request.requestId);
+  expect((await call('GET', '/api/delegations', asDelegate)).body.items.map((d: { delegationId: string }) => d.delegationId)).toContain(set.body.delegationId);
+  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, asDelegate, { decision: 'APPROVED' })).toMatchObject({ status: 202 });
+  const [, voted] = await harness.waitForEvents(request.requestId, 2);
+  expect(voted).toMatchObject({ type: 'VOTED', decision: { approver: { id: delegate.id }, onBehalfOf: { id: away!.id } } });
+
+  // The approver is back: their part is taken, so the API says so at once.
+  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, await tokenFor(away!), { decision: 'APPROVED' })).toMatchObject({ status: 409, body: { error: 'ALREADY_VOTED' } });
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: colleague! }));
+  expect(types(await harness.waitForEvents(request.requestId, 4))).toEqual(['OPENED', 'VOTED', 'VOTED', 'APPROVED']);
+  const { body } = await call('GET', `/api/requests/${request.requestId}`, await tokenFor(away!));
+  expect(body.history[1]).toMatchObject({ type: 'VOTED', actor: { id: delegate.id }, message: expect.stringContaining(`decided for ${away!.name}`) });
+
+  // Revoked, it gives nothing more (and stays in the list, with who revoked it).
+  expect(await call('DELETE', `/api/delegations/${set.body.delegationId}`, await tokenFor(away!))).toMatchObject({ status: 200, body: { revoked: true } });
+  const later = await opened(aRequest('LOCK_CARD', { approvers: [away!, colleague!] }));
+  expect(await call('POST', `/api/requests/${later.requestId}/decisions`, asDelegate, { decision: 'APPROVED' })).toMatchObject({ status: 403 });
+});
+
+test('reassignment: an operator moves one request through the API, and all of an approver\'s open requests through the CLI', async () => {
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+  const leaving = aPerson('leaving');
+  const successor = aPerson('successor');
+  const one = await opened(aRequest('LOCK_CARD'));
+  const [from] = one.approvers;
+  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, await tokenFor(from!), { from: from!.id, to: successor })).toMatchObject({ status: 403, body: { error: 'REASSIGNMENT_NOT_ALLOWED' } });
+  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: one.requester })).toMatchObject({ status: 400, body: { error: 'SELF_APPROVAL' } });
+  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: successor })).toMatchObject({ status: 202 });
+  const [, moved] = await harness.waitForEvents(one.requestId, 2);
+  expect(moved).toMatchObject({ type: 'REASSIGNED', decision: { actingAs: 'OPERATOR', reassign: { from: { id: from!.id }, to: { id: successor.id } } } });
+  expect(moved!.approvers.map((p) => p.id)).toEqual([one.approvers[1]!.id, successor.id]);
+  expect((await emailsAbout(successor.email, one, 1))[0]!.subject).toMatch(/^Approval needed/);
+
+  const open = [await opened(aRequest('LOCK_CARD', { approvers: [leaving, aPerson('approver')] })), await opened(aRequest('DEACTIVATE_CARD', { approvers: [leaving, aPerson('approver'), aPerson('approver')] }))];
+  const cli = await runCli({ ...harness.env, CARD_APPROVALS_API_URL: base, CARD_APPROVALS_TOKEN: operator }, 'reassign', '--all', '--from', leaving.id, '--to-id', successor.id, '--to-name', successor.name, '--to-email', successor.email);
+  expect(cli.stdout.trim().split('\n').sort()).toEqual(open.map((r) => r.requestId).sort());
+  expect(cli.stderr).toContain(`2 request(s) reassigned from ${leaving.id} to ${successor.id}`);
+  for (const request of open) {
+    const [, reassigned] = await harness.waitForEvents(request.requestId, 2);
+    expect(reassigned!.type).toBe('REASSIGNED');
+    await harness.publishDecision(aDecision(request, 'APPROVED', { approver: leaving }));
+    const [, , refused] = await harness.waitForEvents(request.requestId, 3);
+    expect(refused!.refusalCode).toBe('NOT_AN_APPROVER');
+  }
+});
+
+test('per-card decisions: an approver approves two cards and rejects the third; the request ends PARTIALLY_APPROVED and the requester\'s email lists each card', async () => {
+  const request = await opened(aRequest('REQUEST_MULTIPLE_CARDS'));
+  const approver = await tokenFor(request.approvers[0]!);
+  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, approver, { decision: 'APPROVED', cards: [{ cardIndex: 7, decision: 'REJECTED', reason: 'x' }] })).toMatchObject({
+    status: 400,
+    body: { error: 'CARD_OUTCOMES_INVALID' },
+  });
+  const accepted = await call('POST', `/api/requests/${request.requestId}/decisions`, approver, { decision: 'APPROVED', cards: [{ cardIndex: 2, decision: 'REJECTED', reason: 'Already holds a parking card' }] });
+  expect(accepted.status).toBe(202);
+  const [, ended] = await harness.waitForEvents(request.requestId, 2);
+  expect(ended).toMatchObject({ type: 'PARTIALLY_APPROVED', status: 'PARTIALLY_APPROVED' });
+  expect(ended!.cardResults).toEqual([
+    { cardIndex: 0, outcome: 'APPROVED', reason: null },
+    { cardIndex: 1, outcome: 'APPROVED', reason: null },
+    { cardIndex: 2, outcome: 'REJECTED', reason: 'Already holds a parking card' },
+  ]);
+  const [email] = await emailsAbout(request.requester.email, request, 1);
+  expect(email!.subject).toMatch(/^Partly approved/);
+  expect(email!.text).toContain('2 of 3 cards approved');
+  expect(email!.text).toMatch(new RegExp(`3\\. ${request.cards[2]!.cardId}.*REJECTED \\(Already holds a parking card\\)`));
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'PARTIALLY_APPROVED', card_results: ended!.cardResults });
+});
