@@ -1,7 +1,7 @@
 // Prometheus metrics, one registry per worker (tests run several workers in one process).
 // Counters move where things happen; gauges that describe stored state are read on scrape.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Transition } from '../domain/approval';
+import { eventIdFor, type Transition } from '../domain/approval';
 
 export interface StateProbes {
   outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }>;
@@ -68,7 +68,11 @@ export function createMetrics() {
     ESCALATED: new Counter({ ...metric, name: 'cardapproval_escalations_total', help: 'Pending approvals offered to their escalation group' }),
     EXPIRED: new Counter({ ...metric, name: 'cardapproval_expired_total', help: 'Approvals that ended EXPIRED: nobody decided in time' }),
     CANCELLED: new Counter({ ...metric, name: 'cardapproval_withdrawn_total', help: 'Approvals withdrawn (ended CANCELLED) by their requester, an operator or upstream' }),
+    VOTED: new Counter({ ...metric, name: 'cardapproval_votes_total', help: 'Approvals and rejections counted under policies that need more than one vote (ALL, QUORUM, stages)' }),
+    REASSIGNED: new Counter({ ...metric, name: 'cardapproval_reassignments_total', help: "Approvers' parts in a request handed to another person by an operator" }),
+    PARTIALLY_APPROVED: new Counter({ ...metric, name: 'cardapproval_partially_approved_total', help: 'Multi-card requests that ended with some cards approved and some rejected' }),
   };
+  const delegated = new Counter({ ...metric, name: 'cardapproval_delegated_decisions_total', help: 'Decisions a delegate made for an approver' });
 
   return {
     registry,
@@ -91,6 +95,7 @@ export function createMetrics() {
         transitions.inc({ type: event.type });
         if (event.refusalCode) refusals.inc({ code: event.refusalCode });
         byType[event.type]?.inc();
+        if (event.decision?.onBehalfOf && event.type !== 'DECISION_REFUSED' && event.eventId === eventIdFor.decision(event.decision)) delegated.inc();
       }
     },
     eventsPublished: new Counter({ ...metric, name: 'cardapproval_events_published_total', help: 'Events published to the events topic' }),

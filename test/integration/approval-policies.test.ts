@@ -133,6 +133,10 @@ test('a delegation: the delegate sees the request, decides for the approver (rec
   const { body } = await call('GET', `/api/requests/${request.requestId}`, await tokenFor(away!));
   expect(body.history[1]).toMatchObject({ type: 'VOTED', actor: { id: delegate.id }, message: expect.stringContaining(`decided for ${away!.name}`) });
 
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  expect(metrics).toMatch(/^cardapproval_delegated_decisions_total [1-9]/m);
+  expect(metrics).toMatch(/^cardapproval_votes_total [1-9]/m);
+
   // Revoked, it gives nothing more (and stays in the list, with who revoked it).
   expect(await call('DELETE', `/api/delegations/${set.body.delegationId}`, await tokenFor(away!))).toMatchObject({ status: 200, body: { revoked: true } });
   const later = await opened(aRequest('LOCK_CARD', { approvers: [away!, colleague!] }));
