@@ -27,11 +27,19 @@ interface PlannedRequest {
   decisions: ApprovalDecision[];
   /** EXPIRED: nobody decides; its timers remind, escalate and expire it during the faults. */
   endState: 'APPROVED' | 'REJECTED' | 'EXPIRED';
+  /** Approvals its operation's policy needs: with 2, each vote is a VOTED event and the end an event of its own. */
+  votes: 1 | 2;
 }
 
 /** Every TIMER_EVERY-th request is left to the timers, as a LOCK_CARD; the others are decided, and are never LOCK_CARD. */
 const TIMER_EVERY = 10;
 const DECIDED_OPERATIONS = OPERATIONS.filter((op) => op !== 'LOCK_CARD');
+/**
+ * A policy mix: DEACTIVATE_CARD needs ALL (both) of its approvers, REACTIVATE_CARD a QUORUM of 2;
+ * the other decided operations take the first final decision. Nearly half the decided requests need two votes.
+ */
+const APPROVAL_POLICY = JSON.stringify({ DEACTIVATE_CARD: { rule: 'ALL' }, REACTIVATE_CARD: { rule: 'QUORUM 2' } });
+const votesFor = (operation: string): 1 | 2 => (operation === 'DEACTIVATE_CARD' || operation === 'REACTIVATE_CARD' ? 2 : 1);
 /** LOCK_CARD's ladder in seconds, so timers fire while the faults happen. */
 const timerPolicy = (escalation: Person): string =>
   JSON.stringify({ LOCK_CARD: { remindAfter: '1500ms', remindIntervalMax: '3s', escalateAfter: '3s', escalateTo: [escalation], expireAfter: '7s' } });
@@ -55,6 +63,8 @@ export interface ScenarioCounts {
   rebalances: number;
   /** Timer events (distinct): reminders, escalations, expiries; and how many of them fired while the fault was on. */
   timerEvents: { reminded: number; escalated: number; expired: number; duringFault: number };
+  /** Requests whose policy needed two approvals, and the votes stored across all requests. */
+  policyMix: { twoVote: number; votes: number };
   recoverySeconds: number;
   problems: string[];
 }
@@ -107,6 +117,7 @@ export class ChaosRun {
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       APPROVAL_TIMERS: timerPolicy(escalation),
+      APPROVAL_POLICY,
       ...extraEnv,
     };
     const config = loadConfig({ ...process.env, ...env });
@@ -216,17 +227,22 @@ export class ChaosRun {
       approvers,
       attributes: {},
     });
-    if (timed) return { request, decisions: [], endState: 'EXPIRED' };
-    const decisions = decisionsFor(request, index, 'chaos says no');
-    return { request, decisions, endState: decisions.some((d) => d.decision === 'REJECTED') ? 'REJECTED' : 'APPROVED' };
+    if (timed) return { request, decisions: [], endState: 'EXPIRED', votes: 1 };
+    const votes = votesFor(operation);
+    const decisions = decisionsFor(request, index, 'chaos says no', votes);
+    return { request, decisions, endState: decisions.some((d) => d.decision === 'REJECTED') ? 'REJECTED' : 'APPROVED', votes };
   }
 
-  /** The events every request must cause: OPENED, and its decisions' events or its expiry. */
+  /**
+   * The events every request must cause: OPENED, and its decisions' events (with, under a
+   * two-vote policy, the end the last one brings) or its expiry.
+   */
   private expectedEventIds(): Set<string> {
     return new Set(
       this.plans.flatMap((p) => [
         eventIdFor.opened(p.request.requestId),
         ...(p.endState === 'EXPIRED' ? [eventIdFor.expired(p.request.requestId)] : p.decisions.map((d) => eventIdFor.decision(d))),
+        ...(p.votes === 2 ? [eventIdFor.outcome(p.decisions.at(-1)!)] : []),
       ]),
     );
   }
@@ -304,13 +320,21 @@ export class ChaosRun {
     emails = await this.inbox();
 
     const problems: string[] = [];
-    const rows: Array<{ request_id: string; status: string }> = await this.db.query('SELECT request_id, status FROM approval_requests');
-    const status = new Map(rows.map((r) => [r.request_id, r.status]));
+    const rows: Array<{ request_id: string; status: string; votes: number }> = await this.db.query('SELECT request_id, status, jsonb_array_length(votes) AS votes FROM approval_requests');
+    const stored = new Map(rows.map((r) => [r.request_id, r]));
     let lost = 0;
+    let votesMiscounted = 0;
     for (const p of this.plans) {
-      if (status.get(p.request.requestId) !== p.endState) {
+      const row = stored.get(p.request.requestId);
+      if (row?.status !== p.endState) {
         lost += 1;
-        problems.push(`${p.request.requestId} is ${status.get(p.request.requestId) ?? 'missing'}, expected ${p.endState}`);
+        problems.push(`${p.request.requestId} is ${row?.status ?? 'missing'}, expected ${p.endState}`);
+      }
+      // Each approval or rejection counts once: a vote counted twice, or lost, shows here.
+      const planned = p.decisions.filter((d) => d.decision !== 'POSTPONED').length;
+      if (row && row.votes !== planned) {
+        votesMiscounted += 1;
+        problems.push(`${p.request.requestId} counted ${row.votes} vote(s), expected ${planned}`);
       }
     }
     expectedEmails = this.expectedEmails();
@@ -342,10 +366,10 @@ export class ChaosRun {
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
     // A request must reach its end state once: two final transitions would be two effects downstream.
     const doubleEnds: Array<{ request_id: string }> = await this.db.query(
-      `SELECT request_id FROM approval_events WHERE type IN ('APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED') GROUP BY request_id HAVING count(*) > 1`,
+      `SELECT request_id FROM approval_events WHERE type IN ('APPROVED', 'REJECTED', 'PARTIALLY_APPROVED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED') GROUP BY request_id HAVING count(*) > 1`,
     );
     if (doubleEnds.length) problems.push(`${doubleEnds.length} request(s) reached an end state twice`);
-    const duplicatedEffects = doubleEnds.length + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds;
+    const duplicatedEffects = doubleEnds.length + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds + votesMiscounted;
     if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s)`);
     if (unexpectedEmails.length) problems.push(`${unexpectedEmails.length} unexpected email(s): ${unexpectedEmails.slice(0, 3).join(', ')}`);
 
@@ -367,6 +391,7 @@ export class ChaosRun {
       lost,
       duplicatedEffects,
       orderViolations,
+      policyMix: { twoVote: this.plans.filter((p) => p.votes === 2).length, votes: rows.reduce((sum, r) => sum + r.votes, 0) },
       rebalances: this.countJoins(),
       timerEvents: this.timerEventCounts(fault),
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
@@ -420,7 +445,7 @@ export class ChaosRun {
 }
 
 export function formatTable(rows: ScenarioCounts[]): string {
-  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'timer events: reminded/escalated/expired (during the fault)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
+  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'timer events: reminded/escalated/expired (during the fault)', 'two-vote requests (votes stored)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.messagesIn),
@@ -428,6 +453,7 @@ export function formatTable(rows: ScenarioCounts[]): string {
     `${r.eventsDistinct}/${r.eventsCopies}`,
     `${r.emailsDistinct}/${r.emailsCopies}${r.emailsCopies > r.emailsDistinct ? ` (≤${r.emailsMostCopies} each)` : ''}`,
     `${r.timerEvents.reminded}/${r.timerEvents.escalated}/${r.timerEvents.expired} (${r.timerEvents.duringFault})`,
+    `${r.policyMix.twoVote} (${r.policyMix.votes})`,
     String(r.deadLetters),
     String(r.refusals),
     String(r.lost),

@@ -54,11 +54,14 @@ export function aDecision(request: CardOperationRequest, decision: DecisionKind,
 
 /**
  * The fault runs' and the benchmark's mix of outcomes, by position: 80% approved, 15% rejected,
- * 5% postponed then approved (the postponement and the approval by different approvers).
+ * 5% postponed then approved (the postponement and the approval by different approvers). Under a
+ * policy that needs two approvals (`votes` 2), the second approver approves as well, or rejects,
+ * and the postponer approves after the other's approval.
  */
-export function decisionsFor(request: CardOperationRequest, index: number, reason = 'not this time'): ApprovalDecision[] {
-  const decide = (decision: DecisionKind, n: number): ApprovalDecision =>
-    aDecision(request, decision, { decisionId: `${request.requestId}-d${n}`, approver: request.approvers[n % request.approvers.length]!, reason: decision === 'REJECTED' ? reason : null });
+export function decisionsFor(request: CardOperationRequest, index: number, reason = 'not this time', votes: 1 | 2 = 1): ApprovalDecision[] {
+  const decide = (decision: DecisionKind, n: number, by = n): ApprovalDecision =>
+    aDecision(request, decision, { decisionId: `${request.requestId}-d${n}`, approver: request.approvers[by % request.approvers.length]!, reason: decision === 'REJECTED' ? reason : null });
   const roll = index % 20;
-  return roll < 16 ? [decide('APPROVED', 0)] : roll < 19 ? [decide('REJECTED', 0)] : [decide('POSTPONED', 0), decide('APPROVED', 1)];
+  if (votes === 1) return roll < 16 ? [decide('APPROVED', 0)] : roll < 19 ? [decide('REJECTED', 0)] : [decide('POSTPONED', 0), decide('APPROVED', 1)];
+  return roll < 16 ? [decide('APPROVED', 0), decide('APPROVED', 1)] : roll < 19 ? [decide('APPROVED', 0), decide('REJECTED', 1)] : [decide('POSTPONED', 0), decide('APPROVED', 1), decide('APPROVED', 2, 0)];
 }
