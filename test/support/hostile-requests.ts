@@ -47,6 +47,11 @@ const spoilers: Array<[fc.Arbitrary<unknown>, Spoil]> = [
   [hostileTimestamp, (r, t) => ({ ...r, cards: r.cards.map((c) => ({ ...c, validTo: t as number })) })],
   [fc.integer({ min: 0, max: 25 }), (r, n) => ({ ...r, cards: Array.from({ length: n as number }, (): Card => aCard()) })],
   [fc.integer({ min: 0, max: 3 }), (r, n) => ({ ...r, approvers: [r.requester, r.cards[0]?.holder ?? r.requester].slice(0, n as number) })],
+  // The request's own approval rule: modes this worker does not know, quorums out of any range.
+  [
+    fc.record({ mode: fc.constantFrom('ANY', 'ALL', 'QUORUM', 'UNKNOWN'), quorum: fc.oneof(fc.constant(null), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 4 })) }),
+    (r, rule) => ({ ...r, approvalRule: rule as CardOperationRequest['approvalRule'] }),
+  ],
 ];
 
 /** A valid request of `operation`, then none, one or two spoiled fields. */

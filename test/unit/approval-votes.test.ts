@@ -10,6 +10,7 @@ import { DEFAULT_CARD_CONFLICT_POLICY } from '../../src/domain/card-conflicts';
 import type { ApprovalDecision, CardOperationRequest, CardOutcome, DecisionKind, Person, VoteRule } from '../../src/domain/card-operation';
 import { decideBatch, type BatchOutcome, type BatchRules, type BatchState, type InboundMessage } from '../../src/domain/decide-batch';
 import { admitRequest } from '../../src/domain/validate-message';
+import fc from 'fast-check';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 
 const NOW = Date.UTC(2026, 10, 30, 12);
@@ -421,5 +422,68 @@ describe('admission: stages from the policy, and the request\'s own rule', () =>
   ])('a rule %j is invalid content', (rule, detail) => {
     const request = aRequest('LOCK_CARD', { approvalRule: rule as VoteRule });
     expect(admitRequest(request, 'LOCK_CARD', withPolicy({}))).toEqual({ rejected: { reason: 'INVALID_CONTENT', detail } });
+  });
+});
+
+describe('generated decisions (property-based): whatever arrives, every decision gets one outcome and a request ends at most once', () => {
+  // A small cast, so that generated votes hit the approvers, the requester, holders, delegates and strangers alike.
+  const cast = ['a', 'b', 'c', 'd', 'e'].map((id) => aPerson(id, { id, email: `${id}@example.com` }));
+  const request = aRequest('REQUEST_MULTIPLE_CARDS', { requestId: 'r1', requester: aPerson('req', { id: 'req', email: 'req@example.com' }), approvers: cast.slice(0, 3) });
+  const everyone = [...cast, request.requester, ...request.cards.map((c) => c.holder)];
+  const person = fc.constantFrom(...everyone);
+  const rule = fc.oneof(fc.constant(ANY), fc.constant(ALL), fc.integer({ min: 1, max: 3 }).map(QUORUM));
+  const stages = fc.array(fc.record({ name: fc.constantFrom('one', 'two'), rule, approvers: fc.uniqueArray(person, { minLength: 1, maxLength: 4, selector: (p) => p.id }) }), { minLength: 1, maxLength: 3 });
+  const cardOutcome = fc.record({ cardIndex: fc.integer({ min: -2, max: 4 }), outcome: fc.constantFrom('APPROVED' as const, 'REJECTED' as const), reason: fc.constantFrom(null, '', ' ', 'no') });
+  const decision = fc.record({
+    kind: fc.constantFrom<DecisionKind>('APPROVED', 'REJECTED', 'POSTPONED', 'WITHDRAWN', 'REASSIGNED'),
+    approver: person,
+    actingAs: fc.constantFrom('APPROVER' as const, 'REQUESTER' as const, 'OPERATOR' as const, 'UPSTREAM' as const),
+    reason: fc.constantFrom(null, '', 'because'),
+    cardOutcomes: fc.array(cardOutcome, { maxLength: 3 }),
+    reassign: fc.option(fc.record({ from: person, to: person })),
+    repeat: fc.boolean(),
+  });
+  const delegations = fc.array(fc.record({ approver: person, delegate: person }), { maxLength: 3 });
+
+  test('1,000 generated histories, one vote per batch and all in one batch', () => {
+    fc.assert(
+      fc.property(stages, fc.array(decision, { maxLength: 8 }), delegations, (stageSpec, spec, delegated) => {
+        const resolved: Stage[] = stageSpec.map((s) => ({ ...s }));
+        const inForce = delegated.map((d, i): Delegation => ({ delegationId: `g${i}`, ...d, startsAt: NOW - 1, endsAt: NOW + 1 }));
+        const decisions = spec.map((d, i) =>
+          aDecision(request, d.kind, {
+            decisionId: d.repeat && i > 0 ? `d${i - 1}` : `d${i}`,
+            approver: d.approver,
+            actingAs: d.actingAs,
+            reason: d.reason,
+            cardOutcomes: d.cardOutcomes,
+            reassign: d.kind === 'REASSIGNED' ? (d.reassign ?? { from: cast[0]!, to: cast[4]! }) : null,
+          }),
+        );
+        const oneByOne = new Run(inForce);
+        oneByOne.apply([opening(request, resolved)]);
+        for (const d of decisions) oneByOne.apply([deciding(d)]);
+        const together = new Run(inForce).apply([opening(request, resolved), ...decisions.map(deciding)]);
+        const record = oneByOne.record('r1');
+        const all = oneByOne.outcomes.flatMap((o) => o.transitions.map((t) => t.event));
+        const distinctIds = new Set(decisions.map((d) => d.decisionId)).size;
+        // Every distinct decision is taken once (applied or refused); repeats change nothing.
+        expect(oneByOne.outcomes.slice(1).reduce((n, o) => n + o.decisions.length, 0)).toBe(distinctIds);
+        // At most one end, and it is the record's status; nothing happens after it but refusals.
+        const ends = all.filter((e) => e.status !== 'PENDING' && e.type !== 'DECISION_REFUSED');
+        expect(ends.length).toBeLessThanOrEqual(1);
+        if (ends[0]) expect(ends[0].status).toBe(record.status);
+        if (ends[0]) expect(all.slice(all.indexOf(ends[0]) + 1).every((e) => e.type === 'DECISION_REFUSED')).toBe(true);
+        // A person counts once; the requester and holders never count; the stage stays in range.
+        const counted = record.votes.flatMap((v) => [v.approver.id, ...(v.onBehalfOf ? [v.onBehalfOf.id] : [])]);
+        expect(new Set(counted).size).toBe(counted.length);
+        expect(counted.some((id) => id === 'req' || request.cards.some((c) => c.holder.id === id))).toBe(false);
+        expect(record.stage).toBeGreaterThanOrEqual(0);
+        expect(record.stage).toBeLessThan(record.stages.length);
+        // One batch or many: the same events.
+        expect(together.transitions.map((t) => t.event.eventId)).toEqual(all.map((e) => e.eventId));
+      }),
+      { numRuns: 1000, seed: 20261130 },
+    );
   });
 });
