@@ -39,6 +39,9 @@ test.each<[string, (request: CardOperationRequest) => CardOperationRequest, RegE
 test.each<[string, Partial<ApprovalDecision>, RegExp]>([
   ['a NUL in its reason', { decision: 'REJECTED', reason: 'no\u0000' }, /reason contains a control or invalid character \(U\+0000\)/],
   ['decidedAt in microseconds', { decidedAt: Date.now() * 1000 }, /decidedAt \d+ is not a time/],
+  ['a NUL in a per-card reason', { cardOutcomes: [{ cardIndex: 0, outcome: 'REJECTED', reason: 'no\u0000' }] }, /cardOutcomes\[0\].reason contains a control or invalid character \(U\+0000\)/],
+  ['a reassignment to a person without an email', { decision: 'REASSIGNED', actingAs: 'OPERATOR', reassign: { from: aPerson('a'), to: { ...aPerson('b'), email: 'nobody' } } }, /reassign.to.email "nobody" is not a valid address/],
+  ['a reassignment without whom to', { decision: 'REASSIGNED', actingAs: 'OPERATOR' }, /reassign is given with REASSIGNED, and only with it/],
 ])('when a decision has %s, then it is dead-lettered as INVALID_CONTENT and the next decision on its request applies', async (_, spoil, detail) => {
   const request = aRequest('LOCK_CARD');
   const bad = aDecision(request, 'APPROVED', spoil);
@@ -140,11 +143,11 @@ test('when an upstream writer sends a decision kind added to the contract after 
   await harness.waitForEvents(request.requestId, 1);
   // A newer writer's schema: one more decision kind (the registry takes it: our readers default it).
   const newer = readSchema('approval-decision') as { fields: Array<{ name: string; type: unknown }> };
-  const withKind = (type: { symbols: string[] }) => ({ ...type, symbols: [...type.symbols, 'REASSIGNED'] });
+  const withKind = (type: { symbols: string[] }) => ({ ...type, symbols: [...type.symbols, 'ESCALATED_BY_HAND'] });
   const future = { ...newer, fields: newer.fields.map((f) => (f.name === 'decision' ? { ...f, type: withKind(f.type as { symbols: string[] }) } : f)) };
   const codec = new AvroCodec(harness.config.schemaRegistryUrl);
   const id = await codec.register(`${harness.config.topics.decisions}-value`, 'approval-decision', future);
-  await harness.publishRaw(harness.config.topics.decisions, request.requestId, await codec.encode(id, { ...aDecision(request, 'APPROVED'), decision: 'REASSIGNED' }));
+  await harness.publishRaw(harness.config.topics.decisions, request.requestId, await codec.encode(id, { ...aDecision(request, 'APPROVED'), decision: 'ESCALATED_BY_HAND' }));
   const dead = await harness.waitForDeadLetter((d) => d.key === request.requestId);
   expect(dead.headers['dlq.reason']).toBe('INVALID_CONTENT');
   expect(dead.headers['dlq.detail']).toMatch(/decision UNKNOWN is not one this worker knows/);
