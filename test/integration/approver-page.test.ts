@@ -1,6 +1,6 @@
 // The approver's web page in a real (headless) Chromium: sign in, find the request, and approve,
-// reject with a reason, or postpone it; then check the end state, the events and the emails.
-// Screenshots are kept under test-artifacts/.
+// reject with a reason, or postpone it, decide a multi-card request per card, or delegate; then
+// check the end state, the events and the emails. Screenshots are kept under test-artifacts/.
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -30,12 +30,13 @@ afterAll(async () => {
   await harness?.stop();
 });
 
+// Exact labels: the delegation form's "Delegate's id", "Delegate's name" and "Delegate's email" contain these.
 async function signInAs(person: { id: string; name: string; email: string }): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(`${base}/approvals`);
-  await page.getByLabel('Id').fill(person.id);
-  await page.getByLabel('Name').fill(person.name);
-  await page.getByLabel('Email').fill(person.email);
+  await page.getByLabel('Id', { exact: true }).fill(person.id);
+  await page.getByLabel('Name', { exact: true }).fill(person.name);
+  await page.getByLabel('Email', { exact: true }).fill(person.email);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Requests' }).waitFor();
   return page;
@@ -145,9 +146,9 @@ test('when a requester signs in, then they find their own request and withdraw i
 
   const page = await browser.newPage();
   await page.goto(`${base}/approvals`);
-  await page.getByLabel('Id').fill(request.requester.id);
-  await page.getByLabel('Name').fill(request.requester.name);
-  await page.getByLabel('Email').fill(request.requester.email);
+  await page.getByLabel('Id', { exact: true }).fill(request.requester.id);
+  await page.getByLabel('Name', { exact: true }).fill(request.requester.name);
+  await page.getByLabel('Email', { exact: true }).fill(request.requester.email);
   await page.getByLabel('Role').selectOption('requester');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Requests' }).waitFor();
@@ -165,4 +166,89 @@ test('when a requester signs in, then they find their own request and withdraw i
     const emails = await waitForEmails(approver.email, 2);
     expect(emails[1]!.subject).toBe(`No longer needed: Request card (${request.requestId}) was withdrawn`);
   }
+}, 60_000);
+
+test('when an approver decides a multi-card request per card in the page, then two cards are approved, the third rejected with its reason, and the request ends PARTIALLY_APPROVED', async () => {
+  const request = aRequest('REQUEST_MULTIPLE_CARDS');
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  const [approver] = request.approvers;
+
+  const page = await signInAs(approver!);
+  await openFromSearch(page, request.requestId);
+  // The policy: one stage where any one approver decides, active, nobody has voted yet.
+  await page.getByRole('row', { name: /1\. approval \(active\) ANY .*none yet/ }).waitFor();
+  await page.getByLabel('Decision for card 3').selectOption({ label: 'Reject' });
+  await page.getByRole('button', { name: 'Decide per card' }).click();
+  await page.getByText('A rejected card needs a reason: card 3.').waitFor();
+  await page.getByLabel('Reason for card 3').fill('Already holds a parking card');
+  await page.screenshot({ path: path.join(SHOTS, 'per-card-choices.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Decide per card' }).click();
+  await page.getByText('Decision recorded: PARTIALLY_APPROVED.').waitFor({ timeout: 20_000 });
+  await page.screenshot({ path: path.join(SHOTS, 'partially-approved.png'), fullPage: true });
+
+  const [, ended] = await harness.waitForEvents(request.requestId, 2);
+  expect(ended).toMatchObject({ type: 'PARTIALLY_APPROVED', status: 'PARTIALLY_APPROVED', decision: { approver: { id: approver!.id } } });
+  expect(ended!.cardResults).toEqual([
+    { cardIndex: 0, outcome: 'APPROVED', reason: null },
+    { cardIndex: 1, outcome: 'APPROVED', reason: null },
+    { cardIndex: 2, outcome: 'REJECTED', reason: 'Already holds a parking card' },
+  ]);
+  // The page shows the end and how each card ended, and offers no more choices.
+  expect(await page.locator('#request-status').textContent()).toBe('PARTIALLY_APPROVED');
+  expect(await page.locator('#card-info tbody tr td:nth-child(6)').allTextContents()).toEqual(['APPROVED', 'APPROVED', 'REJECTED: Already holds a parking card']);
+  expect(await page.getByRole('button', { name: 'Decide per card' }).isVisible()).toBe(false);
+  await page.getByRole('row', { name: new RegExp(`^1\\. approval ANY .*${approver!.name}: APPROVED`) }).waitFor();
+  const [email] = await waitForEmails(request.requester.email, 1);
+  expect(email!.subject).toMatch(/^Partly approved/);
+
+  // The search finds it by its new status.
+  await page.locator('#tabs').getByRole('button', { name: 'Search' }).click();
+  await page.getByPlaceholder('Request, requester, card…').fill(request.requestId);
+  await page.getByLabel('Status').selectOption('PARTIALLY_APPROVED');
+  await page.locator('#search-form').getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('row', { name: new RegExp(`^${request.requestId} request multiple cards PARTIALLY_APPROVED`) }).waitFor();
+}, 60_000);
+
+test('when an approver delegates in the page, then the delegate sees and decides the approver\'s request', async () => {
+  const approver = aPerson('approver');
+  const request = aRequest('LOCK_CARD', { approvers: [approver, aPerson('approver')] });
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  const delegate = aPerson('delegate');
+
+  const page = await signInAs(approver);
+  await page.getByRole('button', { name: 'Delegation', exact: true }).click();
+  await page.getByLabel("Delegate's id").fill(delegate.id);
+  await page.getByLabel("Delegate's name").fill(delegate.name);
+  await page.getByLabel("Delegate's email").fill(delegate.email);
+  // Tomorrow in the browser's own time zone, as its date field takes it.
+  const tomorrow = await page.evaluate(() => { const d = new Date(); d.setDate(d.getDate() + 1); return d.toLocaleDateString('en-CA'); });
+  await page.getByLabel('Until').fill(tomorrow);
+  await page.getByRole('button', { name: 'Delegate', exact: true }).click();
+  await page.getByText(`Delegated to ${delegate.name} until`).waitFor();
+  const listed = page.getByRole('row', { name: new RegExp(`\\(${delegate.id}\\)`) });
+  await listed.getByRole('button', { name: `Revoke delegation to ${delegate.name}` }).waitFor();
+  await page.screenshot({ path: path.join(SHOTS, 'delegated.png'), fullPage: true });
+
+  const asDelegate = await signInAs(delegate);
+  await asDelegate.getByRole('button', { name: 'What do you want to do' }).click();
+  await asDelegate.getByRole('cell', { name: request.requestId, exact: true }).click();
+  await asDelegate.getByText(`You decide for ${approver.name} as their delegate.`).waitFor();
+  await asDelegate.getByRole('button', { name: 'Approved' }).click();
+  await asDelegate.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+  // The policy and the history say for whom the delegate decided.
+  await asDelegate.getByText(`${delegate.name}: APPROVED for ${approver.name}`).waitFor();
+  await asDelegate.getByRole('cell', { name: `${delegate.name} (${delegate.id}) decided for ${approver.name} (${approver.id}) as their delegate.` }).waitFor();
+  await asDelegate.screenshot({ path: path.join(SHOTS, 'approved-by-delegate.png'), fullPage: true });
+
+  const [, approved] = await harness.waitForEvents(request.requestId, 2);
+  expect(approved).toMatchObject({ type: 'APPROVED', decision: { approver: { id: delegate.id }, onBehalfOf: { id: approver.id } } });
+  expect(approved!.decision!.onBehalfOf!.id).toBe(approver.id);
+
+  // The approver is back and revokes it: it stays listed, as revoked.
+  await listed.getByRole('button', { name: `Revoke delegation to ${delegate.name}` }).click();
+  await page.getByText(`Delegation to ${delegate.name} revoked.`).waitFor();
+  await listed.getByRole('cell', { name: new RegExp(`^Revoked .* by ${approver.name}$`) }).waitFor();
+  expect(await listed.getByRole('button').count()).toBe(0);
 }, 60_000);
