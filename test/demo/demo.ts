@@ -1,6 +1,6 @@
 // `npm start`: brings up the local stack (reusing what already runs), starts the worker and plays
-// the whole flow once: one request per operation, approvals, a rejection, a postponement and a
-// refused self-approval. Prints the events as downstream systems see them and where the emails
+// the whole flow once: one request per operation, approvals (LOCK_CARD needs both approvers, the
+// multi-card request is decided per card), a rejection, a postponement and a refused self-approval. Prints the events as downstream systems see them and where the emails
 // are. The worker keeps running afterwards until Ctrl-C (or exits with --exit).
 import { randomUUID } from 'node:crypto';
 import { decisionPublisher } from '../../src/adapters/kafka/decision-publisher';
@@ -41,8 +41,12 @@ function demoRequest(run: string, operation: Operation): CardOperationRequest {
 async function main(): Promise<void> {
   const exitWhenDone = process.argv.includes('--exit');
   // Unless configured otherwise, the demo's timers run in seconds, so the ladder shows: the
-  // postponed REACTIVATE_CARD is reminded after 5 s and expires after 15 s.
-  const config = loadConfig({ APPROVAL_TIMERS: JSON.stringify({ REACTIVATE_CARD: { remindAfter: '5s', expireAfter: '15s' } }), ...process.env });
+  // postponed REACTIVATE_CARD is reminded after 5 s and expires after 15 s. LOCK_CARD needs ALL its approvers.
+  const config = loadConfig({
+    APPROVAL_TIMERS: JSON.stringify({ REACTIVATE_CARD: { remindAfter: '5s', expireAfter: '15s' } }),
+    APPROVAL_POLICY: JSON.stringify({ LOCK_CARD: { rule: 'ALL' } }),
+    ...process.env,
+  });
   console.log('Bringing up the local stack (Kafka, schema registry, SMTP inbox, Postgres database)...');
   const stack = await stackUp(config);
   console.log(`  ready in ${stack.seconds.toFixed(1)}s; started: ${stack.started.join(', ') || 'nothing'}; reused: ${stack.reused.join(', ') || 'nothing'}`);
@@ -58,7 +62,8 @@ async function main(): Promise<void> {
   await producer.connect();
   const requestIds = new Set<string>();
   const requests = new Map(OPERATIONS.map((op) => [op, demoRequest(run, op)]));
-  const expectedEvents = requests.size + 6 + 2; // one OPENED per request, one event per decision below, a reminder and an expiry
+  // One OPENED per request, one event per decision below, LOCK_CARD's APPROVED after its two votes, a reminder and an expiry.
+  const expectedEvents = requests.size + 7 + 1 + 2;
 
   const events: ApprovalEvent[] = [];
   const observer = createWatcher(kafka, `demo-observer-${run}`);
@@ -73,8 +78,10 @@ async function main(): Promise<void> {
       const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
       events.push(event);
       const who = event.decision ? ` by ${event.decision.approver.name}` : '';
+      const progress = event.type === 'VOTED' && event.progress ? ` (${event.progress.approvals} of ${event.progress.required})` : '';
+      const cards = event.cardResults.length > 0 ? ` cards: ${event.cardResults.map((c) => `${c.cardIndex + 1} ${c.outcome}`).join(', ')}` : '';
       const why = event.refusalCode ? ` refused: ${event.refusalCode} (${event.message})` : event.decision?.reason ? ` reason: ${event.decision.reason}` : '';
-      console.log(`  event ${event.type.padEnd(16)} ${event.requestId.padEnd(48)} status=${String(event.status).padEnd(8)}${who}${why}`);
+      console.log(`  event ${event.type.padEnd(16)} ${event.requestId.padEnd(48)} status=${String(event.status).padEnd(8)}${who}${progress}${why}${cards}`);
       if (events.length >= expectedEvents) resolveDone();
     },
   });
@@ -91,12 +98,13 @@ async function main(): Promise<void> {
   const decisions = [
     decide('REQUEST_CARD', 'APPROVED', approvers[0]!),
     decide('LOCK_CARD', 'APPROVED', approvers[1]!),
-    decide('REQUEST_MULTIPLE_CARDS', 'APPROVED', approvers[0]!),
+    decide('LOCK_CARD', 'APPROVED', approvers[0]!),
+    { ...decide('REQUEST_MULTIPLE_CARDS', 'APPROVED', approvers[0]!), cardOutcomes: [{ cardIndex: 2, outcome: 'REJECTED' as const, reason: 'One parking card per person' }] },
     decide('DEACTIVATE_CARD', 'REJECTED', approvers[1]!, 'The card holder still needs access until the end of the month'),
     decide('REACTIVATE_CARD', 'POSTPONED', approvers[0]!),
     decide('REACTIVATE_CARD', 'APPROVED', requester), // four-eyes: the requester cannot approve
   ];
-  console.log('Publishing decisions: 3 approvals, 1 rejection with reason, 1 postponement, 1 self-approval...\n');
+  console.log('Publishing decisions: 2 approvals of LOCK_CARD (ALL), 1 approval, 1 per-card decision, 1 rejection with reason, 1 postponement, 1 self-approval...\n');
   await decisionPublisher({ codec, producer, topic: config.topics.decisions })(...decisions);
 
   const timeout = setTimeout(resolveDone, 60_000);
