@@ -1,6 +1,8 @@
 // Who decides, end to end on the real stack: ALL, QUORUM 2 of 3 and two SEQUENTIAL stages with
 // their emails and events; a delegation and reassignments through the API and the CLI; a
-// multi-card request decided per card.
+// multi-card request decided per card. Every answer of the API is checked against the OpenAPI
+// document the server serves.
+import Ajv2020 from 'ajv/dist/2020';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
@@ -27,6 +29,15 @@ beforeAll(async () => {
   }));
 });
 afterAll(() => harness?.stop());
+
+const ajv = new Ajv2020({ strict: false });
+let validatorsReady: Promise<void> | undefined;
+async function expectSchema(schema: string, body: unknown): Promise<void> {
+  validatorsReady ??= (async () => void ajv.addSchema({ $id: 'api', ...((await (await fetch(`${base}/openapi.json`)).json()) as object) }))();
+  await validatorsReady;
+  const validate = ajv.compile({ $ref: `api#/components/schemas/${schema}` });
+  expect({ schema, valid: validate(body), errors: validate.errors ?? null }).toEqual({ schema, valid: true, errors: null });
+}
 
 const tokenFor = (person: Person, roles: Identity['roles'] = ['approver']): Promise<string> => mintLocalToken(harness.config.auth, { ...person, roles });
 
@@ -118,27 +129,44 @@ test('a delegation: the delegate sees the request, decides for the approver (rec
   const delegate = aPerson('delegate');
   const set = await call('POST', '/api/delegations', await tokenFor(away!), { delegate, endsAt: new Date(Date.now() + 86_400_000).toISOString() });
   expect(set).toMatchObject({ status: 201, body: { approver: { id: away!.id }, delegate: { id: delegate.id }, createdBy: { id: away!.id }, revokedAt: null } });
+  await expectSchema('Delegation', set.body);
+  // Only an operator sets one up for someone else.
+  const forSomeoneElse = await call('POST', '/api/delegations', await tokenFor(away!), { approver: colleague, delegate, endsAt: new Date(Date.now() + 86_400_000).toISOString() });
+  expect(forSomeoneElse).toMatchObject({ status: 403, body: { error: 'FORBIDDEN' } });
+  await expectSchema('Error', forSomeoneElse.body);
 
   const asDelegate = await tokenFor(delegate);
-  expect((await call('GET', '/api/tasks', asDelegate)).body.items.map((r: { requestId: string }) => r.requestId)).toContain(request.requestId);
-  expect((await call('GET', '/api/delegations', asDelegate)).body.items.map((d: { delegationId: string }) => d.delegationId)).toContain(set.body.delegationId);
-  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, asDelegate, { decision: 'APPROVED' })).toMatchObject({ status: 202 });
+  const tasks = await call('GET', '/api/tasks', asDelegate);
+  expect(tasks.body.items.map((r: { requestId: string }) => r.requestId)).toContain(request.requestId);
+  await expectSchema('Tasks', tasks.body);
+  const delegations = await call('GET', '/api/delegations', asDelegate);
+  expect(delegations.body.items.map((d: { delegationId: string }) => d.delegationId)).toContain(set.body.delegationId);
+  await expectSchema('Delegations', delegations.body);
+  const decided = await call('POST', `/api/requests/${request.requestId}/decisions`, asDelegate, { decision: 'APPROVED' });
+  expect(decided).toMatchObject({ status: 202 });
+  await expectSchema('DecisionAccepted', decided.body);
   const [, voted] = await harness.waitForEvents(request.requestId, 2);
   expect(voted).toMatchObject({ type: 'VOTED', decision: { approver: { id: delegate.id }, onBehalfOf: { id: away!.id } } });
 
   // The approver is back: their part is taken, so the API says so at once.
-  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, await tokenFor(away!), { decision: 'APPROVED' })).toMatchObject({ status: 409, body: { error: 'ALREADY_VOTED' } });
+  const again = await call('POST', `/api/requests/${request.requestId}/decisions`, await tokenFor(away!), { decision: 'APPROVED' });
+  expect(again).toMatchObject({ status: 409, body: { error: 'ALREADY_VOTED' } });
+  await expectSchema('Error', again.body);
   await harness.publishDecision(aDecision(request, 'APPROVED', { approver: colleague! }));
   expect(types(await harness.waitForEvents(request.requestId, 4))).toEqual(['OPENED', 'VOTED', 'VOTED', 'APPROVED']);
   const { body } = await call('GET', `/api/requests/${request.requestId}`, await tokenFor(away!));
   expect(body.history[1]).toMatchObject({ type: 'VOTED', actor: { id: delegate.id }, message: expect.stringContaining(`decided for ${away!.name}`) });
+  await expectSchema('RequestWithHistory', body);
 
   const metrics = await (await fetch(`${base}/metrics`)).text();
   expect(metrics).toMatch(/^cardapproval_delegated_decisions_total [1-9]/m);
   expect(metrics).toMatch(/^cardapproval_votes_total [1-9]/m);
 
-  // Revoked, it gives nothing more (and stays in the list, with who revoked it).
-  expect(await call('DELETE', `/api/delegations/${set.body.delegationId}`, await tokenFor(away!))).toMatchObject({ status: 200, body: { revoked: true } });
+  // Only its approver (or an operator) revokes it. Revoked, it gives nothing more (and stays in the list, with who revoked it).
+  expect(await call('DELETE', `/api/delegations/${set.body.delegationId}`, asDelegate)).toMatchObject({ status: 403, body: { error: 'FORBIDDEN' } });
+  const revoked = await call('DELETE', `/api/delegations/${set.body.delegationId}`, await tokenFor(away!));
+  expect(revoked).toMatchObject({ status: 200, body: { revoked: true } });
+  await expectSchema('RevokedDelegation', revoked.body);
   const later = await opened(aRequest('LOCK_CARD', { approvers: [away!, colleague!] }));
   expect(await call('POST', `/api/requests/${later.requestId}/decisions`, asDelegate, { decision: 'APPROVED' })).toMatchObject({ status: 403 });
 });
@@ -149,9 +177,17 @@ test('reassignment: an operator moves one request through the API, and all of an
   const successor = aPerson('successor');
   const one = await opened(aRequest('LOCK_CARD'));
   const [from] = one.approvers;
-  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, await tokenFor(from!), { from: from!.id, to: successor })).toMatchObject({ status: 403, body: { error: 'REASSIGNMENT_NOT_ALLOWED' } });
+  const byApprover = await call('POST', `/api/requests/${one.requestId}/reassign`, await tokenFor(from!), { from: from!.id, to: successor });
+  expect(byApprover).toMatchObject({ status: 403, body: { error: 'REASSIGNMENT_NOT_ALLOWED' } });
+  await expectSchema('Error', byApprover.body);
   expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: one.requester })).toMatchObject({ status: 400, body: { error: 'SELF_APPROVAL' } });
-  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: successor })).toMatchObject({ status: 202 });
+  const reassigned = await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: successor });
+  expect(reassigned).toMatchObject({ status: 202 });
+  await expectSchema('DecisionAccepted', reassigned.body);
+  // Someone with no open request: nothing to move.
+  const nothing = await call('POST', '/api/reassignments', operator, { from: aPerson('idle').id, to: successor });
+  expect(nothing).toMatchObject({ status: 200, body: { reassigned: [], refused: [], more: false } });
+  await expectSchema('ReassignmentResult', nothing.body);
   const [, moved] = await harness.waitForEvents(one.requestId, 2);
   expect(moved).toMatchObject({ type: 'REASSIGNED', decision: { actingAs: 'OPERATOR', reassign: { from: { id: from!.id }, to: { id: successor.id } } } });
   expect(moved!.approvers.map((p) => p.id)).toEqual([one.approvers[1]!.id, successor.id]);
@@ -173,10 +209,9 @@ test('reassignment: an operator moves one request through the API, and all of an
 test('per-card decisions: an approver approves two cards and rejects the third; the request ends PARTIALLY_APPROVED and the requester\'s email lists each card', async () => {
   const request = await opened(aRequest('REQUEST_MULTIPLE_CARDS'));
   const approver = await tokenFor(request.approvers[0]!);
-  expect(await call('POST', `/api/requests/${request.requestId}/decisions`, approver, { decision: 'APPROVED', cards: [{ cardIndex: 7, decision: 'REJECTED', reason: 'x' }] })).toMatchObject({
-    status: 400,
-    body: { error: 'CARD_OUTCOMES_INVALID' },
-  });
+  const invalid = await call('POST', `/api/requests/${request.requestId}/decisions`, approver, { decision: 'APPROVED', cards: [{ cardIndex: 7, decision: 'REJECTED', reason: 'x' }] });
+  expect(invalid).toMatchObject({ status: 400, body: { error: 'CARD_OUTCOMES_INVALID' } });
+  await expectSchema('Error', invalid.body);
   const accepted = await call('POST', `/api/requests/${request.requestId}/decisions`, approver, { decision: 'APPROVED', cards: [{ cardIndex: 2, decision: 'REJECTED', reason: 'Already holds a parking card' }] });
   expect(accepted.status).toBe(202);
   const [, ended] = await harness.waitForEvents(request.requestId, 2);
@@ -191,4 +226,7 @@ test('per-card decisions: an approver approves two cards and rejects the third; 
   expect(email!.text).toContain('2 of 3 cards approved');
   expect(email!.text).toMatch(new RegExp(`3\\. ${request.cards[2]!.cardId}.*REJECTED \\(Already holds a parking card\\)`));
   expect(await harness.record(request.requestId)).toMatchObject({ status: 'PARTIALLY_APPROVED', card_results: ended!.cardResults });
+  const { body } = await call('GET', `/api/requests/${request.requestId}`, approver);
+  expect(body.record).toMatchObject({ status: 'PARTIALLY_APPROVED', cardResults: ended!.cardResults });
+  await expectSchema('RequestWithHistory', body);
 });

@@ -1,6 +1,7 @@
 // The Kafka contract (AsyncAPI 3) is checked by the maintained AsyncAPI parser, with its Avro
 // schema parser following the document's references into schemas/, and against the code it
-// describes: the configured topics, the dead-letter headers and reasons.
+// describes: the configured topics, the dead-letter headers and reasons, the event types, decision
+// kinds and statuses.
 import path from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
 import type { AsyncAPIDocumentInterface } from '@asyncapi/parser';
@@ -8,6 +9,8 @@ import { AVRO_SCHEMAS, DEAD_LETTER_HEADERS, asyncApiDocument } from '../../src/e
 import { deadLetterHeaders } from '../../src/entry-points/kafka/approval-consumer';
 import { allTopics, loadConfig } from '../../src/libraries/config';
 import { DEAD_LETTER_REASONS } from '../../src/libraries/errors';
+import { APPROVAL_EVENT_TYPES } from '../../src/domain/approval';
+import { DECISION_KINDS, STATUSES } from '../../src/domain/card-operation';
 import { parseAsyncApi } from '../support/asyncapi';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -79,4 +82,16 @@ test('when the consumer dead-letters a message, then the document describes exac
   expect(Object.keys(DEAD_LETTER_HEADERS).sort()).toEqual(Object.keys(written).sort());
   for (const name of Object.keys(written)) expect(described[name]!.description()).toBeTruthy();
   expect(described['dlq.reason']!.enum()).toEqual([...DEAD_LETTER_REASONS]);
+});
+
+test('when the contract grows, then the document names every event type, decision kind and status, and the fields that say who decided and how far the votes are', () => {
+  const channels = asyncApiDocument.channels as Record<string, { description: string }>;
+  const messages = asyncApiDocument.components.messages as Record<string, { summary: string; description: string }>;
+  for (const type of APPROVAL_EVENT_TYPES) expect({ type, named: channels.events!.description.includes(type) }).toEqual({ type, named: true });
+  for (const status of STATUSES.filter((s) => s !== 'PENDING')) expect({ status, named: channels.events!.description.includes(status) }).toEqual({ status, named: true });
+  const decision = `${messages.ApprovalDecision!.summary} ${messages.ApprovalDecision!.description}`;
+  for (const kind of DECISION_KINDS) expect({ kind, named: decision.includes(kind) }).toEqual({ kind, named: true });
+  for (const field of ['cardOutcomes', 'reassign']) expect({ field, named: decision.includes(field) }).toEqual({ field, named: true });
+  for (const field of ['progress', 'cardResults', 'onBehalfOf', 'reassign']) expect({ field, named: messages.ApprovalEvent!.description.includes(field) }).toEqual({ field, named: true });
+  expect(messages.CardOperationRequest!.description).toContain('approvalRule');
 });

@@ -158,14 +158,28 @@ export const asyncApiDocument = {
     decisions: {
       address: defaults.topics.decisions,
       title: 'Decisions',
-      description: `Approvers' decisions on requests, and withdrawals (decision WITHDRAWN): from the worker's own API (POST /api/requests/{requestId}/decisions) and from upstream systems. Topic ACLs guard who may write here: a withdrawal acting as UPSTREAM or OPERATOR is trusted as the requests are. ${topicOverride('TOPIC_DECISIONS')}`,
+      description:
+        "Approvers' decisions on requests, withdrawals (decision WITHDRAWN) and reassignments (decision REASSIGNED): from the worker's own API " +
+        '(POST /api/requests/{requestId}/decisions, /api/decisions, /api/requests/{requestId}/reassign, /api/reassignments) and from upstream systems. ' +
+        'Topic ACLs guard who may write here: a withdrawal or reassignment acting as UPSTREAM or OPERATOR is trusted as the requests are. ' +
+        "Under a policy that needs more than one vote (ALL, QUORUM n, or stages asked in order) each APPROVED or REJECTED is one person's vote; POSTPONED is no vote. " +
+        'A person counts once per request, whoever they act for: a second vote by the same person, or by a delegate for an approver who has voted, is refused ALREADY_VOTED. ' +
+        'A delegate decides under their own name: the worker finds whom they stand in for from the delegations in force when the decision arrives, and the event says so (decision.onBehalfOf). ' +
+        `${topicOverride('TOPIC_DECISIONS')}`,
       messages: { approvalDecision: { $ref: '#/components/messages/ApprovalDecision' } },
       'x-schema-registry': registrySubject(defaults.topics.decisions, 'approval-decision'),
     },
     events: {
       address: defaults.topics.events,
       title: 'Approval events',
-      description: `One event per state change of an approval, in the order they happened for each request: OPENED; POSTPONED; REMINDED and ESCALATED (timers, the request stays PENDING); and one end — APPROVED, REJECTED, EXPIRED (nobody decided in time), CANCELLED (withdrawn) or SUPERSEDED (a newer request for the same card); DECISION_REFUSED for a decision or withdrawal that broke a rule. ${topicOverride('TOPIC_EVENTS')}`,
+      description:
+        'One event per state change of an approval, in the order they happened for each request: OPENED; POSTPONED; REMINDED and ESCALATED (timers, the request stays PENDING); ' +
+        "VOTED (an approval or rejection counted under a policy that needs more than one vote; the request stays PENDING unless the end follows); REASSIGNED (an operator moved an approver's part to another person); " +
+        'and one end — APPROVED, REJECTED, PARTIALLY_APPROVED (a multi-card request with some cards rejected), EXPIRED (nobody decided in time), CANCELLED (withdrawn) or SUPERSEDED (a newer request for the same card); ' +
+        'DECISION_REFUSED for a decision, withdrawal or reassignment that broke a rule. ' +
+        'Under the single-vote ANY rule (the default) a decision is one event, as it always was: APPROVED, REJECTED or PARTIALLY_APPROVED (now with progress). ' +
+        'Under ALL, QUORUM or stages each vote is a VOTED event with progress, and the vote that ends the request is followed by its end event (an eventId of its own). ' +
+        `${topicOverride('TOPIC_EVENTS')}`,
       messages: { approvalEvent: { $ref: '#/components/messages/ApprovalEvent' } },
       'x-schema-registry': registrySubject(defaults.topics.events, 'approval-event'),
     },
@@ -181,15 +195,20 @@ export const asyncApiDocument = {
     receiveDecision: {
       action: 'receive',
       title: 'Apply a decision',
-      summary: 'Approve, reject or postpone the request, or withdraw it (WITHDRAWN, from its requester, an operator or upstream: it ends CANCELLED); a decision that breaks a rule is refused (event DECISION_REFUSED with a refusalCode such as WITHDRAWAL_NOT_ALLOWED). Idempotent on decisionId.',
+      summary:
+        "Count an approval or rejection under the request's policy (ANY, ALL, QUORUM n, stages in order), note a postponement, withdraw the request (WITHDRAWN, from its requester, an operator or upstream: it ends CANCELLED), " +
+        "or hand one approver's part to another person (REASSIGNED, from an operator or upstream). A decision that breaks a rule is refused (event DECISION_REFUSED with a refusalCode such as " +
+        'ALREADY_VOTED, WITHDRAWAL_NOT_ALLOWED, REASSIGNMENT_NOT_ALLOWED or CARD_OUTCOMES_NOT_ALLOWED). Idempotent on decisionId.',
       channel: { $ref: '#/channels/decisions' },
       messages: [{ $ref: '#/channels/decisions/messages/approvalDecision' }],
       bindings: { $ref: '#/components/operationBindings/workerGroup' },
     },
     sendDecision: {
       action: 'send',
-      title: "Publish an approver's decision or a withdrawal (the API)",
-      summary: 'The worker\'s HTTP API publishes a decision as the approver its bearer token proved (or a withdrawal as the requester or operator it proved, actingAs REQUESTER or OPERATOR), then answers 202.',
+      title: "Publish an approver's decision, a withdrawal or a reassignment (the API)",
+      summary:
+        "The worker's HTTP API publishes a decision as the person its bearer token proved (an approver, or a delegate standing in for one), a withdrawal as the requester or operator it proved " +
+        '(actingAs REQUESTER or OPERATOR), or a reassignment by an operator (actingAs OPERATOR), then answers 202.',
       channel: { $ref: '#/channels/decisions' },
       messages: [{ $ref: '#/channels/decisions/messages/approvalDecision' }],
     },
@@ -214,7 +233,12 @@ export const asyncApiDocument = {
         name: 'CardOperationRequest',
         title: 'Card-operation request',
         summary: 'A card operation that needs a second person\'s approval.',
-        description: `Exactly one card, except REQUEST_MULTIPLE_CARDS: 1 to MAX_CARDS_PER_REQUEST. An optional dueAt brings the approval's expiry forward, never later than its operation's policy. ${WIRE_FORMAT}`,
+        description:
+          "Exactly one card, except REQUEST_MULTIPLE_CARDS: 1 to MAX_CARDS_PER_REQUEST. An optional dueAt brings the approval's expiry forward, never later than its operation's policy. " +
+          "Who decides is the operation's approval policy (APPROVAL_POLICY): one stage of the request's approvers under ANY (the default), ALL or QUORUM n, or stages asked in order. " +
+          "An optional approvalRule ({ mode: ANY | ALL | QUORUM, quorum }) sets the request's own rule over its approvers, replacing the stages, where the policy allows it (requestRule allow); " +
+          'where it does not, the request is dead-lettered INVALID_CONTENT. A request whose stage could never get the approvals it needs (too few approvers who are not the requester or a holder) is dead-lettered NO_ELIGIBLE_APPROVERS. ' +
+          `${WIRE_FORMAT}`,
         contentType: 'application/vnd.apache.avro+binary',
         headers: replayedHeaders,
         payload: avroPayload('card-operation-request'),
@@ -223,8 +247,16 @@ export const asyncApiDocument = {
       ApprovalDecision: {
         name: 'ApprovalDecision',
         title: "Approver's decision",
-        summary: 'APPROVED, REJECTED (reason required) or POSTPONED, by the approver named in it; or WITHDRAWN by the requester, an operator or upstream (actingAs).',
-        description: `The key is the requestId the decision is about. ${WIRE_FORMAT}`,
+        summary:
+          'APPROVED, REJECTED (reason required) or POSTPONED, by the approver named in it or a delegate of one; WITHDRAWN by the requester, an operator or upstream (actingAs); ' +
+          'or REASSIGNED by an operator or upstream (actingAs), with reassign { from, to }.',
+        description:
+          'The key is the requestId the decision is about. ' +
+          "cardOutcomes: per-card answers [{ cardIndex, outcome: APPROVED | REJECTED, reason }] with decision APPROVED, only on a REQUEST_MULTIPLE_CARDS request whose policy is one ANY stage " +
+          '(else refused CARD_OUTCOMES_NOT_ALLOWED); cards not named are approved, a rejected card needs a reason (REASON_REQUIRED), an index outside the request or named twice is refused CARD_OUTCOMES_INVALID. ' +
+          "reassign: for REASSIGNED only, whose part ({ from }: an approver of the active stage, a later one or the escalation group) goes to whom ({ to }: not the requester, a holder, or someone who has voted). " +
+          'Votes already cast stay as they were; a reassignment that would leave a stage short of the approvals it needs is refused REASSIGNMENT_NOT_ALLOWED. ' +
+          `${WIRE_FORMAT}`,
         contentType: 'application/vnd.apache.avro+binary',
         headers: replayedHeaders,
         payload: avroPayload('approval-decision'),
@@ -234,7 +266,15 @@ export const asyncApiDocument = {
         name: 'ApprovalEvent',
         title: 'Approval event',
         summary: 'A state change of an approval request.',
-        description: `eventId is derived from what caused the event, so a republished event carries the same id: dedupe on it. The headers repeat eventId and the type, for routing without decoding. ${WIRE_FORMAT}`,
+        description:
+          'eventId is derived from what caused the event, so a republished event carries the same id: dedupe on it. The headers repeat eventId and the type, for routing without decoding. ' +
+          'approvers: who is asked now (the active stage, with the escalation group). ' +
+          'progress { stage, stages, stageName, approvals, required }: where the votes stand after the event (stage from 1; for VOTED, the stage voted in), on OPENED, POSTPONED, VOTED, REASSIGNED and the end a vote brings (APPROVED, REJECTED, PARTIALLY_APPROVED); null on the others. ' +
+          'decision.onBehalfOf: the approver a delegate decided for (decision.approver is the delegate); null when the approver decided in person. ' +
+          'decision.reassign { from, to }: on REASSIGNED, whose part went to whom. ' +
+          'cardResults [{ cardIndex, outcome, reason }]: how each card of a REQUEST_MULTIPLE_CARDS request ended, once it has; the status is APPROVED (every card approved), REJECTED (every card rejected) or PARTIALLY_APPROVED. ' +
+          'message: a line for people (a vote\'s progress, the next stage asked, a delegate deciding for someone, a reassignment, a refusal), not for parsing. ' +
+          `${WIRE_FORMAT}`,
         contentType: 'application/vnd.apache.avro+binary',
         headers: {
           type: 'object',
