@@ -12,7 +12,7 @@ import {
   type Transition,
 } from './approval';
 import { eligibleApprovers, refusalFor, samePerson, voterFor, type Delegation } from './approval-policy';
-import { awaitedApprovers, castVote, decidedByOneVote, enterStage, progressOf, reassignStages, stageVoters, type Vote } from './approval-votes';
+import { awaitedApprovers, castVote, decidedByOneVote, enterStage, progressOf, reassignStages, reassignmentProblem, type Vote } from './approval-votes';
 import type { ApprovalDecision, ApprovalStatus, CardOutcome } from './card-operation';
 
 export type DecisionOutcome =
@@ -45,7 +45,7 @@ function endOf(ends: 'APPROVED' | 'REJECTED', cardResults: CardOutcome[]): 'APPR
 
 export function applyDecision(record: ApprovalRecord, decision: ApprovalDecision, now: number, messageIdDomain: string, delegations: Delegation[] = []): DecisionOutcome {
   const eventId = eventIdFor.decision(decision);
-  const refusal = refusalFor(record, decision, delegations, now);
+  const refusal = decision.decision === 'REASSIGNED' ? reassignmentProblem(record, decision) : refusalFor(record, decision, delegations, now);
   if (refusal) {
     const event = eventFrom(record, eventId, 'DECISION_REFUSED', now, { decision: decisionDetails(decision), refusalCode: refusal.code, message: refusal.message });
     return { kind: 'REFUSED', code: refusal.code, transition: { event, statusBefore: record.status, actor: decision.approver, reason: refusal.message } };
@@ -71,12 +71,6 @@ export function applyDecision(record: ApprovalRecord, decision: ApprovalDecision
   if (decision.decision === 'REASSIGNED') {
     const { from, to } = decision.reassign!;
     const next = reassignStages(base, from, to);
-    const stuck = next.stages.findIndex((s, i) => i >= next.stage && progressOf(next, i).required > stageVoters(next, i).length);
-    if (stuck >= 0) {
-      const message = `After the reassignment stage ${stuck + 1} could not get the approvals it needs.`;
-      const event = eventFrom(record, eventId, 'DECISION_REFUSED', now, { decision: decisionDetails(decision), refusalCode: 'REASSIGNMENT_NOT_ALLOWED', message });
-      return { kind: 'REFUSED', code: 'REASSIGNMENT_NOT_ALLOWED', transition: { event, statusBefore: record.status, actor: decision.approver, reason: message } };
-    }
     const message = `Reassigned from ${from.name} (${from.id}) to ${to.name} (${to.id}) by ${decision.approver.name}.`;
     step(eventFrom(next, eventId, 'REASSIGNED', now, { decision: decisionDetails(decision), message, progress: progressOf(next) }));
     const newlyAsked = next.approvers.some((p) => samePerson(p, to)) && !record.approvers.some((p) => samePerson(p, to));

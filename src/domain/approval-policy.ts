@@ -20,14 +20,15 @@ export interface StagePolicy {
  *   request are ignored). Four-eyes and holder checks apply either way.
  * - `stages`: asked in order, each with its own approvers and rule; one stage for ANY, ALL or QUORUM.
  * - `requestRule`: whether a request may set its own rule (`approvalRule`) over its approvers,
- *   replacing the stages (`allow`, the default), or is refused for trying (`deny`).
+ *   replacing the stages (`allow`), or is refused for trying (`deny`, the default: the stages an
+ *   operator configured, a security stage say, are not upstream's to drop).
  */
 export interface ApprovalPolicy {
   fromRequest: 'allow' | 'deny';
   stages: StagePolicy[];
   requestRule: 'allow' | 'deny';
 }
-export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { fromRequest: 'allow', stages: [{ name: 'approval', rule: ANY_RULE, approvers: 'request' }], requestRule: 'allow' };
+export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { fromRequest: 'allow', stages: [{ name: 'approval', rule: ANY_RULE, approvers: 'request' }], requestRule: 'deny' };
 export const DEFAULT_APPROVAL_POLICIES = Object.fromEntries(OPERATIONS.map((op) => [op, DEFAULT_APPROVAL_POLICY])) as Record<Operation, ApprovalPolicy>;
 
 export interface Refusal {
@@ -154,6 +155,7 @@ export function cardOutcomesRefusal(record: ApprovalRecord, decision: ApprovalDe
 /** Why `decision` may not be applied to `record`, or null when it may (and for whom a vote counts). */
 export function refusalFor(record: ApprovalRecord, decision: ApprovalDecision, delegations: Delegation[] = [], now?: number): Refusal | null {
   if (decision.decision === 'WITHDRAWN') return withdrawalRefusal(record, decision);
+  // A reassignment's full check, whether its stages could still complete, is reassignmentProblem (approval-votes.ts).
   if (decision.decision === 'REASSIGNED') return reassignmentRefusal(record, decision);
   const refusal = approverRefusal(record, decision.approver, delegations, now);
   if (refusal) return refusal;

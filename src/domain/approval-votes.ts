@@ -1,8 +1,8 @@
 // How many must agree before a request ends: the stages of its policy, the votes cast in them, and
 // what one more vote does. Pure; who may vote at all is decided in approval-policy.ts.
-import { counted, distinctPeople, eligibleApprovers, samePerson, type ApprovalPolicy } from './approval-policy';
+import { counted, distinctPeople, eligibleApprovers, reassignmentRefusal, samePerson, type ApprovalPolicy, type Refusal } from './approval-policy';
 import type { ApprovalRecord } from './approval';
-import type { CardOperationRequest, Person, VoteRule } from './card-operation';
+import type { ApprovalDecision, CardOperationRequest, Person, VoteRule } from './card-operation';
 
 /** A stage of one request: its approvers as resolved when it opened (or reassigned since), and its rule. */
 export interface Stage {
@@ -88,6 +88,18 @@ export function castVote(record: ApprovalRecord, vote: Vote): { record: Approval
 /** The record in stage `index`: its approvers are that stage's, with the escalation group. */
 export function enterStage(record: ApprovalRecord, index: number): ApprovalRecord {
   return { ...record, stage: index, approvers: approversOfStage(record, index) };
+}
+
+/**
+ * Why a reassignment may not be applied: who may reassign whom (approval-policy.ts), and whether
+ * every stage still to come could then get the approvals it needs.
+ */
+export function reassignmentProblem(record: ApprovalRecord, decision: ApprovalDecision): Refusal | null {
+  const refusal = reassignmentRefusal(record, decision);
+  if (refusal) return refusal;
+  const next = reassignStages(record, decision.reassign!.from, decision.reassign!.to);
+  const stuck = next.stages.findIndex((_, i) => i >= next.stage && progressOf(next, i).required > stageVoters(next, i).length);
+  return stuck < 0 ? null : { code: 'REASSIGNMENT_NOT_ALLOWED', message: `After the reassignment stage ${stuck + 1} could not get the approvals it needs.` };
 }
 
 /** `from`'s part in the stages still to come (this one included) goes to `to`; votes stay as cast. */

@@ -393,10 +393,10 @@ describe('admission: stages from the policy, and the request\'s own rule', () =>
   const limits = { maxCardsPerRequest: 10, approverGroups: {} };
   const withPolicy = (policy: Partial<ApprovalPolicy>) => ({ ...limits, approvalPolicies: { ...DEFAULT_APPROVAL_POLICIES, LOCK_CARD: { ...DEFAULT_APPROVAL_POLICIES.LOCK_CARD, ...policy } } });
 
-  test('a request\'s own rule replaces the stages where the policy allows it, and is refused where it does not', () => {
+  test('a request\'s own rule replaces the stages where the policy allows it, and is refused where it does not (the default)', () => {
     const request = aRequest('LOCK_CARD', { approvalRule: QUORUM(2) });
-    expect(admitRequest(request, 'LOCK_CARD', withPolicy({}))).toMatchObject({ admitted: { stages: [{ rule: QUORUM(2), approvers: request.approvers }] } });
-    expect(admitRequest(request, 'LOCK_CARD', withPolicy({ requestRule: 'deny' }))).toMatchObject({ rejected: { reason: 'INVALID_CONTENT' } });
+    expect(admitRequest(request, 'LOCK_CARD', withPolicy({ requestRule: 'allow' }))).toMatchObject({ admitted: { stages: [{ rule: QUORUM(2), approvers: request.approvers }] } });
+    expect(admitRequest(request, 'LOCK_CARD', withPolicy({}))).toEqual({ rejected: { reason: 'INVALID_CONTENT', detail: "LOCK_CARD's policy does not let a request set its own approval rule" } });
   });
 
   test('a stage that could never get the approvals it needs refuses the request at the door', () => {
@@ -421,7 +421,7 @@ describe('admission: stages from the policy, and the request\'s own rule', () =>
     [{ mode: 'ALL', quorum: 2 }, 'approvalRule: only QUORUM takes a quorum'],
   ])('a rule %j is invalid content', (rule, detail) => {
     const request = aRequest('LOCK_CARD', { approvalRule: rule as VoteRule });
-    expect(admitRequest(request, 'LOCK_CARD', withPolicy({}))).toEqual({ rejected: { reason: 'INVALID_CONTENT', detail } });
+    expect(admitRequest(request, 'LOCK_CARD', withPolicy({ requestRule: 'allow' }))).toEqual({ rejected: { reason: 'INVALID_CONTENT', detail } });
   });
 });
 

@@ -6,7 +6,8 @@ import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-q
 import type { Delegations } from '../../data-access/delegations';
 import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import type { ApprovalRecord } from '../../domain/approval';
-import { approverRefusal, cardOutcomesRefusal, reassignmentRefusal, samePerson, withdrawalRefusal, type Delegation } from '../../domain/approval-policy';
+import { approverRefusal, cardOutcomesRefusal, samePerson, withdrawalRefusal, type Delegation } from '../../domain/approval-policy';
+import { reassignmentProblem } from '../../domain/approval-votes';
 import { decisionProblems, idProblem, personProblems } from '../../domain/validate-message';
 import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type CardOutcome, type DecisionKind, type Person } from '../../domain/card-operation';
 import { HttpError, isRole, type Authenticate, type Identity } from './auth';
@@ -290,8 +291,8 @@ function reassignOn(record: ApprovalRecord, who: Identity, fromId: string, to: P
     cardOutcomes: [],
     reassign: { from, to },
   };
-  const refusal = reassignmentRefusal(record, reassignment);
-  if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' ? 409 : refusal.code === 'REASSIGNMENT_NOT_ALLOWED' ? 403 : 400, refusal.code, refusal.message);
+  const refusal = reassignmentProblem(record, reassignment);
+  if (refusal) throw new HttpError(refusal.code === 'REQUEST_CLOSED' || refusal.code === 'ALREADY_VOTED' ? 409 : refusal.code === 'REASSIGNMENT_NOT_ALLOWED' ? 403 : 400, refusal.code, refusal.message);
   return reassignment;
 }
 
@@ -350,7 +351,7 @@ async function delegationRoute(deps: ApiDeps, who: Identity, req: http.IncomingM
     if (!found) throw new HttpError(404, 'NOT_FOUND', 'no such delegation');
     if (!operator && !samePerson(found.approver, who)) throw new HttpError(403, 'FORBIDDEN', 'only its approver or an operator revokes a delegation');
     const revoked = await deps.delegations.revoke(found.delegationId, personOf(who));
-    return { status: 200, body: { ...found, revoked } };
+    return { status: 200, body: { ...(await deps.delegations.get(found.delegationId))!, revoked } };
   }
   throw new HttpError(404, 'NOT_FOUND', `no route for ${req.method} ${path}`);
 }
