@@ -126,13 +126,18 @@ export class ApprovalQueries {
     return rows.map((row) => ({ record: recordFromRow(row), position: positionOf(row, sort) }));
   }
 
-  /** Pending requests where this person still has a part (this stage or a later one), oldest first. */
+  /**
+   * Pending requests that name this person (id, case aside) in a stage or among the escalated,
+   * oldest first: the caller keeps those where they still have a part.
+   */
   async openWith(approverId: string, limit: number): Promise<ApprovalRecord[]> {
     const rows: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT * FROM approval_requests
-        WHERE status = 'PENDING' AND (approvers @> $1::jsonb OR stages @> $2::jsonb)
-        ORDER BY opened_at, request_id LIMIT $3`,
-      [JSON.stringify([{ id: approverId }]), JSON.stringify([{ approvers: [{ id: approverId }] }]), limit],
+      `SELECT * FROM approval_requests r
+        WHERE status = 'PENDING' AND (
+          EXISTS (SELECT 1 FROM jsonb_array_elements(r.stages) s, jsonb_array_elements(s->'approvers') a WHERE lower(a->>'id') = lower($1))
+          OR EXISTS (SELECT 1 FROM jsonb_array_elements(r.escalated_to) a WHERE lower(a->>'id') = lower($1)))
+        ORDER BY opened_at, request_id LIMIT $2`,
+      [approverId, limit],
     );
     return rows.map(recordFromRow);
   }

@@ -35,14 +35,14 @@ export class Delegations {
   }
 
   async get(delegationId: string): Promise<DelegationEntry | undefined> {
-    const rows: Row[] = await this.dataSource.query(`SELECT * FROM approval_delegations WHERE delegation_id::text = $1`, [delegationId]);
+    const rows: Row[] = await this.dataSource.query(`SELECT * FROM approval_delegations WHERE delegation_id::text = lower($1)`, [delegationId]);
     return rows[0] && entryFromRow(rows[0]);
   }
 
   /** Revokes a delegation not revoked yet; false when it already was. */
   async revoke(delegationId: string, by: Person): Promise<boolean> {
     const rows: unknown[] = await this.dataSource.query(
-      `WITH revoked AS (UPDATE approval_delegations SET revoked_at = now(), revoked_by = $2 WHERE delegation_id::text = $1 AND revoked_at IS NULL RETURNING 1) SELECT * FROM revoked`,
+      `WITH revoked AS (UPDATE approval_delegations SET revoked_at = now(), revoked_by = $2 WHERE delegation_id::text = lower($1) AND revoked_at IS NULL RETURNING 1) SELECT * FROM revoked`,
       [delegationId, JSON.stringify(by)],
     );
     return rows.length > 0;

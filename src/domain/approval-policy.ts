@@ -88,7 +88,13 @@ export function voterFor(record: ApprovalRecord, approver: Who, delegations: Del
   const done = counted(record);
   const already: Refusal = { code: 'ALREADY_VOTED', message: `${approver.id} has already voted on this request, in person or for someone; a person counts once.` };
   if (done.some((p) => samePerson(p, approver))) return { refusal: already };
-  if (record.approvers.some((candidate) => samePerson(candidate, approver))) return { onBehalfOf: null };
+  const later = record.stages.findIndex((s, i) => i > record.stage && s.approvers.some((p) => samePerson(p, approver)));
+  if (later >= 0) {
+    return { refusal: { code: 'NOT_AN_APPROVER', message: `${approver.id} is asked in stage ${later + 1}; a person approves in one stage only, so not in this one.` } };
+  }
+  const listed = record.approvers.filter((candidate) => samePerson(candidate, approver));
+  if (listed.length > 1) return { refusal: { code: 'NOT_AN_APPROVER', message: `${approver.id} (${approver.email}) matches more than one approver by id or email; decide under one identity.` } };
+  if (listed.length === 1) return { onBehalfOf: null };
   const standsIn = delegations
     .filter((d) => samePerson(d.delegate, approver) && d.startsAt <= now && now < d.endsAt)
     .map((d) => record.approvers.find((a) => samePerson(a, d.approver)))
@@ -131,9 +137,15 @@ export function reassignmentRefusal(record: ApprovalRecord, decision: ApprovalDe
   }
   const conflict = fourEyesConflict(record, reassign.to);
   if (conflict) return conflict;
-  if (counted(record).some((p) => samePerson(p, reassign.to))) {
+  const done = counted(record);
+  if (done.some((p) => samePerson(p, reassign.from))) {
+    return { code: 'ALREADY_VOTED', message: `${reassign.from.id} has already voted on this request; the vote stands, and there is no part left to hand over.` };
+  }
+  if (done.some((p) => samePerson(p, reassign.to))) {
     return { code: 'ALREADY_VOTED', message: `${reassign.to.id} has already voted on this request; a person counts once.` };
   }
+  const elsewhere = record.stages.findIndex((s, i) => i >= record.stage && s.approvers.some((p) => samePerson(p, reassign.to)) && !s.approvers.some((p) => samePerson(p, reassign.from)));
+  if (elsewhere >= 0) return { code: 'REASSIGNMENT_NOT_ALLOWED', message: `${reassign.to.id} is asked in stage ${elsewhere + 1}; a person approves in one stage only.` };
   return null;
 }
 

@@ -126,6 +126,11 @@ export function resolveStages(request: CardOperationRequest, asked: Person[], po
   const stages: Stage[] = request.approvalRule
     ? [{ name: 'approval', rule: request.approvalRule, approvers: asked }]
     : policy.stages.map((s) => ({ name: s.name, rule: s.rule, approvers: s.approvers === 'request' ? asked : distinctPeople(s.approvers) }));
+  // A person approves in one stage only: one asked in two could leave the later stage without them.
+  for (const [i, stage] of stages.entries()) {
+    const twice = stage.approvers.find((p) => stages.slice(i + 1).some((later) => later.approvers.some((q) => samePerson(p, q))));
+    if (twice) return { problem: `${twice.id} is asked in more than one stage; a person approves in one stage only` };
+  }
   for (const [i, stage] of stages.entries()) {
     const voters = eligibleApprovers(request, stage.approvers).length;
     const needed = votesNeeded(stage.rule, voters);

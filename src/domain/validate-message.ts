@@ -84,6 +84,13 @@ export function idProblem(label: string, value: string): string | undefined {
   return problems[0];
 }
 
+/** What is wrong with a one-line name (a configured stage's, say), or undefined: the rule for names in messages. */
+export function nameProblem(label: string, value: string): string | undefined {
+  const problems: string[] = [];
+  checkLine(label, value, MAX_NAME, problems);
+  return problems[0];
+}
+
 /** What is wrong with a person (configured or sent), or nothing: the rule the consumer applies, for one person. */
 export function personProblems(label: string, person: Person): string[] {
   const problems: string[] = [];
@@ -156,6 +163,7 @@ export function decisionProblems(decision: ApprovalDecision): string[] {
     checkPerson('reassign.from', decision.reassign.from, problems);
     checkPerson('reassign.to', decision.reassign.to, problems);
   }
+  if (decision.cardOutcomes.length > 0 && decision.decision !== 'APPROVED') problems.push('cardOutcomes come with an APPROVED decision only');
   if (decision.cardOutcomes.length > MAX_CARDS_EVER) problems.push(`more than ${MAX_CARDS_EVER} card outcomes`);
   decision.cardOutcomes.slice(0, MAX_CARDS_EVER).forEach((o, i) => {
     if (o.outcome !== 'APPROVED' && o.outcome !== 'REJECTED') problems.push(`cardOutcomes[${i}].outcome ${o.outcome} is not one this worker knows`);

@@ -5,10 +5,10 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { CARD_CONFLICT_POLICIES, DEFAULT_CARD_CONFLICT_POLICY, type CardConflictPolicy } from '../domain/card-conflicts';
-import { DEFAULT_APPROVAL_POLICY, type ApprovalPolicy, type StagePolicy } from '../domain/approval-policy';
+import { DEFAULT_APPROVAL_POLICY, samePerson, type ApprovalPolicy, type StagePolicy } from '../domain/approval-policy';
 import { DEFAULT_TIMER_POLICY, type TimerPolicies, type TimerPolicy } from '../domain/approval-timers';
 import { OPERATIONS, type Operation, type Person, type VoteRule } from '../domain/card-operation';
-import { MAX_CARDS_EVER, personProblems, ruleProblems } from '../domain/validate-message';
+import { MAX_CARDS_EVER, nameProblem, personProblems, ruleProblems } from '../domain/validate-message';
 
 export interface TopicNames {
   requests: Record<Operation, string>;
@@ -255,9 +255,9 @@ function parsePeople(members: unknown, label: string, problems: string[]): Perso
   }
   const people = (members as Person[]).map((m) => ({ id: m.id, name: m.name, email: m.email, locale: m.locale ?? null }));
   const found = people.flatMap((p, i) => personProblems(`${label}[${i}]`, p));
-  const ids = people.map((p) => p.id);
-  const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
-  if (repeated.length > 0) found.push(`${label} names ${JSON.stringify(repeated[0])} more than once`);
+  // One person under two ids (or one id in two cases) is still one person.
+  const repeated = people.find((p, i) => people.findIndex((q) => samePerson(p, q)) !== i);
+  if (repeated) found.push(`${label} names ${JSON.stringify(repeated.id)} more than once`);
   problems.push(...found);
   return found.length === 0 ? people : undefined;
 }
@@ -333,15 +333,23 @@ function parseStages(value: unknown, where: string, problems: string[]): StagePo
     if (typeof stage !== 'object' || stage === null || Array.isArray(stage)) return void problems.push(`${at} must be an object { name, rule, approvers }`);
     const { name, rule, approvers } = stage as Record<string, unknown>;
     for (const key of Object.keys(stage)) if (!STAGE_SETTINGS.includes(key)) problems.push(`${at}.${key} is not a setting (${STAGE_SETTINGS.join(', ')})`);
-    if (typeof name !== 'string' || name.trim() === '' || name.length > 100) problems.push(`${at}.name must be a name of 1 to 100 characters`);
+    const badName = typeof name === 'string' ? nameProblem(`${at}.name`, name) : `${at}.name must be a name`;
+    if (badName) problems.push(badName);
     const parsedRule = parseRule(rule ?? 'ANY', `${at}.rule`, problems);
     const people = approvers === undefined || approvers === 'request' ? 'request' : parsePeople(approvers, `${at}.approvers`, problems);
     if (parsedRule?.mode === 'QUORUM' && Array.isArray(people) && people.length < parsedRule.quorum!) {
       problems.push(`${at} needs ${parsedRule.quorum} approvals but names ${people.length} approver(s)`);
     }
-    return typeof name === 'string' && parsedRule && people ? { name: name.trim(), rule: parsedRule, approvers: people } : undefined;
+    return typeof name === 'string' && !badName && parsedRule && people ? { name: name.trim(), rule: parsedRule, approvers: people } : undefined;
   });
-  return stages.every((s) => s !== undefined) ? (stages as StagePolicy[]) : undefined;
+  if (!stages.every((s) => s !== undefined)) return undefined;
+  // A person approves in one stage only: the request's approvers in two stages, or one person named
+  // in two, would leave the later stage waiting for someone who has already voted.
+  if (stages.filter((s) => s.approvers === 'request').length > 1) problems.push(`${where} takes the request's approvers in more than one stage; a person approves in one stage only`);
+  const named = stages.flatMap((s, i) => (s.approvers === 'request' ? [] : s.approvers.map((p) => ({ p, i }))));
+  const twice = named.find(({ p, i }) => named.some((o) => o.i !== i && samePerson(o.p, p)));
+  if (twice) problems.push(`${where} names ${JSON.stringify(twice.p.id)} in more than one stage; a person approves in one stage only`);
+  return stages as StagePolicy[];
 }
 
 const POLICY_SETTINGS = ['fromRequest', 'rule', 'stages', 'requestRule'];

@@ -230,3 +230,47 @@ test('per-card decisions: an approver approves two cards and rejects the third; 
   expect(body.record).toMatchObject({ status: 'PARTIALLY_APPROVED', cardResults: ended!.cardResults });
   await expectSchema('RequestWithHistory', body);
 });
+
+test('calls nobody wrote a rule for get a 4xx with a code, never a 500, and change nothing', async () => {
+  const request = await opened(aRequest('REQUEST_MULTIPLE_CARDS'));
+  const approver = await tokenFor(request.approvers[0]!);
+  const requester = await tokenFor(request.requester, ['requester']);
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+  const until = new Date(Date.now() + 86_400_000).toISOString();
+  const tried: Array<[string, string, string, unknown, number, string]> = [
+    ['a delegation past year 9999', 'POST', '/api/delegations', { delegate: aPerson('d'), startsAt: '+010000-01-01T00:00:00Z', endsAt: '+010000-06-01T00:00:00Z' }, 400, 'INVALID_BODY'],
+    ['a delegation ending "Dec 25 2026"', 'POST', '/api/delegations', { delegate: aPerson('d'), endsAt: 'Dec 25 2026' }, 400, 'INVALID_BODY'],
+    ['a delegation ending in an array', 'POST', '/api/delegations', { delegate: aPerson('d'), endsAt: [until] }, 400, 'INVALID_BODY'],
+    ['a path that does not decode', 'DELETE', '/api/delegations/%E0%A4%A', undefined, 400, 'INVALID_PATH'],
+    ['a request path that does not decode', 'GET', '/api/requests/%E0%A4%A', undefined, 400, 'INVALID_PATH'],
+    ['a card index past a 32-bit int', 'POST', `/api/requests/${request.requestId}/decisions`, { decision: 'APPROVED', cards: [{ cardIndex: 2 ** 31, decision: 'APPROVED' }] }, 400, 'CARD_OUTCOMES_INVALID'],
+    ['a card with a field of its own', 'POST', `/api/requests/${request.requestId}/decisions`, { decision: 'APPROVED', cards: [{ cardIndex: 0, decision: 'APPROVED', outcome: 'REJECTED' }] }, 400, 'INVALID_BODY'],
+    ['cards with a postponement', 'POST', `/api/requests/${request.requestId}/decisions`, { decision: 'POSTPONED', cards: [{ cardIndex: 0, decision: 'REJECTED', reason: 'x' }] }, 400, 'INVALID_BODY'],
+  ];
+  const asRequester: Array<[string, string, string, unknown, number, string]> = [
+    ['cards with a withdrawal', 'POST', `/api/requests/${request.requestId}/decisions`, { decision: 'WITHDRAWN', cards: [{ cardIndex: 2 ** 31, decision: 'APPROVED' }] }, 400, 'INVALID_BODY'],
+  ];
+  const answers = [
+    ...(await Promise.all(tried.map(async ([what, method, path, body]) => [what, await call(method, path, approver, body)] as const))),
+    ...(await Promise.all(asRequester.map(async ([what, method, path, body]) => [what, await call(method, path, requester, body)] as const))),
+  ];
+  expect(answers.map(([what, a]) => [what, a.status, a.body.error])).toEqual([...tried, ...asRequester].map(([what, , , , status, code]) => [what, status, code]));
+  const bulk = await call('POST', '/api/decisions', approver, { decisions: [{ requestId: request.requestId, decision: 'APPROVED', cards: [{ cardIndex: 2 ** 31, decision: 'APPROVED' }] }] });
+  expect(bulk).toMatchObject({ status: 200, body: { results: [{ status: 400, error: 'CARD_OUTCOMES_INVALID' }] } });
+  expect(await call('POST', '/api/reassignments', operator, { from: 'nobody-at-all', to: aPerson('x') })).toMatchObject({ status: 200, body: { reassigned: [], refused: [] } });
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'PENDING', votes: [] });
+});
+
+test('under ALL, a voter\'s part cannot be handed on: the API and the worker both refuse, and the other approver is still needed', async () => {
+  const request = await opened(aRequest('LOCK_CARD'));
+  const [first, second] = request.approvers;
+  await harness.publishDecision(aDecision(request, 'APPROVED', { approver: first! }));
+  await harness.waitForEvents(request.requestId, 2);
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+  expect(await call('POST', `/api/requests/${request.requestId}/reassign`, operator, { from: first!.id, to: aPerson('successor') })).toMatchObject({ status: 409, body: { error: 'ALREADY_VOTED' } });
+  // Straight on the topic, as an upstream system might: the worker refuses it too.
+  await harness.publishDecision(aDecision(request, 'REASSIGNED', { approver: aPerson('upstream'), actingAs: 'UPSTREAM', reassign: { from: first!, to: aPerson('successor') } }));
+  const [, , refused] = await harness.waitForEvents(request.requestId, 3);
+  expect(refused).toMatchObject({ type: 'DECISION_REFUSED', refusalCode: 'ALREADY_VOTED' });
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'PENDING' });
+});

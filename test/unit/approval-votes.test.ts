@@ -63,6 +63,8 @@ function model(stages: ModelStage[], votes: Array<[string, Kind]>): { steps: Exp
   const steps = votes.map(([who, kind]): Expected => {
     if (status !== 'PENDING') return { result: 'REFUSED', code: 'REQUEST_CLOSED', events: ['DECISION_REFUSED'] };
     if (counted.has(who)) return { result: 'REFUSED', code: 'ALREADY_VOTED', events: ['DECISION_REFUSED'] };
+    // Someone asked in a later stage waits for it.
+    if (stages.slice(stage + 1).some((s) => s.people.includes(who))) return { result: 'REFUSED', code: 'NOT_AN_APPROVER', events: ['DECISION_REFUSED'] };
     if (!stages[stage]!.people.includes(who)) return { result: 'REFUSED', code: 'NOT_AN_APPROVER', events: ['DECISION_REFUSED'] };
     if (kind === 'POSTPONED') return { result: 'APPLIED', events: ['POSTPONED'] };
     counted.add(who);
@@ -268,6 +270,23 @@ describe('delegation', () => {
     expect(run.apply([deciding(aDecision(request, 'APPROVED', { approver: request.cards[0]!.holder }))]).decisions[0]!.refusalCode).toBe('HOLDER_APPROVAL');
   });
 
+  test('a delegate asked in a later stage cannot decide this one for someone: the later stage would be left without them', () => {
+    const request = aRequest('LOCK_CARD', { approvers: [a!] });
+    const run = new Run([delegation(a!, d!)]);
+    run.apply([opening(request, [{ name: 'line manager', rule: ANY, approvers: [a!] }, { name: 'security', rule: ANY, approvers: [d!] }])]);
+    const refused = run.apply([deciding(aDecision(request, 'APPROVED', { approver: d! }))]);
+    expect([refused.decisions[0]!.refusalCode, refused.transitions[0]!.event.message]).toEqual(['NOT_AN_APPROVER', 'd is asked in stage 2; a person approves in one stage only, so not in this one.']);
+    run.apply([deciding(aDecision(request, 'APPROVED', { approver: a! }))]);
+    expect(run.apply([deciding(aDecision(request, 'APPROVED', { approver: d! }))]).transitions.map((t) => t.event.type)).toEqual(['VOTED', 'APPROVED']);
+  });
+
+  test('an identity that matches two approvers (one\'s id, the other\'s email) is refused, not counted twice', () => {
+    const request = aRequest('LOCK_CARD', { approvers: [a!, b!] });
+    const run = new Run();
+    openAll(run, request, [a!, b!]);
+    expect(run.apply([deciding(aDecision(request, 'APPROVED', { approver: { ...a!, email: b!.email } }))]).decisions[0]!.refusalCode).toBe('NOT_AN_APPROVER');
+  });
+
   test('a delegation outside its period gives nothing', () => {
     const request = aRequest('LOCK_CARD', { approvers: [a!] });
     for (const period of [delegation(a!, d!, NOW + 1000, NOW + 2000), delegation(a!, d!, NOW - 2000, NOW - 1000)]) {
@@ -324,6 +343,23 @@ describe('reassignment', () => {
       : twist === 'voter' ? reassign(request, a!, c!)
       : reassign(request, a!, e!, twist);
     expect(run.apply([message]).decisions[0]!.refusalCode).toBe(code);
+  });
+
+  test('under ALL, a voter\'s part cannot be handed on: their vote stands, and the one left must still approve', () => {
+    const request = aRequest('LOCK_CARD', { approvers: [a!, b!] });
+    const run = new Run();
+    run.apply([opening(request, [{ name: 'approval', rule: ALL, approvers: [a!, b!] }])]);
+    run.apply([deciding(aDecision(request, 'APPROVED', { approver: a! }))]);
+    expect(run.apply([reassign(request, a!, e!)]).decisions[0]!.refusalCode).toBe('ALREADY_VOTED');
+    expect(run.apply([deciding(aDecision(request, 'APPROVED', { approver: e! }))]).decisions[0]!.refusalCode).toBe('NOT_AN_APPROVER');
+    expect(run.record(request.requestId).status).toBe('PENDING');
+  });
+
+  test('a reassignment to someone asked in another stage is refused: a person approves in one stage only', () => {
+    const request = aRequest('LOCK_CARD', { approvers: [a!] });
+    const run = new Run();
+    run.apply([opening(request, [{ name: 'one', rule: ANY, approvers: [a!] }, { name: 'two', rule: ANY, approvers: [b!] }])]);
+    expect(run.apply([reassign(request, a!, b!)]).decisions[0]!.refusalCode).toBe('REASSIGNMENT_NOT_ALLOWED');
   });
 
   test('a reassignment that would leave a quorum out of reach is refused', () => {
@@ -404,6 +440,14 @@ describe('admission: stages from the policy, and the request\'s own rule', () =>
     request.approvers.push(request.requester);
     expect(admitRequest(request, 'LOCK_CARD', withPolicy({ stages: [{ name: 'approval', rule: QUORUM(2), approvers: 'request' }] }))).toEqual({
       rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: 'the request needs 2 approval(s) but has 1 approver(s) who may decide (the requester and card holders may not)' },
+    });
+  });
+
+  test('a person asked in two stages (the request names the security officer, say) refuses the request at the door', () => {
+    const officer = aPerson('officer');
+    const request = aRequest('LOCK_CARD', { approvers: [aPerson('manager'), { ...officer, id: officer.id.toUpperCase() }] });
+    expect(admitRequest(request, 'LOCK_CARD', withPolicy({ stages: [{ name: 'line manager', rule: ANY, approvers: 'request' }, { name: 'security', rule: ANY, approvers: [officer] }] }))).toEqual({
+      rejected: { reason: 'NO_ELIGIBLE_APPROVERS', detail: `${officer.id.toUpperCase()} is asked in more than one stage; a person approves in one stage only` },
     });
   });
 

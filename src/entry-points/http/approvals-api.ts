@@ -8,7 +8,7 @@ import { InvalidCursorError, SORTS, decodeCursor, encodeCursor, type Position, t
 import type { ApprovalRecord } from '../../domain/approval';
 import { approverRefusal, cardOutcomesRefusal, samePerson, withdrawalRefusal, type Delegation } from '../../domain/approval-policy';
 import { reassignmentProblem } from '../../domain/approval-votes';
-import { decisionProblems, idProblem, personProblems } from '../../domain/validate-message';
+import { MAX_CARDS_EVER, TIMESTAMP_RANGE, decisionProblems, idProblem, personProblems } from '../../domain/validate-message';
 import { DECISION_KINDS, OPERATIONS, STATUSES, type ActorRole, type ApprovalDecision, type CardOutcome, type DecisionKind, type Person } from '../../domain/card-operation';
 import { HttpError, isRole, type Authenticate, type Identity } from './auth';
 
@@ -36,6 +36,22 @@ const standInsOf = (deps: ApiDeps, who: Identity): Promise<Delegation[]> => (who
 /** In what capacity the caller withdraws: as an operator, or as the request's requester. */
 const withdrawingAs = (who: Identity, record: ApprovalRecord): ActorRole =>
   who.roles.includes('operator') ? 'OPERATOR' : who.roles.includes('requester') && samePerson(record.requester, who) ? 'REQUESTER' : 'APPROVER';
+
+/** A percent-encoded part of the path; one that does not decode is the caller's mistake. */
+function pathPart(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'INVALID_PATH', 'the path is not valid percent-encoded UTF-8');
+  }
+}
+
+/** An ISO 8601 date or time (`2026-12-24`, `2026-12-24T17:00:00Z`) between 1970 and 9999, in epoch ms. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+function isoTime(value: unknown): number {
+  const ms = typeof value === 'string' && ISO_TIME.test(value) ? Date.parse(value) : Number.NaN;
+  return ms >= TIMESTAMP_RANGE.min && ms <= TIMESTAMP_RANGE.max ? ms : Number.NaN;
+}
 
 /** A query parameter, held to the rule for ids (one line, no control characters, at most 200). */
 function pick(query: URLSearchParams, name: string, allowed?: readonly string[]): string | undefined {
@@ -108,12 +124,13 @@ interface DecisionBody {
 /** Per-card answers: `cards: [{ cardIndex, decision: APPROVED|REJECTED, reason? }]`, with decision APPROVED. */
 function cardsBody(cards: unknown): CardOutcome[] {
   if (cards === undefined) return [];
-  if (!Array.isArray(cards) || cards.length > 10_000) throw new HttpError(400, 'INVALID_BODY', 'cards must be an array of { cardIndex, decision, reason? }');
+  if (!Array.isArray(cards) || cards.length > MAX_CARDS_EVER) throw new HttpError(400, 'INVALID_BODY', 'cards must be an array of { cardIndex, decision, reason? }');
   return cards.map((c: unknown) => {
-    const { cardIndex, decision, reason } = (c ?? {}) as Record<string, unknown>;
-    if (!Number.isInteger(cardIndex) || (decision !== 'APPROVED' && decision !== 'REJECTED') || (reason !== undefined && reason !== null && typeof reason !== 'string')) {
-      throw new HttpError(400, 'INVALID_BODY', 'each card needs { cardIndex, decision: APPROVED|REJECTED, reason? }');
+    const { cardIndex, decision, reason, ...rest } = (typeof c === 'object' && c !== null ? c : {}) as Record<string, unknown>;
+    if (Object.keys(rest).length > 0 || !Number.isInteger(cardIndex) || (decision !== 'APPROVED' && decision !== 'REJECTED') || (reason !== undefined && reason !== null && typeof reason !== 'string')) {
+      throw new HttpError(400, 'INVALID_BODY', 'each card is { cardIndex, decision: APPROVED|REJECTED, reason? }');
     }
+    if ((cardIndex as number) < 0 || (cardIndex as number) >= MAX_CARDS_EVER) throw new HttpError(400, 'CARD_OUTCOMES_INVALID', `cardIndex ${String(cardIndex)} is not a card's position`);
     if (decision === 'REJECTED' && (typeof reason !== 'string' || reason.trim() === '')) throw new HttpError(400, 'REASON_REQUIRED', `card ${String(cardIndex)}: a rejected card needs a reason`);
     return { cardIndex: cardIndex as number, outcome: decision, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null };
   });
@@ -131,6 +148,7 @@ function decisionBody(body: unknown): DecisionBody {
     throw new HttpError(400, 'REASON_REQUIRED', 'a rejection needs a reason');
   }
   if (decision === 'REASSIGNED') throw new HttpError(400, 'INVALID_BODY', 'reassign through POST /api/requests/{id}/reassign');
+  if (cards !== undefined && decision !== 'APPROVED') throw new HttpError(400, 'INVALID_BODY', 'cards come with decision APPROVED only');
   return { decision: decision as DecisionKind, reason: typeof reason === 'string' && reason.trim() !== '' ? reason : null, cardOutcomes: cardsBody(cards) };
 }
 
@@ -241,7 +259,7 @@ export async function handleApi(deps: ApiDeps, req: http.IncomingMessage, url: U
   }
 
   if (requestMatch) {
-    const requestId = decodeURIComponent(requestMatch[1]!);
+    const requestId = pathPart(requestMatch[1]!);
     const found = await deps.queries.get(requestId);
     if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
     const standIns = await standInsOf(deps, who);
@@ -337,8 +355,8 @@ async function delegationRoute(deps: ApiDeps, who: Identity, req: http.IncomingM
     if (approver !== undefined && !operator) throw new HttpError(403, 'FORBIDDEN', 'only an operator sets up a delegation for someone else');
     const from = approver === undefined ? personOf(who) : personBody(approver, 'approver');
     const to = personBody(delegate, 'delegate');
-    const start = startsAt === undefined ? Date.now() : Date.parse(String(startsAt));
-    const end = Date.parse(String(endsAt));
+    const start = startsAt === undefined ? Date.now() : isoTime(startsAt);
+    const end = isoTime(endsAt);
     if (Number.isNaN(start) || Number.isNaN(end) || end <= start || end <= Date.now() || end - start > DELEGATION_MAX_DAYS * 86_400_000) {
       throw new HttpError(400, 'INVALID_BODY', `startsAt (optional, default now) and endsAt are ISO times, endsAt later than both now and startsAt, at most ${DELEGATION_MAX_DAYS} days apart`);
     }
@@ -347,7 +365,7 @@ async function delegationRoute(deps: ApiDeps, who: Identity, req: http.IncomingM
   }
   const match = /^\/api\/delegations\/([^/]+)$/.exec(path);
   if (req.method === 'DELETE' && match) {
-    const found = await deps.delegations.get(decodeURIComponent(match[1]!));
+    const found = await deps.delegations.get(pathPart(match[1]!));
     if (!found) throw new HttpError(404, 'NOT_FOUND', 'no such delegation');
     if (!operator && !samePerson(found.approver, who)) throw new HttpError(403, 'FORBIDDEN', 'only its approver or an operator revokes a delegation');
     const revoked = await deps.delegations.revoke(found.delegationId, personOf(who));

@@ -1,6 +1,6 @@
 // The API's contract, served at GET /openapi.json. Tests validate real responses against these
 // schemas, so the document cannot drift from what the server answers.
-import { MAX_TEXT } from '../../domain/validate-message';
+import { MAX_CARDS_EVER, MAX_TEXT } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
 import { OPERATIONS } from '../../domain/card-operation';
 import { DECISION_KINDS, VOTE_MODES } from '../../domain/card-operation';
@@ -43,7 +43,7 @@ const cardsInBody = {
     type: 'object',
     additionalProperties: false,
     required: ['cardIndex', 'decision'],
-    properties: { cardIndex: { type: 'integer', minimum: 0 }, decision: { enum: ['APPROVED', 'REJECTED'] }, reason: { type: ['string', 'null'], maxLength: MAX_TEXT } },
+    properties: { cardIndex: { type: 'integer', minimum: 0, maximum: MAX_CARDS_EVER - 1 }, decision: { enum: ['APPROVED', 'REJECTED'] }, reason: { type: ['string', 'null'], maxLength: MAX_TEXT } },
   },
 };
 
@@ -104,11 +104,11 @@ const approvalRecord = {
 const error = {
   type: 'object',
   required: ['error', 'message'],
-  description: `error is a code: TOKEN_MISSING, TOKEN_INVALID, FORBIDDEN, NOT_FOUND, INVALID_BODY, INVALID_JSON, INVALID_QUERY, INVALID_CURSOR, INVALID_CONTENT, BODY_TOO_LARGE, UNAVAILABLE, or a refusal code the worker would give (${REFUSAL_CODES.join(', ')}). New codes may be added.`,
+  description: `error is a code: TOKEN_MISSING, TOKEN_INVALID, FORBIDDEN, NOT_FOUND, INVALID_BODY, INVALID_JSON, INVALID_QUERY, INVALID_CURSOR, INVALID_CONTENT, INVALID_PATH, BODY_TOO_LARGE, UNAVAILABLE, or a refusal code the worker would give (${REFUSAL_CODES.join(', ')}). New codes may be added.`,
   properties: { error: { type: 'string' }, message: { type: 'string' } },
 };
 const ERROR_MEANS: Record<number, string> = {
-  400: 'the body or query breaks a rule (INVALID_BODY, REASON_REQUIRED, CARD_OUTCOMES_INVALID, INVALID_QUERY, INVALID_CURSOR, INVALID_CONTENT…)',
+  400: 'the body or query breaks a rule (INVALID_BODY, REASON_REQUIRED, CARD_OUTCOMES_INVALID, INVALID_QUERY, INVALID_CURSOR, INVALID_CONTENT, INVALID_PATH…)',
   401: 'no token, or one that does not verify (TOKEN_MISSING, TOKEN_INVALID)',
   403: 'not allowed (FORBIDDEN, NOT_AN_APPROVER, WITHDRAWAL_NOT_ALLOWED, REASSIGNMENT_NOT_ALLOWED)',
   404: 'no such request, delegation or route (NOT_FOUND)',
