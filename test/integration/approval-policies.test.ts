@@ -2,7 +2,6 @@
 // their emails and events; a delegation and reassignments through the API and the CLI; a
 // multi-card request decided per card. Every answer of the API is checked against the OpenAPI
 // document the server serves.
-import Ajv2020 from 'ajv/dist/2020';
 import { aDecision, aPerson, aRequest } from '../support/builders';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
@@ -11,6 +10,7 @@ import { pollUntil } from '../../src/libraries/retry';
 import { runCli } from '../support/cli';
 import { waitForEmails, type InboxEmail } from '../support/inbox';
 import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
+import { servedSchemaCheck } from '../support/openapi-schema';
 
 // The security stage's people are configured, so each test gives them requests of its own and
 // finds its emails by request id.
@@ -30,14 +30,7 @@ beforeAll(async () => {
 });
 afterAll(() => harness?.stop());
 
-const ajv = new Ajv2020({ strict: false });
-let validatorsReady: Promise<void> | undefined;
-async function expectSchema(schema: string, body: unknown): Promise<void> {
-  validatorsReady ??= (async () => void ajv.addSchema({ $id: 'api', ...((await (await fetch(`${base}/openapi.json`)).json()) as object) }))();
-  await validatorsReady;
-  const validate = ajv.compile({ $ref: `api#/components/schemas/${schema}` });
-  expect({ schema, valid: validate(body), errors: validate.errors ?? null }).toEqual({ schema, valid: true, errors: null });
-}
+const expectSchema = servedSchemaCheck(() => base);
 
 const tokenFor = (person: Person, roles: Identity['roles'] = ['approver']): Promise<string> => mintLocalToken(harness.config.auth, { ...person, roles });
 

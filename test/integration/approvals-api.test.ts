@@ -7,18 +7,11 @@ import { encodeCursor } from '../../src/data-access/request-order';
 import { PAGE_LIMIT } from '../../src/entry-points/http/approvals-api';
 import { pollUntil } from '../../src/libraries/retry';
 import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
-import Ajv2020 from 'ajv/dist/2020';
+import { servedSchemaCheck } from '../support/openapi-schema';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
 
 // Every successful answer is checked against the OpenAPI document the server itself serves.
-const ajv = new Ajv2020({ strict: false });
-let validatorsReady: Promise<void> | undefined;
-async function expectSchema(schema: string, body: unknown): Promise<void> {
-  validatorsReady ??= (async () => void ajv.addSchema({ $id: 'api', ...((await (await fetch(`${base}/openapi.json`)).json()) as object) }))();
-  await validatorsReady;
-  const validate = ajv.compile({ $ref: `api#/components/schemas/${schema}` });
-  expect({ schema, valid: validate(body), errors: validate.errors ?? null }).toEqual({ schema, valid: true, errors: null });
-}
+const expectSchema = servedSchemaCheck(() => base);
 
 let harness: Harness;
 let base: string;
