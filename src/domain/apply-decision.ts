@@ -131,6 +131,7 @@ export function refuseUnknownRequest(decision: ApprovalDecision, now: number, wa
     cards: [],
     description: null,
     approvers: [],
+    requestedAt: null,
     dueAt: null,
     decision: decisionDetails(decision),
     refusalCode: 'UNKNOWN_REQUEST',

@@ -81,6 +81,8 @@ export interface ApprovalEvent {
   cards: Card[];
   description: string | null;
   approvers: Person[];
+  /** When the requester asked (null only for a request never seen). */
+  requestedAt: number | null;
   dueAt: number | null;
   decision: DecisionDetails | null;
   refusalCode: RefusalCode | null;
@@ -187,6 +189,7 @@ export function eventFrom(
     cards: record.cards,
     description: record.description,
     approvers: record.approvers,
+    requestedAt: record.requestedAt,
     dueAt: record.dueAt,
     decision: null,
     refusalCode: null,

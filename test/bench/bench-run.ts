@@ -143,7 +143,7 @@ export async function baseline(run: TopicsRun, db: DataSource, n: number): Promi
         const now = Date.now();
         const events = await Promise.all(
           decoded.map(async (r) => {
-            const event: ApprovalEvent = { eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, dueAt: null, decision: null, refusalCode: null, message: null, progress: null, cardResults: [] };
+            const event: ApprovalEvent = { eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, requestedAt: r.requestedAt, dueAt: null, decision: null, refusalCode: null, message: null, progress: null, cardResults: [] };
             return { key: r.requestId, value: await codec.encode(eventSchema, event) };
           }),
         );

@@ -28,6 +28,7 @@ describe.each(OPERATIONS)('%s', (operation) => {
     const [opened] = await harness.waitForEvents(request.requestId, 1);
     expect(opened).toMatchObject({ type: 'OPENED', status: 'PENDING', operation, requestId: request.requestId });
     expect(opened!.cards).toHaveLength(request.cards.length);
+    expect(opened!.requestedAt).toBe(request.requestedAt);
     expect(await harness.record(request.requestId)).toMatchObject({ status: 'PENDING', operation });
 
     for (const approver of request.approvers) {
@@ -37,6 +38,7 @@ describe.each(OPERATIONS)('%s', (operation) => {
       expect(email!.html).toContain('Requester information');
       for (const card of request.cards) expect(email!.html).toContain(card.serialNumber!);
       expect(email!.text).toContain(`/approvals/${request.requestId}`);
+      expect(email!.text).toContain(`Requested at: ${new Date(request.requestedAt).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
     }
   });
 
