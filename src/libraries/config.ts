@@ -29,6 +29,8 @@ export interface Config {
   cli: { apiUrl: string; token: string | undefined };
   auth: { secret: string | undefined; jwksUrl: string | undefined; issuer: string; audience: string; localSignIn: boolean; oidc: OidcSignInSettings | undefined };
   operatorUrl: string;
+  /** The emails' language when the recipient has none (per operation, then the worker's), and their time zone. */
+  emailLanguage: { defaultLocale: string; operationLocales: Partial<Record<Operation, string>>; timeZone: string };
   approverGroups: Partial<Record<Operation, Person[]>>;
   /** Per operation: whether approvers a request names are asked, or only the configured group. */
   approvalPolicies: Record<Operation, ApprovalPolicy>;
@@ -171,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
+    emailLanguage: parseEmailLanguage(env, problems),
     approverGroups: parseApproverGroups(env, problems),
     approvalPolicies: parseApprovalPolicies(env, problems),
     cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
@@ -511,6 +514,32 @@ function parseKafkaSecurity(env: NodeJS.ProcessEnv, problems: string[]): { ssl: 
   if (mechanism === 'plain' && sslFlag !== 'true') problems.push('KAFKA_SASL_MECHANISM=plain sends the password as it is: it needs KAFKA_SSL=true');
   if (username === undefined || password === undefined) return { ssl, sasl: undefined };
   return { ssl, sasl: { mechanism: mechanism as KafkaSasl['mechanism'], username, password } };
+}
+
+const LOCALE_TAG = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/;
+
+/**
+ * EMAIL_LOCALE (default en), EMAIL_LOCALES ({ "LOCK_CARD": "sv" }: an operation's language, before
+ * the worker's) and EMAIL_TIME_ZONE (an IANA zone, default UTC). A recipient's own locale comes
+ * first; a language not shipped falls back to its base language, then to the next in line.
+ */
+function parseEmailLanguage(env: NodeJS.ProcessEnv, problems: string[]): Config['emailLanguage'] {
+  const defaultLocale = env.EMAIL_LOCALE?.trim() || 'en';
+  if (!LOCALE_TAG.test(defaultLocale)) problems.push(`EMAIL_LOCALE "${defaultLocale}" is not a language tag such as en, sv or de-AT`);
+  const timeZone = env.EMAIL_TIME_ZONE?.trim() || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    problems.push(`EMAIL_TIME_ZONE "${timeZone}" is not an IANA time zone such as Europe/Stockholm or UTC`);
+  }
+  const operationLocales: Partial<Record<Operation, string>> = {};
+  const json = readJsonObject(env, 'EMAIL_LOCALES', problems);
+  for (const [op, tag] of Object.entries(json?.value ?? {})) {
+    if (!(OPERATIONS as readonly string[]).includes(op)) problems.push(`${json!.source} has unknown operation "${op}"`);
+    else if (typeof tag !== 'string' || !LOCALE_TAG.test(tag)) problems.push(`${json!.source}.${op} must be a language tag such as sv`);
+    else operationLocales[op as Operation] = tag;
+  }
+  return { defaultLocale, operationLocales, timeZone };
 }
 
 /** CARD_CONFLICT_POLICY (JSON, e.g. { "LOCK_CARD": "supersede" }) overrides the defaults per operation. */

@@ -71,7 +71,7 @@ test('when an email is sent with nodemailer, then the SMTP inbox holds it with o
   const messageId = `<${randomUUID()}@card-approvals.test>`;
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, 1, config.smtp.sendTimeoutMs);
   try {
-    await mailer.send({ to, subject: 'Smoke test', html: '<p>hello</p>', text: 'hello', messageId });
+    await mailer.send({ to, subject: 'Smoke test', html: '<p>hello</p>', text: 'hello', messageId, locale: 'en' });
   } finally {
     mailer.close();
   }

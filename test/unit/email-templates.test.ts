@@ -1,7 +1,10 @@
 // Every email kind rendered from a fully populated event: no labelled field may come out empty
 // when the data has it (the "Requested at" that every approver email once showed blank).
 import { EMAIL_TEMPLATES, type ApprovalEvent } from '../../src/domain/approval';
-import { EmailRenderer } from '../../src/adapters/email/render-email';
+import fs from 'node:fs';
+import path from 'node:path';
+import { EMAIL_LOCALES, EmailRenderer, readCatalog, resolveLocale } from '../../src/adapters/email/render-email';
+import { OPERATIONS } from '../../src/domain/card-operation';
 import { aCard, aPerson, aRequest } from '../support/builders';
 
 const request = aRequest('REQUEST_MULTIPLE_CARDS', { description: 'Badges for the new project team', dueAt: Date.UTC(2026, 11, 24, 17), requestedAt: Date.UTC(2026, 10, 30, 9, 15) });
@@ -44,22 +47,60 @@ function emptyFields(part: 'text' | 'html', rendered: string): string[] {
   if (part === 'text') {
     for (const line of rendered.split('\n')) if (/^\s*[A-Za-z][A-Za-z ]{1,40}:\s*$/.test(line)) found.push(line.trim());
   } else {
-    for (const match of rendered.matchAll(/<th[^>]*>([^<]*)<\/th>\s*<td>\s*<\/td>/g)) found.push(`${match[1]} (empty cell)`);
-    for (const match of rendered.matchAll(/<td>\s*<\/td>/g)) found.push(match[0]);
+    for (const match of rendered.matchAll(/<th[^>]*>([^<]*)<\/th>\s*<td[^>]*>\s*<\/td>/g)) found.push(`${match[1]} (empty cell)`);
+    for (const match of rendered.matchAll(/<(td|p|strong|h2)[^>]*>\s*<\/\1>/g)) found.push(match[0]);
   }
   for (const match of rendered.matchAll(/\b(by|on|to|for)\s+(on|by|\.|,)/g)) found.push(`"${match[0]}"`);
   return found;
 }
 
-const renderer = new EmailRenderer('https://approvals.example.com/approvals');
+const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'UTC' });
 
-test.each(EMAIL_TEMPLATES)('the %s email, rendered from a fully populated event, leaves no labelled field empty', (template) => {
-  const email = renderer.render(template, FULL, approver);
+const kinds = EMAIL_LOCALES.flatMap((locale) => EMAIL_TEMPLATES.map((template) => [template, locale] as const));
+
+test.each(kinds)('the %s email in %s, rendered from a fully populated event, leaves no labelled field empty', (template, locale) => {
+  const email = renderer.render(template, FULL, { ...approver, locale });
+  expect(email.locale).toBe(locale);
   expect({ template, subject: email.subject.includes(request.requestId), text: emptyFields('text', email.text), html: emptyFields('html', email.html) }).toEqual({ template, subject: true, text: [], html: [] });
-  expect(email.text).toContain('2026-11-30 09:15 UTC'); // requested at
+  expect(email.html).toContain(`<html lang="${locale}">`);
+});
+
+test('every language has every key English has, and nothing else; every key the templates use exists', () => {
+  const english = Object.keys(readCatalog('en')).sort();
+  for (const locale of EMAIL_LOCALES) expect({ locale, keys: Object.keys(readCatalog(locale)).sort() }).toEqual({ locale, keys: english });
+  const dir = path.join(__dirname, '..', '..', 'templates', 'email');
+  const sources = [...fs.readdirSync(dir).filter((f) => f.endsWith('.hbs')).map((f) => path.join(dir, f)), ...fs.readdirSync(path.join(dir, 'partials')).map((f) => path.join(dir, 'partials', f))];
+  const used = new Set(sources.flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/[{(]t "([^"]+)"/g)].map((m) => m[1]!)));
+  for (const template of EMAIL_TEMPLATES) used.add(`subject.${template}`).add(`intro.${template}`);
+  for (const op of OPERATIONS) used.add(`operation.${op}`);
+  used.add('outcome.APPROVED').add('outcome.REJECTED');
+  expect([...used].filter((key) => !english.includes(key))).toEqual([]);
+  expect(english.filter((key) => !used.has(key))).toEqual([]);
+});
+
+test.each([
+  ['sv-SE', null, 'sv', /^Godkännande behövs: Spärra kort/],
+  ['de-AT', null, 'de', /^Genehmigung erforderlich: Karte sperren/],
+  ['fr-FR', null, 'en', /^Approval needed: Lock card/],
+  [null, 'sv', 'sv', /^Godkännande behövs/],
+  ['de', 'sv', 'de', /^Genehmigung erforderlich/],
+  [null, null, 'en', /^Approval needed/],
+] as const)('a recipient with locale %s (operation\'s %s) reads %s', (recipientLocale, operationLocale, expected, subject) => {
+  const lock = { ...FULL, operation: 'LOCK_CARD' as const, type: 'OPENED' as const };
+  const chosen = new EmailRenderer({ operatorUrl: 'https://a.example', defaultLocale: 'en', operationLocales: operationLocale ? { LOCK_CARD: operationLocale } : {}, timeZone: 'UTC' });
+  const email = chosen.render('approval-requested', lock, { ...approver, locale: recipientLocale });
+  expect([email.locale, email.subject]).toEqual([expected, expect.stringMatching(subject)]);
+});
+
+test('times are shown in the configured time zone, the way each language writes them', () => {
+  const stockholm = new EmailRenderer({ operatorUrl: 'https://a.example', defaultLocale: 'en', operationLocales: {}, timeZone: 'Europe/Stockholm' });
+  const requested = (locale: string) => /(Requested at|Begärd|Beantragt am): (.*)/.exec(stockholm.render('approval-requested', FULL, { ...approver, locale }).text)?.[2];
+  expect([requested('en'), requested('sv'), requested('de')]).toEqual(['2026-11-30 10:15 CET', '30 november 2026 kl. 10:15 CET', '30. November 2026 um 10:15 CET']);
+  expect(resolveLocale(['SV_se'])).toBe('sv');
 });
 
 test('the check finds a field that renders empty (requestedAt missing from the event)', () => {
   const email = renderer.render('approval-requested', { ...FULL, requestedAt: null }, approver);
   expect(emptyFields('text', email.text)).toEqual(['Requested at:']);
+  expect(emptyFields('html', email.html)).toEqual(['Requested at (empty cell)', expect.stringMatching(/^<td/)]);
 });

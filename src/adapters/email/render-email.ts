@@ -1,4 +1,5 @@
-// Renders the emails from the Handlebars templates in templates/, compiled once at start-up.
+// Renders the emails from the Handlebars templates in templates/email (one layout for every kind)
+// and the words of each language in templates/locales/<locale>.json, all compiled once at start-up.
 // HTML escapes all message content; subjects are flattened to one line so nothing in a name,
 // reason or description can add a header.
 import fs from 'node:fs';
@@ -9,53 +10,128 @@ import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
+const LOCALE_DIR = path.join(TEMPLATE_DIR, 'locales');
 const PARTIALS = ['request-information', 'card-information', 'requester-information', 'card-results'];
+/** The kinds sent to approvers: they show who asked, and how to decide. */
+const FOR_APPROVERS: readonly EmailTemplate[] = ['approval-requested', 'approval-reminder', 'approval-escalated'];
 
-const OPERATION_LABELS: Record<Operation, string> = {
-  REQUEST_CARD: 'Request card',
-  DEACTIVATE_CARD: 'Deactivate card',
-  REACTIVATE_CARD: 'Reactivate card',
-  LOCK_CARD: 'Lock card',
-  REQUEST_MULTIPLE_CARDS: 'Request multiple cards',
-};
+/** The languages shipped: one file each in templates/locales, every one with the same keys. */
+export const EMAIL_LOCALES = fs
+  .readdirSync(LOCALE_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .sort();
+
+export function readCatalog(locale: string): Record<string, string> {
+  return JSON.parse(fs.readFileSync(path.join(LOCALE_DIR, `${locale}.json`), 'utf8')) as Record<string, string>;
+}
+
+/**
+ * The first of `candidates` (a recipient's locale, the operation's, the worker's) that a shipped
+ * language serves, trying each as written and then its language alone: sv-SE → sv.
+ */
+export function resolveLocale(candidates: Array<string | null | undefined>, fallback = 'en'): string {
+  const shipped = new Map(EMAIL_LOCALES.map((l) => [l.toLowerCase(), l]));
+  for (const candidate of candidates) {
+    const tag = candidate?.trim().replace(/_/g, '-').toLowerCase();
+    if (!tag) continue;
+    const found = shipped.get(tag) ?? shipped.get(tag.split('-')[0]!);
+    if (found) return found;
+  }
+  return fallback;
+}
+
+export interface RenderOptions {
+  operatorUrl: string;
+  /** The worker's language, when neither the recipient nor the operation has one. */
+  defaultLocale: string;
+  /** Each operation's language, before the worker's. */
+  operationLocales: Partial<Record<Operation, string>>;
+  /** IANA time zone for every time shown (Europe/Stockholm, UTC…). */
+  timeZone: string;
+}
 
 export interface RenderedEmail {
   subject: string;
   html: string;
   text: string;
+  locale: string;
 }
 
-type Compiled = (context: unknown) => string;
+type Compiled = (context: unknown, options?: Handlebars.RuntimeOptions) => string;
 
-const formatTime = (value: unknown): string =>
-  typeof value === 'number' ? `${new Date(value).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '';
-const formatDate = (value: unknown): string => (typeof value === 'number' ? new Date(value).toISOString().slice(0, 10) : '');
+/** How a time reads in each language: English as ISO 8601 (unambiguous across Europe), the others as their own. */
+function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
+  const zone = (ms: number): string =>
+    new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
+  if (locale === 'en') {
+    const parts = new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    return (ms) => {
+      const p = Object.fromEntries(parts.formatToParts(ms).map((x) => [x.type, x.value]));
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${zone(ms)}`;
+    };
+  }
+  const format = new Intl.DateTimeFormat(locale, { timeZone, dateStyle: 'long', timeStyle: 'short' });
+  return (ms) => `${format.format(ms)} ${zone(ms)}`;
+}
 
-function environment(escape: boolean, kind: 'html' | 'text'): typeof Handlebars {
+/** A card's validity is a date, not a moment: shown as given (UTC), in the language's way. */
+function dateFormatter(locale: string): (ms: number) => string {
+  if (locale === 'en') return (ms) => new Date(ms).toISOString().slice(0, 10);
+  const format = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', dateStyle: 'medium' });
+  return (ms) => format.format(ms);
+}
+
+/** One Handlebars environment (HTML-escaping or plain text) with the helpers and every language's words. */
+function environment(kind: 'html' | 'text', timeZone: string): { hbs: typeof Handlebars; layout: (part: 'html' | 'text' | 'subject') => Compiled } {
   const hbs = Handlebars.create();
-  hbs.registerHelper('formatTime', formatTime);
-  hbs.registerHelper('formatDate', formatDate);
+  const escape = kind === 'html';
+  const catalogs = new Map<string, Map<string, Compiled>>();
+  const times = new Map(EMAIL_LOCALES.map((l) => [l, { time: timeFormatter(l, timeZone), date: dateFormatter(l) }]));
+  const root = (options: Handlebars.HelperOptions): { locale: string } => options.data.root as { locale: string };
+  hbs.registerHelper('formatTime', (value: unknown, options: Handlebars.HelperOptions) => (typeof value === 'number' ? times.get(root(options).locale)!.time(value) : ''));
+  hbs.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions) => (typeof value === 'number' ? times.get(root(options).locale)!.date(value) : ''));
+  hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
+  hbs.registerHelper('upper', (value: unknown) => String(value).toLocaleUpperCase());
+  // Emphasis: bold in HTML, capitals in plain text.
+  hbs.registerHelper('em', function (this: unknown, options: Handlebars.HelperOptions) {
+    const inner = options.fn(this);
+    return escape ? new hbs.SafeString(`<strong>${inner}</strong>`) : inner.toLocaleUpperCase();
+  });
+  hbs.registerHelper('t', (key: string, options: Handlebars.HelperOptions) => {
+    const words = catalogs.get(root(options).locale)?.get(key);
+    if (!words) throw new Error(`no words for "${key}" in ${root(options).locale}`);
+    const out = words(options.data.root, { data: options.data });
+    return escape ? new hbs.SafeString(out) : out;
+  });
+  for (const locale of EMAIL_LOCALES) {
+    catalogs.set(locale, new Map(Object.entries(readCatalog(locale)).map(([key, words]) => [key, hbs.compile(words, { noEscape: !escape, strict: false })])));
+  }
   for (const partial of PARTIALS) {
-    const source = fs.readFileSync(path.join(TEMPLATE_DIR, 'partials', `${partial}.${kind}.hbs`), 'utf8');
+    const source = fs.readFileSync(path.join(TEMPLATE_DIR, 'email', 'partials', `${partial}.${kind}.hbs`), 'utf8');
     hbs.registerPartial(partial, hbs.compile(source, { noEscape: !escape, strict: false }));
   }
-  return hbs;
+  const read = (part: string): string => fs.readFileSync(path.join(TEMPLATE_DIR, 'email', `${part}.hbs`), 'utf8');
+  return { hbs, layout: (part) => hbs.compile(read(part), { noEscape: !escape }) };
 }
 
 export class EmailRenderer {
-  private readonly compiled = new Map<EmailTemplate, { subject: Compiled; html: Compiled; text: Compiled }>();
+  private readonly subject: Compiled;
+  private readonly html: Compiled;
+  private readonly text: Compiled;
+  private readonly catalogs = new Map(EMAIL_LOCALES.map((l) => [l, readCatalog(l)]));
 
-  constructor(private readonly operatorUrl: string) {
-    const html = environment(true, 'html');
-    const text = environment(false, 'text');
-    const read = (template: string, part: string): string => fs.readFileSync(path.join(TEMPLATE_DIR, template, `${part}.hbs`), 'utf8');
-    for (const template of EMAIL_TEMPLATES) {
-      this.compiled.set(template, {
-        subject: text.compile(read(template, 'subject'), { noEscape: true }),
-        html: html.compile(read(template, 'html')),
-        text: text.compile(read(template, 'text'), { noEscape: true }),
-      });
-    }
+  constructor(private readonly options: RenderOptions) {
+    const html = environment('html', options.timeZone);
+    const text = environment('text', options.timeZone);
+    this.subject = text.layout('subject');
+    this.html = html.layout('html');
+    this.text = text.layout('text');
+  }
+
+  /** The recipient's language, else the operation's, else the worker's. */
+  localeFor(recipient: Person, operation: Operation | null): string {
+    return resolveLocale([recipient.locale, operation ? this.options.operationLocales[operation] : undefined, this.options.defaultLocale], resolveLocale([this.options.defaultLocale]));
   }
 
   /** Renders one email; one that can never render (its data cannot be shown) throws a permanent EMAIL_UNRENDERABLE. */
@@ -68,21 +144,29 @@ export class EmailRenderer {
   }
 
   private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
-    const compiled = this.compiled.get(template);
-    if (!compiled) throw new Error(`unknown email template ${template}`);
+    if (!EMAIL_TEMPLATES.includes(template)) throw new Error(`unknown email template ${template}`);
+    const locale = this.localeFor(recipient, event.operation);
+    const words = this.catalogs.get(locale)!;
+    // Events stored before a field was added (an email still queued across an upgrade) lack it.
+    const cardResults = event.cardResults ?? [];
     const context = {
       ...event,
+      kind: template,
+      locale,
       recipient,
-      operationLabel: event.operation ? OPERATION_LABELS[event.operation] : 'Card operation',
+      forApprover: FOR_APPROVERS.includes(template),
+      showReason: (template === 'request-rejected' || template === 'request-withdrawn') && Boolean(event.decision?.reason),
+      operationLabel: event.operation ? words[`operation.${event.operation}`] : 'Card operation',
       multipleCards: event.cards.length > 1,
-      cardOutcomes: event.cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex] })),
-      approvedCount: event.cardResults.filter((r) => r.outcome === 'APPROVED').length,
-      link: `${this.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
+      cardOutcomes: cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex], approved: r.outcome === 'APPROVED', outcomeLabel: words[`outcome.${r.outcome}`] })),
+      approvedCount: cardResults.filter((r) => r.outcome === 'APPROVED').length,
+      link: `${this.options.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
     };
     return {
-      subject: oneLine(compiled.subject(context)).slice(0, 250),
-      html: compiled.html(context),
-      text: compiled.text(context),
+      subject: oneLine(this.subject(context)).slice(0, 250),
+      html: this.html(context),
+      text: this.text(context),
+      locale,
     };
   }
 }

@@ -50,6 +50,7 @@ export class SmtpMailer {
         html: email.html,
         text: email.text,
         messageId: email.messageId,
+        headers: { 'Content-Language': email.locale },
         signal: AbortSignal.timeout(this.sendTimeoutMs),
       } as Parameters<Transporter['sendMail']>[0]); // nodemailer 10 takes `signal`; its types do not list it yet
     } catch (error) {

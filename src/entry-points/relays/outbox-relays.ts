@@ -25,7 +25,7 @@ export interface OutboxRelays {
 }
 
 export function startOutboxRelays(deps: {
-  config: Pick<Config, 'smtp' | 'operatorUrl' | 'topics'>;
+  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'topics'>;
   events: EventOutbox;
   emails: EmailOutbox;
   producer: Producer;
@@ -53,7 +53,7 @@ export function startOutboxRelays(deps: {
     mailer,
     metrics,
     connections: config.smtp.maxConnections,
-    renderer: new EmailRenderer(config.operatorUrl),
+    renderer: new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage }),
     logger: logger.child({ component: 'email-relay' }),
   });
   const eventLoop = startRelayLoop('events', events.round, logger);
