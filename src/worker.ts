@@ -5,6 +5,9 @@ import { decisionPublisher } from './adapters/kafka/decision-publisher';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { Delegations } from './data-access/delegations';
+import type { ApprovalDecision } from './domain/card-operation';
+import { EmailLinkUses } from './data-access/email-link-uses';
+import { decisionLinksFor } from './adapters/email/decision-links';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
 import { startDatabase, startReadPool } from './data-access/data-source';
@@ -156,6 +159,12 @@ function startHttp(config: Config, deps: HttpDeps) {
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
   // One verifier for the API's bearer tokens and for the token a sign-in hands to the page.
   const authenticate = createAuthenticator(config.auth);
+  const queriesForApi = new ApprovalQueries(deps.apiDataSource);
+  const publishDecisions = async (decisions: ApprovalDecision[], source = 'the API'): Promise<void> => {
+    await publish(...decisions);
+    for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, `decision published by ${source}`);
+  };
+  const links = decisionLinksFor(config);
   return startHttpServer({
     host: config.http.host,
     port: config.http.port,
@@ -165,14 +174,18 @@ function startHttp(config: Config, deps: HttpDeps) {
     api: {
       authenticate,
       signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
-      queries: new ApprovalQueries(deps.apiDataSource),
+      queries: queriesForApi,
       delegations: new Delegations(deps.apiDataSource),
-      publishDecisions: async (decisions) => {
-        await publish(...decisions);
-        for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, 'decision published by the API');
-      },
+      publishDecisions,
     },
     checks: readinessChecks(queries, deps, config.partitionStalledAfterMs),
+    emailActions: links && {
+      links,
+      uses: new EmailLinkUses(deps.apiDataSource),
+      queries: queriesForApi,
+      publishDecisions: (decisions) => publishDecisions(decisions, 'a one-click email link'),
+      pageUrl: config.operatorUrl,
+    },
   });
 }
 

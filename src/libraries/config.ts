@@ -31,6 +31,8 @@ export interface Config {
   operatorUrl: string;
   /** The emails' language when the recipient has none (per operation, then the worker's), and their time zone. */
   emailLanguage: { defaultLocale: string; operationLocales: Partial<Record<Operation, string>>; timeZone: string };
+  /** One-click decision links in approver emails (EMAIL_LINK_SECRET set), and how long they work. */
+  emailLinks: { secret: string; ttlMs: number } | undefined;
   approverGroups: Partial<Record<Operation, Person[]>>;
   /** Per operation: whether approvers a request names are asked, or only the configured group. */
   approvalPolicies: Record<Operation, ApprovalPolicy>;
@@ -174,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxUrl: url('SMTP_INBOX_URL', 'http://127.0.0.1:1080', ['http:', 'https:']),
     operatorUrl: url('OPERATOR_URL', 'http://127.0.0.1:8080/approvals', ['http:', 'https:']),
     emailLanguage: parseEmailLanguage(env, problems),
+    emailLinks: parseEmailLinks(env, problems),
     approverGroups: parseApproverGroups(env, problems),
     approvalPolicies: parseApprovalPolicies(env, problems),
     cardConflictPolicy: parseCardConflictPolicy(env.CARD_CONFLICT_POLICY?.trim(), problems),
@@ -514,6 +517,18 @@ function parseKafkaSecurity(env: NodeJS.ProcessEnv, problems: string[]): { ssl: 
   if (mechanism === 'plain' && sslFlag !== 'true') problems.push('KAFKA_SASL_MECHANISM=plain sends the password as it is: it needs KAFKA_SSL=true');
   if (username === undefined || password === undefined) return { ssl, sasl: undefined };
   return { ssl, sasl: { mechanism: mechanism as KafkaSasl['mechanism'], username, password } };
+}
+
+/** EMAIL_LINK_SECRET (at least 32 characters; unset: no one-click links) and EMAIL_LINK_TTL (a duration, 5m to 30d; default 7d). */
+function parseEmailLinks(env: NodeJS.ProcessEnv, problems: string[]): Config['emailLinks'] {
+  const secret = env.EMAIL_LINK_SECRET?.trim();
+  const ttl = env.EMAIL_LINK_TTL?.trim() || '7d';
+  const match = DURATION.exec(ttl);
+  const ttlMs = match ? Number(match[1]) * DURATION_MS[match[2] as keyof typeof DURATION_MS] : Number.NaN;
+  if (!(ttlMs >= 5 * 60_000 && ttlMs <= 30 * 86_400_000)) problems.push(`EMAIL_LINK_TTL "${ttl}" must be a duration from 5m to 30d`);
+  if (!secret) return undefined;
+  if (secret.length < 32) problems.push('EMAIL_LINK_SECRET must be at least 32 characters');
+  return { secret, ttlMs };
 }
 
 const LOCALE_TAG = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/;

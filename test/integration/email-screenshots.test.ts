@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { EMAIL_LOCALES, EmailRenderer } from '../../src/adapters/email/render-email';
+import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import { EMAIL_TEMPLATES, type ApprovalEvent } from '../../src/domain/approval';
 import { aCard, aPerson, aRequest } from '../support/builders';
 
@@ -39,7 +40,8 @@ const event: ApprovalEvent = {
   progress: null,
   cardResults: request.cards.map((_, cardIndex) => ({ cardIndex, outcome: cardIndex === 2 ? 'REJECTED' : 'APPROVED', reason: cardIndex === 2 ? 'One parking card per person' : null })),
 };
-const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'Europe/Stockholm' });
+const links = new DecisionLinks({ secret: 'a-link-secret-long-enough-for-the-test-0123', ttlMs: 7 * 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
+const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'Europe/Stockholm', links });
 
 test(`every email kind in every language (${EMAIL_LOCALES.join(', ')}) is screenshot at ${Object.values(WIDTHS).join(' and ')} px, and fits the mobile width`, async () => {
   const page = await browser.newPage();

@@ -4,6 +4,7 @@ import { EMAIL_TEMPLATES, type ApprovalEvent } from '../../src/domain/approval';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EMAIL_LOCALES, EmailRenderer, readCatalog, resolveLocale } from '../../src/adapters/email/render-email';
+import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import { OPERATIONS } from '../../src/domain/card-operation';
 import { aCard, aPerson, aRequest } from '../support/builders';
 
@@ -54,7 +55,8 @@ function emptyFields(part: 'text' | 'html', rendered: string): string[] {
   return found;
 }
 
-const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'UTC' });
+const links = new DecisionLinks({ secret: 'a-link-secret-long-enough-for-the-test-0123', ttlMs: 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
+const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'UTC', links });
 
 const kinds = EMAIL_LOCALES.flatMap((locale) => EMAIL_TEMPLATES.map((template) => [template, locale] as const));
 
@@ -63,6 +65,8 @@ test.each(kinds)('the %s email in %s, rendered from a fully populated event, lea
   expect(email.locale).toBe(locale);
   expect({ template, subject: email.subject.includes(request.requestId), text: emptyFields('text', email.text), html: emptyFields('html', email.html) }).toEqual({ template, subject: true, text: [], html: [] });
   expect(email.html).toContain(`<html lang="${locale}">`);
+  // Approvers get the three one-click links, signed for them; requesters get none.
+  expect((email.html.match(/\/email-actions\//g) ?? []).length).toBe(template.startsWith('approval-') ? 3 : 0);
 });
 
 test('every language has every key English has, and nothing else; every key the templates use exists', () => {

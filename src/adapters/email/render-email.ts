@@ -8,6 +8,7 @@ import Handlebars from 'handlebars';
 import { EMAIL_TEMPLATES, type ApprovalEvent, type EmailTemplate } from '../../domain/approval';
 import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
+import type { DecisionLinks } from './decision-links';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
 const LOCALE_DIR = path.join(TEMPLATE_DIR, 'locales');
@@ -49,6 +50,8 @@ export interface RenderOptions {
   operationLocales: Partial<Record<Operation, string>>;
   /** IANA time zone for every time shown (Europe/Stockholm, UTC…). */
   timeZone: string;
+  /** One-click Approve / Postpone / Reject links in approver emails; none without them. */
+  links?: DecisionLinks;
 }
 
 export interface RenderedEmail {
@@ -155,6 +158,7 @@ export class EmailRenderer {
       locale,
       recipient,
       forApprover: FOR_APPROVERS.includes(template),
+      actions: FOR_APPROVERS.includes(template) ? this.options.links?.linksFor(event.eventId, event.requestId, recipient, Date.now()) : undefined,
       showReason: (template === 'request-rejected' || template === 'request-withdrawn') && Boolean(event.decision?.reason),
       operationLabel: event.operation ? words[`operation.${event.operation}`] : 'Card operation',
       multipleCards: event.cards.length > 1,

@@ -115,7 +115,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-interface DecisionBody {
+export interface DecisionBody {
   decision: DecisionKind;
   reason: string | null;
   cardOutcomes: CardOutcome[];
@@ -380,7 +380,7 @@ const accepted = (d: ApprovalDecision) => ({ decisionId: d.decisionId, requestId
  * The decision `who` makes on `record`, with a decision id of its own, or the refusal the caller
  * hears at once: the rules the worker applies when it arrives, checked here too.
  */
-function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason, cardOutcomes }: DecisionBody, standIns: Delegation[]): ApprovalDecision {
+export function decisionOn(record: ApprovalRecord, who: Identity, { decision, reason, cardOutcomes }: DecisionBody, standIns: Delegation[]): ApprovalDecision {
   const actingAs = decision === 'WITHDRAWN' ? withdrawingAs(who, record) : 'APPROVER';
   const approver = personOf(who);
   const approval: ApprovalDecision = { decisionId: randomUUID(), requestId: record.requestId, decision, approver, reason, decidedAt: Date.now(), actingAs, cardOutcomes, reassign: null };

@@ -9,6 +9,7 @@ import type { Logger } from '../../libraries/logger';
 import { classify, errorMessage } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
+import { handleEmailAction, type EmailActionDeps } from './email-actions';
 import type { OidcSignIn } from './oidc-sign-in';
 import { openApiDocument } from './openapi';
 import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
@@ -30,9 +31,11 @@ export async function startHttpServer(opts: {
   api: ApiDeps;
   /** Set when the page signs in through an OpenID Connect provider (AUTH_OIDC_ISSUER). */
   oidcSignIn?: OidcSignIn;
+  /** Set when approver emails carry one-click decision links (EMAIL_LINK_SECRET). */
+  emailActions?: EmailActionDeps;
   logger: Logger;
 }): Promise<HttpServer> {
-  const { metrics, checks, api, oidcSignIn, logger } = opts;
+  const { metrics, checks, api, oidcSignIn, emailActions, logger } = opts;
   const json = (res: http.ServerResponse, status: number, body: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -43,6 +46,17 @@ export async function startHttpServer(opts: {
     const route = `${req.method} ${url.pathname.startsWith('/approvals/') ? '/approvals' : url.pathname}`;
     void (async () => {
       if (await oidcSignIn?.handle(req, res, url)) return;
+      const action = emailActions && (await handleEmailAction(emailActions, req, url));
+      if (action) {
+        // A page of its own: no script, forms only to this origin, nothing cached or sent on as a referrer.
+        res.writeHead(action.status, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+        });
+        return void res.end(action.html);
+      }
       const answer = await handleApi(api, req, url);
       if (answer) return json(res, answer.status, answer.body);
       // The Avro schemas the AsyncAPI document references (./schemas/<name>.avsc), byte for byte.

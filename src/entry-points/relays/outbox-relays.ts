@@ -3,6 +3,7 @@
 // decision's outcome is on the topic within milliseconds; each relay's poll also claims unsent rows
 // from its table: anything written by a process that died, or an event that had to wait behind an
 // older one of its request.
+import { decisionLinksFor } from '../../adapters/email/decision-links';
 import { EmailRenderer } from '../../adapters/email/render-email';
 import { SmtpMailer } from '../../adapters/email/smtp-mailer';
 import type { Producer } from '../../adapters/kafka/kafka-client';
@@ -25,7 +26,7 @@ export interface OutboxRelays {
 }
 
 export function startOutboxRelays(deps: {
-  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'topics'>;
+  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'emailLinks' | 'topics'>;
   events: EventOutbox;
   emails: EmailOutbox;
   producer: Producer;
@@ -53,7 +54,7 @@ export function startOutboxRelays(deps: {
     mailer,
     metrics,
     connections: config.smtp.maxConnections,
-    renderer: new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage }),
+    renderer: new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage, links: decisionLinksFor(config) }),
     logger: logger.child({ component: 'email-relay' }),
   });
   const eventLoop = startRelayLoop('events', events.round, logger);

@@ -1,0 +1,98 @@
+// One-click decisions from an approver email: GET /email-actions/<token> shows what the link would
+// do and asks to confirm (a GET never decides: mail scanners follow links); POST confirms. The
+// decision is published exactly as the API publishes one, as the approver the signed link names,
+// and every rule the API and the worker apply still holds. A link decides once.
+import type http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { ApprovalQueries } from '../../data-access/approval-queries';
+import type { EmailLinkUses } from '../../data-access/email-link-uses';
+import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '../../adapters/email/decision-links';
+import type { ApprovalDecision } from '../../domain/card-operation';
+import { decisionOn } from './approvals-api';
+import { HttpError } from './auth';
+
+export interface EmailActionDeps {
+  links: DecisionLinks;
+  uses: Pick<EmailLinkUses, 'take' | 'giveBack' | 'used'>;
+  queries: Pick<ApprovalQueries, 'get'>;
+  publishDecisions(decisions: ApprovalDecision[]): Promise<void>;
+  /** Where the approvers' page shows a request. */
+  pageUrl: string;
+}
+
+export const EMAIL_ACTIONS_PATH = `/${EMAIL_ACTIONS_SEGMENT}/`;
+
+const WORDS: Record<DecisionLink['decision'], { verb: string; done: string }> = {
+  APPROVED: { verb: 'Approve', done: 'approved' },
+  POSTPONED: { verb: 'Postpone', done: 'postponed' },
+  REJECTED: { verb: 'Reject', done: 'rejected' },
+};
+
+const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(status: number, title: string, body: string): { status: number; html: string } {
+  const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>
+<body style="margin:0;background:#eef1f4;font-family:Arial,Helvetica,sans-serif;color:#1f2933;">
+<main style="max-width:560px;margin:32px auto;background:#fff;border:1px solid #d9dee3;border-radius:6px;padding:24px;">
+<h1 style="font-size:20px;margin:0 0 16px;color:#1f4e79;">${escapeHtml(title)}</h1>${body}</main></body></html>`;
+  return { status, html };
+}
+
+const sorry = (status: number, title: string, text: string) => page(status, title, `<p>${escapeHtml(text)}</p><p>Nothing was changed.</p>`);
+
+/** Handles GET and POST /email-actions/<token>; undefined for other paths. */
+export async function handleEmailAction(deps: EmailActionDeps, req: http.IncomingMessage, url: URL): Promise<{ status: number; html: string } | undefined> {
+  if (!url.pathname.startsWith(EMAIL_ACTIONS_PATH) || (req.method !== 'GET' && req.method !== 'POST')) return undefined;
+  const link = deps.links.read(url.pathname.slice(EMAIL_ACTIONS_PATH.length), Date.now());
+  if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
+  if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
+  if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'Each link in an approval email decides once, and this one already has.');
+  const found = await deps.queries.get(link.requestId);
+  if (!found) return sorry(404, 'Request not found', `There is no request ${link.requestId}.`);
+  const { record } = found;
+  const words = WORDS[link.decision];
+  const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
+  if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
+
+  const identity = { ...link.approver, roles: ['approver' as const] };
+  const reason = req.method === 'POST' ? new URLSearchParams(await readForm(req)).get('reason')?.trim() || null : null;
+  const summary = `<table style="font-size:14px;line-height:20px;margin:0 0 16px;">
+<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Request</th><td>${escapeHtml(record.requestId)}</td></tr>
+<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Operation</th><td>${escapeHtml(record.operation)}</td></tr>
+<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Requester</th><td>${escapeHtml(record.requester.name)}</td></tr>
+<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">You</th><td>${escapeHtml(link.approver.name)}</td></tr></table>`;
+  const form = (problem = ''): string =>
+    `${summary}${problem ? `<p style="color:#b83227;">${escapeHtml(problem)}</p>` : ''}<form method="post">
+${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name="reason" rows="3" cols="50" required></textarea></label></p>' : ''}
+<p><button type="submit" style="background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:12px 20px;font-size:15px;font-weight:bold;">Confirm: ${words.verb}</button></p></form>
+<p style="font-size:12px;color:#616e7c;">This link decides once, and works until ${escapeHtml(new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' '))} UTC.</p>${open}`;
+
+  if (req.method === 'GET') return page(200, `${words.verb} this request?`, form());
+  if (link.decision === 'REJECTED' && !reason) return page(400, `${words.verb} this request?`, form('A rejection needs a reason.'));
+  let decision: ApprovalDecision;
+  try {
+    decision = { ...decisionOn(record, identity, { decision: link.decision, reason, cardOutcomes: [] }, []), decisionId: randomUUID() };
+  } catch (error) {
+    if (error instanceof HttpError) return sorry(error.status, 'This decision cannot be made', error.message);
+    throw error;
+  }
+  if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return sorry(409, 'This link has already been used', 'Each link in an approval email decides once, and this one already has.');
+  try {
+    await deps.publishDecisions([decision]);
+  } catch (error) {
+    await deps.uses.giveBack(link.linkId);
+    throw error;
+  }
+  return page(200, `Request ${words.done}`, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}). The requester is told once the request has ended.</p>${open}`);
+}
+
+async function readForm(req: http.IncomingMessage): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 16_384) throw new HttpError(413, 'BODY_TOO_LARGE', 'the form is larger than 16 KiB');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,109 @@
+// One-click decisions from a real approver email read out of the SMTP inbox, in a real Chromium:
+// a GET only shows a confirmation page; confirming publishes the decision as the API does; a link
+// decides once; a forged, expired or stale link changes nothing and says so.
+import { chromium, type Browser } from 'playwright-core';
+import { DecisionLinks } from '../../src/adapters/email/decision-links';
+import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
+import { aPerson, aRequest } from '../support/builders';
+import { waitForEmails } from '../support/inbox';
+import { startHarnessWithWorker, type Harness } from '../support/test-worker';
+
+const SECRET = 'email-link-secret-that-is-long-enough-0123';
+let harness: Harness;
+let base: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  ({ harness, base } = await startHarnessWithWorker({ EMAIL_LINK_SECRET: SECRET, EMAIL_LINK_TTL: '1h' }));
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await harness?.stop();
+});
+
+/** The Approve, Postpone and Reject links of `approver`'s email about `request`, pointed at this worker. */
+async function linksIn(request: CardOperationRequest, approver: Person): Promise<{ approve: string; postpone: string; reject: string }> {
+  const [email] = (await waitForEmails(approver.email, 1)).filter((e) => e.subject.includes(request.requestId));
+  const found = [...email!.html!.matchAll(/href="([^"]*\/email-actions\/[^"]+)"/g)].map((m) => `${base}${new URL(m[1]!.replace(/&amp;/g, '&')).pathname}`);
+  expect(email!.text).toContain('/email-actions/');
+  expect(found).toHaveLength(3);
+  return { approve: found[0]!, postpone: found[1]!, reject: found[2]! };
+}
+
+async function opened(): Promise<CardOperationRequest> {
+  const request = aRequest('LOCK_CARD');
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  return request;
+}
+
+test('when an approver clicks Approve in the email and confirms, then the request is approved; a GET alone decides nothing, and a second click changes nothing and says so', async () => {
+  const request = await opened();
+  const approver = request.approvers[0]!;
+  const { approve } = await linksIn(request, approver);
+
+  // What a mail scanner does: fetch the link, twice. Nothing is decided.
+  for (let i = 0; i < 2; i += 1) expect((await fetch(approve)).status).toBe(200);
+
+  const page = await browser.newPage();
+  await page.goto(approve);
+  await page.getByRole('heading', { name: 'Approve this request?' }).waitFor();
+  await page.getByRole('button', { name: 'Confirm: Approve' }).click();
+  await page.getByRole('heading', { name: 'Request approved' }).waitFor();
+  const events = await harness.waitForEvents(request.requestId, 2);
+  expect(events.map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
+  expect(events[1]!.decision).toMatchObject({ approver: { id: approver.id, email: approver.email }, actingAs: 'APPROVER' });
+
+  await page.goto(approve);
+  await page.getByRole('heading', { name: 'This link has already been used' }).waitFor();
+  expect(await page.getByText('Nothing was changed.').isVisible()).toBe(true);
+  const again = await fetch(approve, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect(again.status).toBe(409);
+  await page.close();
+  // One decision in all: the GETs and the second click added none.
+  const [{ count }] = await harness.db.query('SELECT count(*)::int AS count FROM approval_decisions WHERE request_id = $1', [request.requestId]);
+  expect(count).toBe(1);
+  expect(harness.eventsFor(request.requestId)).toHaveLength(2);
+});
+
+test('when an approver rejects from the email, then the confirmation asks for a reason, and the rejection carries it', async () => {
+  const request = await opened();
+  const { reject } = await linksIn(request, request.approvers[1]!);
+  const withoutReason = await fetch(reject, { method: 'POST', body: 'reason=', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect([withoutReason.status, await withoutReason.text()]).toEqual([400, expect.stringContaining('A rejection needs a reason.')]);
+  const page = await browser.newPage();
+  await page.goto(reject);
+  await page.getByLabel('Reason (required)').fill('The card is still in use');
+  await page.getByRole('button', { name: 'Confirm: Reject' }).click();
+  await page.getByRole('heading', { name: 'Request rejected' }).waitFor();
+  await page.close();
+  const [, rejected] = await harness.waitForEvents(request.requestId, 2);
+  expect(rejected).toMatchObject({ type: 'REJECTED', decision: { reason: 'The card is still in use', approver: { id: request.approvers[1]!.id } } });
+});
+
+test('a link for a closed request, a forged link and an expired link each show a clear page and change nothing', async () => {
+  const request = await opened();
+  const [first, second] = request.approvers;
+  const { approve } = await linksIn(request, first!);
+  const { postpone } = await linksIn(request, second!);
+  const page = await browser.newPage();
+  await page.goto(approve);
+  await page.getByRole('button', { name: 'Confirm: Approve' }).click();
+  await page.getByRole('heading', { name: 'Request approved' }).waitFor();
+  await harness.waitForEvents(request.requestId, 2);
+
+  const closed = await fetch(postpone, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect([closed.status, await closed.text()]).toEqual([409, expect.stringContaining('The request is already approved')]);
+
+  const token = new URL(approve).pathname.split('/').pop()!;
+  const forged = `${base}/email-actions/${token.slice(0, -4)}AAAA`;
+  expect((await fetch(forged)).status).toBe(400);
+  const someoneElse = new DecisionLinks({ secret: 'another-secret-that-is-long-enough-012345', ttlMs: 3600_000, baseUrl: `${base}/email-actions` });
+  expect((await fetch(someoneElse.linksFor('e', request.requestId, aPerson('mallory'), Date.now()).APPROVED)).status).toBe(400);
+  const expired = new DecisionLinks({ secret: SECRET, ttlMs: 1000, baseUrl: `${base}/email-actions` }).linksFor('e', request.requestId, second!, Date.now() - 5000).APPROVED;
+  await page.goto(expired);
+  await page.getByRole('heading', { name: 'This link has expired' }).waitFor();
+  await page.close();
+  expect(harness.eventsFor(request.requestId)).toHaveLength(2);
+});
