@@ -252,3 +252,60 @@ test('when an approver delegates in the page, then the delegate sees and decides
   await listed.getByRole('cell', { name: new RegExp(`^Revoked .* by ${approver.name}$`) }).waitFor();
   expect(await listed.getByRole('button').count()).toBe(0);
 }, 60_000);
+
+test('when the page is switched to Svenska, then its words are Swedish (and the choice is remembered)', async () => {
+  const page = await signInAs(aPerson('approver'));
+  expect(await page.locator('html').getAttribute('lang')).toBe('en'); // the browser's English by default
+
+  await page.getByLabel('Language').selectOption({ label: 'Svenska' });
+  const tabs = page.locator('#tabs');
+  await tabs.getByRole('button', { name: 'Vad vill du göra' }).waitFor();
+  await page.locator('#search-form').getByRole('button', { name: 'Sök' }).waitFor();
+  await page.getByRole('heading', { name: 'Begäranden' }).waitFor();
+  expect(await page.locator('html').getAttribute('lang')).toBe('sv');
+  await tabs.getByRole('button', { name: 'Vad vill du göra' }).click();
+  await page.getByRole('button', { name: 'Godkänn markerade' }).waitFor();
+  await page.getByRole('columnheader', { name: 'Behövs senast' }).waitFor();
+  await page.screenshot({ path: path.join(SHOTS, 'svenska.png'), fullPage: true });
+
+  await page.reload();
+  await page.getByRole('heading', { name: 'Begäranden' }).waitFor();
+  await tabs.getByRole('button', { name: 'Vad vill du göra' }).waitFor();
+  expect(await page.getByLabel('Language').inputValue()).toBe('sv');
+
+  await page.getByLabel('Language').selectOption({ label: 'English' });
+  await page.getByRole('heading', { name: 'Requests' }).waitFor();
+  await tabs.getByRole('button', { name: 'What do you want to do' }).waitFor();
+  expect(await page.locator('html').getAttribute('lang')).toBe('en');
+}, 60_000);
+
+test('when an approver sorts the task list by due date, then the request needed soonest comes first', async () => {
+  const approver = aPerson('approver');
+  const hour = 3_600_000;
+  const dueIn = (ms: number | null) => aRequest('LOCK_CARD', { approvers: [approver, aPerson('approver')], dueAt: ms === null ? null : Date.now() + ms });
+  // Published neither in due order nor in its reverse, whichever way the list comes by default.
+  const [later, none, soonest, middle] = [dueIn(48 * hour), dueIn(null), dueIn(hour), dueIn(5 * hour)];
+  for (const request of [later!, none!, soonest!, middle!]) await harness.publishRequest(request);
+  for (const request of [later!, none!, soonest!, middle!]) await harness.waitForEvents(request.requestId, 1);
+
+  const page = await signInAs(approver);
+  await page.getByRole('button', { name: 'What do you want to do' }).click();
+  const ids = () => page.locator('#task-list tbody tr td:nth-child(2)').allTextContents();
+  await pollUntil(ids, (listed) => listed.length === 4, { what: 'the four tasks' });
+  // Each row says when it is needed ("—" without a due date) and how long it has waited.
+  const noDue = page.getByRole('row', { name: new RegExp(none!.requestId) });
+  expect(await noDue.locator('td:nth-child(5)').textContent()).toBe('—');
+  expect(await noDue.locator('td:nth-child(6)').textContent()).toMatch(/^\d+ min$/);
+
+  const neededBy = page.getByRole('columnheader', { name: 'Needed by' });
+  await neededBy.getByRole('button').click();
+  const ascending = [soonest!, middle!, later!, none!].map((r) => r.requestId);
+  await pollUntil(ids, (listed) => JSON.stringify(listed) === JSON.stringify(ascending), { what: 'the tasks by due date, soonest first' });
+  expect(await neededBy.getAttribute('aria-sort')).toBe('ascending');
+  await page.screenshot({ path: path.join(SHOTS, 'tasks-by-due-date.png'), fullPage: true });
+
+  await neededBy.getByRole('button').click();
+  const descending = [later!, middle!, soonest!, none!].map((r) => r.requestId); // no due date stays last
+  await pollUntil(ids, (listed) => JSON.stringify(listed) === JSON.stringify(descending), { what: 'the tasks by due date, latest first' });
+  expect(await neededBy.getAttribute('aria-sort')).toBe('descending');
+}, 60_000);
