@@ -41,7 +41,7 @@ async function opened(): Promise<CardOperationRequest> {
 test('when an approver clicks Approve in the email and confirms, then the request is approved; a GET alone decides nothing, and a second click changes nothing and says so', async () => {
   const request = await opened();
   const approver = request.approvers[0]!;
-  const { approve } = await linksIn(request, approver);
+  const { approve, reject } = await linksIn(request, approver);
 
   // What a mail scanner does: fetch the link, twice. Nothing is decided.
   for (let i = 0; i < 2; i += 1) expect((await fetch(approve)).status).toBe(200);
@@ -50,7 +50,7 @@ test('when an approver clicks Approve in the email and confirms, then the reques
   await page.goto(approve);
   await page.getByRole('heading', { name: 'Approve this request?' }).waitFor();
   await page.getByRole('button', { name: 'Confirm: Approve' }).click();
-  await page.getByRole('heading', { name: 'Request approved' }).waitFor();
+  await page.getByRole('heading', { name: 'Approval sent' }).waitFor();
   const events = await harness.waitForEvents(request.requestId, 2);
   expect(events.map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
   expect(events[1]!.decision).toMatchObject({ approver: { id: approver.id, email: approver.email }, actingAs: 'APPROVER' });
@@ -60,6 +60,9 @@ test('when an approver clicks Approve in the email and confirms, then the reques
   expect(await page.getByText('Nothing was changed.').isVisible()).toBe(true);
   const again = await fetch(approve, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   expect(again.status).toBe(409);
+  // The email's other links are spent too: one email, one decision.
+  const other = await fetch(reject);
+  expect([other.status, await other.text()]).toEqual([409, expect.stringContaining('This link has already been used')]);
   await page.close();
   // One decision in all: the GETs and the second click added none.
   const [{ count }] = await harness.db.query('SELECT count(*)::int AS count FROM approval_decisions WHERE request_id = $1', [request.requestId]);
@@ -72,14 +75,30 @@ test('when an approver rejects from the email, then the confirmation asks for a 
   const { reject } = await linksIn(request, request.approvers[1]!);
   const withoutReason = await fetch(reject, { method: 'POST', body: 'reason=', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   expect([withoutReason.status, await withoutReason.text()]).toEqual([400, expect.stringContaining('A rejection needs a reason.')]);
+  // A form too large, or not in UTF-8, gets a page like the others and decides nothing.
+  const huge = await fetch(reject, { method: 'POST', body: `reason=${'x'.repeat(20_000)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect([huge.status, huge.headers.get('content-type'), huge.headers.get('cache-control')]).toEqual([413, 'text/html; charset=utf-8', 'no-store']);
+  const latin1 = await fetch(reject, { method: 'POST', body: Buffer.from('reason=f\xf6r sent', 'latin1'), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect([latin1.status, await latin1.text()]).toEqual([400, expect.stringContaining('The reason is not valid text.')]);
   const page = await browser.newPage();
   await page.goto(reject);
   await page.getByLabel('Reason (required)').fill('The card is still in use');
   await page.getByRole('button', { name: 'Confirm: Reject' }).click();
-  await page.getByRole('heading', { name: 'Request rejected' }).waitFor();
+  await page.getByRole('heading', { name: 'Rejection sent' }).waitFor();
   await page.close();
   const [, rejected] = await harness.waitForEvents(request.requestId, 2);
   expect(rejected).toMatchObject({ type: 'REJECTED', decision: { reason: 'The card is still in use', approver: { id: request.approvers[1]!.id } } });
+});
+
+test('an approver no longer asked (reassigned away) is told so on opening the link, before any confirmation', async () => {
+  const request = await opened();
+  const [away] = request.approvers;
+  const { approve } = await linksIn(request, away!);
+  await harness.publishDecision({ decisionId: `reassign-${request.requestId}`, requestId: request.requestId, decision: 'REASSIGNED', approver: aPerson('operator'), reason: null, decidedAt: Date.now(), actingAs: 'OPERATOR', cardOutcomes: [], reassign: { from: away!, to: aPerson('successor') } });
+  await harness.waitForEvents(request.requestId, 2);
+  const opened2 = await fetch(approve);
+  expect([opened2.status, await opened2.text()]).toEqual([403, expect.stringContaining('This decision cannot be made')]);
+  expect(harness.eventsFor(request.requestId).map((e) => e.type)).toEqual(['OPENED', 'REASSIGNED']);
 });
 
 test('a link for a closed request, a forged link and an expired link each show a clear page and change nothing', async () => {
@@ -90,7 +109,7 @@ test('a link for a closed request, a forged link and an expired link each show a
   const page = await browser.newPage();
   await page.goto(approve);
   await page.getByRole('button', { name: 'Confirm: Approve' }).click();
-  await page.getByRole('heading', { name: 'Request approved' }).waitFor();
+  await page.getByRole('heading', { name: 'Approval sent' }).waitFor();
   await harness.waitForEvents(request.requestId, 2);
 
   const closed = await fetch(postpone, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });

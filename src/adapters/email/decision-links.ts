@@ -5,13 +5,14 @@ import { createHash } from 'node:crypto';
 import type { Person } from '../../domain/card-operation';
 import type { Config } from '../../libraries/config';
 import { signLink, verifyLink } from '../../libraries/signed-links';
+import { TIMESTAMP_RANGE, idProblem, personProblems } from '../../domain/validate-message';
 
 export const LINK_DECISIONS = ['APPROVED', 'POSTPONED', 'REJECTED'] as const;
 export type LinkDecision = (typeof LINK_DECISIONS)[number];
 
 /** What a link carries: whose decision on which request, until when. */
 export interface DecisionLink {
-  /** Stable per (email, decision): a resent email carries the same links. */
+  /** Stable per email (recipient and event), shared by its three links: one email decides once, and a resent email carries the same links. */
   linkId: string;
   requestId: string;
   approver: Pick<Person, 'id' | 'name' | 'email'>;
@@ -29,7 +30,7 @@ export class DecisionLinks {
     const base = this.settings.baseUrl.replace(/\/$/, '');
     const one = (decision: LinkDecision): string => {
       const link: DecisionLink = {
-        linkId: createHash('sha256').update(`${eventId}\u0000${recipient.email.toLowerCase()}\u0000${decision}`).digest('base64url').slice(0, 32),
+        linkId: createHash('sha256').update(`${eventId}\u0000${recipient.email.toLowerCase()}`).digest('base64url').slice(0, 32),
         requestId,
         approver: { id: recipient.id, name: recipient.name, email: recipient.email },
         decision,
@@ -43,7 +44,20 @@ export class DecisionLinks {
   /** The link a token stands for, or why it stands for none. */
   read(token: string, now: number): DecisionLink | LinkProblem {
     const link = verifyLink<DecisionLink>(token, this.settings.secret);
-    const shaped = link && typeof link.linkId === 'string' && typeof link.requestId === 'string' && typeof link.expiresAt === 'number' && LINK_DECISIONS.includes(link.decision) && typeof link.approver?.id === 'string';
+    const person = link?.approver;
+    const shaped =
+      link &&
+      typeof link.linkId === 'string' &&
+      typeof link.requestId === 'string' &&
+      idProblem('requestId', link.requestId) === undefined &&
+      Number.isSafeInteger(link.expiresAt) &&
+      link.expiresAt >= TIMESTAMP_RANGE.min &&
+      link.expiresAt <= TIMESTAMP_RANGE.max &&
+      LINK_DECISIONS.includes(link.decision) &&
+      typeof person?.id === 'string' &&
+      typeof person.name === 'string' &&
+      typeof person.email === 'string' &&
+      personProblems('approver', { ...person, locale: null }).length === 0;
     if (!shaped) return 'INVALID';
     return link.expiresAt <= now ? 'EXPIRED' : link;
   }

@@ -8,6 +8,7 @@ import type { ApprovalQueries } from '../../data-access/approval-queries';
 import type { EmailLinkUses } from '../../data-access/email-link-uses';
 import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '../../adapters/email/decision-links';
 import type { ApprovalDecision } from '../../domain/card-operation';
+import { approverRefusal } from '../../domain/approval-policy';
 import { decisionOn } from './approvals-api';
 import { HttpError } from './auth';
 
@@ -22,10 +23,10 @@ export interface EmailActionDeps {
 
 export const EMAIL_ACTIONS_PATH = `/${EMAIL_ACTIONS_SEGMENT}/`;
 
-const WORDS: Record<DecisionLink['decision'], { verb: string; done: string }> = {
-  APPROVED: { verb: 'Approve', done: 'approved' },
-  POSTPONED: { verb: 'Postpone', done: 'postponed' },
-  REJECTED: { verb: 'Reject', done: 'rejected' },
+const WORDS: Record<DecisionLink['decision'], { verb: string; sent: string }> = {
+  APPROVED: { verb: 'Approve', sent: 'Approval sent' },
+  POSTPONED: { verb: 'Postpone', sent: 'Postponement sent' },
+  REJECTED: { verb: 'Reject', sent: 'Rejection sent' },
 };
 
 const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -46,29 +47,44 @@ export async function handleEmailAction(deps: EmailActionDeps, req: http.Incomin
   const link = deps.links.read(url.pathname.slice(EMAIL_ACTIONS_PATH.length), Date.now());
   if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
   if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
-  if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'Each link in an approval email decides once, and this one already has.');
+  if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
   const found = await deps.queries.get(link.requestId);
   if (!found) return sorry(404, 'Request not found', `There is no request ${link.requestId}.`);
   const { record } = found;
   const words = WORDS[link.decision];
   const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
   if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
+  // Every refusal the worker would give for this person now (four-eyes, no longer asked, already voted) is given here, before a confirmation is offered.
+  const refusal = approverRefusal(record, link.approver, [], Date.now());
+  if (refusal) return page(refusal.code === 'NOT_AN_APPROVER' || refusal.code === 'SELF_APPROVAL' || refusal.code === 'HOLDER_APPROVAL' ? 403 : 409, 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
 
   const identity = { ...link.approver, roles: ['approver' as const] };
-  const reason = req.method === 'POST' ? new URLSearchParams(await readForm(req)).get('reason')?.trim() || null : null;
   const summary = `<table style="font-size:14px;line-height:20px;margin:0 0 16px;">
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Request</th><td>${escapeHtml(record.requestId)}</td></tr>
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Operation</th><td>${escapeHtml(record.operation)}</td></tr>
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Requester</th><td>${escapeHtml(record.requester.name)}</td></tr>
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">You</th><td>${escapeHtml(link.approver.name)}</td></tr></table>`;
-  const form = (problem = ''): string =>
-    `${summary}${problem ? `<p style="color:#b83227;">${escapeHtml(problem)}</p>` : ''}<form method="post">
+  const confirmation = (status: number, problem = '') =>
+    page(
+      status,
+      `${words.verb} this request?`,
+      `${summary}${problem ? `<p style="color:#b83227;">${escapeHtml(problem)}</p>` : ''}<form method="post">
 ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name="reason" rows="3" cols="50" required></textarea></label></p>' : ''}
 <p><button type="submit" style="background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:12px 20px;font-size:15px;font-weight:bold;">Confirm: ${words.verb}</button></p></form>
-<p style="font-size:12px;color:#616e7c;">This link decides once, and works until ${escapeHtml(new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' '))} UTC.</p>${open}`;
+<p style="font-size:12px;color:#616e7c;">The links in this email decide once, and work until ${escapeHtml(new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' '))} UTC.</p>${open}`,
+    );
+  if (req.method === 'GET') return confirmation(200);
 
-  if (req.method === 'GET') return page(200, `${words.verb} this request?`, form());
-  if (link.decision === 'REJECTED' && !reason) return page(400, `${words.verb} this request?`, form('A rejection needs a reason.'));
+  let reason: string | null;
+  try {
+    reason = new URLSearchParams(await readForm(req)).get('reason')?.trim() || null;
+  } catch (error) {
+    if (error instanceof HttpError) return sorry(error.status, 'This form is too large', error.message);
+    throw error;
+  }
+  // A form in another encoding than UTF-8 decodes with replacement characters: not the text typed.
+  if (reason?.includes('\uFFFD')) return confirmation(400, 'The reason is not valid text.');
+  if (link.decision === 'REJECTED' && !reason) return confirmation(400, 'A rejection needs a reason.');
   let decision: ApprovalDecision;
   try {
     decision = { ...decisionOn(record, identity, { decision: link.decision, reason, cardOutcomes: [] }, []), decisionId: randomUUID() };
@@ -76,14 +92,15 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
     if (error instanceof HttpError) return sorry(error.status, 'This decision cannot be made', error.message);
     throw error;
   }
-  if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return sorry(409, 'This link has already been used', 'Each link in an approval email decides once, and this one already has.');
+  if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
   try {
     await deps.publishDecisions([decision]);
   } catch (error) {
     await deps.uses.giveBack(link.linkId);
     throw error;
   }
-  return page(200, `Request ${words.done}`, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}). The requester is told once the request has ended.</p>${open}`);
+  // Sent, not applied: the worker still applies every rule when the decision arrives.
+  return page(200, words.sent, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}); the request's history shows it once it has been applied. The requester is told when the request ends.</p>${open}`);
 }
 
 async function readForm(req: http.IncomingMessage): Promise<string> {
