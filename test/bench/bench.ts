@@ -211,10 +211,13 @@ interface Cell {
   baseline: number[];
 }
 
-/** 1, 2 and 4 partitions × 1 and 2 instances, each `runs` times; the baseline once per run. */
+/** The matrix's partition counts: 1, 2 and 4; the smoke run checks the phase with 2 only. */
+const MATRIX_PARTITIONS = smoke ? [2] : [1, 2, 4];
+
+/** The partition counts × 1 and 2 instances, each `runs` times; the baseline once per run. */
 async function scalingMatrix(): Promise<Cell[]> {
   const cells: Cell[] = [];
-  for (const partitions of [1, 2, 4]) {
+  for (const partitions of MATRIX_PARTITIONS) {
     const row = [1, 2].map((instances) => ({ partitions, instances, intake: [] as number[], baseline: [] as number[] }));
     for (let r = 0; r < options.runs; r += 1) {
       const run = await freshTopics(partitions);
@@ -296,7 +299,7 @@ async function main(): Promise<void> {
   if (matrix.length) {
     out(`\nScaling: intake of ${options.matrixRequests} requests, mean (min–max) of ${options.runs} run(s)\n`);
     out('| partitions | baseline (/s) | 1 worker (/s) | ratio | 2 workers (/s) | ratio |\n|---|---|---|---|---|---|');
-    for (const p of [1, 2, 4]) {
+    for (const p of MATRIX_PARTITIONS) {
       const [one, two] = matrix.filter((c) => c.partitions === p);
       const ratio = (c: Cell): string => (c.intake.reduce((a, b) => a + b) / c.baseline.reduce((a, b) => a + b)).toFixed(2);
       out(`| ${p} | ${spread(one!.baseline)} | ${spread(one!.intake)} | ${ratio(one!)} | ${spread(two!.intake)} | ${ratio(two!)} |`);
