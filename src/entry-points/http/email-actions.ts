@@ -9,7 +9,7 @@ import type { EmailLinkUses } from '../../data-access/email-link-uses';
 import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '../../adapters/email/decision-links';
 import type { ApprovalDecision } from '../../domain/card-operation';
 import { approverRefusal } from '../../domain/approval-policy';
-import { decisionOn } from './approvals-api';
+import { decisionOn, readBody } from './approvals-api';
 import { HttpError } from './auth';
 
 export interface EmailActionDeps {
@@ -77,7 +77,7 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
 
   let reason: string | null;
   try {
-    reason = new URLSearchParams(await readForm(req)).get('reason')?.trim() || null;
+    reason = new URLSearchParams(await readBody(req)).get('reason')?.trim() || null;
   } catch (error) {
     if (error instanceof HttpError) return sorry(error.status, 'This form is too large', error.message);
     throw error;
@@ -101,15 +101,4 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
   }
   // Sent, not applied: the worker still applies every rule when the decision arrives.
   return page(200, words.sent, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}); the request's history shows it once it has been applied. The requester is told when the request ends.</p>${open}`);
-}
-
-async function readForm(req: http.IncomingMessage): Promise<string> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > 16_384) throw new HttpError(413, 'BODY_TOO_LARGE', 'the form is larger than 16 KiB');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
