@@ -1,10 +1,11 @@
 // The moving parts of one benchmark run: fresh topics and databases, pre-produced requests, the
 // baseline consumer, worker processes with their CPU and memory, and intake measured from the
 // database's own timestamps.
-import { spawn } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import nodemailer from 'nodemailer';
 import { DataSource } from 'typeorm';
 import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
@@ -57,6 +58,14 @@ export async function freshTopics(partitions: number): Promise<TopicsRun> {
   await createTopics(createKafka(config.kafka, logger, 'bench'), allTopics(config.topics), partitions);
   created.push(...allTopics(config.topics));
   return { id, config, env, codec: new AvroCodec(config.schemaRegistryUrl) };
+}
+
+/** More topics for a run (`names` under its prefix), deleted with the rest at the end. */
+export async function moreTopics(run: TopicsRun, names: string[], partitions: number): Promise<string[]> {
+  const topics = names.map((name) => `${run.env.TOPIC_PREFIX}${name}`);
+  await createTopics(createKafka(run.config.kafka, logger, 'bench'), topics, partitions);
+  created.push(...topics);
+  return topics;
 }
 
 /** A fresh, migrated database; `drop` removes it. */
@@ -162,7 +171,79 @@ export async function baseline(run: TopicsRun, db: DataSource, n: number): Promi
   return n / seconds;
 }
 
+/** A bench helper written in TypeScript, in a process of its own with an IPC channel. */
+export function forkHelper(file: string, env: Record<string, string> = {}): ChildProcess {
+  return fork(path.join(__dirname, file), [], {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+}
+
+/** The next IPC message from `child` that `pick` accepts (returns a value for). */
+export function nextMessage<T>(child: ChildProcess, pick: (message: any) => T | undefined, timeoutMs = 60_000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('no answer from a bench helper')), timeoutMs);
+    const onExit = (code: number | null): void => done(new Error(`a bench helper exited (${code})`));
+    const onMessage = (message: unknown): void => {
+      const value = pick(message);
+      if (value !== undefined) done(undefined, value);
+    };
+    function done(error?: Error, value?: T): void {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (error) reject(error);
+      else resolve(value as T);
+    }
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+export interface SmtpSink {
+  url: string;
+  pid: number | undefined;
+  received: () => Promise<{ count: number; bytes: number }>;
+  stop: () => void;
+}
+
+/** The counting SMTP sink (smtp-sink.ts) in its own process. */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const child = forkHelper('smtp-sink.ts');
+  const port = await nextMessage(child, (m: { port?: number }) => m.port);
+  return {
+    url: `smtp://127.0.0.1:${port}?tls=off`,
+    pid: child.pid,
+    received: () => {
+      const answer = nextMessage(child, (m: { count?: number; bytes: number }) => (m.count === undefined ? undefined : { count: m.count, bytes: m.bytes }));
+      child.send('count');
+      return answer;
+    },
+    stop: () => void child.kill(),
+  };
+}
+
+/**
+ * The email baseline: `n` copies of one rendered email sent with nodemailer alone, pooled over
+ * `connections` connections as the worker's mailer is, to `smtpUrl`. Emails/s.
+ */
+export async function emailBaseline(smtpUrl: string, email: { subject: string; html: string; text: string }, n: number, connections: number): Promise<number> {
+  const url = new URL(smtpUrl);
+  const transport = nodemailer.createTransport({ pool: true, maxConnections: connections, host: url.hostname, port: Number(url.port), ignoreTLS: true });
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      transport.sendMail({ from: 'bench@bench.example.com', to: `approver-${i % 500}@bench.example.com`, subject: email.subject, html: email.html, text: email.text, messageId: `<baseline-${i}@bench.example.com>` }),
+    ),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  transport.close();
+  return n / seconds;
+}
+
 export interface WorkerProcess {
+  pid: number | undefined;
   usage: () => { cpuSeconds: number; peakRssMb: number };
   stop: () => Promise<{ cpuSeconds: number; peakRssMb: number }>;
 }
@@ -181,6 +262,7 @@ export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
     return { cpuSeconds: (Number(stat[11]) + Number(stat[12])) / ticks, peakRssMb: Math.round(hwm / 1024) };
   };
   return {
+    pid: child.pid,
     usage,
     stop: async () => {
       const last = usage();
