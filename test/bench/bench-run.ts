@@ -27,9 +27,13 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 }
 
-/** Waits (up to 10 min) until `probe` answers true. */
+/**
+ * Waits (up to 10 min) until `probe` answers true. Every 250 ms: the probes count rows, and
+ * counting more often would take database time from what is measured (rates come from the
+ * rows' own timestamps, so a later look does not change them).
+ */
 export const waitUntil = async (what: string, probe: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> =>
-  void (await pollUntil(probe, Boolean, { what, timeoutMs }));
+  void (await pollUntil(probe, Boolean, { what, timeoutMs, intervalMs: 250 }));
 
 export const count = async (db: DataSource, sql: string): Promise<number> => (await db.query(sql))[0].n as number;
 

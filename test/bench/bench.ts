@@ -12,7 +12,8 @@
 //   --stored S           records already stored for the large-database phase (default 1000000; 0 skips)
 //   --quick              every phase at a smaller size (under 3 minutes), with the same ratios
 //   --smoke              a tiny run of every phase (what `npm test` runs)
-//   --keep-db, --profile
+//   --keep-db, --profile (the worker's CPU profile), --pg-profile (the database's time per
+//   statement in each phase; needs pg_stat_statements preloaded)
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -105,6 +106,34 @@ interface Phase {
   name: string;
   seconds: number;
   cpu: CpuSnapshot;
+  /** With --pg-profile: the statements that took the database's time in this phase. */
+  statements?: Statement[];
+}
+
+interface Statement {
+  ms: number;
+  calls: number;
+  rows: number;
+  query: string;
+}
+
+/**
+ * With --pg-profile, where the database's time goes in each phase, from pg_stat_statements
+ * (which the server must preload: shared_preload_libraries = 'pg_stat_statements').
+ */
+async function statementProfile(db: Database['db']): Promise<{ reset: () => Promise<void>; top: (n: number) => Promise<Statement[]> }> {
+  await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  return {
+    reset: async () => void (await db.query('SELECT pg_stat_statements_reset()')),
+    top: async (n) =>
+      (
+        await db.query(
+          `SELECT round(total_exec_time)::int AS ms, calls::int, rows::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+           FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT $1`,
+          [n],
+        )
+      ).map((r: Statement) => r),
+  };
 }
 
 interface Latency {
@@ -167,11 +196,13 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
   const database = await freshDatabase();
   const { db } = database;
   const phases: Phase[] = [];
+  const statements = process.argv.includes('--pg-profile') ? await statementProfile(db) : undefined;
   async function phase<T>(name: string, work: () => Promise<T>): Promise<T> {
+    await statements?.reset();
     const before = cpu.snapshot();
     const began = Date.now();
     const value = await work();
-    phases.push({ name, seconds: Number(((Date.now() - began) / 1000).toFixed(1)), cpu: cpuBetween(before, cpu.snapshot()) });
+    phases.push({ name, seconds: Number(((Date.now() - began) / 1000).toFixed(1)), cpu: cpuBetween(before, cpu.snapshot()), statements: await statements?.top(8) });
     return value;
   }
   try {
@@ -402,6 +433,10 @@ async function main(): Promise<void> {
   out('\nCPU seconds per process in each phase of the main run (the driver is this bench: producing, observing, polling)\n');
   out(`| phase | seconds | ${ROLES.join(' | ')} |\n|---|---|${ROLES.map(() => '---|').join('')}`);
   for (const p of main.phases) out(`| ${p.name} | ${p.seconds} | ${ROLES.map((r) => p.cpu[r]).join(' | ')} |`);
+  for (const p of main.phases.filter((x) => x.statements)) {
+    out(`\nDatabase time in ${p.name} (pg_stat_statements)\n\n| ms | calls | rows | statement |\n|---|---|---|---|`);
+    for (const st of p.statements!) out(`| ${st.ms} | ${st.calls} | ${st.rows} | \`${st.query.replace(/\|/g, '¦')}\` |`);
+  }
   if (matrix.length) {
     out(`\nScaling: intake of ${options.matrixRequests} requests, mean (min–max) of ${options.runs} run(s)\n`);
     out('| partitions | baseline (/s) | 1 worker (/s) | ratio (target ≥ 0.7) | 2 workers (/s) | ratio |\n|---|---|---|---|---|---|');

@@ -13,6 +13,7 @@ import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource } from '../../src/data-access/data-source';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision } from '../../src/domain/card-operation';
+import { coalescing } from '../../src/libraries/coalescing';
 import { loadConfig } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 
@@ -32,6 +33,9 @@ async function main(): Promise<void> {
   await consumer.connect();
   await consumer.subscribe({ topics: [decisionsTopic], fromBeginning: true });
   consumer.on(consumer.events.FETCH, () => process.send?.({ ready: true }));
+  // Offsets are committed in the background, one commit at a time carrying each partition's
+  // newest offset, as the worker commits them: the next fetch does not wait for a commit.
+  const commitOffset = coalescing<{ topic: string; partition: number; offset: string }>((offsets) => consumer.commitOffsets(offsets).catch(() => undefined));
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: config.kafka.partitionsConcurrently,
@@ -55,8 +59,7 @@ async function main(): Promise<void> {
       await producer.send({ topic: eventsTopic, acks: -1, messages: events });
       const last = batch.messages[batch.messages.length - 1]!.offset;
       resolveOffset(last);
-      // In the background, as the worker commits: the next fetch does not wait for it.
-      void consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);
+      void commitOffset(`${batch.topic}:${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() });
       process.send?.({ decisions: batch.messages.length, at: now });
     },
   });

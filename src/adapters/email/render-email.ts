@@ -65,8 +65,9 @@ type Compiled = (context: unknown, options?: Handlebars.RuntimeOptions) => strin
 
 /** How a time reads in each language: English as ISO 8601 (unambiguous across Europe), the others as their own. */
 function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
-  const zone = (ms: number): string =>
-    new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' }).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
+  // Built once: constructing an Intl.DateTimeFormat costs far more than formatting with one.
+  const zoneName = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' });
+  const zone = (ms: number): string => zoneName.formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
   if (locale === 'en') {
     const parts = new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
     return (ms) => {

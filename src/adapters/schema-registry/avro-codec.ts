@@ -30,7 +30,7 @@ export function readSchema(name: SchemaName): Record<string, unknown> {
 export class AvroCodec {
   private readonly registry: SchemaRegistry;
   private readonly readers = new Map<SchemaName, Type>();
-  private readonly resolvers = new Map<string, ReturnType<Type['createResolver']>>();
+  private readonly resolvers = new Map<string, Promise<ReturnType<Type['createResolver']>>>();
 
   constructor(private readonly registryUrl: string) {
     this.registry = new SchemaRegistry({ host: registryUrl }, { [SchemaType.AVRO]: {} });
@@ -107,10 +107,24 @@ export class AvroCodec {
     }
   }
 
-  private async resolverFor(schemaId: number, name: SchemaName): Promise<ReturnType<Type['createResolver']>> {
+  /**
+   * One resolver per (writer schema, reader), made once: the messages of a batch are decoded at
+   * once, so the first lookup is shared, not repeated by each of them (building a resolver costs
+   * far more than decoding a message). A lookup that failed is forgotten, so the next message
+   * tries again.
+   */
+  private resolverFor(schemaId: number, name: SchemaName): Promise<ReturnType<Type['createResolver']>> {
     const key = `${schemaId}/${name}`;
-    const cached = this.resolvers.get(key);
-    if (cached) return cached;
+    let resolver = this.resolvers.get(key);
+    if (!resolver) {
+      resolver = this.createResolver(schemaId, name);
+      this.resolvers.set(key, resolver);
+      resolver.catch(() => this.resolvers.delete(key));
+    }
+    return resolver;
+  }
+
+  private async createResolver(schemaId: number, name: SchemaName): Promise<ReturnType<Type['createResolver']>> {
     let writer: Type;
     try {
       writer = (await this.registry.getSchema(schemaId)) as unknown as Type;
@@ -121,14 +135,11 @@ export class AvroCodec {
       }
       throw new TransientError('REGISTRY_UNAVAILABLE', `schema registry unavailable: ${errorMessage(error)}`, {}, { cause: error });
     }
-    let resolver: ReturnType<Type['createResolver']>;
     try {
-      resolver = this.reader(name).createResolver(writer);
+      return this.reader(name).createResolver(writer);
     } catch {
       const writerName = (writer as { name?: string }).name ?? 'an unnamed schema';
       throw new PermanentMessageError('WRONG_SCHEMA', `schema ${schemaId} (${writerName}) is not a ${this.reader(name).name}`);
     }
-    this.resolvers.set(key, resolver);
-    return resolver;
   }
 }
