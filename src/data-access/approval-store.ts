@@ -119,8 +119,11 @@ class PgApprovalTransaction implements ApprovalTransaction {
          (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
          (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
            WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
-         (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM approval_events e
-           WHERE e.request_id = ANY($1) AND e.published_at IS NULL) AS unpublished,
+         -- OFFSET 0 keeps the planner on the request index: combined with the partial index of
+         -- unpublished events, which holds an entry for every event published since the last
+         -- vacuum, this took a millisecond and more per batch.
+         (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM (SELECT request_id, published_at FROM approval_events
+           WHERE request_id = ANY($1) OFFSET 0) AS e WHERE e.published_at IS NULL) AS unpublished,
          (SELECT coalesce(json_agg(g), '[]') FROM approval_delegations g
            WHERE g.revoked_at IS NULL AND g.ends_at > now() AND (
              lower(g.delegate->>'id') = ANY($4 || ARRAY(SELECT lower(d.approver->>'id') FROM approval_decisions d WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST'))

@@ -33,6 +33,21 @@ export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeout
   });
 }
 
+/**
+ * Runs one claim of an outbox's queue with bitmap scans off, so it walks the queue's partial
+ * index in order and stops after its limit. The index keeps an entry for every row that left
+ * the queue (sent, published) until the next vacuum; a plain index scan marks those entries dead
+ * as it passes them, so the next claim skips them. A bitmap scan, which the planner picks when
+ * the table's statistics are stale (a new or fast-growing table), reads all of them on every
+ * claim and marks none: a claim of an empty queue took 5 to 12 ms after 20,000 events.
+ */
+export async function claimWalkingIndex<T>(dataSource: DataSource, sql: string, parameters: unknown[]): Promise<T[]> {
+  return dataSource.transaction(async (db) => {
+    await db.query('SET LOCAL enable_bitmapscan = off');
+    return db.query(sql, parameters) as Promise<T[]>;
+  });
+}
+
 /** Runs pending migrations; an advisory lock keeps several starting workers from racing. */
 export async function migrate(dataSource: DataSource): Promise<string[]> {
   const runner = dataSource.createQueryRunner();

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { ApprovalEvent, EmailTemplate, EmailToSend } from '../domain/approval';
 import type { Person } from '../domain/card-operation';
+import { claimWalkingIndex } from './data-source';
 
 export interface ClaimedEmail {
   id: string;
@@ -51,7 +52,7 @@ export class EmailOutbox {
    */
   async claim(limit: number): Promise<{ token: string; emails: ClaimedEmail[] }> {
     const token = randomUUID();
-    const rows: Array<{
+    const rows = await claimWalkingIndex<{
       id: string;
       event_id: string;
       recipient: Person;
@@ -59,7 +60,8 @@ export class EmailOutbox {
       message_id: string;
       attempts: number;
       payload: ApprovalEvent;
-    }> = await this.dataSource.query(
+    }>(
+      this.dataSource,
       `WITH claimed AS (
          UPDATE email_outbox SET locked_until = clock_timestamp() + make_interval(secs => $2 / 1000.0), attempts = attempts + 1, lease_token = $3
          WHERE id IN (

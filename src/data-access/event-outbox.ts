@@ -5,6 +5,7 @@
 // looks for unpublished rows, not for ids above the last one it saw.
 import type { DataSource } from 'typeorm';
 import type { ApprovalEvent, Transition } from '../domain/approval';
+import { claimWalkingIndex } from './data-source';
 
 export class EventOutbox {
   // Statements that change rows are wrapped as `WITH … SELECT`: TypeORM returns plain rows for a
@@ -54,7 +55,8 @@ export class EventOutbox {
    * the events of its request after it wait behind it.
    */
   async claim(limit: number): Promise<ApprovalEvent[]> {
-    const rows: Array<{ payload: ApprovalEvent }> = await this.dataSource.query(
+    const rows = await claimWalkingIndex<{ payload: ApprovalEvent }>(
+      this.dataSource,
       `WITH claimed AS (
          UPDATE approval_events SET locked_until = clock_timestamp() + make_interval(secs => $2 / 1000.0)
          WHERE seq IN (

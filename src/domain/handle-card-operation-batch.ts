@@ -47,7 +47,7 @@ export function handleCardOperationBatch({ approvals, rules, publishAfterCommit 
       return { outcome: decided, publishNow: publishable };
     });
 
-    publishAfterCommit(publishNow);
+    publishAfterCommit(publishNow, publishNow.length < outcome.transitions.length);
     return { transitions: outcome.transitions, duplicates: outcome.duplicates, conflicts: outcome.conflicts };
   };
 }

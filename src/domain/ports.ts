@@ -43,5 +43,8 @@ export interface ApprovalRepository {
   parkTimer(claim: TimerClaim, reason: string): Promise<void>;
 }
 
-/** Takes committed events this process may publish at once (it holds their lease). */
-export type PublishAfterCommit = (events: ApprovalEvent[]) => void;
+/**
+ * Takes committed events this process may publish at once (it holds their lease), and whether
+ * the same commit left others in the outbox's queue (behind an older event of their request).
+ */
+export type PublishAfterCommit = (events: ApprovalEvent[], leftQueued: boolean) => void;

@@ -112,6 +112,8 @@ interface Phase {
 
 interface Statement {
   ms: number;
+  /** Planning time, when pg_stat_statements.track_planning is on (else 0). */
+  planMs: number;
   calls: number;
   rows: number;
   query: string;
@@ -128,8 +130,8 @@ async function statementProfile(db: Database['db']): Promise<{ reset: () => Prom
     top: async (n) =>
       (
         await db.query(
-          `SELECT round(total_exec_time)::int AS ms, calls::int, rows::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
-           FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT $1`,
+          `SELECT round(total_exec_time)::int AS ms, round(total_plan_time)::int AS "planMs", calls::int, rows::int, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+           FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
           [n],
         )
       ).map((r: Statement) => r),
@@ -434,8 +436,8 @@ async function main(): Promise<void> {
   out(`| phase | seconds | ${ROLES.join(' | ')} |\n|---|---|${ROLES.map(() => '---|').join('')}`);
   for (const p of main.phases) out(`| ${p.name} | ${p.seconds} | ${ROLES.map((r) => p.cpu[r]).join(' | ')} |`);
   for (const p of main.phases.filter((x) => x.statements)) {
-    out(`\nDatabase time in ${p.name} (pg_stat_statements)\n\n| ms | calls | rows | statement |\n|---|---|---|---|`);
-    for (const st of p.statements!) out(`| ${st.ms} | ${st.calls} | ${st.rows} | \`${st.query.replace(/\|/g, '¦')}\` |`);
+    out(`\nDatabase time in ${p.name} (pg_stat_statements)\n\n| executing (ms) | planning (ms) | calls | rows | statement |\n|---|---|---|---|---|`);
+    for (const st of p.statements!) out(`| ${st.ms} | ${st.planMs} | ${st.calls} | ${st.rows} | \`${st.query.replace(/\|/g, '¦')}\` |`);
   }
   if (matrix.length) {
     out(`\nScaling: intake of ${options.matrixRequests} requests, mean (min–max) of ${options.runs} run(s)\n`);

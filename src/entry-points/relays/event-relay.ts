@@ -17,7 +17,7 @@ import { classify, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 
-/** Under load, the table's queue is read at least this often. */
+/** The table's queue is read at least this often, and more often only when it is known to hold work. */
 const TABLE_READ_INTERVAL_MS = 500;
 
 /** How many of an event's own failed attempts park it. */
@@ -26,6 +26,8 @@ export const EVENT_PUBLISH_MAX_ATTEMPTS = 5;
 export interface EventRelay {
   /** Events this process committed and holds the lease on, in commit order. */
   handOver(events: ApprovalEvent[]): void;
+  /** Events were queued in the table that this relay may be able to claim now: read it next round. */
+  queueHasWork(): void;
   round(): Promise<number>;
   /** At shutdown: gives the leases of events not yet published back, so any relay takes them at once. */
   releaseHandedOver(): Promise<void>;
@@ -80,6 +82,9 @@ export function createEventRelay(deps: {
   const { outbox, producer, codec, eventSchemaId, topic, maxBatchBytes, logger, metrics, batchSize = 500 } = deps;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
   let tableReadAt = 0;
+  // The queue may hold events claimable now: at start (a process that died left some), when
+  // told so, and after a read that filled its batch.
+  let queueHasWork = true;
 
   /** One round's events: what is still open (claimed, not yet published, failed or released). */
   async function publishInOrder(events: ApprovalEvent[], open: Set<string>): Promise<void> {
@@ -156,35 +161,55 @@ export function createEventRelay(deps: {
     for (const chunk of chunkByBytes(outgoing, maxBatchBytes)) await send(chunk);
   }
 
+  /**
+   * Publishes events this relay holds, in order. On a failure, what is still open and every
+   * event still handed over go back to the table's queue, which keeps per-request order: a later
+   * event must not go out from memory ahead of them.
+   */
+  async function publishOrRelease(events: ApprovalEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const open = new Set(events.map((e) => e.eventId));
+    try {
+      await publishInOrder(events, open);
+    } catch (error) {
+      await outbox.release([...open, ...handedOver.splice(0).map((h) => h.event.eventId)], errorMessage(error));
+      queueHasWork = true;
+      throw error;
+    }
+    return events.length;
+  }
+
   return {
     handOver(events) {
       const at = Date.now();
       for (const event of events) handedOver.push({ event, at });
     },
+    queueHasWork() {
+      queueHasWork = true;
+    },
     async round() {
       // Past half its lease a handed-over event goes back to the table queue: another relay may claim it soon.
       const taken = handedOver.splice(0, batchSize);
       const staleBefore = Date.now() - outbox.leaseMs / 2;
-      await outbox.release(taken.filter((h) => h.at <= staleBefore).map((h) => h.event.eventId), 'handed over too long ago');
-      const fresh = taken.filter((h) => h.at > staleBefore).map((h) => h.event);
-      // The table's queue (events that waited behind older ones, given back, or left by a worker
-      // that died) is read when nothing was handed over, and at least every poll interval under
-      // load, so it never starves. Its events are never for the requests handed over here: those
-      // hold the lease on their oldest unpublished event.
-      const readTable = fresh.length === 0 || Date.now() - tableReadAt >= TABLE_READ_INTERVAL_MS;
-      if (readTable) tableReadAt = Date.now();
-      const events = readTable && fresh.length < batchSize ? [...fresh, ...(await outbox.claim(batchSize - fresh.length))] : fresh;
-      if (events.length === 0) return 0;
-      const open = new Set(events.map((e) => e.eventId));
-      try {
-        await publishInOrder(events, open);
-      } catch (error) {
-        // What is open and every event still handed over go back to the table's queue, which
-        // keeps per-request order: a later event must not go out from memory ahead of them.
-        await outbox.release([...open, ...handedOver.splice(0).map((h) => h.event.eventId)], errorMessage(error));
-        throw error;
+      const stale = taken.filter((h) => h.at <= staleBefore).map((h) => h.event.eventId);
+      if (stale.length > 0) {
+        await outbox.release(stale, 'handed over too long ago');
+        queueHasWork = true;
       }
-      return events.length;
+      const fresh = taken.filter((h) => h.at > staleBefore).map((h) => h.event);
+      let handled = await publishOrRelease(fresh);
+      // The table's queue (events that waited behind older ones, given back, or left by a worker
+      // that died) is read when it is known to hold work and otherwise once per interval, so it
+      // never starves. Reading it is not free (its index holds every event published since the
+      // last vacuum), so it is not read after every round. It is read after the handed-over
+      // events are published: an event queued behind one of them can go out in the same round.
+      if (queueHasWork || Date.now() - tableReadAt >= TABLE_READ_INTERVAL_MS) {
+        tableReadAt = Date.now();
+        const queued = await outbox.claim(batchSize);
+        queueHasWork = queued.length === batchSize;
+        handled += await publishOrRelease(queued);
+      }
+      return handled;
     },
     async releaseHandedOver() {
       await outbox.release(

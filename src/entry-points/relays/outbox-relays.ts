@@ -60,12 +60,16 @@ export function startOutboxRelays(deps: {
   const eventLoop = startRelayLoop('events', events.round, logger);
   const emailLoop = startRelayLoop('emails', emails.round, logger);
   return {
-    publishAfterCommit(committed) {
+    publishAfterCommit(committed, leftQueued) {
       events.handOver(committed);
+      if (leftQueued) events.queueHasWork();
       eventLoop.kick();
       emailLoop.kick();
     },
-    kickEvents: () => eventLoop.kick(),
+    kickEvents: () => {
+      events.queueHasWork();
+      eventLoop.kick();
+    },
     // What was handed over but not published goes back to the table at once, for any relay.
     async stop() {
       await emailLoop.stop();
