@@ -144,6 +144,12 @@ interface Latency {
   p95: number;
   p99: number;
   max: number;
+  /**
+   * The same split at the event's occurredAt (when the batch that decided it began): until then
+   * the decision was on its way in (produce, fetch, queueing before the batch); after it, the
+   * batch's transaction, the publication and the observer's fetch. p50 and p99 of each.
+   */
+  split: { toBatch: [number, number]; fromBatch: [number, number] };
 }
 
 /**
@@ -154,6 +160,8 @@ interface Latency {
 async function latencyOf(kafka: Kafka, codec: TopicsRun['codec'], publish: (topic: string, decisions: ApprovalDecision[]) => Promise<void>, decisionsTopic: string, eventsTopic: string, decisions: ApprovalDecision[]): Promise<Latency> {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
+  const toBatch: number[] = [];
+  const fromBatch: number[] = [];
   const observer = createWatcher(kafka, `bench-observer-${randomUUID()}`);
   await observer.connect();
   await observer.subscribe({ topic: eventsTopic, fromBeginning: false });
@@ -164,7 +172,11 @@ async function latencyOf(kafka: Kafka, codec: TopicsRun['codec'], publish: (topi
     eachMessage: async ({ message }) => {
       const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
       const sent = event.decision ? sentAt.get(event.decision.decisionId) : undefined;
-      if (sent !== undefined) latencies.push(Date.now() - sent);
+      if (sent === undefined) return;
+      const now = Date.now();
+      latencies.push(now - sent);
+      toBatch.push(event.occurredAt - sent);
+      fromBatch.push(now - event.occurredAt);
     },
   });
   await fetching;
@@ -179,8 +191,16 @@ async function latencyOf(kafka: Kafka, codec: TopicsRun['codec'], publish: (topi
   }
   await waitUntil('latency samples', async () => latencies.length >= decisions.length, 60_000).catch(() => undefined);
   await observer.disconnect();
-  latencies.sort((a, b) => a - b);
-  return { samples: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies[latencies.length - 1] ?? NaN };
+  for (const list of [latencies, toBatch, fromBatch]) list.sort((a, b) => a - b);
+  const ends = (list: number[]): [number, number] => [percentile(list, 50), percentile(list, 99)];
+  return {
+    samples: latencies.length,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? NaN,
+    split: { toBatch: ends(toBatch), fromBatch: ends(fromBatch) },
+  };
 }
 
 const ratio = (worker: number, limit: number): number => Number((worker / limit).toFixed(2));
@@ -431,7 +451,7 @@ async function main(): Promise<void> {
     const loss = Number((1 - stored.intakeToBaseline / main.intakeToBaseline).toFixed(2));
     out(`| intake with ${stored.storedRecords} stored (requests/s) | ${stored.intakePerSecond} | ${stored.baselinePerSecond} | ${stored.intakeToBaseline} (loss ${Math.round(loss * 100)}% against the main run's ratio) | loss ≤ 5%: ${met(loss <= 0.05)} |`);
   }
-  out(`\nWorker: ${main.cpuSecondsPer1000Requests} CPU s per 1000 requests in intake (emails and events sent meanwhile included), peak RSS ${main.peakRssMb} MB (target ≤ 250). Latency samples: ${main.latencyMs.samples} and ${main.latencyBaselineMs.samples}; worker max ${main.latencyMs.max} ms. Emails of ${main.emailBytes} bytes to the counting SMTP sink.`);
+  out(`\nWorker: ${main.cpuSecondsPer1000Requests} CPU s per 1000 requests in intake (emails and events sent meanwhile included), peak RSS ${main.peakRssMb} MB (target ≤ 250). Latency samples: ${main.latencyMs.samples} and ${main.latencyBaselineMs.samples}; worker max ${main.latencyMs.max} ms. Split at the batch's start (p50 / p99, ms): worker ${main.latencyMs.split.toBatch.join(' / ')} until, ${main.latencyMs.split.fromBatch.join(' / ')} after; baseline ${main.latencyBaselineMs.split.toBatch.join(' / ')} until, ${main.latencyBaselineMs.split.fromBatch.join(' / ')} after. Emails of ${main.emailBytes} bytes to the counting SMTP sink.`);
   out('\nCPU seconds per process in each phase of the main run (the driver is this bench: producing, observing, polling)\n');
   out(`| phase | seconds | ${ROLES.join(' | ')} |\n|---|---|${ROLES.map(() => '---|').join('')}`);
   for (const p of main.phases) out(`| ${p.name} | ${p.seconds} | ${ROLES.map((r) => p.cpu[r]).join(' | ')} |`);

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     autoCommit: false,
     partitionsConsumedConcurrently: config.kafka.partitionsConcurrently,
     eachBatch: async ({ batch, resolveOffset }) => {
+      const began = Date.now(); // the events' occurredAt, as the worker stamps its batch's start
       const decisions = await Promise.all(batch.messages.map((m) => codec.decode<ApprovalDecision>(m.value, 'approval-decision')));
       // One row per request: a later decision in the batch replaces an earlier one.
       const rows = [...new Map(decisions.map((d) => [d.requestId, { requestId: d.requestId, decision: d.decision }])).values()];
@@ -52,7 +53,7 @@ async function main(): Promise<void> {
       const now = Date.now();
       const events = await Promise.all(
         decisions.map(async (d) => {
-          const event: ApprovalEvent = { eventId: d.decisionId, type: 'APPROVED', requestId: d.requestId, operation: 'LOCK_CARD', status: 'APPROVED', occurredAt: now, requester: d.approver, cards: [], description: null, approvers: [d.approver], requestedAt: null, dueAt: null, decision: { decisionId: d.decisionId, decision: d.decision, approver: d.approver, reason: d.reason, decidedAt: d.decidedAt, actingAs: d.actingAs, onBehalfOf: null, reassign: null }, refusalCode: null, message: null, progress: null, cardResults: [] };
+          const event: ApprovalEvent = { eventId: d.decisionId, type: 'APPROVED', requestId: d.requestId, operation: 'LOCK_CARD', status: 'APPROVED', occurredAt: began, requester: d.approver, cards: [], description: null, approvers: [d.approver], requestedAt: null, dueAt: null, decision: { decisionId: d.decisionId, decision: d.decision, approver: d.approver, reason: d.reason, decidedAt: d.decidedAt, actingAs: d.actingAs, onBehalfOf: null, reassign: null }, refusalCode: null, message: null, progress: null, cardResults: [] };
           return { key: d.requestId, value: await codec.encode(eventSchema, event) };
         }),
       );
