@@ -19,6 +19,7 @@ import { createLogger } from '../../src/libraries/logger';
 import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
 import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
+import { cpuSecondsOf } from './process-cpu';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -258,12 +259,10 @@ export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
   const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
   const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
-  const ticks = 100; // USER_HZ on Linux
   const usage = (): { cpuSeconds: number; peakRssMb: number } => {
-    const stat = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return { cpuSeconds: (Number(stat[11]) + Number(stat[12])) / ticks, peakRssMb: Math.round(hwm / 1024) };
+    return { cpuSeconds: cpuSecondsOf(child.pid!), peakRssMb: Math.round(hwm / 1024) };
   };
   return {
     pid: child.pid,
