@@ -20,7 +20,7 @@ interface Run {
     emailsBaselinePerSecond: number;
   };
   matrix: Array<{ partitions: number; instances: number; intake: number[]; baseline: number[] }>;
-  stored?: { intakeToBaseline: number };
+  stored?: { intakeToBaseline: number; loss: number };
   minutes: number;
 }
 
@@ -48,7 +48,7 @@ for (const partitions of [...new Set(runs.flatMap((r) => r.matrix.map((c) => c.p
 }
 const stored = runs.filter((r) => r.stored);
 if (stored.length) {
-  lines.push(row('intake loss with 1,000,000 stored (1 − stored ratio / main ratio)', stored.map((r) => 1 - r.stored!.intakeToBaseline / r.main.intakeToBaseline), '≤ 0.05', (v) => v <= 0.05));
+  lines.push(row('intake loss with 1,000,000 stored (against the same run\'s intake into fresh databases)', stored.map((r) => r.stored!.loss), '≤ 0.05', (v) => v <= 0.05));
 }
 lines.push('', '| absolute figures | each run |', '|---|---|');
 const each = (f: (r: Run) => string): string => runs.map(f).join('; ');
