@@ -102,7 +102,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     );
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     const server = await components.start('http', () => startHttp(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
-    logger.info({ topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
+    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
     return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port };
   } catch (error) {
     await components.stopAll();

@@ -79,7 +79,9 @@ test('when the worker process gets SIGTERM while it works, then it drains, commi
   await harness.publishRequest(request, aDecision(request, 'APPROVED'));
   await harness.waitForEvents(request.requestId, 2, 60_000);
   await waitForEmails(request.requester.email, 1);
-  expect(worker.output()).toContain('"msg":"worker started"');
+  // The start-up line names the Node it runs on: the one the project brings (node_modules/.bin/node).
+  expect(worker.output()).toMatch(new RegExp(`"node":"${process.version}".*"msg":"worker started"`));
+  expect(process.version).toMatch(/^v24\./);
   expect(worker.output()).toContain(`"requestId":"${request.requestId}"`);
 
   const signalled = Date.now();

@@ -40,7 +40,7 @@ export async function startContainers(): Promise<{ endpoints: StackEndpoints; st
     .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_DB: 'card_approvals_test' })
     .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
     .start();
-  const smtp = new GenericContainer('node:20-alpine')
+  const smtp = new GenericContainer('node:24.21.0-alpine')
     .withCommand(['npx', '-y', 'maildev@3.0.0', '--smtp', '1025', '--web', '1080'])
     .withExposedPorts(1025, 1080)
     .withWaitStrategy(Wait.forHttp('/api/healthz', 1080))
