@@ -1,9 +1,11 @@
-// The error model. Every failure becomes an AppError with a stable code that says whether
-// retrying can help (`classify` is the one place that decides for errors of our dependencies).
-// A message that can never be processed as it is (it does not decode, breaks the contract, or the
-// database refuses it) is dead-lettered and the partition moves on; a dependency that is away is
-// transient, and retried without committing.
-
+// The error model. Every failure becomes an AppError with a stable code, and `classify` is the one
+// place that decides whose failure it is:
+// - the message's: it does not decode, breaks the contract, or the database refuses it (a data or
+//   integrity error). It is dead-lettered with that reason and the partition moves on;
+// - transient: a dependency is away. Retried without committing, never dead-lettered;
+// - ours (WORKER_DEFECT): a bug, or code that does not match the database it runs on (a column,
+//   a privilege). Logged at error level with its stack and counted; the message is dead-lettered
+//   WORKER_DEFECT so the partition moves on, and replayed once the fix is deployed.
 export const DEAD_LETTER_REASONS = [
   'EMPTY_VALUE', // null or zero-length value
   'UNDECODABLE', // not the Confluent wire format, or Avro that does not parse
@@ -15,11 +17,12 @@ export const DEAD_LETTER_REASONS = [
   'CONFLICTING_DUPLICATE', // a known requestId with different content: an upstream bug, not a redelivery
   'CARD_BUSY', // a card of the request already has a pending approval, and its operation's policy is refuse
   'REJECTED_BY_STORE', // the database refuses this one message for good (a data or integrity error)
+  'WORKER_DEFECT', // a defect of ours failed on this message (not the message's fault): replay it after the fix
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export type TransientCode = 'REGISTRY_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'BROKER_UNAVAILABLE' | 'SMTP_UNAVAILABLE';
-export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'SCHEMA_INCOMPATIBLE' | 'INTERNAL';
+export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'SCHEMA_INCOMPATIBLE';
 
 export interface MessageContext {
   topic?: string;
@@ -59,6 +62,35 @@ export class TransientError extends AppError {
   }
 }
 
+/**
+ * A defect of ours: a bug (a TypeError, say), or SQL the database cannot run as written (an
+ * unknown column, a missing privilege). Not retriable, and never the message's fault.
+ */
+export class DefectError extends AppError {
+  constructor(message: string, context: MessageContext = {}, options?: { cause?: unknown }) {
+    super('WORKER_DEFECT', message, false, context, options);
+    this.name = 'DefectError';
+  }
+}
+
+/** Where a defect was met: the label of cardapproval_worker_defects_total. */
+export type DefectSite = 'consumer' | 'timers' | 'events' | 'http';
+
+/**
+ * Reports a defect where it is acted on (a message dead-lettered, a timer parked, a 500): an
+ * error-level line with the stack of what was thrown, and one count. The alert is on the count.
+ */
+export function reportDefect(
+  defect: AppError,
+  site: DefectSite,
+  logger: { error(fields: object, message: string): void },
+  metrics: { defects: { inc(labels: { component: DefectSite }): void } },
+  fields: object = {},
+): void {
+  metrics.defects.inc({ component: site });
+  logger.error({ ...defect.context, ...fields, code: defect.code, err: defect }, `worker defect: ${defect.message}`);
+}
+
 /** The message of anything thrown, for a log line or a stored error column. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -77,36 +109,42 @@ function sqlState(error: unknown): string | undefined {
 /**
  * Postgres SQLSTATEs that say the database, not the data, is the problem: connection (08),
  * resources (53), shutdown and crash (57P0x), serialization and deadlock (40001, 40P01), a lock or
- * statement that waited too long (55P03, 57014). Data exceptions (22) and integrity violations
- * (23) are the message's own: retrying the same message cannot help.
+ * statement that waited too long (55P03, 57014), a system or internal error of the server (58,
+ * XX). Data exceptions (22), integrity violations (23) and program limits a value runs into (54:
+ * an index row too large, say) are the message's own: retrying it cannot help. Anything else
+ * (42: an undefined column, a syntax error, a missing privilege; 25: a transaction state) is SQL
+ * of ours the database cannot run: a defect.
  */
-const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|57014)/;
+const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|57014|58|XX)/;
+const REFUSED_SQLSTATE = /^(22|23|54)/;
 
 /** How pg reports a connection it lost or could not open (as plain errors, without a SQLSTATE). */
-const CONNECTION_LOST = /connection terminated|timeout exceeded when trying to connect|client was closed|connection refused|cannot use a pool after calling end/i;
+const CONNECTION_LOST = /connection terminated|timeout exceeded when trying to connect|client was closed|not queryable|connection refused|cannot use a pool after calling end/i;
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
-/** Turns anything thrown into an AppError: the one place that decides what is transient. */
+/** Turns anything thrown into an AppError: the one place that decides whose failure it is. */
 export function classify(error: unknown, context: MessageContext = {}): AppError {
   if (error instanceof AppError) return error;
   const state = sqlState(error);
   if (state !== undefined) {
     if (TRANSIENT_SQLSTATE.test(state)) return new TransientError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)} (${state})`, context, { cause: error });
-    if (/^(22|23)/.test(state)) return new PermanentMessageError('REJECTED_BY_STORE', `the database refused it: ${errorMessage(error)} (${state})`, context, { cause: error });
-    return new AppError('INTERNAL', `database: ${errorMessage(error)} (${state})`, true, context, { cause: error });
+    if (REFUSED_SQLSTATE.test(state)) return new PermanentMessageError('REJECTED_BY_STORE', `the database refused it: ${errorMessage(error)} (${state})`, context, { cause: error });
+    return new DefectError(`the database cannot run our statement: ${errorMessage(error)} (${state})`, context, { cause: error });
   }
   const code = (error as { code?: unknown } | null)?.code;
   if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(errorMessage(error))) {
     return new TransientError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, context, { cause: error });
   }
   if ((error as Error | null)?.name?.startsWith('KafkaJS')) {
-    const retriable = kafkaRetriable(error);
-    return new AppError(retriable ? 'BROKER_UNAVAILABLE' : 'INTERNAL', `broker: ${errorMessage(error)}`, retriable, context, { cause: error });
+    return kafkaRetriable(error)
+      ? new TransientError('BROKER_UNAVAILABLE', `broker: ${errorMessage(error)}`, context, { cause: error })
+      : new AppError('BROKER_REFUSED', `broker: ${errorMessage(error)}`, false, context, { cause: error });
   }
-  // Unknown failures (a dropped connection pg reports as plain text, a bug) are retried; the
-  // consumer bounds that and then isolates the message that keeps failing.
-  return new AppError('INTERNAL', errorMessage(error), true, context, { cause: error });
+  // Everything else is a defect of ours (a TypeError, a RangeError, a broken invariant): retrying
+  // the same code on the same input gives the same failure.
+  const name = error instanceof Error ? `${error.name}: ` : '';
+  return new DefectError(`${name}${errorMessage(error)}`, context, { cause: error });
 }
 
 /**

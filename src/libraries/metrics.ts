@@ -87,6 +87,12 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
     deadLetters: new Counter({ ...metric, name: 'cardapproval_dead_letters_total', help: 'Messages sent to the dead-letter topic, by reason', labelNames: ['reason'] as const }),
+    defects: new Counter({
+      ...metric,
+      name: 'cardapproval_worker_defects_total',
+      help: 'Failures that are defects of ours (a bug, or code that does not match its database), by where they were met; each is logged at error level with its stack',
+      labelNames: ['component'] as const,
+    }),
     refusals,
     transitions,
     /** Counts state changes by type, refusals by code, and the timer and withdrawal outcomes by name. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Metrics } from '../../libraries/metrics';
 import type { Logger } from '../../libraries/logger';
-import { classify, errorMessage } from '../../libraries/errors';
+import { classify, errorMessage, reportDefect } from '../../libraries/errors';
 import { handleApi, type ApiDeps } from './approvals-api';
 import { HttpError } from './auth';
 import { handleEmailAction, type EmailActionDeps } from './email-actions';
@@ -104,7 +104,8 @@ export async function startHttpServer(opts: {
         res.setHeader('retry-after', '1');
         return json(res, 503, { error: 'UNAVAILABLE', message: 'the database is busy or away; try again' });
       }
-      logger.error({ route, err: error }, 'http request failed');
+      // Any other failure answering a request is ours: the caller's input is answered with a 4xx, never a 500.
+      reportDefect(classify(error), 'http', logger, metrics, { route });
       json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });
   });

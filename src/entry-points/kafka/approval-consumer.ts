@@ -11,7 +11,7 @@ import type { InboundMessage } from '../../domain/decide-batch';
 import type { HandleCardOperationBatch, HandledBatch } from '../../domain/handle-card-operation-batch';
 import { admitDecision, admitRequest, type Admission, type AdmissionRules } from '../../domain/validate-message';
 import type { Config, TopicNames } from '../../libraries/config';
-import { PermanentMessageError, classify, type AppError, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
+import { PermanentMessageError, classify, reportDefect, type AppError, type DeadLetterReason, type MessageContext } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { coalescing } from '../../libraries/coalescing';
@@ -22,6 +22,8 @@ export interface DeadLetter {
   reason: DeadLetterReason;
   detail: string;
   context: MessageContext;
+  /** For WORKER_DEFECT: the defect, reported (error log, metric) once the letter is sent. */
+  defect?: AppError;
 }
 
 export interface ConsumerDeps {
@@ -109,7 +111,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     });
   });
 
-  /** Decodes and admits one message; permanent problems become dead letters. */
+  /** Decodes and admits one message; permanent problems, and defects of ours, become dead letters. */
   async function admit(topic: string, message: KafkaMessage): Promise<Admitted | DeadLetter> {
     try {
       const operation = operationByTopic.get(topic);
@@ -128,7 +130,9 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
       return { message, inbound: admission.admitted, context };
     } catch (error) {
       if (error instanceof PermanentMessageError) return { message, reason: error.reason, detail: error.message, context: error.context };
-      throw error;
+      const failure = classify(error, { topic, offset: message.offset });
+      if (failure.code === 'WORKER_DEFECT') return { message, reason: 'WORKER_DEFECT', detail: failure.message, context: failure.context, defect: failure };
+      throw failure;
     }
   }
 
@@ -182,11 +186,13 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
 
     /**
      * Applies messages in one transaction; returns a retriable failure to retry later, or nothing
-     * when they are done. A failure the database pins on the data (a permanent error, or a
-     * retriable one that persists while the database answers other work) splits the messages in
-     * halves, in order, until the message at fault stands alone: it is dead-lettered
-     * (REJECTED_BY_STORE) and the rest are applied. While the database does not answer, nothing
-     * is split or dead-lettered: it is an outage, and the batch waits for it.
+     * when they are done. A failure pinned on one message splits the messages in halves, in
+     * order, until that message stands alone: it is dead-lettered and the rest are applied.
+     * - The database refuses it (a data or integrity error, or a retriable error that persists
+     *   while the database answers other work): REJECTED_BY_STORE.
+     * - A defect of ours fails on it: WORKER_DEFECT, at once (retrying the same code cannot help).
+     * While the database does not answer, nothing is split or dead-lettered: it is an outage, and
+     * the batch waits for it (a worker whose database went away can fail in odd ways too).
      */
     async function applyIsolating(items: Admitted[], applied: HandledBatch[], refused: DeadLetter[], suspect = false): Promise<AppError | undefined> {
       for (let attempt = 1; ; attempt += 1) {
@@ -198,18 +204,19 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
           failure = classify(error, { topic, partition, ...items[0]?.context });
         }
         const persistent = suspect ? attempt > SUSPECT_RETRIES : state.failures + 1 >= BATCH_RETRIES;
-        const pinnedOnData = !failure.retriable || (persistent && (await databaseAnswers()));
-        if (!pinnedOnData) {
+        const defect = failure.code === 'WORKER_DEFECT';
+        const pinned = defect ? await databaseAnswers() : !failure.retriable || (persistent && (await databaseAnswers()));
+        if (!pinned) {
           if (!suspect || persistent) return failure;
           await heartbeat().catch(() => undefined);
           await new Promise((r) => setTimeout(r, backoffMs(attempt)));
           continue;
         }
         if (items.length === 1) {
-          refused.push({ ...items[0]!, reason: 'REJECTED_BY_STORE', detail: failure.message });
+          refused.push(defect ? { ...items[0]!, reason: 'WORKER_DEFECT', detail: failure.message, defect: failure } : { ...items[0]!, reason: 'REJECTED_BY_STORE', detail: failure.message });
           return undefined;
         }
-        log.warn({ messages: items.length, code: failure.code, err: failure }, 'apply failed on the data; splitting the batch to find the message at fault');
+        log.warn({ messages: items.length, code: failure.code, err: failure }, 'apply failed on one message; splitting the batch to find it');
         const half = Math.ceil(items.length / 2);
         return (await applyIsolating(items.slice(0, half), applied, refused, true)) ?? (await applyIsolating(items.slice(half), applied, refused, true));
       }
@@ -236,7 +243,9 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         const byInbound = new Map(valid.map((v) => [v.inbound, v]));
         for (const { message, reason, detail } of applied.flatMap((h) => h.conflicts)) dead.push({ ...byInbound.get(message)!, reason, detail });
         const duplicates = applied.reduce((n, h) => n + h.duplicates, 0);
-        const refusedHere = dead.filter((d) => d.reason === 'REJECTED_BY_STORE' || d.reason === 'CONFLICTING_DUPLICATE').length;
+        // Admitted messages dead-lettered here (refused by the store, met by a defect, conflicting duplicates).
+        const admitted = new Set(valid.map((v) => v.message));
+        const refusedHere = dead.filter((d) => admitted.has(d.message)).length;
         metrics.messagesConsumed.inc({ topic, outcome: 'applied' }, valid.length - duplicates - refusedHere);
         if (duplicates) metrics.messagesConsumed.inc({ topic, outcome: 'duplicate' }, duplicates);
         metrics.countTransitions(applied.flatMap((h) => h.transitions));
@@ -260,7 +269,10 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
         }
         metrics.messagesConsumed.inc({ topic, outcome: 'dead_lettered' }, dead.length);
         for (const d of dead) metrics.deadLetters.inc({ reason: d.reason });
-        for (const d of dead) log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
+        for (const d of dead) {
+          if (d.defect) reportDefect(d.defect, 'consumer', log, metrics, { ...d.context, offset: d.message.offset, deadLettered: true });
+          else log.warn({ ...d.context, offset: d.message.offset, reason: d.reason, detail: d.detail }, 'message dead-lettered');
+        }
       }
 
       // Commit only what the database (and the dead-letter topic) now hold. The commit is not

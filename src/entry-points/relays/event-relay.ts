@@ -13,7 +13,7 @@ import { isRecordRefusal, type Producer } from '../../adapters/kafka/kafka-clien
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { EventOutbox } from '../../data-access/event-outbox';
 import type { ApprovalEvent } from '../../domain/approval';
-import { classify, errorMessage } from '../../libraries/errors';
+import { classify, errorMessage, reportDefect } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 
@@ -152,9 +152,10 @@ export function createEventRelay(deps: {
         }
         outgoing.push({ event, message, bytes });
       } catch (error) {
-        const failure = classify(error);
+        const failure = classify(error, { eventId: event.eventId, requestId: event.requestId });
         if (failure.retriable) throw failure; // the registry is away
-        await failed(event, failure); // it does not fit the schema (UNENCODABLE)
+        if (failure.code === 'WORKER_DEFECT') reportDefect(failure, 'events', logger, metrics);
+        await failed(event, failure); // it does not fit the schema (UNENCODABLE), or a defect of ours
       }
     }
     await withoutHeld([...heldBack, ...outgoing.filter((o) => held.has(o.event.requestId))]);

@@ -7,7 +7,7 @@ import type { Transition } from '../../domain/approval';
 import type { TimerPolicies } from '../../domain/approval-timers';
 import { fireClaimedTimers } from '../../domain/fire-due-timers';
 import type { ApprovalRepository, TimerClaim } from '../../domain/ports';
-import { classify } from '../../libraries/errors';
+import { classify, reportDefect } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { startRelayLoop } from './relay-loop';
@@ -43,7 +43,9 @@ export function startTimerLoop(deps: {
         if (failure.retriable && !exhausted) continue; // its lease runs out, and it is claimed again
         await approvals.parkTimer(claim, failure.message);
         metrics.timersParked.inc();
-        logger.error({ requestId: claim.requestId, attempts: claim.attempts, code: failure.code, err: failure }, 'timer parked: it fails on its own');
+        const fields = { requestId: claim.requestId, attempts: claim.attempts, parked: true };
+        if (failure.code === 'WORKER_DEFECT') reportDefect(failure, 'timers', logger, metrics, fields);
+        else logger.error({ ...fields, code: failure.code, err: failure }, 'timer parked: it fails on its own');
       }
     }
     return fired;
