@@ -128,14 +128,16 @@ export class ApprovalQueries {
 
   /**
    * Pending requests that name this person (id, case aside) in a stage or among the escalated,
-   * oldest first: the caller keeps those where they still have a part.
+   * oldest first: the caller keeps those where they still have a part. A record without stages
+   * (opened by a version from before them) has one stage of its approvers less the escalated, so
+   * there, being among its approvers is the same test.
    */
   async openWith(approverId: string, limit: number): Promise<ApprovalRecord[]> {
     const rows: Array<Record<string, unknown>> = await this.dataSource.query(
       `SELECT * FROM approval_requests r
         WHERE status = 'PENDING' AND (
           EXISTS (SELECT 1 FROM jsonb_array_elements(r.stages) s, jsonb_array_elements(s->'approvers') a WHERE lower(a->>'id') = lower($1))
-          OR EXISTS (SELECT 1 FROM jsonb_array_elements(r.escalated_to) a WHERE lower(a->>'id') = lower($1)))
+          OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN r.stages = '[]' THEN r.approvers ELSE r.escalated_to END) a WHERE lower(a->>'id') = lower($1)))
         ORDER BY opened_at, request_id LIMIT $2`,
       [approverId, limit],
     );

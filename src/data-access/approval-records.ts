@@ -1,6 +1,7 @@
 // The approval record's columns, declared once: the column list, the row mapper and the JSON a
 // write sends all derive from this table.
 import type { ApprovalRecord } from '../domain/approval';
+import { stagesOfRecordBeforeStages } from '../domain/approval-votes';
 
 type SqlType = 'text' | 'jsonb' | 'timestamptz' | 'int';
 
@@ -47,13 +48,19 @@ export const RECORD_CHANGED_COLUMNS = (alias: string): string =>
 
 export type RecordRow = Record<string, unknown>;
 
+/**
+ * The record a row holds, as whichever version wrote it. A version from before stages (the
+ * previous one, during a rolling update) leaves `stages` at the column's default `[]`: such a
+ * record keeps its old meaning (stagesOfRecordBeforeStages), and is stored so at its next change.
+ */
 export function recordFromRow(row: RecordRow): ApprovalRecord {
   const record: Record<string, unknown> = {};
   for (const [field, [column, type]] of fields) {
     const value = row[column];
     record[field] = type === 'timestamptz' && value !== null ? new Date(value as string).getTime() : value;
   }
-  return record as unknown as ApprovalRecord;
+  const read = record as unknown as ApprovalRecord;
+  return read.stages.length === 0 ? { ...read, stages: stagesOfRecordBeforeStages(read) } : read;
 }
 
 /** The record as one element of the JSON array a write statement reads with `jsonb_to_recordset`. */

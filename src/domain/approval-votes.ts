@@ -34,6 +34,16 @@ export interface VoteProgress {
   required: number;
 }
 
+/**
+ * The stages of a record opened by a version from before stages: one stage under ANY, of the
+ * approvers asked (less those who joined by escalation), whose first final decision wins. Such a
+ * version leaves `stages` empty, and may still be opening records while a rolling update runs.
+ */
+export function stagesOfRecordBeforeStages(record: Pick<ApprovalRecord, 'approvers' | 'escalatedTo'>): Stage[] {
+  const asked = record.approvers.filter((p) => !record.escalatedTo.some((q) => samePerson(p, q)));
+  return [{ name: 'approval', rule: { mode: 'ANY', quorum: null }, approvers: asked }];
+}
+
 /** One vote decides: a single stage under ANY (the built-in rule). */
 export const decidedByOneVote = (record: Pick<ApprovalRecord, 'stages'>): boolean => record.stages.length === 1 && record.stages[0]!.rule.mode === 'ANY';
 

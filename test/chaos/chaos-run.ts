@@ -17,6 +17,7 @@ import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
+import type { WorkerVersion } from './previous-version';
 import { pollUntil } from '../../src/libraries/retry';
 import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
 
@@ -61,6 +62,10 @@ export interface ScenarioCounts {
   /** Events that reached the topic (first time) after a later event of their request. */
   orderViolations: number;
   rebalances: number;
+  /** Readiness probes (every worker, each second) that found a partition with work and no batch completing. */
+  stalls: number;
+  /** Dead letters blamed on a defect of ours (WORKER_DEFECT): there must be none. */
+  defectLetters: number;
   /** Timer events (distinct): reminders, escalations, expiries; and how many of them fired while the fault was on. */
   timerEvents: { reminded: number; escalated: number; expired: number; duringFault: number };
   /** Requests whose policy needed two approvals, and the votes stored across all requests. */
@@ -84,6 +89,8 @@ export class ChaosRun {
   private readonly deadLetters: string[] = [];
   private messagesIn = 0;
   private workerCount = 0;
+  private stalledProbes = 0;
+  private readonly prober: NodeJS.Timeout;
 
   private constructor(
     readonly run: string,
@@ -95,9 +102,18 @@ export class ChaosRun {
     private readonly observer: Consumer,
     private readonly codec: AvroCodec,
     private readonly schemaIds: { request: number; decision: number },
-  ) {}
+    /** Whether requests follow the policy mix (two votes for some operations), or all take the first final decision. */
+    private readonly policyMix: boolean,
+  ) {
+    this.prober = setInterval(() => void this.probeReadiness(), 1000);
+  }
 
-  static async create(scenario: string, extraEnv: Record<string, string> = {}): Promise<ChaosRun> {
+  /**
+   * `migrate: false` leaves the database empty for the first workers to migrate (the previous
+   * version's, in the mixed-version run); `policyMix: false` is for versions without policies.
+   */
+  static async create(scenario: string, extraEnv: Record<string, string> = {}, options: { migrate?: boolean; policyMix?: boolean } = {}): Promise<ChaosRun> {
+    const { migrate: migrated = true, policyMix = true } = options;
     await ensureBuilt();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const run = `c${randomUUID().slice(0, 8)}`;
@@ -117,13 +133,13 @@ export class ChaosRun {
       HTTP_PORT: '0',
       LOG_LEVEL: 'info',
       APPROVAL_TIMERS: timerPolicy(escalation),
-      APPROVAL_POLICY,
+      ...(policyMix ? { APPROVAL_POLICY } : {}),
       ...extraEnv,
     };
     const config = loadConfig({ ...process.env, ...env });
     const logger = createLogger('warn', path.join(ARTIFACTS, `chaos-${run}-driver.log`));
     const db = await createDataSource(config.databaseUrl, 2).initialize();
-    await migrate(db);
+    if (migrated) await migrate(db);
     const kafka = createKafka(config.kafka, logger, `chaos-${run}`);
     await createTopics(kafka, allTopics(config.topics), config.kafka.partitions);
     const codec = new AvroCodec(config.schemaRegistryUrl);
@@ -135,7 +151,7 @@ export class ChaosRun {
     const producer = createProducer(kafka);
     await producer.connect();
     const observer = createWatcher(kafka, `chaos-observer-${run}`);
-    const self = new ChaosRun(run, scenario, env, config, db, producer, observer, codec, schemaIds);
+    const self = new ChaosRun(run, scenario, env, config, db, producer, observer, codec, schemaIds, policyMix);
     await observer.connect();
     await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
     await observer.run({
@@ -157,11 +173,26 @@ export class ChaosRun {
     return self;
   }
 
-  /** Starts a worker process (the real entry point, as operators run it); its log is kept. */
-  startWorker(): WorkerProcess {
-    const worker = startWorkerProcess(this.env, path.join(ARTIFACTS, `chaos-${this.run}-w${++this.workerCount}.log`));
+  /** Starts a worker process (the real entry point, as operators run it) of this checkout or of `version`; its log is kept. */
+  startWorker(version?: WorkerVersion): WorkerProcess {
+    const log = path.join(ARTIFACTS, `chaos-${this.run}-w${++this.workerCount}${version ? `-${version.label}` : ''}.log`);
+    const worker = startWorkerProcess(this.env, log, version?.root);
     this.workers.push(worker);
     return worker;
+  }
+
+  /** Asks every started worker whether it is ready; counts the answers that name a stalled partition. */
+  private async probeReadiness(): Promise<void> {
+    await Promise.all(
+      this.workers.map(async (worker) => {
+        const port = /"httpPort":(\d+)/.exec(worker.output())?.[1];
+        if (!port) return;
+        const answer = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(3000) })
+          .then((res) => res.json() as Promise<{ checks?: { progress?: { ok: boolean } } }>)
+          .catch(() => undefined);
+        if (answer?.checks?.progress?.ok === false) this.stalledProbes += 1;
+      }),
+    );
   }
 
   async stopWorker(worker: WorkerProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<number | null> {
@@ -228,7 +259,7 @@ export class ChaosRun {
       attributes: {},
     });
     if (timed) return { request, decisions: [], endState: 'EXPIRED', votes: 1 };
-    const votes = votesFor(operation);
+    const votes = this.policyMix ? votesFor(operation) : 1;
     const decisions = decisionsFor(request, index, 'chaos says no', votes);
     return { request, decisions, endState: decisions.some((d) => d.decision === 'REJECTED') ? 'REJECTED' : 'APPROVED', votes };
   }
@@ -377,6 +408,9 @@ export class ChaosRun {
     if (orderViolations) problems.push(`${orderViolations} event(s) reached the topic after a later event of their request`);
 
     const [refusals] = await this.db.query(`SELECT count(*)::int AS n FROM approval_events WHERE type = 'DECISION_REFUSED'`);
+    const defectLetters = this.deadLetters.filter((reason) => reason === 'WORKER_DEFECT').length;
+    if (defectLetters) problems.push(`${defectLetters} message(s) dead-lettered WORKER_DEFECT`);
+    if (this.stalledProbes) problems.push(`${this.stalledProbes} readiness probe(s) found a stalled partition`);
     return {
       scenario: this.scenario,
       messagesIn: this.messagesIn,
@@ -393,6 +427,8 @@ export class ChaosRun {
       orderViolations,
       policyMix: { twoVote: this.plans.filter((p) => p.votes === 2).length, votes: rows.reduce((sum, r) => sum + r.votes, 0) },
       rebalances: this.countJoins(),
+      stalls: this.stalledProbes,
+      defectLetters,
       timerEvents: this.timerEventCounts(fault),
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
       problems,
@@ -435,6 +471,7 @@ export class ChaosRun {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.prober);
     await Promise.allSettled(this.workers.map((w) => this.stopWorker(w, 'SIGKILL')));
     await Promise.allSettled([this.observer.disconnect(), this.producer.disconnect()]);
     await deleteTopics(createKafka(this.config.kafka, createLogger('silent'), `chaos-${this.run}`), allTopics(this.config.topics)).catch(() => undefined);
@@ -445,7 +482,7 @@ export class ChaosRun {
 }
 
 export function formatTable(rows: ScenarioCounts[]): string {
-  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'timer events: reminded/escalated/expired (during the fault)', 'two-vote requests (votes stored)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'group joins', 'time to recover (s)'];
+  const header = ['scenario', 'messages in', 'records', 'events (distinct/copies)', 'emails (distinct/copies)', 'timer events: reminded/escalated/expired (during the fault)', 'two-vote requests (votes stored)', 'dead letters', 'refusals', 'lost', 'duplicated effects', 'order violations', 'stalled probes', 'defect letters', 'group joins', 'time to recover (s)'];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.messagesIn),
@@ -459,6 +496,8 @@ export function formatTable(rows: ScenarioCounts[]): string {
     String(r.lost),
     String(r.duplicatedEffects),
     String(r.orderViolations),
+    String(r.stalls),
+    String(r.defectLetters),
     String(r.rebalances),
     String(r.recoverySeconds),
   ]);

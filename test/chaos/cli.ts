@@ -11,16 +11,22 @@ import { formatTable, type ScenarioCounts } from './chaos-run';
 import * as scenarios from './scenarios';
 import { formatHostileRun, hostileRun } from '../support/hostile-requests';
 import { startHarness } from '../support/test-worker';
+import { defaultPreviousCommit, previousVersion } from './previous-version';
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
   return index > 0 ? Number(process.argv[index + 1]) : fallback;
 }
 
+function textOption(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index > 0 ? process.argv[index + 1] : undefined;
+}
+
 async function main(): Promise<void> {
   const runs = option('runs', 1);
   const options = { requests: option('requests', 300), streamMs: option('stream-ms', 20_000) };
-  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  const only = textOption('only');
   const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
   const stack = await stackUp(config);
   Object.assign(process.env, stack.endpoints);
@@ -33,6 +39,8 @@ async function main(): Promise<void> {
     ['smtp', () => scenarios.smtpDown(options, home)],
     ['broker', () => scenarios.brokerRestart(options, home)],
     ['postgres', () => scenarios.postgresRestart(options)],
+    // The previous version (--from COMMIT, default the commit before the newest migration) beside this one.
+    ['upgrade', () => scenarios.rollingUpgrade(options, previousVersion(textOption('from') ?? defaultPreviousCommit(), path.dirname(home)))],
   ];
   const rows: ScenarioCounts[] = [];
   for (let run = 1; run <= runs; run += 1) {
@@ -62,7 +70,7 @@ async function main(): Promise<void> {
   if (rows.length) console.log(`\n${formatTable(rows)}\n\n${runs} run(s) of ${options.requests} requests each.`);
   fs.mkdirSync(path.join(__dirname, '..', '..', 'test-artifacts'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, '..', '..', 'test-artifacts', 'chaos-results.json'), JSON.stringify(rows, null, 2));
-  process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0 && r.orderViolations === 0) ? 0 : 1);
+  process.exit(hostileOk && rows.every((r) => r.lost === 0 && r.duplicatedEffects === 0 && r.orderViolations === 0 && r.stalls === 0 && r.defectLetters === 0) ? 0 : 1);
 }
 
 main().catch((error: unknown) => {

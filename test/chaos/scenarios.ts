@@ -7,6 +7,7 @@ import { startKafka } from '../stack/kafka-broker';
 import { SERVICES, readPid, stopDaemon } from '../stack/processes';
 import { JOINED_GROUP, type WorkerProcess } from '../support/worker-process';
 import { ChaosRun, type ScenarioCounts } from './chaos-run';
+import type { WorkerVersion } from './previous-version';
 
 export interface ScenarioOptions {
   requests: number;
@@ -26,8 +27,9 @@ async function withRun(
   options: ScenarioOptions,
   fault: (run: ChaosRun) => Promise<void>,
   env: Record<string, string> = {},
+  runOptions: Parameters<typeof ChaosRun.create>[2] = {},
 ): Promise<ScenarioCounts> {
-  const run = await ChaosRun.create(name, env);
+  const run = await ChaosRun.create(name, env, runOptions);
   try {
     const streaming = run.stream(options.requests, options.streamMs);
     const startedAt = Date.now();
@@ -127,4 +129,49 @@ export function postgresRestart(options: ScenarioOptions): Promise<ScenarioCount
     execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'ignore' });
     // The run's own pool must reconnect too: its next queries simply open new connections.
   });
+}
+
+/**
+ * A rolling update across `previous`'s migrations, as Kubernetes runs one, then a rollback and a
+ * roll forward: two workers of the previous version work on an empty database (they migrate it
+ * to their schema); a worker of this checkout starts and migrates while they run; the old ones
+ * get SIGTERM one by one and a second new one starts. Then a worker of the previous version
+ * starts against the migrated database and a new one is stopped (the rollback); last, a new one
+ * starts and the old one is stopped (forward again). Traffic runs throughout. A partition with
+ * work and no batch completing for 15 s counts as stalled.
+ */
+export function rollingUpgrade(options: ScenarioOptions, previous: WorkerVersion): Promise<ScenarioCounts> {
+  const steps = 7;
+  const at = (run: ChaosRun, worker: WorkerProcess, step: number): Promise<void> => workingAt(run, worker, options, step / steps);
+  const sigterm = async (run: ChaosRun, worker: WorkerProcess): Promise<void> => {
+    const code = await run.stopWorker(worker, 'SIGTERM');
+    if (code !== 0) throw new Error(`a worker stopped with SIGTERM exited ${code}`);
+  };
+  return withRun(
+    `rolling update from ${previous.label}, rollback, forward again`,
+    { ...options, streamMs: Math.max(options.streamMs, 45_000) },
+    async (run) => {
+      const [old1, old2] = [run.startWorker(previous), run.startWorker(previous)];
+      await at(run, old2!, 1);
+      await at(run, old1!, 1);
+      const new1 = run.startWorker(); // migrates while the old ones work
+      await at(run, new1, 2);
+      await sigterm(run, old1!);
+      await at(run, new1, 3);
+      await sigterm(run, old2!);
+      const new2 = run.startWorker();
+      await at(run, new2, 4);
+      // The rollback: the previous version on the migrated database.
+      const old3 = run.startWorker(previous);
+      await at(run, old3, 5);
+      await sigterm(run, new1);
+      await at(run, old3, 6);
+      // Forward again.
+      await at(run, run.startWorker(), 6);
+      await sigterm(run, old3);
+      await at(run, new2, 7);
+    },
+    { PARTITION_STALLED_AFTER_MS: '15000' },
+    { migrate: false, policyMix: previous.knowsPolicies },
+  );
 }

@@ -15,8 +15,9 @@ export interface WorkerProcess {
 /** The line a worker logs when its consumer has joined its group: from then on it takes work. */
 export const JOINED_GROUP = '"msg":"consumer joined group"';
 
-export function startWorkerProcess(env: Record<string, string>, logFile?: string): WorkerProcess {
-  const child = spawn(process.execPath, WORKER_ARGS, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the build in `root` (this checkout's, or another version's) as a process. */
+export function startWorkerProcess(env: Record<string, string>, logFile?: string, root = ROOT): WorkerProcess {
+  const child = spawn(process.execPath, WORKER_ARGS, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = logFile ? fs.createWriteStream(logFile, { flags: 'a' }) : undefined;
   let output = '';
   const waiters = new Set<() => void>();

@@ -6,6 +6,16 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * Decisions may carry per-card outcomes or a reassignment. Delegations are kept whole: a revoked
  * one stays, with who revoked it, so the history says who could decide for whom and when.
  */
+/**
+ * The stages of a record from before stages, in SQL (the domain's stagesOfRecordBeforeStages):
+ * approvals from before had one stage, and the first final decision of those asked (less the
+ * escalated) won.
+ */
+export const STAGES_BEFORE_STAGES = `jsonb_build_array(jsonb_build_object(
+  'name', 'approval', 'rule', '{"mode":"ANY","quorum":null}'::jsonb,
+  'approvers', (SELECT coalesce(jsonb_agg(a), '[]') FROM jsonb_array_elements(approvers) a
+                WHERE NOT escalated_to @> jsonb_build_array(jsonb_build_object('id', a->'id')))))`;
+
 export class ApprovalVotes1764600000000 implements MigrationInterface {
   name = 'ApprovalVotes1764600000000';
 
@@ -14,11 +24,7 @@ export class ApprovalVotes1764600000000 implements MigrationInterface {
       ADD COLUMN requested_approvers jsonb, ADD COLUMN approval_rule jsonb,
       ADD COLUMN stages jsonb NOT NULL DEFAULT '[]', ADD COLUMN stage integer NOT NULL DEFAULT 0,
       ADD COLUMN votes jsonb NOT NULL DEFAULT '[]', ADD COLUMN card_results jsonb NOT NULL DEFAULT '[]'`);
-    // Approvals from before had one stage: the first final decision of those asked (less the escalated) won.
-    await db.query(`UPDATE approval_requests SET stages = jsonb_build_array(jsonb_build_object(
-      'name', 'approval', 'rule', '{"mode":"ANY","quorum":null}'::jsonb,
-      'approvers', (SELECT coalesce(jsonb_agg(a), '[]') FROM jsonb_array_elements(approvers) a
-                    WHERE NOT escalated_to @> jsonb_build_array(jsonb_build_object('id', a->'id')))))`);
+    await db.query(`UPDATE approval_requests SET stages = ${STAGES_BEFORE_STAGES}`);
     await db.query(`ALTER TABLE approval_requests DROP CONSTRAINT IF EXISTS approval_requests_status_check`);
     await db.query(`ALTER TABLE approval_requests ADD CONSTRAINT approval_requests_status_check CHECK (status IN ('PENDING', 'APPROVED', 'REJECTED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED', 'PARTIALLY_APPROVED'))`);
     await db.query(`ALTER TABLE approval_decisions DROP CONSTRAINT IF EXISTS approval_decisions_decision_check`);
