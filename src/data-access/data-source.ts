@@ -26,7 +26,9 @@ export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeout
     url: databaseUrl,
     applicationName,
     migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000, OutboxLeases1764200000000, CardKeys1764300000000, ApprovalTimers1764400000000, TimerParking1764500000000, ApprovalVotes1764600000000, EmailLinks1764700000000, RequesterIndex1764800000000, StagesOfOlderRecords1764900000000],
-    migrationsTransactionMode: 'all',
+    // Each migration in a transaction of its own, unless it says `transaction = false` (an index
+    // built concurrently): all in one transaction would forbid that.
+    migrationsTransactionMode: 'each',
     synchronize: false,
     logging: false,
     // A lock wait past `lockTimeoutMs` fails the statement (55P03) instead of blocking forever; a
@@ -58,7 +60,7 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
     // Another worker may be migrating: wait for it however long it takes.
     await runner.query('SET lock_timeout = 0');
     await runner.query('SELECT pg_advisory_lock(7411001)');
-    const applied = await dataSource.runMigrations({ transaction: 'all' });
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
     return applied.map((m) => m.name);
   } finally {
     await runner.query('SELECT pg_advisory_unlock(7411001)').catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { createIndexConcurrently } from './concurrent-index';
 
 /**
  * Who asked for a request, indexed: an approver's list shows what they may decide on OR what
@@ -8,9 +9,11 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  */
 export class RequesterIndex1764800000000 implements MigrationInterface {
   name = 'RequesterIndex1764800000000';
+  /** Built concurrently, outside a transaction: the table can be large, and is written meanwhile. */
+  transaction = false;
 
   async up(db: QueryRunner): Promise<void> {
-    await db.query(`CREATE INDEX IF NOT EXISTS approval_requests_requester_idx ON approval_requests ((requester->>'id'))`);
+    await createIndexConcurrently(db, 'approval_requests_requester_idx', `approval_requests ((requester->>'id'))`);
   }
 
   async down(db: QueryRunner): Promise<void> {
