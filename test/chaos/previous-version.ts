@@ -26,7 +26,7 @@ const git = (...args: string[]): string => execFileSync('git', args, { cwd: ROOT
  * the commit before it.
  */
 export function defaultPreviousCommit(): string {
-  const newest = fs.readdirSync(path.join(ROOT, MIGRATIONS)).filter((f) => f.endsWith('.ts')).sort().at(-1)!;
+  const newest = fs.readdirSync(path.join(ROOT, MIGRATIONS)).filter((f) => /^\d+-.*\.ts$/.test(f)).sort().at(-1)!;
   const added = git('log', '-1', '--format=%H', '--diff-filter=A', '--', `${MIGRATIONS}/${newest}`);
   return added ? `${added}~1` : 'HEAD';
 }
