@@ -53,7 +53,7 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const worker = await startWorker(config, logger);
-  console.log('Worker started.\n');
+  console.log(`Worker started, on Node ${process.version}.\n`);
 
   const run = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14) + '-' + randomUUID().slice(0, 4);
   const codec = new AvroCodec(config.schemaRegistryUrl);
