@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     ['broker', () => scenarios.brokerRestart(options, home)],
     ['postgres', () => scenarios.postgresRestart(options)],
     // The previous version (--from COMMIT, default the commit before the newest migration) beside this one.
-    ['upgrade', () => scenarios.rollingUpgrade(options, previousVersion(textOption('from') ?? defaultPreviousCommit(), path.dirname(home)))],
+    ['upgrade', async () => scenarios.rollingUpgrade({ ...options, streamMs: Math.max(options.streamMs, 45_000) }, await previousVersion(textOption('from') ?? defaultPreviousCommit(), path.dirname(home)))],
   ];
   const rows: ScenarioCounts[] = [];
   for (let run = 1; run <= runs; run += 1) {

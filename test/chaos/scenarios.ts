@@ -149,7 +149,7 @@ export function rollingUpgrade(options: ScenarioOptions, previous: WorkerVersion
   };
   return withRun(
     `rolling update from ${previous.label}, rollback, forward again`,
-    { ...options, streamMs: Math.max(options.streamMs, 45_000) },
+    options,
     async (run) => {
       const [old1, old2] = [run.startWorker(previous), run.startWorker(previous)];
       await at(run, old2!, 1);
