@@ -1,12 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Approvals that need more than one vote: each request keeps its policy's stages (resolved to
- * people), the active stage and the votes cast; a multi-card request keeps how each card ended.
- * Decisions may carry per-card outcomes or a reassignment. Delegations are kept whole: a revoked
- * one stays, with who revoked it, so the history says who could decide for whom and when.
- */
-/**
  * The stages of a record from before stages, in SQL (the domain's stagesOfRecordBeforeStages):
  * approvals from before had one stage, and the first final decision of those asked (less the
  * escalated) won.
@@ -16,6 +10,12 @@ export const STAGES_BEFORE_STAGES = `jsonb_build_array(jsonb_build_object(
   'approvers', (SELECT coalesce(jsonb_agg(a), '[]') FROM jsonb_array_elements(approvers) a
                 WHERE NOT escalated_to @> jsonb_build_array(jsonb_build_object('id', a->'id')))))`;
 
+/**
+ * Approvals that need more than one vote: each request keeps its policy's stages (resolved to
+ * people), the active stage and the votes cast; a multi-card request keeps how each card ended.
+ * Decisions may carry per-card outcomes or a reassignment. Delegations are kept whole: a revoked
+ * one stays, with who revoked it, so the history says who could decide for whom and when.
+ */
 export class ApprovalVotes1764600000000 implements MigrationInterface {
   name = 'ApprovalVotes1764600000000';
 
