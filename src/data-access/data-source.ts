@@ -52,20 +52,29 @@ export async function claimWalkingIndex<T>(dataSource: DataSource, sql: string, 
   });
 }
 
-/** Runs pending migrations; an advisory lock keeps several starting workers from racing. */
+const MIGRATION_LOCK = 7411001;
+const MIGRATION_LOCK_POLL_MS = 500;
+
+/**
+ * Runs pending migrations; an advisory lock keeps several starting workers from racing. Another
+ * worker may be migrating: this one waits for it however long it takes, by trying the lock
+ * every half second. A session blocked in pg_advisory_lock would hold a snapshot, and an index
+ * that migration builds concurrently waits for every snapshot: the two would wait for each other.
+ */
 export async function migrate(dataSource: DataSource): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
+  let locked = false;
   try {
-    // Another worker may be migrating: wait for it however long it takes.
-    await runner.query('SET lock_timeout = 0');
-    await runner.query('SELECT pg_advisory_lock(7411001)');
+    for (;;) {
+      const [row] = (await runner.query('SELECT pg_try_advisory_lock($1) AS got', [MIGRATION_LOCK])) as Array<{ got: boolean }>;
+      if ((locked = row?.got === true)) break;
+      await new Promise((resolve) => setTimeout(resolve, MIGRATION_LOCK_POLL_MS));
+    }
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     return applied.map((m) => m.name);
   } finally {
-    await runner.query('SELECT pg_advisory_unlock(7411001)').catch(() => undefined);
-    // The connection goes back to the pool: it must wait for locks no longer than any other.
-    await runner.query('RESET lock_timeout').catch(() => undefined);
+    if (locked) await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
     await runner.release();
   }
 }

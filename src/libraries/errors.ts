@@ -110,18 +110,25 @@ function sqlState(error: unknown): string | undefined {
  * Postgres SQLSTATEs that say the database, not the data, is the problem: connection (08),
  * resources (53), shutdown and crash (57P0x), serialization and deadlock (40001, 40P01), a lock or
  * statement that waited too long (55P03, 57014), a system or internal error of the server (58,
- * XX). Data exceptions (22), integrity violations (23) and program limits a value runs into (54:
- * an index row too large, say) are the message's own: retrying it cannot help. Anything else
- * (42: an undefined column, a syntax error, a missing privilege; 25: a transaction state) is SQL
- * of ours the database cannot run: a defect.
+ * XX), and the database refusing us whatever we send: read-only after a failover (25006), a
+ * session ended for idling in a transaction (25P03), a login or database refused (28, 3D000), a
+ * privilege missing (42501). Every message would fail alike, so they wait rather than go to the
+ * dead-letter topic one by one. Data exceptions (22), integrity violations (23) and program limits
+ * a value runs into (54: an index row too large, say) are the message's own: retrying it cannot
+ * help. Anything else (42: an undefined column, a syntax error) is SQL of ours the database
+ * cannot run: a defect.
  */
-const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|57014|58|XX)/;
+const TRANSIENT_SQLSTATE = /^(08|53|57P0|40001|40P01|55P03|57014|58|XX|25006|25P03|28|3D000|42501)/;
 const REFUSED_SQLSTATE = /^(22|23|54)/;
 
-/** How pg reports a connection it lost or could not open (as plain errors, without a SQLSTATE). */
-const CONNECTION_LOST = /connection terminated|timeout exceeded when trying to connect|client was closed|not queryable|connection refused|cannot use a pool after calling end/i;
+/**
+ * How pg and TypeORM report a connection lost or not open (plain errors, without a SQLSTATE):
+ * pg's own messages, and TypeORM's for a query runner whose connection was killed mid-transaction
+ * (QueryRunnerProviderAlreadyReleasedError) or a data source not connected (while stopping).
+ */
+const CONNECTION_LOST = /connection terminated|timeout exceeded when trying to connect|client was closed|not queryable|connection refused|cannot use a pool after calling end|already released|driver not connected|connection is not yet established|database is not established/i;
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** Turns anything thrown into an AppError: the one place that decides whose failure it is. */
 export function classify(error: unknown, context: MessageContext = {}): AppError {

@@ -98,14 +98,15 @@ export async function startHttpServer(opts: {
     })().catch((error: unknown) => {
       if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
       if (res.headersSent) return;
-      // A full pool, a statement past its timeout, a database away: the caller may try again.
-      if (classify(error).code === 'DATABASE_UNAVAILABLE') {
-        logger.warn({ route, err: error }, 'http request could not be served now');
+      const failure = classify(error);
+      // A full pool, a statement past its timeout, a database, broker or registry away: the caller may try again.
+      if (failure.retriable) {
+        logger.warn({ route, code: failure.code, err: error }, 'http request could not be served now');
         res.setHeader('retry-after', '1');
-        return json(res, 503, { error: 'UNAVAILABLE', message: 'the database is busy or away; try again' });
+        return json(res, 503, { error: 'UNAVAILABLE', message: 'a service the worker needs is busy or away; try again' });
       }
       // Any other failure answering a request is ours: the caller's input is answered with a 4xx, never a 500.
-      reportDefect(classify(error), 'http', logger, metrics, { route });
+      reportDefect(failure, 'http', logger, metrics, { route });
       json(res, 500, { error: 'INTERNAL', message: 'internal error' });
     });
   });

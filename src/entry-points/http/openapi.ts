@@ -114,7 +114,7 @@ const ERROR_MEANS: Record<number, string> = {
   404: 'no such request, delegation or route (NOT_FOUND)',
   409: 'the request does not take this now (REQUEST_CLOSED, ALREADY_VOTED, CARD_OUTCOMES_NOT_ALLOWED)',
   413: 'the body is larger than 16 KiB (BODY_TOO_LARGE)',
-  503: 'the database is busy or away (UNAVAILABLE): try again after Retry-After seconds',
+  503: 'a service the worker needs is busy or away (UNAVAILABLE): the database, the broker or the schema registry; try again after Retry-After seconds',
 };
 const errorsOf = (statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: ERROR_MEANS[status] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));

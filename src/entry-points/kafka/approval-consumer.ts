@@ -190,7 +190,8 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
      * order, until that message stands alone: it is dead-lettered and the rest are applied.
      * - The database refuses it (a data or integrity error, or a retriable error that persists
      *   while the database answers other work): REJECTED_BY_STORE.
-     * - A defect of ours fails on it: WORKER_DEFECT, at once (retrying the same code cannot help).
+     * - A defect of ours fails on it again on a fresh attempt: WORKER_DEFECT (retrying the same
+     *   code on the same message further cannot help).
      * While the database does not answer, nothing is split or dead-lettered: it is an outage, and
      * the batch waits for it (a worker whose database went away can fail in odd ways too).
      */
@@ -204,8 +205,10 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
           failure = classify(error, { topic, partition, ...items[0]?.context });
         }
         const persistent = suspect ? attempt > SUSPECT_RETRIES : state.failures + 1 >= BATCH_RETRIES;
+        // A defect is pinned on a message only when it comes again on a fresh attempt (a part of a
+        // split batch, or the partition's retry), with the database answering.
         const defect = failure.code === 'WORKER_DEFECT';
-        const pinned = defect ? await databaseAnswers() : !failure.retriable || (persistent && (await databaseAnswers()));
+        const pinned = defect ? (suspect || state.failures > 0) && (await databaseAnswers()) : !failure.retriable || (persistent && (await databaseAnswers()));
         if (!pinned) {
           if (!suspect || persistent) return failure;
           await heartbeat().catch(() => undefined);

@@ -40,7 +40,9 @@ export function startTimerLoop(deps: {
       } catch (error) {
         const failure = classify(error, { requestId: claim.requestId });
         const exhausted = claim.attempts >= TIMER_MAX_ATTEMPTS && failure.code !== 'DATABASE_UNAVAILABLE';
-        if (failure.retriable && !exhausted) continue; // its lease runs out, and it is claimed again
+        // A defect parks a timer once it fails so on a second claim: a first can be a fault of the moment.
+        const again = failure.code !== 'WORKER_DEFECT' || claim.attempts >= 2;
+        if ((failure.retriable || !again) && !exhausted) continue; // its lease runs out, and it is claimed again
         await approvals.parkTimer(claim, failure.message);
         metrics.timersParked.inc();
         const fields = { requestId: claim.requestId, attempts: claim.attempts, parked: true };
