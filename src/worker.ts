@@ -23,7 +23,7 @@ import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kaf
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { startTimerLoop } from './entry-points/relays/timer-loop';
-import { allTopics, type Config } from './libraries/config';
+import { allTopics, topicSpecs, type Config } from './libraries/config';
 import type { Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
@@ -71,11 +71,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   const components = componentList(logger, signal);
   const metrics = createMetrics();
   try {
-    const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs));
+    const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate));
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
     const codec = new AvroCodec(config.schemaRegistryUrl);
-    const eventSchema = await components.start('schema registry', () => registerEventSchema(codec, config.topics.events, logger, signal));
-    const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, allTopics(config.topics), logger.child({ component: 'kafka' })));
+    const eventSchema = await components.start('schema registry', () => eventSchemaOf(codec, config, logger, signal));
+    const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, topicSpecs(config), logger.child({ component: 'kafka' })));
     const events = new EventOutbox(dataSource, config.outboxLeaseMs);
     const emails = new EmailOutbox(dataSource, config.outboxLeaseMs);
     const eventsMaxBatchBytes = config.eventsMaxBatchBytes ?? (await topicMaxMessageBytes(kafka.admin, config.topics.events).catch((error: unknown) => {
@@ -110,9 +110,20 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   }
 }
 
-/** The event schema's id; start-up waits out a registry that is briefly away. */
-async function registerEventSchema(codec: AvroCodec, eventsTopic: string, logger: Logger, signal: AbortSignal | undefined) {
-  const id = await untilAvailable('schema registry', () => codec.register(`${eventsTopic}-value`, 'approval-event'), logger, signal);
+/**
+ * The event schema's id: registered, or with SCHEMA_REGISTRY_REGISTER=false found (and the
+ * subjects the worker reads checked) without a write. Start-up waits out a registry that is
+ * briefly away; a schema that is missing refuses it.
+ */
+async function eventSchemaOf(codec: AvroCodec, config: Config, logger: Logger, signal: AbortSignal | undefined) {
+  const subject = `${config.topics.events}-value`;
+  const find = async (): Promise<number> => {
+    if (config.registerSchemas) return codec.register(subject, 'approval-event');
+    for (const topic of Object.values(config.topics.requests)) await codec.checkReadable(`${topic}-value`, 'card-operation-request');
+    await codec.checkReadable(`${config.topics.decisions}-value`, 'approval-decision');
+    return codec.findRegistered(subject, 'approval-event');
+  };
+  const id = await untilAvailable('schema registry', find, logger, signal);
   return { id, stop: () => undefined };
 }
 
@@ -170,14 +181,16 @@ function startHttp(config: Config, deps: HttpDeps) {
     port: config.http.port,
     metrics,
     logger,
-    oidcSignIn: config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
-    api: {
-      authenticate,
-      signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
-      queries: queriesForApi,
-      delegations: new Delegations(deps.apiDataSource),
-      publishDecisions,
-    },
+    oidcSignIn: config.auth.apiEnabled && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
+    api: config.auth.apiEnabled
+      ? {
+          authenticate,
+          signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
+          queries: queriesForApi,
+          delegations: new Delegations(deps.apiDataSource),
+          publishDecisions,
+        }
+      : undefined,
     checks: readinessChecks(queries, deps, config.partitionStalledAfterMs),
     emailActions: links && {
       links,

@@ -5,7 +5,7 @@
 // 3. otherwise the local stack (Kafka and the registry from Maven Central, MailDev, local Postgres).
 // Endpoints reach the test workers through process.env; teardown stops only what setup started.
 // The worker is built once, for the tests that run it as a process.
-import { loadConfig } from '../src/libraries/config';
+import { loadStackConfig } from './stack/stack-config';
 import { stackDown, stackUp, type StackEndpoints } from './stack/local-stack';
 import { ensureDatabase } from './stack/postgres';
 import { ensureBuilt } from './support/build';
@@ -33,7 +33,7 @@ export default async function globalSetup(): Promise<void> {
     globalThis.__stackTeardown = stop;
   } else {
     mode = 'local stack';
-    const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? TEST_DATABASE_URL });
+    const config = loadStackConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? TEST_DATABASE_URL });
     const result = await stackUp(config);
     Object.assign(process.env, result.endpoints);
     globalThis.__stackTeardown = async () => void (await stackDown(config, result.started));

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { NotProvisionedError } from '../libraries/errors';
 import { ApprovalSchema1764000000000 } from './migrations/1764000000000-approval-schema';
 import { ApiIndexes1764100000000 } from './migrations/1764100000000-api-indexes';
 import { OutboxLeases1764200000000 } from './migrations/1764200000000-outbox-leases';
@@ -88,11 +89,28 @@ export async function startReadPool(databaseUrl: string, statementTimeoutMs: num
   return { dataSource, stop: () => dataSource.destroy() };
 }
 
-/** The worker's connection pool, with the schema migrated. */
-export async function startDatabase(databaseUrl: string, lockTimeoutMs: number): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
+/**
+ * The migrations this code has that the database has not applied (newer ones the database has,
+ * from a version rolled back from, do not matter: migrations only add).
+ */
+export async function missingMigrations(dataSource: DataSource): Promise<string[]> {
+  const [{ exists }] = (await dataSource.query(`SELECT to_regclass('migrations') IS NOT NULL AS exists`)) as [{ exists: boolean }];
+  const applied = new Set(exists ? ((await dataSource.query('SELECT name FROM migrations')) as Array<{ name: string }>).map((m) => m.name) : []);
+  return dataSource.migrations.map((m) => m.name!).filter((name) => !applied.has(name));
+}
+
+/**
+ * The worker's connection pool, with the schema migrated; or, with `migrate` false (a role without
+ * DDL rights, migrations run beforehand), with the schema checked: a missing migration refuses start-up.
+ */
+export async function startDatabase(databaseUrl: string, lockTimeoutMs: number, runMigrations = true): Promise<{ dataSource: DataSource; migrated: string[]; stop: () => Promise<void> }> {
   const dataSource = await createDataSource(databaseUrl, 10, lockTimeoutMs, 0, POOL_NAMES.worker).initialize();
   try {
-    return { dataSource, migrated: await migrate(dataSource), stop: () => dataSource.destroy() };
+    if (!runMigrations) {
+      const missing = await missingMigrations(dataSource);
+      if (missing.length) throw new NotProvisionedError(`the database schema is not current (MIGRATE=false): migrations not applied: ${missing.join(', ')}; run node dist/entry-points/cli/migrate.js as the migrator`);
+    }
+    return { dataSource, migrated: runMigrations ? await migrate(dataSource) : [], stop: () => dataSource.destroy() };
   } catch (error) {
     await dataSource.destroy().catch(() => undefined);
     throw error;

@@ -4,6 +4,7 @@
 // expiry forward, never later. A pending approval's timers are one schedule; firing it is pure.
 import { eventFrom, eventIdFor, emailsTo, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { distinctPeople, eligibleApprovers, samePerson } from './approval-policy';
+import { peopleProblems } from './validate-message';
 import { awaitedApprovers } from './approval-votes';
 import { OPERATIONS, type Operation, type Person } from './card-operation';
 
@@ -25,6 +26,18 @@ const HOUR = 3600_000;
  * expiry after 14 days, so no approval waits forever. No escalation: it needs a group to name.
  */
 export const DEFAULT_TIMER_POLICY: TimerPolicy = { remindAfterMs: 24 * HOUR, remindIntervalMaxMs: 72 * HOUR, escalateAfterMs: null, escalateTo: [], expireAfterMs: 14 * 24 * HOUR };
+
+/** What is wrong with a timer policy: one that names nobody to escalate to, or has a timer that could never fire. */
+export function timerPolicyProblems(label: string, policy: TimerPolicy): string[] {
+  const found = peopleProblems(`${label}.escalateTo`, policy.escalateTo);
+  if (policy.escalateAfterMs !== null && policy.escalateTo.length === 0) found.push(`${label}.escalateAfter needs escalateTo: the people the request is escalated to`);
+  if (policy.remindAfterMs !== null && policy.remindIntervalMaxMs < policy.remindAfterMs) found.push(`${label}.remindIntervalMax must be at least remindAfter: it caps the intervals that start there`);
+  // A timer at or after expiry would never fire: the approval is over by then.
+  for (const [name, at] of [['remindAfter', policy.remindAfterMs], ['escalateAfter', policy.escalateAfterMs]] as const) {
+    if (at !== null && policy.expireAfterMs !== null && at >= policy.expireAfterMs) found.push(`${label}.${name} must be shorter than expireAfter, or it never fires`);
+  }
+  return found;
+}
 
 /** A pending approval's next timers (epoch ms, null when that timer will not fire). */
 export interface Timers {

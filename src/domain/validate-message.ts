@@ -1,6 +1,6 @@
 // Rules a message must meet before it can touch an approval. A message that breaks them can
 // never succeed, so the caller dead-letters it with the reason and detail given here.
-import { approversFor, eligibleApprovers, type ApprovalPolicy } from './approval-policy';
+import { approversFor, eligibleApprovers, samePerson, type ApprovalPolicy, type StagePolicy } from './approval-policy';
 import { resolveStages } from './approval-votes';
 import { ACTOR_ROLES, DECISION_KINDS, VOTE_MODES, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
 import type { InboundMessage } from './decide-batch';
@@ -185,6 +185,37 @@ export function ruleProblems(label: string, rule: VoteRule): string[] {
   }
   if (rule.mode !== 'QUORUM' && rule.quorum !== null) return [`${label}: only QUORUM takes a quorum`];
   return [];
+}
+
+/** What is wrong with people an operator names (a group, a stage, an escalation): each held to a message's rules, each once. */
+export function peopleProblems(label: string, people: Person[]): string[] {
+  const found = people.flatMap((p, i) => personProblems(`${label}[${i}]`, p));
+  // One person under two ids (or one id in two cases) is still one person.
+  const repeated = people.find((p, i) => people.findIndex((q) => samePerson(p, q)) !== i);
+  if (repeated) found.push(`${label} names ${JSON.stringify(repeated.id)} more than once`);
+  return found;
+}
+
+/**
+ * What is wrong with a policy's stages: names and rules, people, a quorum more than the stage
+ * names, and anyone asked in two stages. A person approves in one stage only: the request's
+ * approvers in two stages, or one person named in two, would leave the later stage waiting for
+ * someone who has already voted.
+ */
+export function stagePolicyProblems(label: string, stages: StagePolicy[]): string[] {
+  const found = stages.flatMap((stage, i) => {
+    const at = `${label}[${i}]`;
+    const own = [nameProblem(`${at}.name`, stage.name), ...ruleProblems(`${at}.rule`, stage.rule)].filter((p): p is string => p !== undefined);
+    if (stage.approvers === 'request') return own;
+    own.push(...peopleProblems(`${at}.approvers`, stage.approvers));
+    if (stage.rule.mode === 'QUORUM' && stage.approvers.length < stage.rule.quorum!) own.push(`${at} needs ${stage.rule.quorum} approvals but names ${stage.approvers.length} approver(s)`);
+    return own;
+  });
+  if (stages.filter((s) => s.approvers === 'request').length > 1) found.push(`${label} takes the request's approvers in more than one stage; a person approves in one stage only`);
+  const named = stages.flatMap((s, i) => (s.approvers === 'request' ? [] : s.approvers.map((p) => ({ p, i }))));
+  const twice = named.find(({ p, i }) => named.some((o) => o.i !== i && samePerson(o.p, p)));
+  if (twice) found.push(`${label} names ${JSON.stringify(twice.p.id)} in more than one stage; a person approves in one stage only`);
+  return found;
 }
 
 /** A request read from `topicOperation`'s topic, with the approvers who will be asked. */

@@ -22,7 +22,7 @@ export const DEAD_LETTER_REASONS = [
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
 export type TransientCode = 'REGISTRY_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'BROKER_UNAVAILABLE' | 'SMTP_UNAVAILABLE';
-export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'SCHEMA_INCOMPATIBLE';
+export type ErrorCode = DeadLetterReason | TransientCode | 'CONFIG_INVALID' | 'NOT_PROVISIONED' | 'BROKER_REFUSED' | 'SMTP_REJECTED' | 'EMAIL_UNRENDERABLE' | 'UNENCODABLE' | 'SCHEMA_INCOMPATIBLE';
 
 export interface MessageContext {
   topic?: string;
@@ -89,6 +89,18 @@ export function reportDefect(
 ): void {
   metrics.defects.inc({ component: site });
   logger.error({ ...defect.context, ...fields, code: defect.code, err: defect }, `worker defect: ${defect.message}`);
+}
+
+/**
+ * Something the worker was told not to provision itself is not there (MIGRATE=false,
+ * KAFKA_CREATE_TOPICS=false, SCHEMA_REGISTRY_REGISTER=false): a migration, a topic, a schema. It
+ * refuses to start, naming what is missing, rather than run on half a setup.
+ */
+export class NotProvisionedError extends AppError {
+  constructor(message: string) {
+    super('NOT_PROVISIONED', message, false);
+    this.name = 'NotProvisionedError';
+  }
 }
 
 /** The message of anything thrown, for a log line or a stored error column. */

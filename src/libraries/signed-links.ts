@@ -9,14 +9,21 @@ export function signLink(payload: object, secret: string): string {
   return `${body}.${b64(createHmac('sha256', secret).update(body).digest())}`;
 }
 
-/** The payload of a token this secret signed, or undefined for one it did not (forged, cut, altered). */
-export function verifyLink<T>(token: string, secret: string): T | undefined {
+/**
+ * The payload of a token one of these secrets signed, or undefined for one none did (forged, cut,
+ * altered). Every secret verifies, so a key can be rotated: the new one signs, the old ones keep
+ * verifying the links they signed until those expire.
+ */
+export function verifyLink<T>(token: string, secrets: readonly string[]): T | undefined {
   const [body, mac, ...rest] = token.split('.');
   if (!body || !mac || rest.length > 0 || token.length > 4096) return undefined;
   // The signature compares as the exact text it was issued as: one token, one spelling.
-  const expected = Buffer.from(b64(createHmac('sha256', secret).update(body).digest()));
   const given = Buffer.from(mac);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  const signedBy = secrets.filter((secret) => {
+    const expected = Buffer.from(b64(createHmac('sha256', secret).update(body).digest()));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+  if (signedBy.length === 0) return undefined;
   try {
     return JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as T;
   } catch {

@@ -27,6 +27,7 @@ import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import type { ApprovalDecision } from '../../src/domain/card-operation';
 import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { ROOT, ensureBuilt } from '../support/build';
 import { freePort } from '../support/ports';
 import { decisionsFor } from '../support/builders';
@@ -432,7 +433,7 @@ const spread = (values: number[]): string =>
 
 async function main(): Promise<void> {
   const began = Date.now();
-  const stackConfig = loadConfig({ ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
+  const stackConfig = loadStackConfig({ ...process.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
   await stackUp(stackConfig);
   // MailDev keeps every message in memory: an inbox full of earlier runs slows it down. The smoke
   // run leaves it alone, as tests beside it read the inbox.

@@ -13,7 +13,8 @@ import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { aCard, aPerson, aRequest, decisionsFor } from '../support/builders';
-import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
+import { allTopics } from '../../src/libraries/config';
+import { loadStackConfig, type StackConfig } from '../stack/stack-config';
 import { createLogger } from '../../src/libraries/logger';
 import { ROOT, ensureBuilt } from '../support/build';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
@@ -96,7 +97,7 @@ export class ChaosRun {
     readonly run: string,
     readonly scenario: string,
     readonly env: Record<string, string>,
-    readonly config: Config,
+    readonly config: StackConfig,
     readonly db: DataSource,
     private readonly producer: Producer,
     private readonly observer: Consumer,
@@ -136,7 +137,7 @@ export class ChaosRun {
       ...(policyMix ? { APPROVAL_POLICY } : {}),
       ...extraEnv,
     };
-    const config = loadConfig({ ...process.env, ...env });
+    const config = loadStackConfig({ ...process.env, ...env });
     const logger = createLogger('warn', path.join(ARTIFACTS, `chaos-${run}-driver.log`));
     const db = await createDataSource(config.databaseUrl, 2).initialize();
     if (migrated) await migrate(db);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { stackUp } from '../stack/local-stack';
-import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { formatTable, type ScenarioCounts } from './chaos-run';
 import * as scenarios from './scenarios';
 import { formatHostileRun, hostileRun } from '../support/hostile-requests';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const runs = option('runs', 1);
   const options = { requests: option('requests', 300), streamMs: option('stream-ms', 20_000) };
   const only = textOption('only');
-  const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
+  const config = loadStackConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/card_approvals_test' });
   const stack = await stackUp(config);
   Object.assign(process.env, stack.endpoints);
   const home = config.stackHome;

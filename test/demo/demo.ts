@@ -11,7 +11,7 @@ import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { describeFailure, stackUp } from '../stack/local-stack';
 import type { ApprovalEvent } from '../../src/domain/approval';
 import { OPERATIONS, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person } from '../../src/domain/card-operation';
-import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { createLogger } from '../../src/libraries/logger';
 import { startWorker } from '../../src/worker';
 
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const exitWhenDone = process.argv.includes('--exit');
   // Unless configured otherwise, the demo's timers run in seconds, so the ladder shows: the
   // postponed REACTIVATE_CARD is reminded after 5 s and expires after 15 s. LOCK_CARD needs ALL its approvers.
-  const config = loadConfig({
+  const config = loadStackConfig({
     APPROVAL_TIMERS: JSON.stringify({ REACTIVATE_CARD: { remindAfter: '5s', expireAfter: '15s' } }),
     APPROVAL_POLICY: JSON.stringify({ LOCK_CARD: { rule: 'ALL' } }),
     ...process.env,

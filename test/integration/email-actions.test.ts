@@ -6,7 +6,7 @@ import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
 import { aPerson, aRequest } from '../support/builders';
 import { waitForEmails } from '../support/inbox';
-import { startHarnessWithWorker, type Harness } from '../support/test-worker';
+import { startHarness, startHarnessWithWorker, type Harness } from '../support/test-worker';
 
 const SECRET = 'email-link-secret-that-is-long-enough-0123';
 let harness: Harness;
@@ -118,11 +118,50 @@ test('a link for a closed request, a forged link and an expired link each show a
   const token = new URL(approve).pathname.split('/').pop()!;
   const forged = `${base}/email-actions/${token.slice(0, -4)}AAAA`;
   expect((await fetch(forged)).status).toBe(400);
-  const someoneElse = new DecisionLinks({ secret: 'another-secret-that-is-long-enough-012345', ttlMs: 3600_000, baseUrl: `${base}/email-actions` });
+  const someoneElse = new DecisionLinks({ secrets: ['another-secret-that-is-long-enough-012345'], ttlMs: 3600_000, baseUrl: `${base}/email-actions` });
   expect((await fetch(someoneElse.linksFor('e', request.requestId, aPerson('mallory'), Date.now()).APPROVED)).status).toBe(400);
-  const expired = new DecisionLinks({ secret: SECRET, ttlMs: 1000, baseUrl: `${base}/email-actions` }).linksFor('e', request.requestId, second!, Date.now() - 5000).APPROVED;
+  const expired = new DecisionLinks({ secrets: [SECRET], ttlMs: 1000, baseUrl: `${base}/email-actions` }).linksFor('e', request.requestId, second!, Date.now() - 5000).APPROVED;
   await page.goto(expired);
   await page.getByRole('heading', { name: 'This link has expired' }).waitFor();
   await page.close();
   expect(harness.eventsFor(request.requestId)).toHaveLength(2);
 });
+
+test('when the link key is rotated (a new key first, the old one after it), then a link signed with the old key still decides, new emails are signed with the new key, and a key no longer listed is refused', async () => {
+  // A harness of its own: which worker renders an email must be known.
+  const own = await startHarness({ EMAIL_LINK_TTL: '1h' });
+  try {
+    const NEW = 'the-next-email-link-secret-long-enough-9876';
+    const links = (secret: string, port: number): DecisionLinks => new DecisionLinks({ secrets: [secret], ttlMs: 3600_000, baseUrl: `http://127.0.0.1:${port}/email-actions` });
+    const tokensIn = async (request: CardOperationRequest): Promise<string[]> => {
+      const [email] = (await waitForEmails(request.approvers[0]!.email, 1)).filter((e) => e.subject.includes(request.requestId));
+      return [...email!.html!.matchAll(/\/email-actions\/([^"]+)"/g)].map((m) => m[1]!);
+    };
+    const open = async (): Promise<CardOperationRequest> => {
+      const request = aRequest('LOCK_CARD');
+      await own.publishRequest(request);
+      await own.waitForEvents(request.requestId, 1);
+      return request;
+    };
+
+    const first = await own.startWorker({ EMAIL_LINK_SECRET: SECRET });
+    const before = await open();
+    const [approveBefore] = await tokensIn(before);
+    await first.stop();
+
+    const rotated = await own.startWorker({ EMAIL_LINK_SECRET: `${NEW}, ${SECRET}` });
+    const confirmed = await fetch(`http://127.0.0.1:${rotated.httpPort}/email-actions/${approveBefore}`, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(confirmed.status).toBe(200);
+    expect((await own.waitForEvents(before.requestId, 2)).map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
+    const [approveAfter] = await tokensIn(await open());
+    const verifies = (secret: string): boolean => links(secret, rotated.httpPort).read(approveAfter!, Date.now()) !== 'INVALID';
+    expect({ withNew: verifies(NEW), withOld: verifies(SECRET) }).toEqual({ withNew: true, withOld: false });
+    await rotated.stop();
+
+    // Once the old key is dropped, what it signed is refused.
+    const retired = await own.startWorker({ EMAIL_LINK_SECRET: NEW });
+    expect((await fetch(links(SECRET, retired.httpPort).linksFor('e', before.requestId, before.approvers[1]!, Date.now()).APPROVED)).status).toBe(400);
+  } finally {
+    await own.stop();
+  }
+}, 90_000);

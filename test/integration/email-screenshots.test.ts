@@ -40,7 +40,7 @@ const event: ApprovalEvent = {
   progress: null,
   cardResults: request.cards.map((_, cardIndex) => ({ cardIndex, outcome: cardIndex === 2 ? 'REJECTED' : 'APPROVED', reason: cardIndex === 2 ? 'One parking card per person' : null })),
 };
-const links = new DecisionLinks({ secret: 'a-link-secret-long-enough-for-the-test-0123', ttlMs: 7 * 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
+const links = new DecisionLinks({ secrets: ['a-link-secret-long-enough-for-the-test-0123'], ttlMs: 7 * 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
 const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'Europe/Stockholm', links });
 
 test(`every email kind in every language (${EMAIL_LOCALES.join(', ')}) is screenshot at ${Object.values(WIDTHS).join(' and ')} px, and fits the mobile width`, async () => {

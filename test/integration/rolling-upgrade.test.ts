@@ -3,14 +3,14 @@
 // cached by commit) beside this checkout's, through a rolling update, a rollback and a roll
 // forward, under load. Nothing may be lost, duplicated, reordered, stalled or blamed on a defect.
 import path from 'node:path';
-import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { formatTable } from '../chaos/chaos-run';
 import { defaultPreviousCommit, previousVersion, type WorkerVersion } from '../chaos/previous-version';
 import { rollingUpgrade } from '../chaos/scenarios';
 
 let previous: WorkerVersion;
 beforeAll(async () => {
-  previous = await previousVersion(defaultPreviousCommit(), path.dirname(loadConfig(process.env).stackHome));
+  previous = await previousVersion(defaultPreviousCommit(), path.dirname(loadStackConfig().stackHome));
 }, 300_000);
 
 test('when a rolling update from the previous version migrates under load, rolls back and forward again, then nothing is lost, duplicated or stalled', async () => {

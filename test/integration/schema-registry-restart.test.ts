@@ -12,13 +12,13 @@ import { dropDatabase } from '../stack/postgres';
 import { SERVICES, stopDaemon } from '../stack/processes';
 import { CCOMPAT_PATH, startSchemaRegistry, type SchemaRegistryOptions } from '../stack/schema-registry';
 import type { CardOperationRequest } from '../../src/domain/card-operation';
-import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { createLogger } from '../../src/libraries/logger';
 import { aRequest } from '../support/builders';
 import { freePort } from '../support/ports';
 import { createTopics } from '../support/topics';
 
-const config = loadConfig();
+const config = loadStackConfig();
 const run = randomUUID().slice(0, 8);
 let registry: SchemaRegistryOptions;
 let java: string;

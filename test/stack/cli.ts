@@ -1,9 +1,9 @@
 // `npm run stack -- up|down|status`: the local Kafka + schema registry + SMTP inbox + database.
-import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from './stack-config';
 import { describeFailure, stackDown, stackStatus, stackUp } from './local-stack';
 
 async function main(command: string | undefined): Promise<number> {
-  const config = loadConfig();
+  const config = loadStackConfig();
   switch (command) {
     case 'up': {
       const result = await stackUp(config);

@@ -3,7 +3,7 @@
 // from the same variables the worker reads, so the worker's defaults point at this stack.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../../src/libraries/config';
+import type { StackConfig as Config } from './stack-config';
 import { isKafkaHealthy, startKafka } from './kafka-broker';
 import { ensureDatabase } from './postgres';
 import { SERVICES, StackError, reportToStderr, runTool, stopDaemon, type Report, type ServiceName } from './processes';

@@ -1,5 +1,6 @@
 // Worker processes in fault runs and benchmarks start from the compiled build, as in production.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 
 export const ROOT = path.join(__dirname, '..', '..');
@@ -21,6 +22,8 @@ let built: Promise<void> | undefined;
 export function ensureBuilt(): Promise<void> {
   if (process.env[BUILT_VARIABLE] === '1') return Promise.resolve();
   built ??= new Promise<void>((resolve, reject) => {
+    // A build from scratch: a module moved or removed must not live on in dist/ and shadow its new place.
+    fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
     const tsc = spawn(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
     tsc.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build failed (${code})`))));
   }).then(() => void (process.env[BUILT_VARIABLE] = '1'));

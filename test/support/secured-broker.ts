@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createKafka } from '../../src/adapters/kafka/kafka-client';
 import { loadConfig } from '../../src/libraries/config';
+import { loadStackConfig } from '../stack/stack-config';
 import { createLogger } from '../../src/libraries/logger';
 import { brokerJavaArgs, brokerProperties, formatStorage, resolveKafkaClasspath, writeBrokerFiles, type ClientListener } from '../stack/kafka-broker';
 import { findJava } from '../stack/local-stack';
@@ -82,7 +83,7 @@ function tlsListener(certificates: TestCertificates): Listener {
 const pemProperty = (file: string): string => fs.readFileSync(file, 'utf8').trim().split('\n').join(' ');
 
 export async function startSecuredBroker(kind: ListenerKind): Promise<SecuredBroker> {
-  const config = loadConfig();
+  const config = loadStackConfig();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kafka-${kind}-`));
   const pidFile = path.join(dir, 'kafka.pid');
   const stop = async (): Promise<void> => {

@@ -15,7 +15,10 @@ test('local sign-in starts on a loopback host', () => {
 
 test('local sign-in refuses to start on a host reachable from elsewhere, or beside a JWKS URL', () => {
   expect(problemsOf({ ...localSignIn, HTTP_HOST: '0.0.0.0' })).toEqual([expect.stringContaining('AUTH_LOCAL_SIGNIN=true needs HTTP_HOST on loopback')]);
-  expect(problemsOf({ ...localSignIn, AUTH_JWKS_URL: 'https://idp.example.com/jwks' })).toEqual([expect.stringContaining('cannot be used with AUTH_JWKS_URL')]);
+  expect(problemsOf({ ...localSignIn, AUTH_JWKS_URL: 'https://idp.example.com/jwks' })).toEqual([
+    'AUTH_SECRET cannot be used with AUTH_JWKS_URL: tokens are verified against the JWKS only, and the secret would be ignored',
+    'AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_JWKS_URL (its tokens would be refused)',
+  ]);
 });
 
 describe('Kafka TLS and SASL', () => {
@@ -125,8 +128,8 @@ test('card conflict policies default per operation, may be overridden, and refus
   expect(loadConfig({}).cardConflictPolicy).toMatchObject({ LOCK_CARD: 'refuse', DEACTIVATE_CARD: 'supersede', REACTIVATE_CARD: 'supersede', REQUEST_CARD: 'refuse' });
   expect(loadConfig({ CARD_CONFLICT_POLICY: '{"LOCK_CARD":"supersede"}' }).cardConflictPolicy.LOCK_CARD).toBe('supersede');
   expect(problemsOf({ CARD_CONFLICT_POLICY: '{"LOCK_CARDS":"refuse","LOCK_CARD":"ignore"}' })).toEqual([
-    'CARD_CONFLICT_POLICY has unknown operation "LOCK_CARDS"',
     'CARD_CONFLICT_POLICY.LOCK_CARD must be refuse or supersede',
+    'CARD_CONFLICT_POLICY.LOCK_CARDS is not an operation (REQUEST_CARD, DEACTIVATE_CARD, REACTIVATE_CARD, LOCK_CARD, REQUEST_MULTIPLE_CARDS)',
   ]);
 });
 
@@ -152,7 +155,7 @@ describe('approval timers (APPROVAL_TIMERS)', () => {
     [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [{ ...desk, name: 'Bad\u0000Name' }] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo[0].name contains a control or invalid character (U+0000)'],
     [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [{ ...desk, email: 'not-an-email' }] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo[0].email "not-an-email" is not a valid address'],
     [{ LOCK_CARD: { escalateAfter: '1h', escalateTo: [desk, desk] } }, 'APPROVAL_TIMERS.LOCK_CARD.escalateTo names "sec-desk" more than once'],
-    [{ CARD_PRINTING: {} }, 'APPROVAL_TIMERS has unknown operation "CARD_PRINTING"'],
+    [{ CARD_PRINTING: {} }, 'APPROVAL_TIMERS.CARD_PRINTING is not an operation (default, REQUEST_CARD'],
   ])('%j is refused at start-up: %s', (value, problem) => {
     expect(timers(value)).toEqual([expect.stringContaining(problem)]);
   });

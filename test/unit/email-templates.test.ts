@@ -55,7 +55,7 @@ function emptyFields(part: 'text' | 'html', rendered: string): string[] {
   return found;
 }
 
-const links = new DecisionLinks({ secret: 'a-link-secret-long-enough-for-the-test-0123', ttlMs: 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
+const links = new DecisionLinks({ secrets: ['a-link-secret-long-enough-for-the-test-0123'], ttlMs: 86_400_000, baseUrl: 'https://approvals.example.com/email-actions' });
 const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com/approvals', defaultLocale: 'en', operationLocales: {}, timeZone: 'UTC', links });
 
 const kinds = EMAIL_LOCALES.flatMap((locale) => EMAIL_TEMPLATES.map((template) => [template, locale] as const));

@@ -23,7 +23,7 @@ export interface DecisionLink {
 export type LinkProblem = 'INVALID' | 'EXPIRED';
 
 export class DecisionLinks {
-  constructor(private readonly settings: { secret: string; ttlMs: number; baseUrl: string }) {}
+  constructor(private readonly settings: { secrets: readonly string[]; ttlMs: number; baseUrl: string }) {}
 
   /** The three links for `recipient` in the email of `eventId` about `requestId`, valid for the configured time from `now`. */
   linksFor(eventId: string, requestId: string, recipient: Person, now: number): Record<LinkDecision, string> {
@@ -36,14 +36,14 @@ export class DecisionLinks {
         decision,
         expiresAt: now + this.settings.ttlMs,
       };
-      return `${base}/${signLink(link, this.settings.secret)}`;
+      return `${base}/${signLink(link, this.settings.secrets[0]!)}`; // the first key signs
     };
     return { APPROVED: one('APPROVED'), POSTPONED: one('POSTPONED'), REJECTED: one('REJECTED') };
   }
 
   /** The link a token stands for, or why it stands for none. */
   read(token: string, now: number): DecisionLink | LinkProblem {
-    const link = verifyLink<DecisionLink>(token, this.settings.secret);
+    const link = verifyLink<DecisionLink>(token, this.settings.secrets);
     const person = link?.approver;
     const shaped =
       link &&

@@ -1,7 +1,7 @@
 // The only module that builds kafkajs clients, so the client library could be swapped here.
 import { ConfigResourceTypes, Kafka, Partitioners, logLevel, type Admin, type Producer as KafkaProducer, type Consumer, type LogEntry, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../../libraries/config';
-import { AppError } from '../../libraries/errors';
+import { AppError, NotProvisionedError } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import { pollUntil } from '../../libraries/retry';
 
@@ -95,8 +95,8 @@ export interface KafkaClients {
   stop(): Promise<void>;
 }
 
-/** The worker's admin client and producer, with its topics created. */
-export async function startKafkaClients(config: Config['kafka'], topics: string[], logger: Logger): Promise<KafkaClients> {
+/** The worker's admin client and producer, with its topics created (or, with KAFKA_CREATE_TOPICS=false, found). */
+export async function startKafkaClients(config: Config['kafka'], topics: TopicSpec[], logger: Logger): Promise<KafkaClients> {
   const kafka = createKafka(config, logger);
   const admin = kafka.admin();
   const producer = createProducer(kafka);
@@ -106,7 +106,7 @@ export async function startKafkaClients(config: Config['kafka'], topics: string[
   try {
     await checkBrokerAccepts(config, logger);
     await admin.connect();
-    await ensureTopics(admin, topics, config.partitions, config.replicationFactor);
+    await ensureTopics(admin, topics, config.partitions, config.replicationFactor, { create: config.createTopics });
     await producer.connect();
   } catch (error) {
     await stop().catch(() => undefined);
@@ -196,20 +196,36 @@ export function createWatcher(kafka: Kafka, groupId: string): Consumer {
   return kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
 }
 
+/** A topic, and how long it keeps its messages (set when it is created). */
+export interface TopicSpec {
+  topic: string;
+  retentionMs?: number;
+}
+
 /**
- * Creates missing topics (the broker's auto-creation is off by design) and waits until every
- * partition has a leader: a just-started broker can take a while, and producing before then fails.
+ * Creates missing topics (the broker's auto-creation is off by design), with their retention,
+ * and waits until every partition has a leader: a just-started broker can take a while, and
+ * producing before then fails. With `create: false` a missing topic refuses start-up instead.
  */
-export async function ensureTopics(admin: Admin, topics: string[], partitions: number, replicationFactor: number, timeoutMs = 60_000): Promise<void> {
+export async function ensureTopics(admin: Admin, specs: Array<string | TopicSpec>, partitions: number, replicationFactor: number, { create = true, timeoutMs = 60_000 } = {}): Promise<void> {
+  const wanted = specs.map((s) => (typeof s === 'string' ? { topic: s } : s));
+  const topics = wanted.map((s) => s.topic);
   const existing = new Set(await admin.listTopics());
-  const missing = topics.filter((t) => !existing.has(t));
+  const missing = wanted.filter((s) => !existing.has(s.topic));
+  if (missing.length > 0 && !create) {
+    throw new NotProvisionedError(`topics missing (KAFKA_CREATE_TOPICS=false, so they must be created beforehand): ${missing.map((s) => s.topic).join(', ')}`);
+  }
   let creationError: unknown;
   if (missing.length > 0) {
     // kafkajs's own wait for leaders gives up when a new topic is not yet in the broker's metadata
     // cache (as happens on a fresh KRaft broker), so wait below instead.
-    await admin
-      .createTopics({ waitForLeaders: false, timeout: timeoutMs, topics: missing.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })) })
-      .catch((error: unknown) => (creationError = error)); // another instance may have just created them
+    const topicsToCreate = missing.map(({ topic, retentionMs }) => ({
+      topic,
+      numPartitions: partitions,
+      replicationFactor,
+      configEntries: retentionMs === undefined ? [] : [{ name: 'retention.ms', value: String(retentionMs) }],
+    }));
+    await admin.createTopics({ waitForLeaders: false, timeout: timeoutMs, topics: topicsToCreate }).catch((error: unknown) => (creationError = error)); // another instance may have just created them
   }
   await pollUntil(
     () => admin.fetchTopicMetadata({ topics }),

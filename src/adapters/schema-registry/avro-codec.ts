@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
-import { AppError, PermanentMessageError, TransientError, errorMessage } from '../../libraries/errors';
+import { AppError, NotProvisionedError, PermanentMessageError, TransientError, errorMessage } from '../../libraries/errors';
 
 export type SchemaName = 'card-operation-request' | 'approval-decision' | 'approval-event';
 
@@ -68,6 +68,58 @@ export class AvroCodec {
         throw new AppError('SCHEMA_INCOMPATIBLE', `the registry refused ${name} under ${subject} as ${compatibility}-incompatible with what it holds: ${errorMessage(error)}`, false, {}, { cause: error });
       }
       throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
+    }
+  }
+
+  /**
+   * Every version `subject` holds, read with GETs only (SCHEMA_REGISTRY_REGISTER=false: the worker
+   * may have no right to write). A subject that does not exist holds none.
+   */
+  private async versions(subject: string): Promise<Array<{ id: number; schema: Record<string, unknown> }>> {
+    const get = async (path: string): Promise<unknown> => {
+      let res: Response;
+      try {
+        res = await fetch(`${this.registryUrl}${path}`, { signal: AbortSignal.timeout(5000) });
+      } catch (error) {
+        throw new TransientError('REGISTRY_UNAVAILABLE', `reading ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
+      }
+      if (res.status === 404) return undefined;
+      if (!res.ok) throw new TransientError('REGISTRY_UNAVAILABLE', `reading ${subject} answered ${res.status}`);
+      return res.json();
+    };
+    const numbers = ((await get(`/subjects/${encodeURIComponent(subject)}/versions`)) ?? []) as number[];
+    return Promise.all(
+      numbers.map(async (n) => {
+        const version = (await get(`/subjects/${encodeURIComponent(subject)}/versions/${n}`)) as { id: number; schema: string };
+        return { id: version.id, schema: JSON.parse(version.schema) as Record<string, unknown> };
+      }),
+    );
+  }
+
+  /**
+   * The id of our own schema `name` under `subject`, found without registering: a version whose
+   * canonical form is ours (it encodes the same bytes). None: start-up is refused, naming the subject.
+   */
+  async findRegistered(subject: string, name: SchemaName): Promise<number> {
+    const ours = avro.Type.forSchema(readSchema(name) as avro.Schema).fingerprint().toString('hex');
+    const found = (await this.versions(subject)).find((v) => avro.Type.forSchema(v.schema as avro.Schema).fingerprint().toString('hex') === ours);
+    if (!found) throw new NotProvisionedError(`the schema registry does not hold this worker's ${name} schema under ${subject} (SCHEMA_REGISTRY_REGISTER=false, so it must be registered beforehand)`);
+    return found.id;
+  }
+
+  /**
+   * Checks that our reader `name` reads every version `subject` holds, and that it holds one:
+   * otherwise start-up is refused, naming the subject (SCHEMA_REGISTRY_REGISTER=false).
+   */
+  async checkReadable(subject: string, name: SchemaName): Promise<void> {
+    const versions = await this.versions(subject);
+    if (versions.length === 0) throw new NotProvisionedError(`the schema registry holds no schema under ${subject} (SCHEMA_REGISTRY_REGISTER=false, so it must be registered beforehand)`);
+    for (const v of versions) {
+      try {
+        this.reader(name).createResolver(avro.Type.forSchema(v.schema as avro.Schema));
+      } catch (error) {
+        throw new NotProvisionedError(`schema ${v.id} under ${subject} cannot be read as this worker's ${name}: ${errorMessage(error)}`);
+      }
     }
   }
 

@@ -1,11 +1,13 @@
-// `npm run migrate`: applies pending database migrations and exits.
+// The migration command: applies pending database migrations and exits. Run it as the migrator
+// role (the owner of the schema), before workers that start with MIGRATE=false; it runs from a
+// production install (`npm ci --omit=dev` and dist/): `node dist/entry-points/cli/migrate.js`.
+// It needs only DATABASE_URL (or DATABASE_URL_FILE).
 import { createDataSource, migrate } from '../../data-access/data-source';
-import { loadConfig } from '../../libraries/config';
+import { ConfigError, loadDatabaseUrl } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const dataSource = await createDataSource(config.databaseUrl, 2).initialize() // the migration lock holds one connection;
+  const dataSource = await createDataSource(loadDatabaseUrl(), 2).initialize(); // the migration lock holds one connection
   try {
     const applied = await migrate(dataSource);
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
@@ -15,6 +17,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`migrate: ${errorMessage(error)}`);
+  console.error(error instanceof ConfigError ? error.message : `migrate: ${errorMessage(error)}`);
   process.exit(1);
 });

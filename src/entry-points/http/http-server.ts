@@ -28,7 +28,8 @@ export async function startHttpServer(opts: {
   port: number;
   metrics: Metrics;
   checks: Record<string, ReadinessCheck>;
-  api: ApiDeps;
+  /** The API and the approvers' page; undefined when they are switched off (API_ENABLED=false). */
+  api: ApiDeps | undefined;
   /** Set when the page signs in through an OpenID Connect provider (AUTH_OIDC_ISSUER). */
   oidcSignIn?: OidcSignIn;
   /** Set when approver emails carry one-click decision links (EMAIL_LINK_SECRET). */
@@ -57,7 +58,7 @@ export async function startHttpServer(opts: {
         });
         return void res.end(action.html);
       }
-      const answer = await handleApi(api, req, url);
+      const answer = api && (await handleApi(api, req, url));
       if (answer) return json(res, answer.status, answer.body);
       // The Avro schemas the AsyncAPI document references (./schemas/<name>.avsc), byte for byte.
       const avsc = req.method === 'GET' ? AVRO_SCHEMA_FILES.get(url.pathname) : undefined;
@@ -80,10 +81,12 @@ export async function startHttpServer(opts: {
           return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
         }
         case 'GET /approvals':
+          if (!api) break;
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'" }).end(APPROVER_PAGE);
           return;
         case 'GET /auth/methods':
           // Which sign-in the page offers.
+          if (!api) break;
           return json(res, 200, { local: api.signInLocally !== undefined, oidc: oidcSignIn !== undefined });
         case 'GET /openapi.json':
           return json(res, 200, openApiDocument);
@@ -92,9 +95,8 @@ export async function startHttpServer(opts: {
         case 'GET /metrics':
           res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
           return;
-        default:
-          return json(res, 404, { error: 'NOT_FOUND', message: `no route for ${route}` });
       }
+      return json(res, 404, { error: 'NOT_FOUND', message: `no route for ${route}` });
     })().catch((error: unknown) => {
       if (error instanceof HttpError) return json(res, error.status, { error: error.code, message: error.message });
       if (res.headersSent) return;

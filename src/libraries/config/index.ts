@@ -1,0 +1,268 @@
+// The one place that reads the environment. Every setting is declared once (here, and by subject
+// in kafka-security.ts, sign-in.ts and policies.ts); loadConfig validates them all at start-up
+// and stops the process with one line per problem, naming its variable and never a secret. With
+// NODE_ENV=production, the settings production needs must be given: their defaults serve
+// development only. docs/configuration.md is generated from these declarations.
+import os from 'node:os';
+import { z } from 'zod';
+import { OPERATIONS, type Operation } from '../../domain/card-operation';
+import { MAX_CARDS_EVER } from '../../domain/validate-message';
+import { KAFKA_SECURITY_SETTINGS, readKafkaSecurity, type KafkaSasl, type KafkaTls } from './kafka-security';
+import { POLICY_SETTINGS, byOperation, readPolicies, type Policies } from './policies';
+import { duration, flag, int, json, oneOf, optional, readSettings, referenceTable, setting, text, url, type Settings } from './settings';
+import { SIGN_IN_SETTINGS, readSignIn, type AuthSettings } from './sign-in';
+
+export type { KafkaSasl, KafkaTls } from './kafka-security';
+export { SASL_MECHANISMS } from './kafka-security';
+export type { OidcSignInSettings } from './sign-in';
+
+export interface TopicNames {
+  requests: Record<Operation, string>;
+  decisions: string;
+  events: string;
+  deadLetter: string;
+}
+
+/** How long each topic keeps its messages (retention.ms), set when the worker creates its topics. */
+export type TopicRetention = Record<'requests' | 'decisions' | 'events' | 'deadLetter', number>;
+
+export interface Config extends Policies {
+  /** NODE_ENV=production: no development defaults, no local sign-in. */
+  production: boolean;
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupId: string;
+    partitions: number;
+    replicationFactor: number;
+    retentionMs: TopicRetention;
+    /** Whether the worker creates missing topics (false: it checks that they exist, and refuses to start otherwise). */
+    createTopics: boolean;
+    sessionTimeoutMs: number;
+    partitionsConcurrently: number;
+    ssl: KafkaTls | undefined;
+    sasl: KafkaSasl | undefined;
+  };
+  topics: TopicNames;
+  schemaRegistryUrl: string;
+  /** Whether the worker registers its schemas and sets their compatibility (false: it only looks them up). */
+  registerSchemas: boolean;
+  databaseUrl: string;
+  /** Whether the worker migrates the database at start-up (false: it checks that the schema is current). */
+  migrate: boolean;
+  smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
+  http: { host: string; port: number };
+  /** The operators' CLI: the worker's API it decides through, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
+  cli: { apiUrl: string; token: string | undefined };
+  auth: AuthSettings;
+  operatorUrl: string;
+  /** The emails' language when the recipient has none (per operation, then the worker's), and their time zone. */
+  emailLanguage: { defaultLocale: string; operationLocales: Partial<Record<Operation, string>>; timeZone: string };
+  /** One-click decision links in approver emails (EMAIL_LINK_SECRET set): the first key signs, every key verifies. */
+  emailLinks: { secrets: string[]; ttlMs: number } | undefined;
+  maxCardsPerRequest: number;
+  unknownRequestWindowMs: number;
+  /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
+  outboxLeaseMs: number;
+  /** The largest send to the events topic; unset: the topic's own max.message.bytes, read at start. */
+  eventsMaxBatchBytes: number | undefined;
+  /** How long a statement waits for a lock before it fails (and its partition retries later). */
+  databaseLockTimeoutMs: number;
+  /** A partition with work waiting this long and no batch completing makes the worker not ready. */
+  partitionStalledAfterMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const OPERATION_TOPIC_SUFFIX: Record<Operation, string> = {
+  REQUEST_CARD: 'request-card',
+  DEACTIVATE_CARD: 'deactivate-card',
+  REACTIVATE_CARD: 'reactivate-card',
+  LOCK_CARD: 'lock-card',
+  REQUEST_MULTIPLE_CARDS: 'request-multiple-cards',
+};
+
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { error: 'is not a valid Kafka topic name' });
+const topicSetting = (what: string, suffix: string) =>
+  optional({ kind: 'Kafka topic name', doc: `The ${what} topic. Default: TOPIC_PREFIX + \`${suffix}\`.`, schema: topicName });
+const brokers = z
+  .string()
+  .transform((v) => v.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, { error: 'must be a list of host:port' })).min(1, { error: 'must be a list of host:port' }));
+const LOCALE_TAG = /^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/;
+const locale = z.string({ error: 'must be a language tag such as en, sv or de-AT' }).regex(LOCALE_TAG, { error: 'must be a language tag such as en, sv or de-AT' });
+const timeZone = z.string().refine((zone) => Intl.supportedValuesOf('timeZone').includes(zone) || zone === 'UTC', { error: 'is not an IANA time zone such as Europe/Stockholm or UTC' });
+const retention = (what: string, byDefault: string) =>
+  setting({ kind: 'duration from 1h to 3650d', doc: `How long messages stay in the ${what} (retention.ms), set when the worker creates its topics; whoever provisions the topics sets it there.`, schema: duration(3_600_000, 3650 * 86_400_000), default: byDefault });
+
+/** The settings of connections, topics, emails, the page and the worker's limits (the others: see the imports). */
+export const WORKER_SETTINGS = {
+  NODE_ENV: optional({ kind: 'text', doc: 'production: every setting marked required must be given, and local sign-in is refused. The image sets it.', schema: text() }),
+  KAFKA_BROKERS: setting({ kind: 'comma-separated host:port', doc: 'The Kafka brokers.', schema: brokers, default: '127.0.0.1:9092', requiredInProduction: true }),
+  KAFKA_CLIENT_ID: optional({ kind: 'text', doc: 'The Kafka client id. Default: card-approval-worker-<host name>.', schema: text() }),
+  KAFKA_GROUP_ID: setting({ kind: 'text', doc: 'The consumer group.', schema: text(), default: 'card-approval-worker' }),
+  KAFKA_SESSION_TIMEOUT_MS: setting({ kind: 'integer from 6000 to 300000', doc: 'The consumer session timeout; the worker heartbeats during long transactions.', schema: int(6000, 300_000), default: '30000' }),
+  KAFKA_PARTITIONS_CONCURRENTLY: setting({ kind: 'integer from 1 to 100', doc: 'Partitions one worker processes at once (the image caps the old generation at 160 MB, which keeps peak memory near 200 MB at 10; see BENCHMARKS.md).', schema: int(1, 100), default: '10' }),
+  KAFKA_CREATE_TOPICS: setting({ kind: 'true or false', doc: 'Create missing topics at start-up (needs the right to create topics). With false the worker checks that its topics exist and refuses to start otherwise, naming them.', schema: flag(), default: 'true' }),
+  TOPIC_PREFIX: setting({ kind: 'text', doc: 'Prefixed to every default topic name.', schema: text(), default: '' }),
+  ...(Object.fromEntries(OPERATIONS.map((op) => [`TOPIC_${op}`, topicSetting(`${op} requests'`, `card-operations.${OPERATION_TOPIC_SUFFIX[op]}`)])) as Record<`TOPIC_${Operation}`, ReturnType<typeof topicSetting>>),
+  TOPIC_DECISIONS: topicSetting('decisions', 'card-approvals.decisions'),
+  TOPIC_EVENTS: topicSetting('events', 'card-approvals.events'),
+  TOPIC_DEAD_LETTER: topicSetting('dead-letter', 'card-approvals.dead-letter'),
+  TOPIC_PARTITIONS: setting({ kind: 'integer from 1 to 1000', doc: 'Partitions of the topics the worker creates.', schema: int(1, 1000), default: '3' }),
+  TOPIC_REPLICATION_FACTOR: setting({ kind: 'integer from 1 to 10', doc: 'Replication factor of the topics the worker creates.', schema: int(1, 10), default: '1', requiredInProduction: true }),
+  TOPIC_RETENTION_REQUESTS: retention('request topics', '7d'),
+  TOPIC_RETENTION_DECISIONS: retention('decisions topic', '7d'),
+  TOPIC_RETENTION_EVENTS: retention('events topic', '30d'),
+  TOPIC_RETENTION_DEAD_LETTER: retention('dead-letter topic (the window to replay a dead letter in)', '90d'),
+  SCHEMA_REGISTRY_URL: setting({ kind: 'URL (http:, https:)', doc: 'The Confluent-compatible schema registry API.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8081/apis/ccompat/v7', requiredInProduction: true }),
+  SCHEMA_REGISTRY_REGISTER: setting({ kind: 'true or false', doc: 'Register the events schema and set each subject\'s compatibility at start-up (needs registry write rights). With false the worker only reads the registry: it finds its events schema by subject and checks that the request and decision subjects hold schemas it reads, and refuses to start otherwise, naming the subject.', schema: flag(), default: 'true' }),
+  DATABASE_URL: setting({ kind: 'URL (postgres:, postgresql:)', doc: 'The Postgres database.', schema: url(['postgres:', 'postgresql:']), default: 'postgres://postgres@127.0.0.1:5432/card_approvals', requiredInProduction: true, secret: true }),
+  DATABASE_LOCK_TIMEOUT_MS: setting({ kind: 'integer from 100 to 600000', doc: 'How long a statement waits for a lock; past it the statement fails and its partition retries later, so one blocked request does not hold up the others.', schema: int(100, 600_000), default: '5000' }),
+  MIGRATE: setting({ kind: 'true or false', doc: 'Apply pending migrations at start-up (needs DDL rights). With false the worker checks that the schema is current and refuses to start otherwise, naming the missing migration; run `node dist/entry-points/cli/migrate.js` as the migrator first.', schema: flag(), default: 'true' }),
+  SMTP_URL: setting({ kind: 'URL (smtp:, smtps:)', doc: 'The SMTP server, with credentials if it needs them.', schema: url(['smtp:', 'smtps:']), default: 'smtp://127.0.0.1:1025', requiredInProduction: true, secret: true }),
+  SMTP_FROM: setting({ kind: 'one line', doc: 'The From of every email.', schema: z.string().refine((v) => !/[\r\n]/.test(v), { error: 'must be a single line' }), default: 'Card approvals <card-approvals@example.com>', requiredInProduction: true }),
+  EMAIL_MESSAGE_ID_DOMAIN: setting({ kind: 'domain', doc: 'The domain of the emails\' Message-IDs (derived per event and recipient, so a resend is recognisably the same email).', schema: text(), default: 'card-approvals.local' }),
+  SMTP_MAX_CONNECTIONS: setting({ kind: 'integer from 1 to 100', doc: 'Pooled SMTP connections (emails sent at once).', schema: int(1, 100), default: '5' }),
+  SMTP_SEND_TIMEOUT_MS: setting({ kind: 'integer from 500 to 600000', doc: 'The longest one SMTP send may take: a send starts only with this much lease left, and one that takes longer fails (retried later) and its connections are replaced.', schema: int(500, 600_000), default: '20000' }),
+  HTTP_HOST: setting({ kind: 'host or address', doc: 'Where health, metrics, the API and the page listen.', schema: text(), default: '127.0.0.1' }),
+  HTTP_PORT: setting({ kind: 'integer from 0 to 65535', doc: 'Their port (0: any free one).', schema: int(0, 65535), default: '8080' }),
+  OPERATOR_URL: setting({ kind: 'URL (http:, https:)', doc: 'The approvers\' page as approvers reach it: emails link to `<OPERATOR_URL>/<requestId>`.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080/approvals', requiredInProduction: true }),
+  CARD_APPROVALS_API_URL: setting({ kind: 'URL (http:, https:)', doc: 'The worker\'s API that `card-approvals decide` and `reassign` call.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080' }),
+  CARD_APPROVALS_TOKEN: optional({ kind: 'JWT', doc: 'The bearer token those CLI commands send.', schema: text(), secret: true }),
+  EMAIL_LOCALE: setting({ kind: 'language tag', doc: 'The emails\' language when neither the recipient (`Person.locale`) nor the operation has one. Shipped: en, sv, de; a tag such as sv-SE falls back to sv, an unshipped one to the next in line.', schema: locale, default: 'en' }),
+  EMAIL_LOCALES: optional({ kind: 'JSON: { "LOCK_CARD": "sv" }', doc: 'A language per operation, before EMAIL_LOCALE.', schema: json(byOperation(locale)), file: true }),
+  EMAIL_TIME_ZONE: setting({ kind: 'IANA time zone', doc: 'The time zone of every time in an email (Europe/Stockholm), written the way the email\'s language writes times.', schema: timeZone, default: 'UTC' }),
+  EMAIL_LINK_SECRET: optional({ kind: 'comma-separated keys of at least 32 characters', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
+  EMAIL_LINK_TTL: setting({ kind: 'duration from 5m to 30d', doc: 'How long a one-click link works after its email was sent.', schema: duration(5 * 60_000, 30 * 86_400_000), default: '7d' }),
+  MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one REQUEST_MULTIPLE_CARDS request may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
+  UNKNOWN_REQUEST_WINDOW_MS: setting({ kind: 'integer from 1000 to 2592000000', doc: 'How long a decision waits for its request before it is refused UNKNOWN_REQUEST.', schema: int(1000, 30 * 24 * 3600_000), default: String(15 * 60_000) }),
+  OUTBOX_LEASE_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'How long a relay\'s claim on events and emails lasts: a crashed worker\'s unsent ones are taken over after it. A relay renews it while it still works on them; at least SMTP_SEND_TIMEOUT_MS + 2000.', schema: int(1000, 3600_000), default: '30000' }),
+  EVENTS_MAX_BATCH_BYTES: optional({ kind: 'integer from 1024 to 100000000', doc: 'The largest send to the events topic. Default: the topic\'s max.message.bytes, read at start-up.', schema: int(1024, 100_000_000) }),
+  PARTITION_STALLED_AFTER_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'A partition with work waiting this long and no batch completing makes the worker not ready.', schema: int(1000, 3600_000), default: '60000' }),
+  LOG_LEVEL: setting({ kind: 'fatal, error, warn, info, debug, trace, silent', doc: 'The log level.', schema: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' }),
+};
+
+/** Every setting, by subject: the configuration reference is made from these. */
+export const SETTINGS_BY_SUBJECT: Array<{ subject: string; settings: Settings }> = [
+  { subject: 'The worker', settings: WORKER_SETTINGS },
+  { subject: 'Kafka security', settings: KAFKA_SECURITY_SETTINGS },
+  { subject: 'The API and sign-in', settings: SIGN_IN_SETTINGS },
+  { subject: 'Policies', settings: POLICY_SETTINGS },
+];
+
+export function isProduction(env: NodeJS.ProcessEnv): boolean {
+  return env.NODE_ENV?.trim() === 'production';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const production = isProduction(env);
+  const v = readSettings(WORKER_SETTINGS, env, production, problems);
+  const topic = (name: keyof typeof WORKER_SETTINGS & `TOPIC_${string}`, suffix: string): string => {
+    const value = (v[name] as string | undefined) ?? `${v.TOPIC_PREFIX}${suffix}`;
+    if (!topicName.safeParse(value).success) problems.push(`${name}="${value}" is not a valid Kafka topic name`);
+    return value;
+  };
+  const linkKeys = v.EMAIL_LINK_SECRET?.split(',').map((k) => k.trim()).filter(Boolean);
+  if (linkKeys?.some((k) => k.length < 32)) problems.push('EMAIL_LINK_SECRET must hold keys of at least 32 characters each');
+  if (v.OUTBOX_LEASE_MS < v.SMTP_SEND_TIMEOUT_MS + 2000) {
+    problems.push(`OUTBOX_LEASE_MS (${v.OUTBOX_LEASE_MS}) must be at least SMTP_SEND_TIMEOUT_MS (${v.SMTP_SEND_TIMEOUT_MS}) + 2000: a lease must cover one send and its mark`);
+  }
+
+  const config: Config = {
+    production,
+    kafka: {
+      brokers: v.KAFKA_BROKERS,
+      clientId: v.KAFKA_CLIENT_ID ?? `card-approval-worker-${os.hostname()}`,
+      groupId: v.KAFKA_GROUP_ID,
+      partitions: v.TOPIC_PARTITIONS,
+      replicationFactor: v.TOPIC_REPLICATION_FACTOR,
+      retentionMs: { requests: v.TOPIC_RETENTION_REQUESTS, decisions: v.TOPIC_RETENTION_DECISIONS, events: v.TOPIC_RETENTION_EVENTS, deadLetter: v.TOPIC_RETENTION_DEAD_LETTER },
+      createTopics: v.KAFKA_CREATE_TOPICS,
+      sessionTimeoutMs: v.KAFKA_SESSION_TIMEOUT_MS,
+      partitionsConcurrently: v.KAFKA_PARTITIONS_CONCURRENTLY,
+      ...readKafkaSecurity(env, problems),
+    },
+    topics: {
+      requests: Object.fromEntries(OPERATIONS.map((op) => [op, topic(`TOPIC_${op}`, `card-operations.${OPERATION_TOPIC_SUFFIX[op]}`)])) as Record<Operation, string>,
+      decisions: topic('TOPIC_DECISIONS', 'card-approvals.decisions'),
+      events: topic('TOPIC_EVENTS', 'card-approvals.events'),
+      deadLetter: topic('TOPIC_DEAD_LETTER', 'card-approvals.dead-letter'),
+    },
+    schemaRegistryUrl: v.SCHEMA_REGISTRY_URL,
+    registerSchemas: v.SCHEMA_REGISTRY_REGISTER,
+    databaseUrl: v.DATABASE_URL,
+    migrate: v.MIGRATE,
+    smtp: { url: v.SMTP_URL, from: v.SMTP_FROM, messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN, maxConnections: v.SMTP_MAX_CONNECTIONS, sendTimeoutMs: v.SMTP_SEND_TIMEOUT_MS },
+    http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
+    cli: { apiUrl: v.CARD_APPROVALS_API_URL, token: v.CARD_APPROVALS_TOKEN },
+    auth: readSignIn(env, problems, production, { operatorUrl: v.OPERATOR_URL, httpHost: v.HTTP_HOST }),
+    operatorUrl: v.OPERATOR_URL,
+    emailLanguage: { defaultLocale: v.EMAIL_LOCALE, operationLocales: v.EMAIL_LOCALES ?? {}, timeZone: v.EMAIL_TIME_ZONE },
+    emailLinks: linkKeys?.length ? { secrets: linkKeys, ttlMs: v.EMAIL_LINK_TTL } : undefined,
+    ...readPolicies(env, problems),
+    maxCardsPerRequest: v.MAX_CARDS_PER_REQUEST,
+    unknownRequestWindowMs: v.UNKNOWN_REQUEST_WINDOW_MS,
+    // The email relay starts a send only with one whole SMTP_SEND_TIMEOUT_MS of lease left.
+    outboxLeaseMs: v.OUTBOX_LEASE_MS,
+    eventsMaxBatchBytes: v.EVENTS_MAX_BATCH_BYTES,
+    databaseLockTimeoutMs: v.DATABASE_LOCK_TIMEOUT_MS,
+    partitionStalledAfterMs: v.PARTITION_STALLED_AFTER_MS,
+    logLevel: v.LOG_LEVEL,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** The database a command that needs only the database uses (the migration command): the same declaration, nothing else asked for. */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const problems: string[] = [];
+  const { DATABASE_URL } = readSettings({ DATABASE_URL: WORKER_SETTINGS.DATABASE_URL }, env, isProduction(env), problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return DATABASE_URL;
+}
+
+export function allTopics(topics: TopicNames): string[] {
+  return [...Object.values(topics.requests), topics.decisions, topics.events, topics.deadLetter];
+}
+
+/** Every topic with the retention it is created with. */
+export function topicSpecs({ topics, kafka }: Pick<Config, 'topics' | 'kafka'>): Array<{ topic: string; retentionMs: number }> {
+  const { retentionMs } = kafka;
+  return [
+    ...Object.values(topics.requests).map((topic) => ({ topic, retentionMs: retentionMs.requests })),
+    { topic: topics.decisions, retentionMs: retentionMs.decisions },
+    { topic: topics.events, retentionMs: retentionMs.events },
+    { topic: topics.deadLetter, retentionMs: retentionMs.deadLetter },
+  ];
+}
+
+/** The configuration reference (docs/configuration.md), made from the declarations. */
+export function configurationReference(): string {
+  const sections = SETTINGS_BY_SUBJECT.map(({ subject, settings }) => `## ${subject}\n\n${referenceTable(settings)}`);
+  return [
+    '# Configuration reference',
+    '',
+    '<!-- Generated from src/libraries/config by `npm run docs`; a test fails when it is stale. Do not edit by hand. -->',
+    '',
+    'Every setting is an environment variable, validated once at start-up: each problem stops the',
+    'worker with one line naming the variable (never a secret\'s value). A `_FILE` form reads the value',
+    'from that file instead (for secrets, without its final line break); set one or the other.',
+    '',
+    'With `NODE_ENV=production` (the image sets it), every setting marked **required** must be given:',
+    'the defaults shown serve development only (a local broker, database, registry and SMTP inbox).',
+    'Production also refuses `AUTH_LOCAL_SIGNIN`, and needs `AUTH_JWKS_URL` (or `AUTH_SECRET`) unless',
+    '`API_ENABLED=false`. In every mode, `AUTH_JWKS_URL` must use https off a loopback host and cannot',
+    'be set beside `AUTH_SECRET`.',
+    '',
+    ...sections.flatMap((s) => [s, '']),
+  ].join('\n');
+}

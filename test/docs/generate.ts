@@ -1,0 +1,16 @@
+// `npm run docs`: writes the documents made from the code's own declarations (the configuration
+// reference, from src/libraries/config). A unit test fails when one is stale.
+import fs from 'node:fs';
+import path from 'node:path';
+import { configurationReference } from '../../src/libraries/config';
+
+export const GENERATED: Record<string, () => string> = {
+  'docs/configuration.md': configurationReference,
+};
+
+if (require.main === module) {
+  for (const [file, make] of Object.entries(GENERATED)) {
+    fs.writeFileSync(path.join(__dirname, '..', '..', file), make());
+    console.log(`wrote ${file}`);
+  }
+}

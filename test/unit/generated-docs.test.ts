@@ -1,0 +1,8 @@
+// The documents made from declarations are what the declarations make now.
+import fs from 'node:fs';
+import path from 'node:path';
+import { GENERATED } from '../docs/generate';
+
+test.each(Object.keys(GENERATED))('%s is current (npm run docs writes it)', (file) => {
+  expect(fs.readFileSync(path.join(__dirname, '..', '..', file), 'utf8')).toBe(GENERATED[file]!());
+});
