@@ -76,7 +76,8 @@ export interface Config extends Policies {
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    // One line per problem, each saying what it is about.
+    super(problems.map((p) => `invalid configuration: ${p}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
