@@ -54,8 +54,10 @@ export class SmtpMailer {
         signal: AbortSignal.timeout(this.sendTimeoutMs),
       } as Parameters<Transporter['sendMail']>[0]); // nodemailer 10 takes `signal`; its types do not list it yet
     } catch (error) {
-      const responseCode = (error as { responseCode?: number }).responseCode;
-      if (responseCode !== undefined && responseCode >= 500) {
+      const { responseCode, code } = error as { responseCode?: number; code?: string };
+      // A login refused (EAUTH: 530, 534, 535) refuses us, not this message: every email would be
+      // refused alike until the credentials are mended, so each waits and is retried.
+      if (responseCode !== undefined && responseCode >= 500 && code !== 'EAUTH') {
         throw new AppError('SMTP_REJECTED', `SMTP server refused the message (${responseCode}): ${errorMessage(error)}`, false, {}, { cause: error });
       }
       throw new TransientError('SMTP_UNAVAILABLE', `SMTP send failed: ${errorMessage(error)}`, {}, { cause: error });
