@@ -204,3 +204,53 @@ describe('approval policies (APPROVAL_POLICY)', () => {
     expect(policy(value)).toEqual([expect.stringContaining(problem)]);
   });
 });
+
+describe('declared settings', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'settings-test-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, content: string): string => {
+    const at = path.join(dir, name);
+    fs.writeFileSync(at, content);
+    return at;
+  };
+
+  test('development needs no setting at all; production names each one it needs, and how to do without authentication', () => {
+    expect(problemsOf({})).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      ...['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'SMTP_URL', 'SMTP_FROM', 'OPERATOR_URL'].map((name) => expect.stringMatching(new RegExp(`^${name} must be set in production \\(NODE_ENV=production\\): `))),
+      expect.stringMatching(/^AUTH_JWKS_URL must be set in production .*\(or set API_ENABLED=false\)$/),
+    ]);
+  });
+
+  test('a JSON setting with a syntax error names the line and column, and reads from its _FILE as well', () => {
+    expect(problemsOf({ APPROVAL_POLICY: '{\n  "LOCK_CARD": { "rule": "ALL", }\n}' })).toEqual(['APPROVAL_POLICY is not valid JSON: PropertyNameExpected at line 2, column 33']);
+    const timers = file('timers.json', JSON.stringify({ LOCK_CARD: { expireAfter: '2d' } }));
+    expect(loadConfig({ APPROVAL_TIMERS_FILE: timers }).timerPolicies.LOCK_CARD.expireAfterMs).toBe(2 * 86_400_000);
+    expect(loadConfig({ CARD_CONFLICT_POLICY_FILE: file('conflicts.json', '{"LOCK_CARD":"supersede"}\n') }).cardConflictPolicy.LOCK_CARD).toBe('supersede');
+    expect(problemsOf({ APPROVER_GROUPS_FILE: file('groups.json', '[1, 2') })).toEqual([expect.stringMatching(/^APPROVER_GROUPS_FILE is not valid JSON: .* at line 1, column 6$/)]);
+  });
+
+  test('a secret that is wrong is named without its value, from the variable or from its file', () => {
+    expect(problemsOf({ DATABASE_URL: 'mysql://admin:S3cretPW@db.example/x' })).toEqual(['DATABASE_URL must use postgres: or postgresql:']);
+    expect(problemsOf({ SMTP_URL: 'ftp://mailer:S3cretPW@smtp.example' })).toEqual(['SMTP_URL must use smtp: or smtps:']);
+    expect(problemsOf({ DATABASE_URL_FILE: file('database-url', 'postgres://worker:pw@db/x\n') })).toEqual([]);
+    expect(loadConfig({ DATABASE_URL_FILE: file('database-url', 'postgres://worker:pw@db/x\n') }).databaseUrl).toBe('postgres://worker:pw@db/x');
+    expect(loadConfig({ AUTH_SECRET_FILE: file('auth-secret', `${'k'.repeat(40)}\n`) }).auth.secret).toBe('k'.repeat(40));
+  });
+
+  test('email-link keys: the first signs, all verify; each at least 32 characters', () => {
+    const [a, b] = ['a'.repeat(32), 'b'.repeat(40)];
+    expect(loadConfig({ EMAIL_LINK_SECRET: `${a}, ${b}` }).emailLinks).toEqual({ secrets: [a, b], ttlMs: 7 * 86_400_000 });
+    expect(problemsOf({ EMAIL_LINK_SECRET: `${a},short` })).toEqual(['EMAIL_LINK_SECRET must hold keys of at least 32 characters each']);
+    expect(loadConfig({}).emailLinks).toBeUndefined();
+  });
+
+  test('topics are created with a retention each, the dead-letter topic the longest by default', () => {
+    expect(loadConfig({}).kafka.retentionMs).toEqual({ requests: 7 * 86_400_000, decisions: 7 * 86_400_000, events: 30 * 86_400_000, deadLetter: 90 * 86_400_000 });
+    expect(problemsOf({ TOPIC_RETENTION_DEAD_LETTER: '30m' })).toEqual(['TOPIC_RETENTION_DEAD_LETTER="30m" must be a duration from 1h to 3650d such as "90s", "4h" or "3d"']);
+  });
+
+  test('integers are written as integers: no exponent, hexadecimal, sign or padding', () => {
+    for (const raw of ['1e2', '0x10', '+5', ' 5x', '5.0']) expect(problemsOf({ TOPIC_PARTITIONS: raw })).toEqual([expect.stringContaining('must be an integer between 1 and 1000')]);
+  });
+});
