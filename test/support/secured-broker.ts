@@ -16,7 +16,8 @@ import { JVM_START_TIMEOUT_MS, isProcessAlive, startDaemon, stopDaemon, waitFor 
 import { createCertificates, type TestCertificates } from './certificates';
 import { freePort } from './ports';
 
-export type ListenerKind = 'scram' | 'tls';
+/** `scram-acl`: SCRAM with the authorizer on, and an admin super user beside the worker's user. */
+export type ListenerKind = 'scram' | 'scram-acl' | 'tls';
 
 /** A broker for one test file: a small heap, and the JVM's quick compiler alone, which starts it sooner. */
 const TEST_BROKER_JVM = ['-Xms64m', '-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
@@ -26,6 +27,8 @@ export interface SecuredBroker {
   env: Record<string, string>;
   /** The TLS broker's certificates, for clients it should refuse. */
   certificates: TestCertificates | undefined;
+  /** With the authorizer on: KAFKA_BROKERS and the SASL settings of its super user. */
+  adminEnv: Record<string, string> | undefined;
   stop(): Promise<void>;
 }
 
@@ -34,11 +37,20 @@ interface Listener {
   /** StorageTool options at format time. */
   formatArgs: string[];
   env: Record<string, string>;
+  /** A super user's settings, on a broker with its authorizer on. */
+  adminEnv?: Record<string, string>;
 }
 
-function scramListener(): Listener {
+/**
+ * SCRAM-SHA-256 for the worker's user. With `authorizer`, the broker authorizes every request
+ * (StandardAuthorizer, nothing allowed without an ACL) and a second user, admin, is a super user
+ * (so is the broker itself, on its own listeners): the test grants the worker what it needs.
+ */
+function scramListener(authorizer = false): Listener {
   const username = 'card-approval-worker';
   const password = randomBytes(12).toString('hex');
+  const admin = { username: 'admin', password: randomBytes(12).toString('hex') };
+  const brokerUser = authorizer ? admin : { username, password };
   return {
     listener: {
       name: 'SASL_PLAINTEXT',
@@ -46,11 +58,13 @@ function scramListener(): Listener {
       properties: [
         'sasl.enabled.mechanisms=SCRAM-SHA-256',
         'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256',
-        `listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${username}" password="${password}";`,
+        `listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${brokerUser.username}" password="${brokerUser.password}";`,
+        ...(authorizer ? ['authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer', 'super.users=User:admin;User:ANONYMOUS', 'allow.everyone.if.no.acl.found=false'] : []),
       ],
     },
-    formatArgs: ['--add-scram', `SCRAM-SHA-256=[name=${username},password=${password}]`],
+    formatArgs: ['--add-scram', `SCRAM-SHA-256=[name=${username},password=${password}]`, ...(authorizer ? ['--add-scram', `SCRAM-SHA-256=[name=${admin.username},password=${admin.password}]`] : [])],
     env: { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: username, KAFKA_SASL_PASSWORD: password },
+    adminEnv: authorizer ? { KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: admin.username, KAFKA_SASL_PASSWORD: admin.password } : undefined,
   };
 }
 
@@ -93,18 +107,19 @@ export async function startSecuredBroker(kind: ListenerKind): Promise<SecuredBro
   try {
     const [java, classpath, port, controllerPort] = await Promise.all([findJava(config.javaHome), resolveKafkaClasspath(config.stackHome), freePort(), freePort()]);
     const certificates = kind === 'tls' ? await createCertificates(dir) : undefined;
-    const { listener, formatArgs, env: clientEnv } = certificates ? tlsListener(certificates) : scramListener();
+    const { listener, formatArgs, env: clientEnv, adminEnv: adminClientEnv } = certificates ? tlsListener(certificates) : scramListener(kind === 'scram-acl');
     const env = { KAFKA_BROKERS: `127.0.0.1:${port}`, ...clientEnv };
+    const adminEnv = adminClientEnv && { KAFKA_BROKERS: `127.0.0.1:${port}`, ...adminClientEnv };
     const propsFile = writeBrokerFiles(dir, brokerProperties({ port, controllerPort, dataDir: path.join(dir, 'data'), listener }));
     await formatStorage(java, classpath, dir, propsFile, formatArgs);
     const pid = startDaemon({ command: java, args: brokerJavaArgs(TEST_BROKER_JVM, dir, classpath, propsFile), cwd: dir, logFile: path.join(dir, 'stdout.log'), pidFile });
-    await waitFor(`Kafka with a ${listener.protocol} listener on 127.0.0.1:${port}`, () => answers(env), {
+    await waitFor(`Kafka with a ${listener.protocol} listener on 127.0.0.1:${port}`, () => answers(adminEnv ?? env), {
       timeoutMs: JVM_START_TIMEOUT_MS,
       logFile: path.join(dir, 'broker.log'),
       isAlive: () => isProcessAlive(pid),
       report: () => undefined,
     });
-    return { env, certificates, stop };
+    return { env, certificates, adminEnv, stop };
   } catch (error) {
     // Its log goes with its folder: keep the end of it in the test's output.
     const log = path.join(dir, 'broker.log');
