@@ -80,6 +80,11 @@ describe('configuration errors', () => {
     ['KAFKA_SASL_PASSWORD with plain over plaintext', { KAFKA_SASL_PASSWORD: MARKER, KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'worker' }],
     ['KAFKA_SSL_KEY_PASSWORD without TLS', { KAFKA_SSL_KEY_PASSWORD: MARKER }],
     ['KAFKA_SSL_KEY_PASSWORD without a key', { KAFKA_SSL: 'true', KAFKA_SSL_KEY_PASSWORD: MARKER }],
+    ['DATABASE_URL with a password that is not percent-encoded', { DATABASE_URL: `postgres://worker:${MARKER}%@db.bank.example/x` }],
+    ['a secret put in DATABASE_URL_FILE instead of a path', { DATABASE_URL_FILE: `postgres://worker:${MARKER}@db.bank.example/x` }],
+    // Settings that are no secret, given credentials anyway: refused, the password masked.
+    ...(['SCHEMA_REGISTRY_URL', 'OPERATOR_URL', 'CARD_APPROVALS_API_URL', 'AUTH_JWKS_URL'] as const).map((name): [string, Record<string, string>] => [`${name} with credentials`, { [name]: `https://someone:${MARKER}@host.bank.example/x` }]),
+    ['an OIDC issuer with credentials', { AUTH_OIDC_ISSUER: `https://someone:${MARKER}@idp.bank.example`, AUTH_OIDC_CLIENT_ID: 'card-approvals', AUTH_JWKS_URL: 'https://idp.bank.example/jwks' }],
   ];
 
   test('each one stops the built worker with lines naming the setting, and none holds the secret', async () => {
@@ -88,7 +93,7 @@ describe('configuration errors', () => {
       const output = await workerOutput(env);
       expect({ what, named: /invalid configuration: /.test(output), leaks: leaks(output) }).toEqual({ what, named: true, leaks: [] });
     }
-    expect(all.length).toBeGreaterThanOrEqual(2 * SECRETS.length + 12);
+    expect(all.length).toBeGreaterThanOrEqual(2 * SECRETS.length + 19);
   }, 120_000);
 });
 

@@ -79,7 +79,7 @@ describe('Kafka TLS and SASL', () => {
       ['KAFKA_SASL_USERNAME is set but KAFKA_SASL_MECHANISM is not', 'KAFKA_SASL_PASSWORD is set but KAFKA_SASL_MECHANISM is not'],
     ],
     ['a password both in a variable and in a file', { ...scram, KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password' }, ['set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both']],
-    ['a password file that cannot be read', { ...scram, KAFKA_SASL_PASSWORD: '', KAFKA_SASL_PASSWORD_FILE: '/nonexistent/password' }, ['KAFKA_SASL_PASSWORD_FILE="/nonexistent/password" cannot be read (ENOENT)']],
+    ['a password file that cannot be read', { ...scram, KAFKA_SASL_PASSWORD: '', KAFKA_SASL_PASSWORD_FILE: '/nonexistent/password' }, ['KAFKA_SASL_PASSWORD_FILE cannot be read (ENOENT)']],
     ['KAFKA_SSL other than true or false', { KAFKA_SSL: 'yes' }, ['KAFKA_SSL="yes" must be true or false']],
   ])('SASL and TLS switches: %s is named', (_, env, problems) => {
     expect(problemsOf(env)).toEqual(problems);
@@ -252,5 +252,37 @@ describe('declared settings', () => {
 
   test('integers are written as integers: no exponent, hexadecimal, sign or padding', () => {
     for (const raw of ['1e2', '0x10', '+5', ' 5x', '5.0']) expect(problemsOf({ TOPIC_PARTITIONS: raw })).toEqual([expect.stringContaining('must be an integer between 1 and 1000')]);
+  });
+});
+
+describe('settings tried the way a platform team would', () => {
+  test('a command needs in production only what it reaches: provisioning, the broker and the registry', () => {
+    const provisioning = { NODE_ENV: 'production', KAFKA_BROKERS: 'kafka-1.bank.example:9093', SCHEMA_REGISTRY_URL: 'https://registry.bank.example/apis/ccompat/v7', TOPIC_REPLICATION_FACTOR: '3' };
+    expect(() => loadConfig(provisioning, ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'TOPIC_REPLICATION_FACTOR'])).not.toThrow();
+    expect(() => loadConfig(provisioning)).toThrow(/DATABASE_URL must be set in production/);
+    expect(problemsOf({ NODE_ENV: 'Production' })).toContainEqual(expect.stringMatching(/^KAFKA_BROKERS must be set in production/));
+  });
+
+  test.each<[string, Record<string, string>, string]>([
+    ['a registry URL with credentials', { SCHEMA_REGISTRY_URL: 'https://reg:pw@registry.example/x' }, 'SCHEMA_REGISTRY_URL="https://reg:***@registry.example/x" must not hold a user or password (only secret settings may)'],
+    ['a database URL with a bare %', { DATABASE_URL: 'postgres://worker:pw%@db.example/x' }, 'DATABASE_URL has a user or password that is not percent-encoded (write % as %25)'],
+    ['a database URL without a host', { DATABASE_URL: 'postgres://' }, 'DATABASE_URL has no host'],
+    ['a blank secret', { AUTH_SECRET: ' '.repeat(40) }, 'AUTH_SECRET is blank'],
+    ['link keys that are only separators', { EMAIL_LINK_SECRET: ', ,' }, 'EMAIL_LINK_SECRET holds no key'],
+    ['a key __proto__ in a JSON setting', { EMAIL_LOCALES: '{"__proto__": {"LOCK_CARD": "sv"}}' }, 'EMAIL_LOCALES.__proto__ is not an operation (REQUEST_CARD, DEACTIVATE_CARD, REACTIVATE_CARD, LOCK_CARD, REQUEST_MULTIPLE_CARDS)'],
+    ['JSON nested 5000 deep', { APPROVAL_POLICY: '['.repeat(5000) }, 'APPROVAL_POLICY is nested too deeply to read'],
+  ])('%s is refused with one line', (_, env, problem) => {
+    expect(problemsOf(env)).toEqual([problem]);
+  });
+
+  test('link keys may come one per line from a file', () => {
+    const keys = ['k'.repeat(32), 'l'.repeat(33)];
+    const at = path.join(os.tmpdir(), `link-keys-${process.pid}`);
+    fs.writeFileSync(at, `${keys.join('\n')}\n`);
+    try {
+      expect(loadConfig({ EMAIL_LINK_SECRET_FILE: at }).emailLinks?.secrets).toEqual(keys);
+    } finally {
+      fs.rmSync(at);
+    }
   });
 });

@@ -32,8 +32,12 @@ export class AvroCodec {
   private readonly readers = new Map<SchemaName, Type>();
   private readonly resolvers = new Map<string, Promise<ReturnType<Type['createResolver']>>>();
 
-  constructor(private readonly registryUrl: string) {
-    this.registry = new SchemaRegistry({ host: registryUrl }, { [SchemaType.AVRO]: {} });
+  private readonly registryUrl: string;
+
+  constructor(registryUrl: string) {
+    // A trailing slash would make every path `//subjects/…`, which a registry answers 404.
+    this.registryUrl = registryUrl.replace(/\/+$/, '');
+    this.registry = new SchemaRegistry({ host: this.registryUrl }, { [SchemaType.AVRO]: {} });
   }
 
   reader(name: SchemaName): Type {
@@ -83,7 +87,12 @@ export class AvroCodec {
       } catch (error) {
         throw new TransientError('REGISTRY_UNAVAILABLE', `reading ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
       }
-      if (res.status === 404) return undefined;
+      if (res.status === 404) {
+        // "Subject not found" (40401) means none is registered; any other 404 is the wrong address.
+        const { error_code: code } = ((await res.json().catch(() => ({}))) ?? {}) as { error_code?: number };
+        if (code === 40401) return undefined;
+        throw new NotProvisionedError(`the schema registry answered 404 for ${path} without saying the subject is unknown: is SCHEMA_REGISTRY_URL its Confluent-compatible API (Apicurio: …/apis/ccompat/v7)?`);
+      }
       if (!res.ok) throw new TransientError('REGISTRY_UNAVAILABLE', `reading ${subject} answered ${res.status}`);
       return res.json();
     };

@@ -14,7 +14,7 @@ import { createDataSource } from '../../data-access/data-source';
 import { EventOutbox } from '../../data-access/event-outbox';
 import { InvalidCursorError, decodeCursor, encodeCursor, type Position } from '../../data-access/request-order';
 import { DECISION_KINDS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
-import { ConfigError, loadConfig, type Config } from '../../libraries/config';
+import { ConfigError, loadConfig, shownValue, type Config } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
 import { mintLocalToken, type Role } from '../http/auth';
@@ -269,7 +269,8 @@ function checkFlags(command: string, flags: Map<string, string | true>, known: s
 async function callApi(config: Config, flags: Map<string, string | true>, path: string, body: unknown, expected: number, what: string): Promise<Record<string, unknown>> {
   const token = (flags.get('token') as string | undefined) ?? config.cli.token;
   const api = (flags.get('api') as string | undefined) ?? config.cli.apiUrl;
-  if (!URL.canParse(api) || !['http:', 'https:'].includes(new URL(api).protocol)) throw new UsageError(`--api "${api}" is not an http(s) URL`);
+  if (!URL.canParse(api) || !['http:', 'https:'].includes(new URL(api).protocol)) throw new UsageError(`--api "${shownValue(api)}" is not an http(s) URL`);
+  if (new URL(api).username || new URL(api).password) throw new UsageError(`--api "${shownValue(api)}" must not hold a user or password: send a token`);
   const url = new URL(path, api.endsWith('/') ? api : `${api}/`);
   // Without a token the API still gets the call: it is the one that says what is missing.
   let res: Response;
@@ -337,7 +338,9 @@ async function main(argv: string[]): Promise<void> {
     console.log(usage(command === 'help' ? positional[0] : command));
     return;
   }
-  const config = loadConfig();
+  // In production each command needs only the settings of what it reaches: Kafka, the database, or the worker's API.
+  const reaches: Record<string, string[]> = { tail: ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL'], 'dead-letters': ['KAFKA_BROKERS'], events: ['DATABASE_URL'], timers: ['DATABASE_URL'], requests: ['DATABASE_URL'] };
+  const config = loadConfig(process.env, reaches[command] ?? []);
   switch (command) {
     case 'token': {
       const roles = String(flags.get('roles') ?? 'approver').split(',') as Role[];

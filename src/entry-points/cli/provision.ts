@@ -11,7 +11,8 @@ import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
 
 async function main(): Promise<void> {
-  const config = loadConfig();
+  // In production it needs the broker, the registry and the replication factor; no database or SMTP credentials.
+  const config = loadConfig(process.env, ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'TOPIC_REPLICATION_FACTOR']);
   const admin = createKafka(config.kafka, createLogger('warn')).admin();
   await admin.connect();
   try {

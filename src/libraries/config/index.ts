@@ -15,6 +15,7 @@ import { SIGN_IN_SETTINGS, readSignIn, type AuthSettings } from './sign-in';
 export type { KafkaSasl, KafkaTls } from './kafka-security';
 export { SASL_MECHANISMS } from './kafka-security';
 export type { OidcSignInSettings } from './sign-in';
+export { shownValue } from './settings';
 
 export interface TopicNames {
   requests: Record<Operation, string>;
@@ -125,10 +126,10 @@ export const WORKER_SETTINGS = {
   TOPIC_RETENTION_DEAD_LETTER: retention('dead-letter topic (the window to replay a dead letter in)', '90d'),
   SCHEMA_REGISTRY_URL: setting({ kind: 'URL (http:, https:)', doc: 'The Confluent-compatible schema registry API.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8081/apis/ccompat/v7', requiredInProduction: true }),
   SCHEMA_REGISTRY_REGISTER: setting({ kind: 'true or false', doc: 'Register the events schema and set each subject\'s compatibility at start-up (needs registry write rights). With false the worker only reads the registry: it finds its events schema by subject and checks that the request and decision subjects hold schemas it reads, and refuses to start otherwise, naming the subject.', schema: flag(), default: 'true' }),
-  DATABASE_URL: setting({ kind: 'URL (postgres:, postgresql:)', doc: 'The Postgres database.', schema: url(['postgres:', 'postgresql:']), default: 'postgres://postgres@127.0.0.1:5432/card_approvals', requiredInProduction: true, secret: true }),
+  DATABASE_URL: setting({ kind: 'URL (postgres:, postgresql:)', doc: 'The Postgres database.', schema: url(['postgres:', 'postgresql:'], { credentials: true }), default: 'postgres://postgres@127.0.0.1:5432/card_approvals', requiredInProduction: true, secret: true }),
   DATABASE_LOCK_TIMEOUT_MS: setting({ kind: 'integer from 100 to 600000', doc: 'How long a statement waits for a lock; past it the statement fails and its partition retries later, so one blocked request does not hold up the others.', schema: int(100, 600_000), default: '5000' }),
   MIGRATE: setting({ kind: 'true or false', doc: 'Apply pending migrations at start-up (needs DDL rights). With false the worker checks that the schema is current and refuses to start otherwise, naming the missing migration; run `node dist/entry-points/cli/migrate.js` as the migrator first.', schema: flag(), default: 'true' }),
-  SMTP_URL: setting({ kind: 'URL (smtp:, smtps:)', doc: 'The SMTP server, with credentials if it needs them.', schema: url(['smtp:', 'smtps:']), default: 'smtp://127.0.0.1:1025', requiredInProduction: true, secret: true }),
+  SMTP_URL: setting({ kind: 'URL (smtp:, smtps:)', doc: 'The SMTP server, with credentials if it needs them.', schema: url(['smtp:', 'smtps:'], { credentials: true }), default: 'smtp://127.0.0.1:1025', requiredInProduction: true, secret: true }),
   SMTP_FROM: setting({ kind: 'one line', doc: 'The From of every email.', schema: z.string().refine((v) => !/[\r\n]/.test(v), { error: 'must be a single line' }), default: 'Card approvals <card-approvals@example.com>', requiredInProduction: true }),
   EMAIL_MESSAGE_ID_DOMAIN: setting({ kind: 'domain', doc: 'The domain of the emails\' Message-IDs (derived per event and recipient, so a resend is recognisably the same email).', schema: text(), default: 'card-approvals.local' }),
   SMTP_MAX_CONNECTIONS: setting({ kind: 'integer from 1 to 100', doc: 'Pooled SMTP connections (emails sent at once).', schema: int(1, 100), default: '5' }),
@@ -141,7 +142,7 @@ export const WORKER_SETTINGS = {
   EMAIL_LOCALE: setting({ kind: 'language tag', doc: 'The emails\' language when neither the recipient (`Person.locale`) nor the operation has one. Shipped: en, sv, de; a tag such as sv-SE falls back to sv, an unshipped one to the next in line.', schema: locale, default: 'en' }),
   EMAIL_LOCALES: optional({ kind: 'JSON: { "LOCK_CARD": "sv" }', doc: 'A language per operation, before EMAIL_LOCALE.', schema: json(byOperation(locale)), file: true }),
   EMAIL_TIME_ZONE: setting({ kind: 'IANA time zone', doc: 'The time zone of every time in an email (Europe/Stockholm), written the way the email\'s language writes times.', schema: timeZone, default: 'UTC' }),
-  EMAIL_LINK_SECRET: optional({ kind: 'comma-separated keys of at least 32 characters', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
+  EMAIL_LINK_SECRET: optional({ kind: 'keys of at least 32 characters, separated by commas or line breaks', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
   EMAIL_LINK_TTL: setting({ kind: 'duration from 5m to 30d', doc: 'How long a one-click link works after its email was sent.', schema: duration(5 * 60_000, 30 * 86_400_000), default: '7d' }),
   MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one REQUEST_MULTIPLE_CARDS request may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
   UNKNOWN_REQUEST_WINDOW_MS: setting({ kind: 'integer from 1000 to 2592000000', doc: 'How long a decision waits for its request before it is refused UNKNOWN_REQUEST.', schema: int(1000, 30 * 24 * 3600_000), default: String(15 * 60_000) }),
@@ -159,20 +160,30 @@ export const SETTINGS_BY_SUBJECT: Array<{ subject: string; settings: Settings }>
   { subject: 'Policies', settings: POLICY_SETTINGS },
 ];
 
+/** NODE_ENV=production, however it is written (Production is production too). */
 export function isProduction(env: NodeJS.ProcessEnv): boolean {
-  return env.NODE_ENV?.trim() === 'production';
+  return env.NODE_ENV?.trim().toLowerCase() === 'production';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * What production requires of whoever loads the configuration: the worker, every setting marked
+ * required and a way to authenticate API callers; a command, only the settings it uses (so the
+ * provisioning step needs no SMTP or database credentials).
+ */
+export type ProductionNeeds = 'worker' | readonly string[];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: ProductionNeeds = 'worker'): Config {
   const problems: string[] = [];
   const production = isProduction(env);
-  const v = readSettings(WORKER_SETTINGS, env, production, problems);
+  const v = readSettings(WORKER_SETTINGS, env, (name) => production && (needs === 'worker' || needs.includes(name)), problems);
   const topic = (name: keyof typeof WORKER_SETTINGS & `TOPIC_${string}`, suffix: string): string => {
     const value = (v[name] as string | undefined) ?? `${v.TOPIC_PREFIX}${suffix}`;
     if (!topicName.safeParse(value).success) problems.push(`${name}="${value}" is not a valid Kafka topic name`);
     return value;
   };
-  const linkKeys = v.EMAIL_LINK_SECRET?.split(',').map((k) => k.trim()).filter(Boolean);
+  // Keys are separated by commas or line breaks (one per line in a file).
+  const linkKeys = v.EMAIL_LINK_SECRET?.split(/[,\r\n]/).map((k) => k.trim()).filter(Boolean);
+  if (v.EMAIL_LINK_SECRET !== undefined && !linkKeys?.length) problems.push('EMAIL_LINK_SECRET holds no key');
   if (linkKeys?.some((k) => k.length < 32)) problems.push('EMAIL_LINK_SECRET must hold keys of at least 32 characters each');
   if (v.OUTBOX_LEASE_MS < v.SMTP_SEND_TIMEOUT_MS + 2000) {
     problems.push(`OUTBOX_LEASE_MS (${v.OUTBOX_LEASE_MS}) must be at least SMTP_SEND_TIMEOUT_MS (${v.SMTP_SEND_TIMEOUT_MS}) + 2000: a lease must cover one send and its mark`);
@@ -205,7 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtp: { url: v.SMTP_URL, from: v.SMTP_FROM, messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN, maxConnections: v.SMTP_MAX_CONNECTIONS, sendTimeoutMs: v.SMTP_SEND_TIMEOUT_MS },
     http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
     cli: { apiUrl: v.CARD_APPROVALS_API_URL, token: v.CARD_APPROVALS_TOKEN },
-    auth: readSignIn(env, problems, production, { operatorUrl: v.OPERATOR_URL, httpHost: v.HTTP_HOST }),
+    auth: readSignIn(env, problems, { production, serving: needs === 'worker' }, { operatorUrl: v.OPERATOR_URL, httpHost: v.HTTP_HOST }),
     operatorUrl: v.OPERATOR_URL,
     emailLanguage: { defaultLocale: v.EMAIL_LOCALE, operationLocales: v.EMAIL_LOCALES ?? {}, timeZone: v.EMAIL_TIME_ZONE },
     emailLinks: linkKeys?.length ? { secrets: linkKeys, ttlMs: v.EMAIL_LINK_TTL } : undefined,

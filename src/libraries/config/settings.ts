@@ -57,11 +57,36 @@ export const oneOf = <const V extends readonly [string, ...string[]]>(values: V,
     .transform((v) => (caseless ? v.toLowerCase() : v))
     .pipe(z.enum(values, { error: `must be one of ${values.join(', ')}` }));
 
-export const url = (protocols: readonly string[]): z.ZodType<string, string> =>
+/** `raw` as it may be shown: a URL's password masked (any text that parses as a URL with one). */
+export function shownValue(raw: string): string {
+  if (!URL.canParse(raw)) return raw;
+  const parsed = new URL(raw);
+  if (!parsed.password) return raw;
+  parsed.password = '***';
+  return parsed.toString();
+}
+
+const decodes = (part: string): boolean => {
+  try {
+    decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * A URL of one of `protocols`, with a host. Only a secret setting may carry credentials in it
+ * (`credentials: true`): anywhere else they would be shown, and could not be used.
+ */
+export const url = (protocols: readonly string[], { credentials = false } = {}): z.ZodType<string, string> =>
   z
     .string()
     .refine((v) => URL.canParse(v), { error: 'is not a URL', abort: true })
-    .refine((v) => protocols.includes(new URL(v).protocol), { error: `must use ${protocols.join(' or ')}` });
+    .refine((v) => protocols.includes(new URL(v).protocol), { error: `must use ${protocols.join(' or ')}`, abort: true })
+    .refine((v) => new URL(v).hostname !== '', { error: 'has no host', abort: true })
+    .refine((v) => credentials || (!new URL(v).username && !new URL(v).password), { error: 'must not hold a user or password (only secret settings may)', abort: true })
+    .refine((v) => decodes(new URL(v).username) && decodes(new URL(v).password), { error: 'has a user or password that is not percent-encoded (write % as %25)' });
 
 const DURATION = /^(\d{1,9})(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -83,17 +108,25 @@ export const duration = (minMs: number, maxMs: number): z.ZodType<number, string
     .pipe(z.number().min(minMs, { error: message }).max(maxMs, { error: message }));
 };
 
-/** JSON text holding `schema`. A syntax error names its line and column. */
+/**
+ * JSON text holding `schema`. A syntax error names its line and column (jsonc-parser finds it).
+ * The value is JSON.parse's, which keeps a key such as __proto__ an own key (refused as unknown
+ * by the schema) where an assignment would set the object's prototype.
+ */
 export const json = <T>(schema: z.ZodType<T>): z.ZodType<T, string> =>
   z
     .string()
     .transform((textValue, ctx) => {
       const errors: ParseError[] = [];
-      const value: unknown = parseJsonText(textValue, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
-      const [first] = errors;
-      if (!first) return value;
-      const before = textValue.slice(0, first.offset).split('\n');
-      ctx.addIssue({ code: 'custom', message: `is not valid JSON: ${printParseErrorCode(first.error)} at line ${before.length}, column ${before.at(-1)!.length + 1}` });
+      try {
+        parseJsonText(textValue, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+        const [first] = errors;
+        if (!first) return JSON.parse(textValue) as unknown;
+        const before = textValue.slice(0, first.offset).split('\n');
+        ctx.addIssue({ code: 'custom', message: `is not valid JSON: ${printParseErrorCode(first.error)} at line ${before.length}, column ${before.at(-1)!.length + 1}` });
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is nested too deeply to read' });
+      }
       return z.NEVER;
     })
     .pipe(schema);
@@ -110,12 +143,17 @@ function rawValue(env: NodeJS.ProcessEnv, name: string, s: Setting, problems: st
     problems.push(`set ${name} or ${name}_FILE, not both`);
     return undefined;
   }
+  if (s.secret && direct !== undefined && direct.trim() === '') {
+    problems.push(`${name} is blank`);
+    return undefined;
+  }
   if (file === undefined) return direct === undefined ? undefined : { raw: direct, source: name };
   try {
     const content = fs.readFileSync(file, 'utf8');
     return { raw: s.secret ? content.replace(/\r?\n$/, '') : content.trim(), source: `${name}_FILE` };
   } catch (error) {
-    problems.push(`${name}_FILE="${file}" cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    // A secret's path is not shown: a secret put there by mistake would be.
+    problems.push(`${name}_FILE${s.secret ? '' : `="${file}"`} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
     return undefined;
   }
 }
@@ -125,14 +163,15 @@ function rawValue(env: NodeJS.ProcessEnv, name: string, s: Setting, problems: st
  * where production requires it, or that is not valid, is noted and replaced by its default (or
  * undefined), so that every problem is found in one pass.
  */
-export function readSettings<S extends Settings>(settings: S, env: NodeJS.ProcessEnv, production: boolean, problems: string[]): Values<S> {
+export function readSettings<S extends Settings>(settings: S, env: NodeJS.ProcessEnv, production: boolean | ((name: string) => boolean), problems: string[]): Values<S> {
+  const required = (name: string): boolean => (typeof production === 'function' ? production(name) : production);
   const values: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(settings)) {
     const given = rawValue(env, name, s, problems);
     const fallback = s.default === undefined ? undefined : s.schema.parse(s.default);
     values[name] = fallback;
     if (given === undefined) {
-      if (production && s.requiredInProduction && !problems.some((p) => p.startsWith(`${name}_FILE=`) || p.startsWith(`set ${name} `))) {
+      if (s.requiredInProduction && required(name) && !problems.some((p) => p.startsWith(`${name}_FILE=`) || p.startsWith(`set ${name} `))) {
         problems.push(`${name} must be set in production (NODE_ENV=production): ${s.doc.split('. ')[0]!.replace(/\.$/, '')}`);
       }
       continue;
@@ -150,7 +189,7 @@ export function readSettings<S extends Settings>(settings: S, env: NodeJS.Proces
         continue;
       }
       // The whole value is shown only when it is one short line of no secret.
-      const shown = s.secret || s.file || at || given.source !== name || /[\r\n]/.test(given.raw) || given.raw.length > 200 ? '' : `="${given.raw}"`;
+      const shown = s.secret || s.file || at || given.source !== name || /[\r\n]/.test(given.raw) || given.raw.length > 200 ? '' : `="${shownValue(given.raw)}"`;
       problems.push(`${given.source}${at}${shown} ${issue.message}`);
     }
   }

@@ -1,7 +1,7 @@
 // Who may call the API and how the page signs in: bearer tokens verified against a JWKS URL (an
 // identity provider's keys) or a shared secret (local tokens), and sign-in through an OpenID
 // Connect provider or, on a developer's machine, locally.
-import { flag, optional, readSettings, setting, text, url } from './settings';
+import { flag, optional, readSettings, setting, shownValue, text, url } from './settings';
 
 /** The approvers' page's sign-in through an OpenID Connect provider (authorization code flow with PKCE). */
 export interface OidcSignInSettings {
@@ -55,15 +55,17 @@ const LOOPBACK_URL_HOSTS = ['127.0.0.1', '[::1]', 'localhost'];
  * bearer token, with keys pinned in configuration rather than taken from the discovery document.
  * Codes and tokens travel in URLs and cookies only over https, except on a loopback host.
  */
-export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], production: boolean, page: { operatorUrl: string; httpHost: string }): AuthSettings {
+export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], { production, serving }: { production: boolean; serving: boolean }, page: { operatorUrl: string; httpHost: string }): AuthSettings {
   const v = readSettings(SIGN_IN_SETTINGS, env, false, problems);
   /** An absolute URL without a fragment, on https unless its host is loopback. */
   const secureUrl = (name: string, raw: string): URL | undefined => {
-    if (!URL.canParse(raw)) return void problems.push(`${name}="${raw}" is not a URL`);
+    const shown = shownValue(raw);
+    if (!URL.canParse(raw)) return void problems.push(`${name}="${shown}" is not a URL`);
     const parsed = new URL(raw);
-    if (parsed.hash) problems.push(`${name}="${raw}" must not have a fragment`);
+    if (parsed.username || parsed.password) problems.push(`${name}="${shown}" must not hold a user or password (only secret settings may)`);
+    if (parsed.hash) problems.push(`${name}="${shown}" must not have a fragment`);
     if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && LOOPBACK_URL_HOSTS.includes(parsed.hostname))) {
-      problems.push(`${name}="${raw}" must use https (http only on a loopback host)`);
+      problems.push(`${name}="${shown}" must use https (http only on a loopback host)`);
     }
     return parsed;
   };
@@ -87,7 +89,7 @@ export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], productio
     if (!LOOPBACK_HOSTS.includes(page.httpHost)) problems.push(`AUTH_LOCAL_SIGNIN=true needs HTTP_HOST on loopback (127.0.0.1, ::1 or localhost), not "${page.httpHost}"`);
     if (auth.jwksUrl) problems.push('AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_JWKS_URL (its tokens would be refused)');
   }
-  if (production && auth.apiEnabled && !auth.jwksUrl && !auth.secret) {
+  if (production && serving && auth.apiEnabled && !auth.jwksUrl && !auth.secret) {
     problems.push('AUTH_JWKS_URL must be set in production (NODE_ENV=production): the API has no other way to authenticate its callers (or set API_ENABLED=false)');
   }
 
@@ -101,7 +103,7 @@ export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], productio
     return auth;
   }
   const issuerUrl = secureUrl('AUTH_OIDC_ISSUER', issuer);
-  if (issuerUrl?.search) problems.push(`AUTH_OIDC_ISSUER="${issuer}" must not have a query`);
+  if (issuerUrl?.search) problems.push(`AUTH_OIDC_ISSUER="${shownValue(issuer)}" must not have a query`);
 
   const scopeList = (v.AUTH_OIDC_SCOPES ?? 'openid profile email').split(/\s+/);
   if (!scopeList.includes('openid')) problems.push('AUTH_OIDC_SCOPES must include openid');
@@ -112,8 +114,8 @@ export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], productio
 
   const resource = v.AUTH_OIDC_RESOURCE;
   if (resource !== undefined) {
-    if (!URL.canParse(resource)) problems.push(`AUTH_OIDC_RESOURCE="${resource}" must be an absolute URI (RFC 8707)`);
-    else if (new URL(resource).hash) problems.push(`AUTH_OIDC_RESOURCE="${resource}" must not have a fragment`);
+    if (!URL.canParse(resource)) problems.push(`AUTH_OIDC_RESOURCE="${shownValue(resource)}" must be an absolute URI (RFC 8707)`);
+    else if (new URL(resource).hash) problems.push(`AUTH_OIDC_RESOURCE="${shownValue(resource)}" must not have a fragment`);
   }
 
   // The callback hands the token to the page through sessionStorage, which is per origin: the
@@ -122,18 +124,18 @@ export function readSignIn(env: NodeJS.ProcessEnv, problems: string[], productio
   const defaultRedirect = /\/approvals\/?$/.test(new URL(pageUrl, 'http://invalid').pathname) ? pageUrl.replace(/\/approvals\/?$/, '/auth/callback') : undefined;
   const redirectRaw = v.AUTH_OIDC_REDIRECT_URL ?? defaultRedirect;
   if (redirectRaw === undefined) {
-    problems.push(`AUTH_OIDC_REDIRECT_URL is needed: OPERATOR_URL="${pageUrl}" does not end with /approvals, so the callback URL cannot be derived from it`);
+    problems.push(`AUTH_OIDC_REDIRECT_URL is needed: OPERATOR_URL="${shownValue(pageUrl)}" does not end with /approvals, so the callback URL cannot be derived from it`);
   } else {
     const redirect = secureUrl('AUTH_OIDC_REDIRECT_URL', redirectRaw);
-    if (redirect && !redirect.pathname.endsWith('/auth/callback')) problems.push(`AUTH_OIDC_REDIRECT_URL="${redirectRaw}" must end with /auth/callback`);
+    if (redirect && !redirect.pathname.endsWith('/auth/callback')) problems.push(`AUTH_OIDC_REDIRECT_URL="${shownValue(redirectRaw)}" must end with /auth/callback`);
     if (redirect && URL.canParse(pageUrl) && redirect.origin !== new URL(pageUrl).origin) {
-      problems.push(`AUTH_OIDC_REDIRECT_URL="${redirectRaw}" must have the same origin as OPERATOR_URL="${pageUrl}" (the page reads the token the callback stores)`);
+      problems.push(`AUTH_OIDC_REDIRECT_URL="${shownValue(redirectRaw)}" must have the same origin as OPERATOR_URL="${shownValue(pageUrl)}" (the page reads the token the callback stores)`);
     }
   }
 
   if (auth.localSignIn) problems.push('AUTH_LOCAL_SIGNIN=true cannot be used with AUTH_OIDC_ISSUER (choose one sign-in)');
   if (!auth.jwksUrl) problems.push("AUTH_OIDC_ISSUER needs AUTH_JWKS_URL (the provider's keys, to verify its access tokens)");
-  if (auth.issuer !== issuer) problems.push(`AUTH_ISSUER="${auth.issuer}" must equal AUTH_OIDC_ISSUER="${issuer}" (the iss of the provider's tokens), or be left unset`);
+  if (auth.issuer !== issuer) problems.push(`AUTH_ISSUER="${shownValue(auth.issuer)}" must equal AUTH_OIDC_ISSUER="${shownValue(issuer)}" (the iss of the provider's tokens), or be left unset`);
   auth.oidc = { issuer, clientId, clientSecret: v.AUTH_OIDC_CLIENT_SECRET, scopes: scopeList.join(' '), resource, redirectUrl: redirectRaw ?? '', pageUrl };
   return auth;
 }
