@@ -150,6 +150,10 @@ function rawValue(env: NodeJS.ProcessEnv, name: string, s: Setting, problems: st
   if (file === undefined) return direct === undefined ? undefined : { raw: direct, source: name };
   try {
     const content = fs.readFileSync(file, 'utf8');
+    if (content.trim() === '') {
+      problems.push(`${name}_FILE names an empty file`);
+      return undefined;
+    }
     return { raw: s.secret ? content.replace(/\r?\n$/, '') : content.trim(), source: `${name}_FILE` };
   } catch (error) {
     // A secret's path is not shown: a secret put there by mistake would be.
