@@ -171,11 +171,13 @@ export function readSettings<S extends Settings>(settings: S, env: NodeJS.Proces
   const required = (name: string): boolean => (typeof production === 'function' ? production(name) : production);
   const values: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(settings)) {
+    const before = problems.length;
     const given = rawValue(env, name, s, problems);
     const fallback = s.default === undefined ? undefined : s.schema.parse(s.default);
     values[name] = fallback;
     if (given === undefined) {
-      if (s.requiredInProduction && required(name) && !problems.some((p) => p.startsWith(`${name}_FILE=`) || p.startsWith(`set ${name} `))) {
+      // A value that could not be read has said so already.
+      if (s.requiredInProduction && required(name) && problems.length === before) {
         problems.push(`${name} must be set in production (NODE_ENV=production): ${s.doc.split('. ')[0]!.replace(/\.$/, '')}`);
       }
       continue;
