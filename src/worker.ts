@@ -16,8 +16,8 @@ import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
-import { createAuthenticator, mintLocalToken } from './entry-points/http/auth';
-import { startHttpServer } from './entry-points/http/http-server';
+import { createAuthenticator, mintLocalToken, type Identity } from './entry-points/http/auth';
+import { startHttpServer, type HttpDeps as ServerDeps } from './entry-points/http/http-server';
 import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
 import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
@@ -43,11 +43,15 @@ export interface RunningWorker {
 function componentList(logger: Logger, signal: AbortSignal | undefined) {
   const stops: Array<{ name: string; stop: () => Promise<unknown> | unknown }> = [];
   let stopping: Promise<void> | undefined;
+  let step = 'loading';
   return {
+    /** The step start-up is in now (readiness names it while the worker starts). */
+    current: (): string => step,
     /** Starts one component, unless a stop was requested meanwhile. */
     async start<T extends { stop: () => Promise<unknown> | unknown }>(name: string, start: () => Promise<T> | T): Promise<T> {
       signal?.throwIfAborted();
       logger.debug({ step: name }, 'start-up step');
+      step = name;
       const component = await start();
       stops.push({ name, stop: component.stop });
       return component;
@@ -71,6 +75,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   const components = componentList(logger, signal);
   const metrics = createMetrics();
   try {
+    // The port first: a taken one fails start-up before anything else, and probes get answers
+    // (live; not ready, with what start-up waits for) from now on.
+    const server = await components.start('http', () =>
+      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, startingStep: components.current }),
+    );
     const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate));
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
     const codec = new AvroCodec(config.schemaRegistryUrl);
@@ -101,7 +110,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
-    const server = await components.start('http', () => startHttp(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
+    server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
     return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port };
   } catch (error) {
@@ -155,8 +164,8 @@ type HttpDeps = {
   logger: Logger;
 };
 
-/** The API, the approvers' page, health and metrics. */
-function startHttp(config: Config, deps: HttpDeps) {
+/** What the HTTP routes serve with once the worker is up: the API, the page, email actions, sign-in, probes and metrics. */
+function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
   const { dataSource, codec, kafka, metrics, logger } = deps;
   const queries = new OperationalQueries(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
@@ -176,38 +185,39 @@ function startHttp(config: Config, deps: HttpDeps) {
     for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, `decision published by ${source}`);
   };
   const links = decisionLinksFor(config);
-  return startHttpServer({
-    host: config.http.host,
-    port: config.http.port,
-    metrics,
-    logger,
-    oidcSignIn: config.auth.apiEnabled && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
-    api: config.auth.apiEnabled
-      ? {
-          authenticate,
-          signInLocally: config.auth.localSignIn ? (identity) => mintLocalToken(config.auth, identity) : undefined,
-          queries: queriesForApi,
-          delegations: new Delegations(deps.apiDataSource),
-          publishDecisions,
-        }
-      : undefined,
-    checks: readinessChecks(queries, deps, config.partitionStalledAfterMs),
+  const api = config.auth.apiEnabled
+    ? {
+        authenticate,
+        signInLocally: config.auth.localSignIn ? (identity: Identity) => mintLocalToken(config.auth, identity) : undefined,
+        queries: queriesForApi,
+        delegations: new Delegations(deps.apiDataSource),
+        publishDecisions,
+        oidc: config.auth.oidc !== undefined,
+      }
+    : undefined;
+  return {
+    api,
+    oidcSignIn: api && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
+    // The page and the API read Postgres through their own pool, and need neither broker nor registry to answer.
+    serving: { database: () => new OperationalQueries(deps.apiDataSource).ping() },
+    consuming: consumerChecks(queries, deps, config.partitionStalledAfterMs),
     emailActions: links && {
       links,
       uses: new EmailLinkUses(deps.apiDataSource),
       queries: queriesForApi,
-      publishDecisions: (decisions) => publishDecisions(decisions, 'a one-click email link'),
+      publishDecisions: (decisions: ApprovalDecision[]) => publishDecisions(decisions, 'a one-click email link'),
       pageUrl: config.operatorUrl,
     },
-  });
+  };
 }
 
 /**
- * Ready: the database, broker and registry answer, the consumer is in its group, no partition
- * has had work waiting past the bound without a batch completing, and no timer is that far past
- * due (connections alone say nothing of a partition that retries forever, or of timers that stopped).
+ * The consumer makes progress: the database, broker and registry answer, the consumer is in its
+ * group, no partition has had work waiting past the bound without a batch completing, and no timer
+ * is that far past due (connections alone say nothing of a partition that retries forever, or of
+ * timers that stopped).
  */
-function readinessChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps, stalledAfterMs: number) {
+function consumerChecks(queries: OperationalQueries, { codec, kafka, consumer }: HttpDeps, stalledAfterMs: number) {
   return {
     progress: async () => {
       const stalled = consumer.stalledPartitions(stalledAfterMs);

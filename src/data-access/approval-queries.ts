@@ -1,7 +1,8 @@
 // Read side of approvals for the API: search, one request with its history, an approver's tasks.
 import type { DataSource } from 'typeorm';
 import { recordFromRow } from './approval-records';
-import type { ApprovalRecord } from '../domain/approval';
+import type { ApprovalEventType, ApprovalRecord } from '../domain/approval';
+import type { Person } from '../domain/card-operation';
 import { SEARCH_TEXT } from './migrations/1764100000000-api-indexes';
 import { POSITION_COLUMN, afterPosition, orderBy, positionOf, type Position, type Sort } from './request-order';
 
@@ -24,12 +25,12 @@ export type Listed = { record: ApprovalRecord; position: Position };
 
 export interface HistoryEntry {
   eventId: string;
-  type: string;
+  type: ApprovalEventType;
   /** The event's own explanation (a vote's progress, a reassignment, a delegate deciding for someone). */
   message: string | null;
   statusBefore: string | null;
   statusAfter: string | null;
-  actor: unknown;
+  actor: Person | null;
   reason: string | null;
   occurredAt: string;
 }
@@ -83,8 +84,12 @@ export class ApprovalQueries {
     return { items: page.map(recordFromRow), next, total: Math.min(total, TOTAL_CAP), totalCapped: total > TOTAL_CAP };
   }
 
-  async get(requestId: string): Promise<{ record: ApprovalRecord; history: HistoryEntry[] } | undefined> {
-    const [row] = await this.dataSource.query('SELECT * FROM approval_requests WHERE request_id = $1', [requestId]);
+  /** One request, its history, and when its expiry timer fires (null: none is pending). */
+  async get(requestId: string): Promise<{ record: ApprovalRecord; history: HistoryEntry[]; expiresAt: number | null } | undefined> {
+    const [row] = await this.dataSource.query(
+      'SELECT r.*, t.expire_at AS timer_expire_at FROM approval_requests r LEFT JOIN approval_timers t ON t.request_id = r.request_id WHERE r.request_id = $1',
+      [requestId],
+    );
     if (!row) return undefined;
     const events: Array<Record<string, unknown>> = await this.dataSource.query(
       `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, payload->>'message' AS message FROM approval_events WHERE request_id = $1 ORDER BY seq`,
@@ -92,13 +97,14 @@ export class ApprovalQueries {
     );
     return {
       record: recordFromRow(row),
+      expiresAt: row.timer_expire_at === null ? null : new Date(row.timer_expire_at as string).getTime(),
       history: events.map((e) => ({
         eventId: e.event_id as string,
-        type: e.type as string,
+        type: e.type as ApprovalEventType,
         message: e.message as string | null,
         statusBefore: e.status_before as string | null,
         statusAfter: e.status_after as string | null,
-        actor: e.actor,
+        actor: e.actor as Person | null,
         reason: e.reason as string | null,
         occurredAt: new Date(e.occurred_at as string).toISOString(),
       })),

@@ -33,9 +33,10 @@ export interface MessageContext {
   eventId?: string;
 }
 
-export class AppError extends Error {
+/** A failure with a stable code (`C`: the worker's codes, or an entry point's own, such as the API's). */
+export class AppError<C extends string = ErrorCode> extends Error {
   constructor(
-    readonly code: ErrorCode,
+    readonly code: C,
     message: string,
     readonly retriable: boolean,
     readonly context: MessageContext = {},

@@ -99,7 +99,8 @@ async function apiLatency(port: number, sample: { requestId: string; serial: str
 }
 
 async function waitForHttp(port: number): Promise<void> {
-  await waitUntil('worker HTTP', async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true, 60_000);
+  // The port answers from the start; the API once the worker is up (readiness of the page and the API).
+  await waitUntil('worker HTTP', async () => (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.ok === true, 60_000);
 }
 
 /** One phase of the main run: how long it took and the CPU each process spent in it. */

@@ -188,7 +188,7 @@ export class ChaosRun {
       this.workers.map(async (worker) => {
         const port = /"httpPort":(\d+)/.exec(worker.output())?.[1];
         if (!port) return;
-        const answer = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(3000) })
+        const answer = await fetch(`http://127.0.0.1:${port}/health/consumer`, { signal: AbortSignal.timeout(3000) })
           .then((res) => res.json() as Promise<{ checks?: { progress?: { ok: boolean } } }>)
           .catch(() => undefined);
         if (answer?.checks?.progress?.ok === false) this.stalledProbes += 1;

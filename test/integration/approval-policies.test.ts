@@ -173,7 +173,7 @@ test('reassignment: an operator moves one request through the API, and all of an
   const byApprover = await call('POST', `/api/requests/${one.requestId}/reassign`, await tokenFor(from!), { from: from!.id, to: successor });
   expect(byApprover).toMatchObject({ status: 403, body: { error: 'REASSIGNMENT_NOT_ALLOWED' } });
   await expectSchema('Error', byApprover.body);
-  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: one.requester })).toMatchObject({ status: 400, body: { error: 'SELF_APPROVAL' } });
+  expect(await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: one.requester })).toMatchObject({ status: 403, body: { error: 'SELF_APPROVAL' } });
   const reassigned = await call('POST', `/api/requests/${one.requestId}/reassign`, operator, { from: from!.id, to: successor });
   expect(reassigned).toMatchObject({ status: 202 });
   await expectSchema('DecisionAccepted', reassigned.body);

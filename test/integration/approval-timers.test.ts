@@ -104,7 +104,7 @@ describe('with one worker', () => {
   test('when a timer stays past due (its holder hangs), then readiness says so and names it, and is ready again once it fires', async () => {
     type Readiness = { status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } };
     const ready = async (): Promise<Readiness> => {
-      const res = await fetch(`${base}/health/ready`);
+      const res = await fetch(`${base}/health/consumer`);
       return { status: res.status, body: (await res.json()) as Readiness['body'] };
     };
     expect((await ready()).status).toBe(200);
@@ -156,7 +156,7 @@ describe('with one worker', () => {
         { timeoutMs: 20_000, what: 'the poisoned timer parked' },
       );
       expect(parked!.last_error).toContain('refused for the test');
-      expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+      expect((await fetch(`${base}/health/consumer`)).status).toBe(200);
       expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^cardapproval_timers_parked 1$/m);
 
       await harness.db.query(`DROP TRIGGER refuse_poisoned ON approval_requests`);

@@ -20,7 +20,7 @@ afterAll(async () => {
 test('when a team fetches /asyncapi.json, then it is the document, and the parser resolves its Avro references over HTTP without error', async () => {
   const res = await fetch(`${base}/asyncapi.json`);
   expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toBe('application/json');
+  expect(res.headers.get('content-type')).toMatch(/^application\/json(; charset=utf-8)?$/);
   const served = await res.json();
   expect(served).toEqual(asyncApiDocument);
 

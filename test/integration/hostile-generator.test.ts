@@ -24,5 +24,5 @@ test(`when ${INPUTS} generated hostile requests arrive, then each gets one outco
   expect(result.wrong).toEqual([]);
   expect(result.settled).toBe(true);
   expect(result.distinct).toBe(INPUTS);
-  expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+  expect((await fetch(`${base}/health/consumer`)).status).toBe(200);
 }, 180_000);

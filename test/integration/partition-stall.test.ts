@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 const readiness = async (): Promise<{ status: number; body: { checks: Record<string, { ok: boolean; error?: string }> } }> => {
-  const res = await fetch(`${base}/health/ready`);
+  const res = await fetch(`${base}/health/consumer`);
   return { status: res.status, body: (await res.json()) as { checks: Record<string, { ok: boolean; error?: string }> } };
 };
 

@@ -1,29 +1,18 @@
 // Bearer JWTs: verified against a JWKS URL (production) or a shared secret (local use). The
 // approver's identity comes from the token only, never from a request body.
 import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import type { Identity } from '../../domain/callers';
+import { isRole } from '../../domain/callers';
 import type { Config } from '../../libraries/config';
+import { HttpError } from './http-errors';
 
-/** An approver decides, a requester sees and withdraws their own requests, an operator sees and withdraws all. */
-export const ROLES = ['approver', 'requester', 'operator'] as const;
-export type Role = (typeof ROLES)[number];
-export const isRole = (value: unknown): value is Role => (ROLES as readonly unknown[]).includes(value);
+/**
+ * The algorithms a token may be signed with, as the docs name them: HS256 for local tokens (the
+ * shared secret); for an identity provider's JWKS, its asymmetric keys. None other is accepted.
+ */
+export const TOKEN_ALGORITHMS = { secret: ['HS256'], jwks: ['RS256', 'PS256', 'ES256', 'EdDSA'] } as const;
 
-export interface Identity {
-  id: string;
-  name: string;
-  email: string;
-  roles: Role[];
-}
-
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ROLES, isRole, type Identity, type Role } from '../../domain/callers';
 
 export type Authenticate = (authorization: string | undefined) => Promise<Identity>;
 
@@ -38,7 +27,8 @@ export function createAuthenticator(auth: Config['auth']): Authenticate {
     if (!token) throw new HttpError(401, 'TOKEN_MISSING', 'send Authorization: Bearer <token>');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], { issuer: auth.issuer, audience: auth.audience, requiredClaims: ['exp'] }));
+      const algorithms = [...(auth.jwksUrl ? TOKEN_ALGORITHMS.jwks : TOKEN_ALGORITHMS.secret)];
+      ({ payload } = await jwtVerify(token, key as Parameters<typeof jwtVerify>[1], { issuer: auth.issuer, audience: auth.audience, requiredClaims: ['exp'], algorithms }));
     } catch (error) {
       throw new HttpError(401, 'TOKEN_INVALID', `the token was not accepted: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -2,15 +2,18 @@
 // do and asks to confirm (a GET never decides: mail scanners follow links); POST confirms. The
 // decision is published exactly as the API publishes one, as the approver the signed link names,
 // and every rule the API and the worker apply still holds. A link decides once.
-import type http from 'node:http';
-import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { ApprovalQueries } from '../../data-access/approval-queries';
 import type { EmailLinkUses } from '../../data-access/email-link-uses';
 import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '../../adapters/email/decision-links';
 import type { ApprovalDecision } from '../../domain/card-operation';
 import { approverRefusal } from '../../domain/approval-policy';
-import { decisionOn, readBody } from './approvals-api';
-import { HttpError } from './auth';
+import { decisionBy } from '../../domain/callers';
+import { TokenPath } from './api-schemas';
+import { REFUSAL_STATUS } from './http-errors';
+import { html } from './routes';
 
 export interface EmailActionDeps {
   links: DecisionLinks;
@@ -41,22 +44,23 @@ function page(status: number, title: string, body: string): { status: number; ht
 
 const sorry = (status: number, title: string, text: string) => page(status, title, `<p>${escapeHtml(text)}</p><p>Nothing was changed.</p>`);
 
-/** Handles GET and POST /email-actions/<token>; undefined for other paths. */
-export async function handleEmailAction(deps: EmailActionDeps, req: http.IncomingMessage, url: URL): Promise<{ status: number; html: string } | undefined> {
-  if (!url.pathname.startsWith(EMAIL_ACTIONS_PATH) || (req.method !== 'GET' && req.method !== 'POST')) return undefined;
-  const link = deps.links.read(url.pathname.slice(EMAIL_ACTIONS_PATH.length), Date.now());
+/**
+ * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`).
+ * Every refusal the worker would give for this person now is given before a confirmation is offered.
+ */
+export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined): Promise<{ status: number; html: string }> {
+  const link = deps.links.read(token, Date.now());
   if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
   if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
   if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
   const found = await deps.queries.get(link.requestId);
   if (!found) return sorry(404, 'Request not found', `There is no request ${link.requestId}.`);
-  const { record } = found;
+  const { record, expiresAt } = found;
   const words = WORDS[link.decision];
   const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
   if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
-  // Every refusal the worker would give for this person now (four-eyes, no longer asked, already voted) is given here, before a confirmation is offered.
   const refusal = approverRefusal(record, link.approver, [], Date.now());
-  if (refusal) return page(refusal.code === 'NOT_AN_APPROVER' || refusal.code === 'SELF_APPROVAL' || refusal.code === 'HOLDER_APPROVAL' ? 403 : 409, 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
+  if (refusal) return page(REFUSAL_STATUS[refusal.code], 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
 
   const identity = { ...link.approver, roles: ['approver' as const] };
   const summary = `<table style="font-size:14px;line-height:20px;margin:0 0 16px;">
@@ -73,25 +77,15 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
 <p><button type="submit" style="background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:12px 20px;font-size:15px;font-weight:bold;">Confirm: ${words.verb}</button></p></form>
 <p style="font-size:12px;color:#616e7c;">The links in this email decide once, and work until ${escapeHtml(new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' '))} UTC.</p>${open}`,
     );
-  if (req.method === 'GET') return confirmation(200);
+  if (!confirm) return confirmation(200);
 
-  let reason: string | null;
-  try {
-    reason = new URLSearchParams(await readBody(req)).get('reason')?.trim() || null;
-  } catch (error) {
-    if (error instanceof HttpError) return sorry(error.status, 'This form is too large', error.message);
-    throw error;
-  }
+  const reason = confirm.reason?.trim() || null;
   // A form in another encoding than UTF-8 decodes with replacement characters: not the text typed.
   if (reason?.includes('\uFFFD')) return confirmation(400, 'The reason is not valid text.');
   if (link.decision === 'REJECTED' && !reason) return confirmation(400, 'A rejection needs a reason.');
-  let decision: ApprovalDecision;
-  try {
-    decision = { ...decisionOn(record, identity, { decision: link.decision, reason, cardOutcomes: [] }, []), decisionId: randomUUID() };
-  } catch (error) {
-    if (error instanceof HttpError) return sorry(error.status, 'This decision cannot be made', error.message);
-    throw error;
-  }
+  const answer = decisionBy(record, identity, { decision: link.decision, reason, cardOutcomes: [] }, { standIns: [], expiresAt, now: Date.now() });
+  if ('refusal' in answer) return sorry(REFUSAL_STATUS[answer.refusal.code], 'This decision cannot be made', answer.refusal.message);
+  const decision: ApprovalDecision = answer.decision;
   if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
   try {
     await deps.publishDecisions([decision]);
@@ -101,4 +95,46 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
   }
   // Sent, not applied: the worker still applies every rule when the decision arrives.
   return page(200, words.sent, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}); the request's history shows it once it has been applied. The requester is told when the request ends.</p>${open}`);
+}
+
+const HEADERS = {
+  // A page of its own: no script, forms only to this origin, nothing cached or sent on as a referrer.
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+};
+
+/** GET and POST /email-actions/{token}, on `app`. */
+export function registerEmailActions(app: FastifyInstance, deps: () => EmailActionDeps): void {
+  const pages = { 200: html('the confirmation page, or the decision sent'), 400: html('the link is not valid, or the reason is missing or not valid text'), 403: html('this person may not decide'), 404: html('no such request'), 409: html('the link was used, or the request takes no more decisions'), 410: html('the link has expired'), 413: html('the form is too large') };
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  /** Sets the page's status and headers; the page is the answer. */
+  const answerWith = (reply: FastifyReply, answer: { status: number; html: string }): string => {
+    reply.code(answer.status).headers(HEADERS).type('text/html; charset=utf-8');
+    return answer.html;
+  };
+  // A form too large (or otherwise unreadable) is a page too, not a JSON error.
+  const errorHandler = (error: { statusCode?: number; status?: number }, _request: FastifyRequest, reply: FastifyReply) =>
+    reply.send(answerWith(reply, (error.statusCode ?? error.status) === 413 ? sorry(413, 'This form is too large', 'the form is larger than 16 KiB') : sorry(400, 'This form cannot be read', 'Send it again from the page.')));
+  api.route({
+    method: 'GET',
+    url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
+    schema: { operationId: 'showEmailAction', tags: ['Email actions'], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined)),
+  });
+  api.route({
+    method: 'POST',
+    url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
+    config: { accepts: 'application/x-www-form-urlencoded' },
+    errorHandler,
+    schema: {
+      operationId: 'confirmEmailAction',
+      tags: ['Email actions'],
+      summary: "Confirms a one-click link: publishes the decision as the approver the link names (reason required to reject)",
+      params: TokenPath,
+      body: z.strictObject({ reason: z.string().optional() }),
+      response: pages,
+    },
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null })),
+  });
 }

@@ -12,10 +12,14 @@
 // never logged: the log says what happened, with the subject once signed in.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { OidcSignInSettings } from '../../libraries/config';
 import type { Logger } from '../../libraries/logger';
 import { errorMessage } from '../../libraries/errors';
-import { HttpError, type Authenticate } from './auth';
+import type { Authenticate } from './auth';
+import { HttpError } from './http-errors';
 
 export interface OidcSignIn {
   /** Answers GET /auth/login and GET /auth/callback; returns false for any other request. */
@@ -34,16 +38,9 @@ interface ProviderMetadata {
   issInResponse: boolean;
 }
 
-/** A refusal shown to the person signing in; the code goes to the log too. */
-class SignInRefused extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A refusal shown to the person signing in (its code goes to the log too): an HttpError of its own kind. */
+const SignInRefused = HttpError;
+type SignInRefused = HttpError;
 
 const base64url = (bytes: Buffer): string => bytes.toString('base64url');
 const sameText = (a: string, b: string): boolean => {
@@ -260,4 +257,25 @@ function refusalPage(res: http.ServerResponse, refusal: SignInRefused, pageUrl: 
       `<h1>Sign-in refused</h1><p id="reason" data-code="${escapeHtml(refusal.code)}">${escapeHtml(refusal.message)}</p>` +
       `<p><a href="${escapeHtml(pageUrl)}">Back to the approvals page</a></p></body></html>`,
   );
+}
+
+/** GET /auth/login and /auth/callback, on `app`: pages of their own, written by the sign-in (the reply is handed to it). */
+export function registerOidcSignIn(app: FastifyInstance, signIn: () => OidcSignIn | undefined): void {
+  const page = { description: 'an HTML page (the callback stores the token and opens the approvers\' page; a refusal says why)', content: { 'text/html': { schema: z.string() } } };
+  for (const [url, summary] of [
+    ['/auth/login', 'Starts sign-in through the identity provider: a redirect to it, with PKCE'],
+    ['/auth/callback', "The identity provider's answer: the code is redeemed and the token handed to the page"],
+  ] as const) {
+    app.withTypeProvider<ZodTypeProvider>().route({
+      method: 'GET',
+      url,
+      schema: { operationId: url === '/auth/login' ? 'signInStart' : 'signInCallback', tags: ['Session'], summary, querystring: z.looseObject({}), response: { 200: page, 302: { description: 'to the identity provider', content: { 'text/html': { schema: z.string() } } }, 400: page, 403: page, 404: page, 502: page } },
+      handler: async (request, reply) => {
+        const oidc = signIn();
+        if (!oidc) throw new HttpError(404, 'NOT_FOUND', 'sign-in through an identity provider is not configured (AUTH_OIDC_ISSUER)');
+        reply.hijack();
+        await oidc.handle(request.raw, reply.raw, new URL(request.raw.url ?? '/', 'http://localhost'));
+      },
+    });
+  }
 }

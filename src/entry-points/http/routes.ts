@@ -1,0 +1,52 @@
+// How a route is declared here: every one takes a query schema (an empty one refuses any
+// parameter), JSON bodies need application/json, and answers are described with their content.
+import type { RouteOptions } from 'fastify';
+import { z } from 'zod';
+import { ApiError } from './api-schemas';
+
+/** What each error status means, in the document. */
+const ERROR_MEANS: Record<number, string> = {
+  400: 'the path, query or body breaks a rule (INVALID_PATH, INVALID_QUERY, INVALID_BODY, INVALID_JSON, INVALID_CURSOR, INVALID_CONTENT, REASON_REQUIRED, CARD_OUTCOMES_INVALID)',
+  401: 'no token, or one that does not verify (TOKEN_MISSING, TOKEN_INVALID)',
+  403: 'not allowed (FORBIDDEN, NOT_AN_APPROVER, SELF_APPROVAL, HOLDER_APPROVAL, WITHDRAWAL_NOT_ALLOWED, REASSIGNMENT_NOT_ALLOWED)',
+  404: 'no such request, delegation or route (NOT_FOUND, LOCAL_SIGNIN_DISABLED)',
+  409: 'the request does not take this now (REQUEST_CLOSED, ALREADY_VOTED, CARD_OUTCOMES_NOT_ALLOWED)',
+  413: 'the body is larger than 16 KiB (BODY_TOO_LARGE)',
+  415: 'the body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
+  503: 'starting, or a service the worker needs is busy or away (STARTING, UNAVAILABLE, AUTH_NOT_CONFIGURED): try again after Retry-After seconds',
+};
+
+/** An answer with JSON content of `schema`, described. */
+export const json = <T extends z.ZodType>(schema: T, description = 'ok') => ({ description, content: { 'application/json': { schema } } });
+
+/** An HTML page answer. */
+export const html = (description: string) => ({ description, content: { 'text/html': { schema: z.string() } } });
+
+const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } } };
+
+/** The error answers of a route, each described and of the Error shape; 503 says when to try again. */
+export function errorsOf(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => [status, { ...json(ApiError, ERROR_MEANS[status] ?? 'error'), ...(status === 503 ? { headers: retryAfter } : {}) }]));
+}
+
+/** What a route's options carry for the checks of http-server.ts. */
+export interface RouteConfig {
+  /** The content type a body must have (415 otherwise); a route with a body takes JSON unless it says. */
+  accepts?: 'application/json' | 'application/x-www-form-urlencoded';
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig extends RouteConfig {}
+}
+
+/**
+ * The rules every route follows, applied as it is declared (an onRoute hook): with no query schema
+ * it takes no query parameter, so unknown ones are refused everywhere; a body is JSON unless the
+ * route says otherwise.
+ */
+export function withRouteDefaults(options: RouteOptions): void {
+  const schema = (options.schema ??= {});
+  schema.querystring ??= z.strictObject({}, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}; this route takes none` : undefined) });
+  const config = (options.config ?? {}) as RouteConfig;
+  options.config = { ...config, accepts: config.accepts ?? (schema.body ? 'application/json' : undefined) };
+}
