@@ -2,7 +2,7 @@
 // needs and returning its stop. They stop in reverse order. Used by main.ts, the demo and the
 // integration tests (which run it in-process).
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
-import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
+import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, probeBroker, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { Delegations } from './data-access/delegations';
 import type { ApprovalDecision } from './domain/card-operation';
@@ -27,6 +27,7 @@ import { allTopics, topicSpecs, type Config } from './libraries/config';
 import type { Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
+import { classify } from './libraries/errors';
 
 /** An API search or read that takes longer than this is cancelled (the caller gets a 500). */
 const API_STATEMENT_TIMEOUT_MS = 5000;
@@ -80,11 +81,19 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const server = await components.start('http', () =>
       startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, startingStep: components.current }),
     );
-    const { dataSource, migrated } = await components.start('database', () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate));
+    const { dataSource, migrated } = await components.start('database', () =>
+      untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {
+        signal,
+        waitMs: config.startupWaitMs,
+      }),
+    );
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
     const codec = new AvroCodec(config.schemaRegistryUrl);
     const eventSchema = await components.start('schema registry', () => eventSchemaOf(codec, config, logger, signal));
-    const kafka = await components.start('kafka', () => startKafkaClients(config.kafka, topicSpecs(config), logger.child({ component: 'kafka' })));
+    const kafka = await components.start('kafka', async () => {
+      await untilAvailable({ what: 'the broker', setting: 'KAFKA_BROKERS' }, () => probeBroker(config.kafka, logger), logger, { signal, waitMs: config.startupWaitMs });
+      return startKafkaClients(config.kafka, topicSpecs(config), logger.child({ component: 'kafka' }));
+    });
     const events = new EventOutbox(dataSource, config.outboxLeaseMs);
     const emails = new EmailOutbox(dataSource, config.outboxLeaseMs);
     const eventsMaxBatchBytes = config.eventsMaxBatchBytes ?? (await topicMaxMessageBytes(kafka.admin, config.topics.events).catch((error: unknown) => {
@@ -132,7 +141,7 @@ async function eventSchemaOf(codec: AvroCodec, config: Config, logger: Logger, s
     await codec.checkReadable(`${config.topics.decisions}-value`, 'approval-decision');
     return codec.findRegistered(subject, 'approval-event');
   };
-  const id = await untilAvailable('schema registry', find, logger, signal);
+  const id = await untilAvailable({ what: 'the schema registry', setting: 'SCHEMA_REGISTRY_URL' }, find, logger, { signal, waitMs: config.startupWaitMs });
   return { id, stop: () => undefined };
 }
 

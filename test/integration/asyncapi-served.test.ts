@@ -36,7 +36,9 @@ test('when a team fetches a referenced schema, then it gets the file byte for by
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(fs.readFileSync(path.join(root, ref)))).toBe(true);
   }
-  for (const other of ['/schemas/unknown.avsc', '/schemas/', '/schemas/%2e%2e%2fpackage.json', '/schemas/released/v1/approval-event.avsc']) {
+  for (const other of ['/schemas/unknown.avsc', '/schemas/%2e%2e%2fpackage.json', '/schemas/released/v1/approval-event.avsc']) {
     expect((await fetch(`${base}${other}`)).status).toBe(404);
   }
+  // An empty name breaks the rule for a path's ids.
+  expect((await fetch(`${base}/schemas/`)).status).toBe(400);
 });

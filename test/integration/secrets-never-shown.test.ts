@@ -44,7 +44,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** The built worker's whole output for `env` (it exits on its own, or is stopped after 15 s). */
 async function workerOutput(env: Record<string, string>): Promise<string> {
-  const worker = startWorkerProcess({ LOG_LEVEL: 'debug', ...env });
+  // A dependency that does not answer is waited for (STARTUP_WAIT), with progress lines, then named.
+  const worker = startWorkerProcess({ LOG_LEVEL: 'debug', STARTUP_WAIT: '3s', ...env });
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), 15_000);
   await worker.exited;
   clearTimeout(timer);

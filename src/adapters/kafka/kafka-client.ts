@@ -1,7 +1,7 @@
 // The only module that builds kafkajs clients, so the client library could be swapped here.
 import { ConfigResourceTypes, Kafka, Partitioners, logLevel, type Admin, type Producer as KafkaProducer, type Consumer, type LogEntry, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../../libraries/config';
-import { AppError, NotProvisionedError } from '../../libraries/errors';
+import { AppError, NotProvisionedError, TransientError, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import { pollUntil } from '../../libraries/retry';
 
@@ -29,10 +29,16 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientId = 
         const { message, ...fields } = log;
         // The coordinator is briefly unavailable while a group forms; that is not news.
         if (/group coordinator is not available/i.test(String(fields.error ?? ''))) return;
-        logger[LEVELS[level] ?? 'info']({ kafkajs: fields }, message);
+        // What a group and a cluster do in normal operation (a rebalance, a leader moving, a topic
+        // another worker just created) kafkajs reports as errors: they are not, and must not page anyone.
+        const routine = level === logLevel.ERROR && ROUTINE.test(`${message} ${String(fields.error ?? '')}`);
+        logger[routine ? 'info' : (LEVELS[level] ?? 'info')]({ kafkajs: fields }, message);
       },
   });
 }
+
+/** kafkajs errors that are part of normal operation. */
+const ROUTINE = /rebalanc|rejoin is needed|not the leader|leader not available|leadership election|already exists|coordinator is loading|not coordinator|unknown member id/i;
 
 /** kafkajs's TLS and SASL options from the configuration (neither: plaintext). */
 function securityOptions({ ssl, sasl }: Config['kafka']): Pick<KafkaConfig, 'ssl' | 'sasl'> {
@@ -77,12 +83,22 @@ const refused = (message: string, cause: unknown): AppError => new AppError('BRO
  */
 export async function checkBrokerAccepts(config: Config['kafka'], logger: Logger): Promise<void> {
   if (!config.ssl && !config.sasl) return;
+  await probeBroker(config, logger).catch((error: unknown) => {
+    if (!(error instanceof TransientError)) throw error;
+  });
+}
+
+/**
+ * One quiet attempt to reach the brokers (start-up waits with its own progress lines, not
+ * kafkajs's retries): a broker that refuses who we are is BROKER_REFUSED, at once; one that does
+ * not answer is transient.
+ */
+export async function probeBroker(config: Config['kafka'], logger: Logger): Promise<void> {
   const admin = createKafka(config, logger.child({}, { level: 'silent' }), config.clientId, 0).admin();
   try {
     await admin.connect();
   } catch (error) {
-    const refused = brokerRefusal(error);
-    if (refused) throw refused;
+    throw brokerRefusal(error) ?? new TransientError('BROKER_UNAVAILABLE', `the brokers do not answer: ${errorMessage(error)}`, {}, { cause: error });
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -64,12 +64,17 @@ export class AvroCodec {
         headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
         body: JSON.stringify({ compatibility }),
       });
-      if (!res.ok) throw new Error(`PUT config answered ${res.status}`);
+      if (!res.ok) throw Object.assign(new Error(`PUT /config/${subject} answered ${res.status}`), { status: res.status });
       const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility });
       return id;
     } catch (error) {
-      if ((error as { status?: unknown }).status === 409) {
+      const status = (error as { status?: unknown }).status;
+      if (status === 409) {
         throw new AppError('SCHEMA_INCOMPATIBLE', `the registry refused ${name} under ${subject} as ${compatibility}-incompatible with what it holds: ${errorMessage(error)}`, false, {}, { cause: error });
+      }
+      // Another 4xx (a wrong path, no right to write) will not pass by waiting.
+      if (typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+        throw new NotProvisionedError(`the schema registry answered ${status} to registering ${subject}: check SCHEMA_REGISTRY_URL (its Confluent-compatible API) and the worker's right to write there (or SCHEMA_REGISTRY_REGISTER=false)`);
       }
       throw new TransientError('REGISTRY_UNAVAILABLE', `registering ${subject} failed: ${errorMessage(error)}`, {}, { cause: error });
     }
@@ -92,6 +97,9 @@ export class AvroCodec {
         const { error_code: code } = ((await res.json().catch(() => ({}))) ?? {}) as { error_code?: number };
         if (code === 40401) return undefined;
         throw new NotProvisionedError(`the schema registry answered 404 for ${path} without saying the subject is unknown: is SCHEMA_REGISTRY_URL its Confluent-compatible API (Apicurio: …/apis/ccompat/v7)?`);
+      }
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        throw new NotProvisionedError(`the schema registry answered ${res.status} to reading ${subject}: check SCHEMA_REGISTRY_URL and the worker's right to read there`);
       }
       if (!res.ok) throw new TransientError('REGISTRY_UNAVAILABLE', `reading ${subject} answered ${res.status}`);
       return res.json();

@@ -40,7 +40,7 @@ const ruled = (rule: (value: string) => string | undefined) =>
   });
 
 /** An id in a path or a query: one line, no control characters, at most 200 characters. */
-export const anId = (label: string) => ruled((v) => idProblem(label, v));
+export const anId = (label: string) => ruled((v) => idProblem(label, v)).meta({ maxLength: 200, description: 'one line, no control characters' });
 /** Free text (a reason): no NUL or other control character but line breaks and tabs, at most MAX_TEXT. */
 const freeText = (label: string) => ruled((v) => textProblem(label, v)).max(MAX_TEXT);
 /** A plain decimal integer in a query, from `min` to `max`: no sign, exponent, hexadecimal or leading zero. */

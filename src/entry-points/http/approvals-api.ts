@@ -351,7 +351,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/auth/methods',
-    schema: { operationId: 'signInMethods', tags: [TAGS.session], summary: 'Which sign-in the page offers', response: { 200: json(S.SignInMethods), ...errorsOf(503) } },
+    schema: { operationId: 'signInMethods', tags: [TAGS.session], security: [], summary: 'Which sign-in the page offers', response: { 200: json(S.SignInMethods), ...errorsOf(503) } },
     handler: async () => ({ local: deps().signInLocally !== undefined, oidc: deps().oidc }),
   });
 
@@ -361,6 +361,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
     schema: {
       operationId: 'signInLocally',
       tags: [TAGS.session],
+      security: [],
       summary: 'Local development only (AUTH_LOCAL_SIGNIN): a token for the identity given',
       body: S.LocalSignIn,
       response: { 200: json(S.LocalToken), ...errorsOf(400, 404, 413, 415, 503) },

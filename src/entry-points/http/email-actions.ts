@@ -119,7 +119,7 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
   api.route({
     method: 'GET',
     url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
-    schema: { operationId: 'showEmailAction', tags: ['Email actions'], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
+    schema: { operationId: 'showEmailAction', tags: ['Email actions'], security: [], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
     handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined)),
   });
   api.route({
@@ -130,6 +130,7 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
     schema: {
       operationId: 'confirmEmailAction',
       tags: ['Email actions'],
+      security: [],
       summary: "Confirms a one-click link: publishes the decision as the approver the link names (reason required to reject)",
       params: TokenPath,
       body: z.strictObject({ reason: z.string().optional() }),

@@ -18,6 +18,7 @@ import { registerEmailActions, type EmailActionDeps } from './email-actions';
 import { HttpError } from './http-errors';
 import { registerOidcSignIn, type OidcSignIn } from './oidc-sign-in';
 import { BEARER_SCHEME, OPENAPI_INFO, OPENAPI_TAGS } from './openapi';
+import { anId } from './api-schemas';
 import { html, json, withRouteDefaults } from './routes';
 
 const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
@@ -49,6 +50,27 @@ const ProbeAnswer = z.object({ status: z.enum(['live', 'ready', 'not ready', 'st
 
 /** Where a validation failed, as the caller's mistake: a path, a query, or a body. */
 const VALIDATION_CODE = { params: 'INVALID_PATH', querystring: 'INVALID_QUERY', body: 'INVALID_BODY', headers: 'INVALID_BODY' } as const;
+
+type OpenApiObject = { components?: { schemas?: Record<string, unknown> } } & Record<string, unknown>;
+
+/**
+ * The document's components as a reader wants them: the type provider names each schema twice
+ * (X as answered, XInput as sent); only those referred to are kept, and an XInput alone is X.
+ */
+function tidyComponents(document: OpenApiObject): OpenApiObject {
+  const schemas = { ...(document.components?.schemas ?? {}) };
+  const refs = (value: unknown): string[] => [...JSON.stringify(value).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+  // Referred to from the paths, and from what those refer to.
+  const used = new Set(refs(document.paths));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const name of [...used]) for (const ref of refs(schemas[name] ?? {})) if (!used.has(ref)) grew = used.add(ref) !== undefined;
+  }
+  const renamed = new Map([...used].filter((n) => n.endsWith('Input') && !used.has(n.slice(0, -'Input'.length))).map((n) => [n, n.slice(0, -'Input'.length)]));
+  const kept = Object.fromEntries([...used].map((name) => [renamed.get(name) ?? name, schemas[name]]));
+  const text = JSON.stringify({ ...document, components: { ...document.components, schemas: kept } }).replace(/"#\/components\/schemas\/([^"]+)"/g, (whole, name: string) => (renamed.has(name) ? `"#/components/schemas/${renamed.get(name)}"` : whole));
+  return JSON.parse(text) as OpenApiObject;
+}
 
 /** The UTF-8 text of a body, or a 400: a body in another encoding is not the text sent. */
 function utf8(body: Buffer): string {
@@ -153,7 +175,7 @@ export async function startHttpServer(opts: {
       components: { securitySchemes: BEARER_SCHEME },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (document) => tidyComponents(jsonSchemaTransformObject(document) as OpenApiObject) as ReturnType<typeof jsonSchemaTransformObject>,
   });
 
   const started = <T>(pick: (d: HttpDeps) => T | undefined, what: string): (() => T) => () => {
@@ -178,7 +200,7 @@ export async function startHttpServer(opts: {
     return { ready, body: { status: ready ? ('ready' as const) : ('not ready' as const), checks: Object.fromEntries(results) } };
   };
   const typed = app.withTypeProvider<import('fastify-type-provider-zod').ZodTypeProvider>();
-  const health = { tags: ['Health'] };
+  const health = { tags: ['Health'], security: [] };
   typed.get('/health/live', { schema: { ...health, operationId: 'live', summary: 'Liveness: the process answers (from the moment the port is bound)', response: { 200: json(ProbeAnswer) } } }, async () => ({ status: 'live' as const }));
   for (const [url, pick, summary] of [
     ['/health/ready', (d: HttpDeps) => d.serving, "Readiness of the page and the API: the worker has started and the API's database answers (the broker and the registry are not needed to read)"],
@@ -196,7 +218,7 @@ export async function startHttpServer(opts: {
   });
   typed.get('/openapi.json', { schema: { ...health, operationId: 'openApi', summary: 'This document', response: { 200: json(z.looseObject({}), 'the OpenAPI document') } } }, async () => app.swagger() as Record<string, unknown>);
   typed.get('/asyncapi.json', { schema: { ...health, operationId: 'asyncApi', summary: 'The Kafka contract (AsyncAPI), with its Avro schemas under /schemas', response: { 200: json(z.looseObject({}), 'the AsyncAPI document') } } }, async () => asyncApiDocument as Record<string, unknown>);
-  typed.get('/schemas/:file', { schema: { ...health, operationId: 'avroSchema', summary: 'An Avro schema the AsyncAPI document references, byte for byte', params: z.strictObject({ file: z.string().max(100) }), response: { 200: json(z.looseObject({}), 'the .avsc file'), 404: json(z.object({ error: z.string(), message: z.string() }), 'no such schema') } } }, async (request, reply) => {
+  typed.get('/schemas/:file', { schema: { ...health, operationId: 'avroSchema', summary: 'An Avro schema the AsyncAPI document references, byte for byte', params: z.strictObject({ file: anId('file') }), response: { 200: json(z.looseObject({}), 'the .avsc file'), 404: json(z.object({ error: z.string(), message: z.string() }), 'no such schema') } } }, async (request, reply) => {
     const avsc = AVRO_SCHEMA_FILES.get(`/schemas/${request.params.file}`);
     if (!avsc) throw new HttpError(404, 'NOT_FOUND', `no schema ${request.params.file}`);
     // The file's own bytes, not a serialisation of them (a Buffer is sent as it is).
@@ -204,7 +226,7 @@ export async function startHttpServer(opts: {
   });
   // Every /approvals/<requestId> deep link is the same page; it reads the id from its path.
   for (const url of ['/approvals', '/approvals/*']) {
-    typed.get(url, { schema: { tags: ['Session'], operationId: url === '/approvals' ? 'approverPage' : 'approverPageDeepLink', summary: "The approvers' page", ...(url === '/approvals' ? {} : { params: z.strictObject({ '*': z.string().max(5000) }) }), response: { 200: html("the approvers' page"), 404: json(z.object({ error: z.string(), message: z.string() }), 'the API is switched off') } } }, async (_request, reply) => {
+    typed.get(url, { schema: { tags: ['Session'], security: [], operationId: 'approverPage', summary: "The approvers' page (every /approvals/{requestId} deep link is the same page)", ...(url === '/approvals' ? {} : { hide: true, params: z.strictObject({ '*': z.string().max(5000) }) }), response: { 200: html("the approvers' page"), 404: json(z.object({ error: z.string(), message: z.string() }), 'the API is switched off') } } }, async (_request, reply) => {
       started((d) => d.api, 'the page')();
       return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'").send(APPROVER_PAGE as never);
     });

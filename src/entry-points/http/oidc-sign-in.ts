@@ -269,7 +269,7 @@ export function registerOidcSignIn(app: FastifyInstance, signIn: () => OidcSignI
     app.withTypeProvider<ZodTypeProvider>().route({
       method: 'GET',
       url,
-      schema: { operationId: url === '/auth/login' ? 'signInStart' : 'signInCallback', tags: ['Session'], summary, querystring: z.looseObject({}), response: { 200: page, 302: { description: 'to the identity provider', content: { 'text/html': { schema: z.string() } } }, 400: page, 403: page, 404: page, 502: page } },
+      schema: { operationId: url === '/auth/login' ? 'signInStart' : 'signInCallback', tags: ['Session'], security: [], summary, querystring: z.looseObject({}), response: { 200: page, 302: { description: 'to the identity provider', content: { 'text/html': { schema: z.string() } } }, 400: page, 403: page, 404: page, 502: page } },
       handler: async (request, reply) => {
         const oidc = signIn();
         if (!oidc) throw new HttpError(404, 'NOT_FOUND', 'sign-in through an identity provider is not configured (AUTH_OIDC_ISSUER)');

@@ -5,6 +5,7 @@
 export const OPENAPI_INFO = {
   title: 'Card approvals API',
   version: '1.1.0',
+  license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
   description:
     'Reads approval requests; decisions, withdrawals and reassignments are published to the decisions topic (202) and applied by the worker, which checks every rule again. ' +
     'Where the API holds the facts it refuses at once with the code the worker would give: SELF_APPROVAL, HOLDER_APPROVAL, NOT_AN_APPROVER (403), REQUEST_CLOSED (also for a request past its expiry), ALREADY_VOTED, CARD_OUTCOMES_NOT_ALLOWED (409), REASON_REQUIRED, CARD_OUTCOMES_INVALID, INVALID_CONTENT (400). ' +

@@ -71,6 +71,8 @@ export interface Config extends Policies {
   databaseLockTimeoutMs: number;
   /** A partition with work waiting this long and no batch completing makes the worker not ready. */
   partitionStalledAfterMs: number;
+  /** How long start-up waits for each dependency to answer. */
+  startupWaitMs: number;
   logLevel: string;
 }
 
@@ -149,6 +151,7 @@ export const WORKER_SETTINGS = {
   OUTBOX_LEASE_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'How long a relay\'s claim on events and emails lasts: a crashed worker\'s unsent ones are taken over after it. A relay renews it while it still works on them; at least SMTP_SEND_TIMEOUT_MS + 2000.', schema: int(1000, 3600_000), default: '30000' }),
   EVENTS_MAX_BATCH_BYTES: optional({ kind: 'integer from 1024 to 100000000', doc: 'The largest send to the events topic. Default: the topic\'s max.message.bytes, read at start-up.', schema: int(1024, 100_000_000) }),
   PARTITION_STALLED_AFTER_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'A partition with work waiting this long and no batch completing makes the worker not ready.', schema: int(1000, 3600_000), default: '60000' }),
+  STARTUP_WAIT: setting({ kind: 'duration from 1s to 1h', doc: 'How long start-up waits for each dependency (the database, the schema registry, the broker) to answer, saying every 10 s what it waits for, before it exits naming the setting to check. A refusal (credentials, a wrong path) ends start-up at once.', schema: duration(1000, 3600_000), default: '2m' }),
   LOG_LEVEL: setting({ kind: 'fatal, error, warn, info, debug, trace, silent', doc: 'The log level.', schema: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' }),
 };
 
@@ -228,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     eventsMaxBatchBytes: v.EVENTS_MAX_BATCH_BYTES,
     databaseLockTimeoutMs: v.DATABASE_LOCK_TIMEOUT_MS,
     partitionStalledAfterMs: v.PARTITION_STALLED_AFTER_MS,
+    startupWaitMs: v.STARTUP_WAIT,
     logLevel: v.LOG_LEVEL,
   };
   if (problems.length > 0) throw new ConfigError(problems);
