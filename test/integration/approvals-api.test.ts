@@ -264,3 +264,31 @@ test('when an approver approves 50 requests in one bulk call, then each gets its
   const [counted] = await harness.db.query(`SELECT count(*)::int AS n FROM approval_decisions WHERE request_id = ANY($1)`, [requests.map((r) => r.requestId)]);
   expect(counted.n).toBe(50);
 });
+
+test('when the requester, a holder, or anyone on a closed or expired request decides, then the API refuses at once with the code the worker would give, and publishes nothing', async () => {
+  const requester = aPerson('requester');
+  const holder = aPerson('holder');
+  const request = aRequest('LOCK_CARD', { requester, cards: [aCard(holder)] });
+  // The requester and the holder listed among the approvers anyway (upstream's mistake): four-eyes still holds.
+  request.approvers.push(requester, holder);
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  const decide = async (who: Parameters<typeof tokenFor>[0], requestId = request.requestId) => call(`/api/requests/${requestId}/decisions`, await tokenFor(who), { decision: 'APPROVED' });
+  expect(await decide(requester)).toMatchObject({ status: 403, body: { error: 'SELF_APPROVAL' } });
+  expect(await decide(holder)).toMatchObject({ status: 403, body: { error: 'HOLDER_APPROVAL' } });
+
+  // Past its expiry, though its timer has not fired yet: closed already.
+  await harness.db.query(`UPDATE approval_timers SET expire_at = now() - interval '1 minute', next_at = now() + interval '1 hour' WHERE request_id = $1`, [request.requestId]);
+  const expired = await decide(request.approvers[0]!);
+  expect(expired).toMatchObject({ status: 409, body: { error: 'REQUEST_CLOSED', message: expect.stringContaining('expired') } });
+  await expectSchema('Error', expired.body);
+
+  const closed = await openRequest();
+  expect((await decide(closed.approvers[0]!, closed.requestId)).status).toBe(202);
+  await harness.waitForEvents(closed.requestId, 2);
+  expect(await decide(closed.approvers[1]!, closed.requestId)).toMatchObject({ status: 409, body: { error: 'REQUEST_CLOSED' } });
+
+  // Nothing of these was published: the worker saw one decision, the accepted one.
+  expect(harness.eventsFor(request.requestId).map((e) => e.type)).toEqual(['OPENED']);
+  expect(await harness.record(request.requestId)).toMatchObject({ status: 'PENDING' });
+});

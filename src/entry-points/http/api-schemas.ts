@@ -40,7 +40,9 @@ const ruled = (rule: (value: string) => string | undefined) =>
   });
 
 /** An id in a path or a query: one line, no control characters, at most 200 characters. */
-export const anId = (label: string) => ruled((v) => idProblem(label, v)).meta({ maxLength: 200, description: 'one line, no control characters' });
+export const anId = (label: string) =>
+  // A query decodes bytes that are not UTF-8 to U+FFFD: not the text sent.
+  ruled((v) => (v.includes('\uFFFD') ? `${label} is not valid UTF-8` : idProblem(label, v))).meta({ maxLength: 200, description: 'one line, no control characters' });
 /** Free text (a reason): no NUL or other control character but line breaks and tabs, at most MAX_TEXT. */
 const freeText = (label: string) => ruled((v) => textProblem(label, v)).max(MAX_TEXT);
 /** A plain decimal integer in a query, from `min` to `max`: no sign, exponent, hexadecimal or leading zero. */
@@ -244,7 +246,14 @@ export const Delegation = named(
 export const Delegations = named('Delegations', z.object({ items: z.array(Delegation) }), 'Delegations not yet ended (revoked ones included), newest first, at most 200: those from or to the caller; every one for an operator.');
 export const RevokedDelegation = named('RevokedDelegation', Delegation.extend({ revoked: z.boolean() }), 'The delegation as it was before this call, and whether this call revoked it (false: it already was).');
 
-export const LocalSignIn = named('LocalSignIn', z.strictObject({ id: anId('id'), name: ruled((v) => personProblems('name', { id: 'x', name: v, email: 'x@example.com', locale: null })[0]), email: z.string(), roles: z.array(z.enum(ROLES)).min(1) }));
+export const LocalSignIn = named(
+  'LocalSignIn',
+  z
+    .strictObject({ id: z.string(), name: z.string(), email: z.string(), roles: z.array(z.enum(ROLES)).min(1) })
+    .superRefine((p, ctx) => {
+      for (const problem of personProblems('identity', { id: p.id.trim(), name: p.name, email: p.email, locale: null })) ctx.addIssue({ code: 'custom', message: problem, params: { code: 'INVALID_CONTENT' } });
+    }),
+);
 export const LocalToken = named('LocalToken', z.object({ token: z.string() }));
 export const SignInMethods = named('SignInMethods', z.object({ local: z.boolean(), oidc: z.boolean() }));
 

@@ -72,6 +72,30 @@ function tidyComponents(document: OpenApiObject): OpenApiObject {
   return JSON.parse(text) as OpenApiObject;
 }
 
+/**
+ * A query's parameters, each decoded as UTF-8: a part that does not decode becomes U+FFFD, which
+ * no parameter takes (the default parser would pass it on still percent-encoded). A parameter
+ * given twice is a list, which no parameter takes either.
+ */
+function parseQuery(query: string): Record<string, string | string[]> {
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part.replace(/\+/g, ' '));
+    } catch {
+      return '\uFFFD';
+    }
+  };
+  const parameters: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>; // a parameter named __proto__ is a parameter
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const at = pair.indexOf('=');
+    const [name, value] = at < 0 ? [decode(pair), ''] : [decode(pair.slice(0, at)), decode(pair.slice(at + 1))];
+    const before = Object.hasOwn(parameters, name) ? parameters[name] : undefined;
+    parameters[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+  }
+  return parameters;
+}
+
 /** The UTF-8 text of a body, or a 400: a body in another encoding is not the text sent. */
 function utf8(body: Buffer): string {
   try {
@@ -95,7 +119,7 @@ export async function startHttpServer(opts: {
   let deps: HttpDeps | undefined;
   const app: FastifyInstance = Fastify({
     bodyLimit: BODY_LIMIT,
-    routerOptions: { maxParamLength: 5000 },
+    routerOptions: { maxParamLength: 5000, querystringParser: parseQuery },
     return503OnClosing: true,
     // A path that does not decode is the caller's mistake, answered like any other.
     frameworkErrors: (error, _request, reply) => {

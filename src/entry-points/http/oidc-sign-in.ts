@@ -20,6 +20,7 @@ import type { Logger } from '../../libraries/logger';
 import { errorMessage } from '../../libraries/errors';
 import type { Authenticate } from './auth';
 import { HttpError } from './http-errors';
+import { errorsOf } from './routes';
 
 export interface OidcSignIn {
   /** Answers GET /auth/login and GET /auth/callback; returns false for any other request. */
@@ -269,7 +270,7 @@ export function registerOidcSignIn(app: FastifyInstance, signIn: () => OidcSignI
     app.withTypeProvider<ZodTypeProvider>().route({
       method: 'GET',
       url,
-      schema: { operationId: url === '/auth/login' ? 'signInStart' : 'signInCallback', tags: ['Session'], security: [], summary, querystring: z.looseObject({}), response: { 200: page, 302: { description: 'to the identity provider', content: { 'text/html': { schema: z.string() } } }, 400: page, 403: page, 404: page, 502: page } },
+      schema: { operationId: url === '/auth/login' ? 'signInStart' : 'signInCallback', tags: ['Session'], security: [], summary, querystring: z.looseObject({}), response: { 200: page, 302: { description: 'to the identity provider', content: { 'text/html': { schema: z.string() } } }, 400: page, 403: page, 502: page, ...errorsOf(404, 503) } },
       handler: async (request, reply) => {
         const oidc = signIn();
         if (!oidc) throw new HttpError(404, 'NOT_FOUND', 'sign-in through an identity provider is not configured (AUTH_OIDC_ISSUER)');
