@@ -13,7 +13,7 @@ import {
 } from './approval';
 import { eligibleApprovers, refusalFor, samePerson, voterFor, type Delegation } from './approval-policy';
 import { awaitedApprovers, castVote, decidedByOneVote, enterStage, progressOf, reassignStages, reassignmentProblem, type Vote } from './approval-votes';
-import type { ApprovalDecision, ApprovalStatus, CardOutcome } from './card-operation';
+import { takesManyCards, type ApprovalDecision, type ApprovalStatus, type CardOutcome } from './card-operation';
 
 export type DecisionOutcome =
   | { kind: 'APPLIED'; record: ApprovalRecord; transitions: Transition[]; emails: EmailToSend[] }
@@ -27,7 +27,7 @@ const END_TEMPLATES: Record<'APPROVED' | 'REJECTED' | 'PARTIALLY_APPROVED', Emai
 
 /** How each card of a multi-card request ends: as the per-card outcomes say, else as the request does. */
 function cardResultsOf(record: ApprovalRecord, decision: ApprovalDecision, ends: 'APPROVED' | 'REJECTED'): CardOutcome[] {
-  if (record.operation !== 'REQUEST_MULTIPLE_CARDS') return [];
+  if (!takesManyCards(record.operation)) return [];
   return record.cards.map((_, cardIndex) => {
     const named = decision.cardOutcomes.find((o) => o.cardIndex === cardIndex);
     if (named) return { cardIndex, outcome: named.outcome, reason: named.outcome === 'REJECTED' ? named.reason : null };

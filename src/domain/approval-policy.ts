@@ -1,7 +1,7 @@
 // Who may decide on a request, withdraw it or reassign it: every eligibility rule lives here.
 // How many must agree (the vote count) lives in approval-votes.ts.
 import type { ApprovalRecord, RefusalCode } from './approval';
-import { OPERATIONS, type ApprovalDecision, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
+import { OPERATIONS, takesManyCards, type ApprovalDecision, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
 
 /** The first final decision wins: the built-in rule. */
 export const ANY_RULE: VoteRule = { mode: 'ANY', quorum: null };
@@ -154,8 +154,8 @@ export function cardOutcomesRefusal(record: ApprovalRecord, decision: ApprovalDe
   const outcomes = decision.cardOutcomes;
   if (outcomes.length === 0) return null;
   const singleVote = record.stages.length === 1 && record.stages[0]!.rule.mode === 'ANY';
-  if (record.operation !== 'REQUEST_MULTIPLE_CARDS' || !singleVote || decision.decision !== 'APPROVED') {
-    return { code: 'CARD_OUTCOMES_NOT_ALLOWED', message: 'Per-card outcomes come with an approval of a REQUEST_MULTIPLE_CARDS request under the ANY rule.' };
+  if (!takesManyCards(record.operation) || !singleVote || decision.decision !== 'APPROVED') {
+    return { code: 'CARD_OUTCOMES_NOT_ALLOWED', message: 'Per-card outcomes come with an approval of a request of several cards (REQUEST_MULTIPLE_CARDS) under the ANY rule.' };
   }
   const indexes = outcomes.map((o) => o.cardIndex);
   const bad = indexes.find((i, at) => !Number.isInteger(i) || i < 0 || i >= record.cards.length || indexes.indexOf(i) !== at);

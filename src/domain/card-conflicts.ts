@@ -5,7 +5,7 @@
 // `supersede` (the pending request ends SUPERSEDED and the new one opens).
 import { emailsTo, eventFrom, eventIdFor, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { awaitedApprovers } from './approval-votes';
-import type { Card, Operation } from './card-operation';
+import { OPERATION_FACTS, OPERATIONS, type Card, type Operation } from './card-operation';
 
 export type CardConflictPolicy = 'refuse' | 'supersede';
 export const CARD_CONFLICT_POLICIES: readonly CardConflictPolicy[] = ['refuse', 'supersede'];
@@ -17,13 +17,7 @@ export const CARD_CONFLICT_POLICIES: readonly CardConflictPolicy[] = ['refuse', 
  * - LOCK_CARD refuses: a lock already waits for approval, and a second one adds nothing;
  * - REQUEST_CARD and REQUEST_MULTIPLE_CARDS refuse: issuing twice for one card is the mistake to stop.
  */
-export const DEFAULT_CARD_CONFLICT_POLICY: Record<Operation, CardConflictPolicy> = {
-  REQUEST_CARD: 'refuse',
-  DEACTIVATE_CARD: 'supersede',
-  REACTIVATE_CARD: 'supersede',
-  LOCK_CARD: 'refuse',
-  REQUEST_MULTIPLE_CARDS: 'refuse',
-};
+export const DEFAULT_CARD_CONFLICT_POLICY = Object.fromEntries(OPERATIONS.map((op) => [op, OPERATION_FACTS[op].onConflict])) as Record<Operation, CardConflictPolicy>;
 
 /** The conflict keys of a request's cards, without repeats. */
 export function cardKeys(cards: Card[]): string[] {

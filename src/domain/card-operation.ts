@@ -1,7 +1,28 @@
 // The vocabulary of card approvals, as plain data. Timestamps are epoch milliseconds.
 
-export const OPERATIONS = ['REQUEST_CARD', 'DEACTIVATE_CARD', 'REACTIVATE_CARD', 'LOCK_CARD', 'REQUEST_MULTIPLE_CARDS'] as const;
-export type Operation = (typeof OPERATIONS)[number];
+/**
+ * Each card operation's facts, stated once; everything else derives from this table (the topic
+ * names, the AsyncAPI channels, how many cards a request carries, per-card decisions, the default
+ * card-conflict policy). A new operation is a row here, a symbol in the Avro schemas' operation
+ * enum, and its label in each templates/locales file.
+ * - `topic`: the suffix of its request topic (after TOPIC_PREFIX, `card-operations.`);
+ * - `channel`: its channel's name in the AsyncAPI document;
+ * - `manyCards`: a request carries 1 to MAX_CARDS_PER_REQUEST cards, each decided on its own
+ *   (per-card outcomes); otherwise exactly one card;
+ * - `onConflict`: what a second request for a card with a pending approval does by default
+ *   (refuse: the duplicate is the mistake; supersede: the newest intention is the one to run).
+ */
+export const OPERATION_FACTS = {
+  REQUEST_CARD: { topic: 'request-card', channel: 'requestCard', manyCards: false, onConflict: 'refuse' },
+  DEACTIVATE_CARD: { topic: 'deactivate-card', channel: 'deactivateCard', manyCards: false, onConflict: 'supersede' },
+  REACTIVATE_CARD: { topic: 'reactivate-card', channel: 'reactivateCard', manyCards: false, onConflict: 'supersede' },
+  LOCK_CARD: { topic: 'lock-card', channel: 'lockCard', manyCards: false, onConflict: 'refuse' },
+  REQUEST_MULTIPLE_CARDS: { topic: 'request-multiple-cards', channel: 'requestMultipleCards', manyCards: true, onConflict: 'refuse' },
+} as const satisfies Record<string, { topic: string; channel: string; manyCards: boolean; onConflict: 'refuse' | 'supersede' }>;
+export type Operation = keyof typeof OPERATION_FACTS;
+export const OPERATIONS = Object.keys(OPERATION_FACTS) as [Operation, ...Operation[]];
+/** Whether a request of this operation carries several cards, each decided on its own. */
+export const takesManyCards = (operation: Operation): boolean => OPERATION_FACTS[operation].manyCards;
 
 /** What an approver decides. */
 export const DECISIONS = ['APPROVED', 'REJECTED', 'POSTPONED'] as const;

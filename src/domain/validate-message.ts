@@ -2,7 +2,7 @@
 // never succeed, so the caller dead-letters it with the reason and detail given here.
 import { approversFor, eligibleApprovers, samePerson, type ApprovalPolicy, type StagePolicy } from './approval-policy';
 import { resolveStages } from './approval-votes';
-import { ACTOR_ROLES, DECISION_KINDS, VOTE_MODES, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
+import { ACTOR_ROLES, DECISION_KINDS, VOTE_MODES, takesManyCards, type ApprovalDecision, type Card, type CardOperationRequest, type Operation, type Person, type VoteRule } from './card-operation';
 import type { InboundMessage } from './decide-batch';
 
 export interface Limits {
@@ -127,9 +127,9 @@ export function requestProblems(request: CardOperationRequest, topicOperation: O
   checkTimestamp('dueAt', request.dueAt, problems);
   checkPerson('requester', request.requester, problems);
   const cardCount = request.cards.length;
-  if (request.operation === 'REQUEST_MULTIPLE_CARDS') {
+  if (takesManyCards(request.operation)) {
     if (cardCount < 1 || cardCount > limits.maxCardsPerRequest) {
-      problems.push(`REQUEST_MULTIPLE_CARDS needs 1 to ${limits.maxCardsPerRequest} cards, got ${cardCount}`);
+      problems.push(`${request.operation} needs 1 to ${limits.maxCardsPerRequest} cards, got ${cardCount}`);
     }
   } else if (cardCount !== 1) {
     problems.push(`${request.operation} needs exactly one card, got ${cardCount}`);

@@ -6,7 +6,7 @@
 // the repository's root. Tests parse the document with the AsyncAPI parser and its Avro parser.
 import fs from 'node:fs';
 import path from 'node:path';
-import { OPERATIONS, type Operation } from '../../domain/card-operation';
+import { OPERATION_FACTS, OPERATIONS, type Operation } from '../../domain/card-operation';
 import { SUBJECT_COMPATIBILITY, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { loadConfig } from '../../libraries/config';
 import { DEAD_LETTER_REASONS } from '../../libraries/errors';
@@ -67,17 +67,9 @@ const registrySubject = (topic: string, schema: SchemaName) => ({
   description: COMPATIBILITY_MEANS[SUBJECT_COMPATIBILITY[schema]],
 });
 
-const REQUEST_CHANNEL: Record<Operation, string> = {
-  REQUEST_CARD: 'requestCard',
-  DEACTIVATE_CARD: 'deactivateCard',
-  REACTIVATE_CARD: 'reactivateCard',
-  LOCK_CARD: 'lockCard',
-  REQUEST_MULTIPLE_CARDS: 'requestMultipleCards',
-};
-
 const requestChannels = Object.fromEntries(
   OPERATIONS.map((op) => [
-    REQUEST_CHANNEL[op],
+    OPERATION_FACTS[op].channel,
     {
       address: defaults.topics.requests[op],
       title: `${op} requests`,
@@ -90,13 +82,13 @@ const requestChannels = Object.fromEntries(
 
 const requestOperations = Object.fromEntries(
   OPERATIONS.map((op) => [
-    `receive${REQUEST_CHANNEL[op][0]!.toUpperCase()}${REQUEST_CHANNEL[op].slice(1)}`,
+    `receive${OPERATION_FACTS[op].channel[0]!.toUpperCase()}${OPERATION_FACTS[op].channel.slice(1)}`,
     {
       action: 'receive',
       title: `Open an approval for ${op}`,
       summary: 'Store the request, pick its approvers and email them; publish OPENED. An exact redelivery has no second effect.',
-      channel: { $ref: `#/channels/${REQUEST_CHANNEL[op]}` },
-      messages: [{ $ref: `#/channels/${REQUEST_CHANNEL[op]}/messages/cardOperationRequest` }],
+      channel: { $ref: `#/channels/${OPERATION_FACTS[op].channel}` },
+      messages: [{ $ref: `#/channels/${OPERATION_FACTS[op].channel}/messages/cardOperationRequest` }],
       bindings: { $ref: '#/components/operationBindings/workerGroup' },
     },
   ]),

@@ -5,7 +5,7 @@
 // development only. docs/configuration.md is generated from these declarations.
 import os from 'node:os';
 import { z } from 'zod';
-import { OPERATIONS, type Operation } from '../../domain/card-operation';
+import { OPERATION_FACTS, OPERATIONS, type Operation } from '../../domain/card-operation';
 import { MAX_CARDS_EVER } from '../../domain/validate-message';
 import { KAFKA_SECURITY_SETTINGS, readKafkaSecurity, type KafkaSasl, type KafkaTls } from './kafka-security';
 import { POLICY_SETTINGS, byOperation, readPolicies, type Policies } from './policies';
@@ -85,13 +85,6 @@ export class ConfigError extends Error {
   }
 }
 
-const OPERATION_TOPIC_SUFFIX: Record<Operation, string> = {
-  REQUEST_CARD: 'request-card',
-  DEACTIVATE_CARD: 'deactivate-card',
-  REACTIVATE_CARD: 'reactivate-card',
-  LOCK_CARD: 'lock-card',
-  REQUEST_MULTIPLE_CARDS: 'request-multiple-cards',
-};
 
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { error: 'is not a valid Kafka topic name' });
 const topicSetting = (what: string, suffix: string) =>
@@ -116,7 +109,7 @@ export const WORKER_SETTINGS = {
   KAFKA_PARTITIONS_CONCURRENTLY: setting({ kind: 'integer from 1 to 100', doc: 'Partitions one worker processes at once (the image caps the old generation at 160 MB, which keeps peak memory near 200 MB at 10; see BENCHMARKS.md).', schema: int(1, 100), default: '10' }),
   KAFKA_CREATE_TOPICS: setting({ kind: 'true or false', doc: 'Create missing topics at start-up (needs the right to create topics). With false the worker checks that its topics exist and refuses to start otherwise, naming them.', schema: flag(), default: 'true' }),
   TOPIC_PREFIX: setting({ kind: 'text', doc: 'Prefixed to every default topic name.', schema: text(), default: '' }),
-  ...(Object.fromEntries(OPERATIONS.map((op) => [`TOPIC_${op}`, topicSetting(`${op} requests'`, `card-operations.${OPERATION_TOPIC_SUFFIX[op]}`)])) as Record<`TOPIC_${Operation}`, ReturnType<typeof topicSetting>>),
+  ...(Object.fromEntries(OPERATIONS.map((op) => [`TOPIC_${op}`, topicSetting(`${op} requests'`, `card-operations.${OPERATION_FACTS[op].topic}`)])) as Record<`TOPIC_${Operation}`, ReturnType<typeof topicSetting>>),
   TOPIC_DECISIONS: topicSetting('decisions', 'card-approvals.decisions'),
   TOPIC_EVENTS: topicSetting('events', 'card-approvals.events'),
   TOPIC_DEAD_LETTER: topicSetting('dead-letter', 'card-approvals.dead-letter'),
@@ -146,7 +139,7 @@ export const WORKER_SETTINGS = {
   EMAIL_TIME_ZONE: setting({ kind: 'IANA time zone', doc: 'The time zone of every time in an email (Europe/Stockholm), written the way the email\'s language writes times.', schema: timeZone, default: 'UTC' }),
   EMAIL_LINK_SECRET: optional({ kind: 'keys of at least 32 characters, separated by commas or line breaks', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
   EMAIL_LINK_TTL: setting({ kind: 'duration from 5m to 30d', doc: 'How long a one-click link works after its email was sent.', schema: duration(5 * 60_000, 30 * 86_400_000), default: '7d' }),
-  MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one REQUEST_MULTIPLE_CARDS request may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
+  MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one request of several cards (REQUEST_MULTIPLE_CARDS) may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
   UNKNOWN_REQUEST_WINDOW_MS: setting({ kind: 'integer from 1000 to 2592000000', doc: 'How long a decision waits for its request before it is refused UNKNOWN_REQUEST.', schema: int(1000, 30 * 24 * 3600_000), default: String(15 * 60_000) }),
   OUTBOX_LEASE_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'How long a relay\'s claim on events and emails lasts: a crashed worker\'s unsent ones are taken over after it. A relay renews it while it still works on them; at least SMTP_SEND_TIMEOUT_MS + 2000.', schema: int(1000, 3600_000), default: '30000' }),
   EVENTS_MAX_BATCH_BYTES: optional({ kind: 'integer from 1024 to 100000000', doc: 'The largest send to the events topic. Default: the topic\'s max.message.bytes, read at start-up.', schema: int(1024, 100_000_000) }),
@@ -207,7 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
       ...readKafkaSecurity(env, problems),
     },
     topics: {
-      requests: Object.fromEntries(OPERATIONS.map((op) => [op, topic(`TOPIC_${op}`, `card-operations.${OPERATION_TOPIC_SUFFIX[op]}`)])) as Record<Operation, string>,
+      requests: Object.fromEntries(OPERATIONS.map((op) => [op, topic(`TOPIC_${op}`, `card-operations.${OPERATION_FACTS[op].topic}`)])) as Record<Operation, string>,
       decisions: topic('TOPIC_DECISIONS', 'card-approvals.decisions'),
       events: topic('TOPIC_EVENTS', 'card-approvals.events'),
       deadLetter: topic('TOPIC_DEAD_LETTER', 'card-approvals.dead-letter'),
