@@ -1,18 +1,30 @@
 // `npm run docs`: writes the documents made from the code's own declarations (the configuration
-// reference from src/libraries/config, the Kafka ACLs from src/adapters/kafka/acls.ts). A unit test fails when one is stale.
+// reference from src/libraries/config, the Kafka ACLs from src/adapters/kafka/acls.ts, the OpenAPI
+// document from the routes). A unit test fails when one is stale.
 import fs from 'node:fs';
 import path from 'node:path';
+import pino from 'pino';
 import { aclReference } from '../../src/adapters/kafka/acls';
+import { openApiDocument } from '../../src/entry-points/http/http-server';
 import { configurationReference, loadConfig } from '../../src/libraries/config';
+import { createMetrics } from '../../src/libraries/metrics';
 
-export const GENERATED: Record<string, () => string> = {
+/** The OpenAPI document of this release; docs/openapi/released/ keeps the ones released before. */
+export const OPENAPI_FILE = 'docs/openapi/openapi.json';
+
+export const GENERATED: Record<string, () => string | Promise<string>> = {
   'docs/configuration.md': configurationReference,
   'docs/kafka-acls.md': () => aclReference(loadConfig({})),
+  [OPENAPI_FILE]: async () => `${JSON.stringify(await openApiDocument({ publicUrl: loadConfig({}).operatorUrl, metrics: createMetrics(), logger: pino({ level: 'silent' }), startingStep: () => '' }), null, 2)}\n`,
 };
 
 if (require.main === module) {
-  for (const [file, make] of Object.entries(GENERATED)) {
-    fs.writeFileSync(path.join(__dirname, '..', '..', file), make());
-    console.log(`wrote ${file}`);
-  }
+  void (async () => {
+    for (const [file, make] of Object.entries(GENERATED)) {
+      const target = path.join(__dirname, '..', '..', file);
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.writeFileSync(target, await make());
+      console.log(`wrote ${file}`);
+    }
+  })();
 }

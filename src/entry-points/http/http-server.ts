@@ -105,16 +105,17 @@ function utf8(body: Buffer): string {
   }
 }
 
-export async function startHttpServer(opts: {
-  host: string;
-  port: number;
+interface AppOptions {
   /** Where clients reach the server (the document's servers). */
   publicUrl: string;
   metrics: Metrics;
   logger: Logger;
   /** What start-up is doing now, for readiness while it starts. */
   startingStep: () => string;
-}): Promise<HttpServer> {
+}
+
+/** The routes, unbound: the server listens on them, and the released document is made from them. */
+async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; attach(deps: HttpDeps): void }> {
   const { metrics, logger } = opts;
   let deps: HttpDeps | undefined;
   const app: FastifyInstance = Fastify({
@@ -259,11 +260,25 @@ export async function startHttpServer(opts: {
   registerEmailActions(app, started((d) => d.emailActions, 'one-click email links'));
   registerOidcSignIn(app, () => started((d) => d.api, 'the API')() && deps?.oidcSignIn);
 
+  return { app, attach: (d) => void (deps = d) };
+}
+
+/** The OpenAPI document the routes make, as served at /openapi.json. */
+export async function openApiDocument(opts: AppOptions): Promise<Record<string, unknown>> {
+  const { app } = await buildHttpApp(opts);
+  await app.ready();
+  const document = app.swagger() as Record<string, unknown>;
+  await app.close();
+  return document;
+}
+
+export async function startHttpServer(opts: AppOptions & { host: string; port: number }): Promise<HttpServer> {
+  const { app, attach } = await buildHttpApp(opts);
   await app.listen({ host: opts.host, port: opts.port });
   const address = app.server.address();
   return {
     port: typeof address === 'object' && address ? address.port : opts.port,
-    attach: (d) => void (deps = d),
+    attach,
     stop: () => app.close(),
   };
 }
