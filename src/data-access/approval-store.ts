@@ -1,12 +1,14 @@
-// The approvals' transaction primitives for the use cases: per-request locks, one read of the
-// state a batch folds over, and one write of everything that happened. Events and emails go to
+// The approvals' transactions for the use cases: per-request locks, one read of the state a
+// batch folds over, and one write of everything that happened (applyBatch does all three for a
+// batch from Kafka). Events and emails go to
 // their outbox tables in the same statement, so nothing is sent for an uncommitted change.
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Delegation } from '../domain/approval-policy';
 import type { ApprovalDecision } from '../domain/card-operation';
 import type { BatchOutcome, BatchState } from '../domain/decide-batch';
 import { nextDue, type Timers } from '../domain/approval-timers';
-import type { ApprovalRepository, ApprovalTransaction, TimerClaim } from '../domain/ports';
+import type { ApprovalEvent } from '../domain/approval';
+import type { ApprovalRepository, ApprovalTransaction, BatchScope, TimerClaim } from '../domain/ports';
 import { RECORD_CHANGED_COLUMNS, RECORD_COLUMN_NAMES, RECORD_COLUMN_TYPES, recordFromRow, recordToRow, type RecordRow } from './approval-records';
 import { EmailOutbox } from './email-outbox';
 import { EventOutbox } from './event-outbox';
@@ -107,10 +109,22 @@ class PgApprovalTransaction implements ApprovalTransaction {
   }
 
   /**
+   * The pending approvals holding `cardKeys` may be superseded by the batch: they are locked too,
+   * and everything is read again once they are (a decision elsewhere may have closed one meanwhile).
+   */
+  async load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }> = []): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
+    const loaded = await this.read(requestIds, decisionIds, cardKeys, deciders);
+    const holders = [...new Set(loaded.state.cardHolders.values())].filter((id) => !requestIds.includes(id));
+    if (holders.length === 0) return loaded;
+    await this.lockRequests(holders, []);
+    return this.read([...requestIds, ...holders], decisionIds, cardKeys, deciders);
+  }
+
+  /**
    * One round trip, whatever the batch size. Delegations are those not yet ended or revoked to
    * the batch's deciders and to those of decisions waiting for these requests.
    */
-  async load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }> = []): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
+  private async read(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }>): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
     const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }>; delegations: DelegationRow[] }> = await this.db.query(
       `SELECT
          (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r
@@ -248,6 +262,18 @@ export class ApprovalStore implements ApprovalRepository {
 
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T> {
     return this.dataSource.transaction((db) => work(new PgApprovalTransaction(db, this.events.leaseMs)));
+  }
+
+  applyBatch(scope: BatchScope, decide: (state: BatchState) => BatchOutcome, now: number): Promise<{ outcome: BatchOutcome; publishNow: ApprovalEvent[] }> {
+    return this.inTransaction(async (tx) => {
+      // The read comes after the locks, so it sees every earlier transaction on these requests.
+      await tx.lockRequests(scope.requestIds, scope.cardKeys);
+      const { state, withUnpublishedEvents } = await tx.load(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders);
+      const outcome = decide(state);
+      const publishNow = outcome.transitions.map((t) => t.event).filter((e) => !withUnpublishedEvents.has(e.requestId));
+      await tx.save(outcome, publishNow.map((e) => e.eventId), now);
+      return { outcome, publishNow };
+    });
   }
 
   /**

@@ -5,6 +5,15 @@ import type { ApprovalDecision } from './card-operation';
 import type { Timers } from './approval-timers';
 import type { BatchOutcome, BatchState } from './decide-batch';
 
+/** What a batch's transaction locks and reads. */
+export interface BatchScope {
+  requestIds: string[];
+  decisionIds: string[];
+  cardKeys: string[];
+  /** The batch's deciders, whose delegations are read. */
+  deciders: Array<{ id: string; email: string }>;
+}
+
 /** Due timers leased to this process: the token proves the lease is still its own. */
 export interface TimerClaim {
   requestId: string;
@@ -18,8 +27,9 @@ export interface ApprovalTransaction {
   /** Serialises work on these requests and card keys across transactions and processes until the commit. */
   lockRequests(requestIds: string[], cardKeys: string[]): Promise<void>;
   /**
-   * The state the batch folds over (with the pending approvals holding `cardKeys`, and the
-   * delegations to `deciders`), and the requests that still have an event not yet published.
+   * The state the batch folds over (with the pending approvals holding `cardKeys`, locked as
+   * well, and the delegations to `deciders`), and the requests that still have an event not yet
+   * published.
    */
   load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders?: Array<{ id: string; email: string }>): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }>;
   /** Requests with a decision waiting since before `cutoff` for a request that never came. */
@@ -37,6 +47,13 @@ export interface ApprovalTransaction {
 
 export interface ApprovalRepository {
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T>;
+  /**
+   * A batch in one transaction: locks the scope's requests and card keys, reads the state,
+   * folds it with `decide`, and stores the outcome with its events and emails. Returns the
+   * outcome, and the events this process may publish at once: those of requests with no older
+   * event still unpublished (it holds their lease; the others the outbox relay publishes in order).
+   */
+  applyBatch(scope: BatchScope, decide: (state: BatchState) => BatchOutcome, now: number): Promise<{ outcome: BatchOutcome; publishNow: ApprovalEvent[] }>;
   /** Leases timers due at `now` (at most `limit`) to this process for `leaseMs`. */
   claimDueTimers(now: number, limit: number, leaseMs: number): Promise<TimerClaim[]>;
   /** Sets aside timers that keep failing on their own, with the reason. */
