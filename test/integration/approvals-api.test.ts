@@ -8,6 +8,7 @@ import { PAGE_LIMIT } from '../../src/entry-points/http/approvals-api';
 import { pollUntil } from '../../src/libraries/retry';
 import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../support/test-worker';
 import { servedSchemaCheck } from '../support/openapi-schema';
+import { SignJWT } from 'jose';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
 
 // Every successful answer is checked against the OpenAPI document the server itself serves.
@@ -37,12 +38,23 @@ async function openRequest(): Promise<ReturnType<typeof aRequest>> {
   return request;
 }
 
-test('when the token is missing or forged, then the API answers 401 with a code', async () => {
+test('when the token is missing, forged or signed with another algorithm, then the API answers 401 with a code', async () => {
   const missing = await call('/api/tasks');
   expect(missing).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
   await expectSchema('Error', missing.body);
   const forged = await mintLocalToken({ ...harness.config.auth, secret: 'another-secret-of-the-same-length-xxxxx' }, { ...aPerson('a'), roles: ['operator'] });
   expect(await call('/api/tasks', forged)).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
+  // Signed with the right secret but another algorithm than the docs name (HS256).
+  const { auth } = harness.config;
+  const otherAlgorithm = await new SignJWT({ name: 'A', email: 'a@example.com', roles: ['operator'] })
+    .setProtectedHeader({ alg: 'HS512' })
+    .setSubject('a')
+    .setIssuer(auth.issuer)
+    .setAudience(auth.audience)
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(auth.secret!));
+  expect(await call('/api/tasks', otherAlgorithm)).toMatchObject({ status: 401, body: { error: 'TOKEN_INVALID' } });
 });
 
 test('when someone who is not an approver of a request asks for it or decides, then the API answers 403', async () => {

@@ -2,6 +2,7 @@
 // schema parser following the document's references into schemas/, and against the code it
 // describes: the configured topics, the dead-letter headers and reasons, the event types, decision
 // kinds and statuses.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
 import type { AsyncAPIDocumentInterface } from '@asyncapi/parser';
@@ -10,7 +11,7 @@ import { deadLetterHeaders } from '../../src/entry-points/kafka/approval-consume
 import { allTopics, loadConfig } from '../../src/libraries/config';
 import { DEAD_LETTER_REASONS } from '../../src/libraries/errors';
 import { APPROVAL_EVENT_TYPES } from '../../src/domain/approval';
-import { DECISION_KINDS, STATUSES } from '../../src/domain/card-operation';
+import { DECISION_KINDS, OPERATIONS, STATUSES } from '../../src/domain/card-operation';
 import { parseAsyncApi } from '../support/asyncapi';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -94,4 +95,17 @@ test('when the contract grows, then the document names every event type, decisio
   for (const field of ['cardOutcomes', 'reassign']) expect({ field, named: decision.includes(field) }).toEqual({ field, named: true });
   for (const field of ['progress', 'cardResults', 'onBehalfOf', 'reassign']) expect({ field, named: messages.ApprovalEvent!.description.includes(field) }).toEqual({ field, named: true });
   expect(messages.CardOperationRequest!.description).toContain('approvalRule');
+});
+
+test("when an operation is added to the code's table, then both schemas that carry an operation have its symbol, and only the table's", () => {
+  const operationSymbols = (file: string): string[] => {
+    const found: string[][] = [];
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', file), 'utf8'), (key, value: { name?: string; symbols?: string[] }) => {
+      if (value && value.name === 'CardOperation' && value.symbols) found.push(value.symbols);
+      return value;
+    });
+    expect(found).toHaveLength(1);
+    return found[0]!.filter((s) => s !== 'UNKNOWN');
+  };
+  for (const file of ['card-operation-request.avsc', 'approval-event.avsc']) expect({ file, symbols: operationSymbols(file) }).toEqual({ file, symbols: [...OPERATIONS] });
 });
