@@ -1,7 +1,7 @@
 // The approval record, its events and the emails they cause, as plain data.
 import { hash } from 'node:crypto';
 import type { Stage, Vote, VoteProgress } from './approval-votes';
-import type { ActorRole, ApprovalDecision, ApprovalStatus, Card, CardOutcome, DecisionKind, Operation, Person, Reassignment, VoteRule } from './card-operation';
+import type { ApprovalDecision, ApprovalStatus, Card, CardOutcome, Operation, Person, Reassignment, VoteRule } from './card-operation';
 
 export interface ApprovalRecord {
   requestId: string;
@@ -57,13 +57,8 @@ export type RefusalCode = (typeof REFUSAL_CODES)[number];
 export const APPROVAL_EVENT_TYPES = ['OPENED', 'POSTPONED', 'APPROVED', 'REJECTED', 'DECISION_REFUSED', 'REMINDED', 'ESCALATED', 'EXPIRED', 'CANCELLED', 'SUPERSEDED', 'VOTED', 'REASSIGNED', 'PARTIALLY_APPROVED'] as const;
 export type ApprovalEventType = (typeof APPROVAL_EVENT_TYPES)[number];
 
-export interface DecisionDetails {
-  decisionId: string;
-  decision: DecisionKind;
-  approver: Person;
-  reason: string | null;
-  decidedAt: number;
-  actingAs: ActorRole;
+/** The decision an event carries: the decision's own fields, and for whom a delegate decided. */
+export interface DecisionDetails extends Pick<ApprovalDecision, 'decisionId' | 'decision' | 'approver' | 'reason' | 'decidedAt' | 'actingAs'> {
   /** The listed approver a delegate decided for. */
   onBehalfOf: Person | null;
   reassign: Reassignment | null;
