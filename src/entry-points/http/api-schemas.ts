@@ -185,10 +185,17 @@ const cardsInBody = z
 const decisionFields = { decision: z.enum(API_DECISIONS), reason: freeText('reason').nullable().optional(), cards: cardsInBody.optional() };
 
 const cardsOnlyWithApproval = { error: 'cards come with decision APPROVED only', path: ['cards'] };
+/** What a decision's route answers at once, with the worker's own codes, where it holds the facts. */
+export const DECISION_REFUSED_AT_ONCE =
+  'Refused at once, with the code the worker would give: a decision by the requester or by the holder of one of its cards (403 SELF_APPROVAL, HOLDER_APPROVAL), by someone not asked (403 NOT_AN_APPROVER), on a request that has ended or is past its expiry (409 REQUEST_CLOSED), a second vote (409 ALREADY_VOTED), per-card answers where they are not allowed (409 CARD_OUTCOMES_NOT_ALLOWED). The worker checks every rule again when the decision arrives; one refused then is a DECISION_REFUSED event.';
+/** What a reassignment answers at once. */
+export const REASSIGNMENT_REFUSED_AT_ONCE =
+  'Refused at once, with the code the worker would give: a reassignment to the requester or to the holder of one of its cards (403 SELF_APPROVAL, HOLDER_APPROVAL), from someone with no part left (403 NOT_AN_APPROVER), one that leaves a stage unable to get its approvals (403 REASSIGNMENT_NOT_ALLOWED), of a request that has ended (409 REQUEST_CLOSED). The worker checks every rule again when it arrives.';
+
 export const DecisionRequest = named(
   'DecisionRequest',
   z.strictObject(decisionFields).refine((b) => b.cards === undefined || b.decision === 'APPROVED', cardsOnlyWithApproval),
-  "APPROVED, REJECTED (reason required) or POSTPONED by one of the request's current approvers, or by a delegate standing in for one (the vote counts for that approver; event decision.onBehalfOf). Under ALL, QUORUM or staged policies each approval or rejection is a vote (409 ALREADY_VOTED when the caller, or the approver they stand in for, has voted); a postponement is no vote. WITHDRAWN withdraws the request (it ends CANCELLED): allowed to its requester (role requester) and to operators; anyone else gets 403 WITHDRAWAL_NOT_ALLOWED. Reassignments go through POST /api/requests/{requestId}/reassign. Refused at once, with the code the worker would give: a decision by the requester or a holder (403 SELF_APPROVAL, HOLDER_APPROVAL), by someone not asked (403 NOT_AN_APPROVER), on a request closed or past its expiry (409 REQUEST_CLOSED), a second vote (409 ALREADY_VOTED). The worker checks every rule again when the decision arrives.",
+  "APPROVED, REJECTED (reason required) or POSTPONED by one of the request's current approvers, or by a delegate standing in for one (the vote counts for that approver; event decision.onBehalfOf). Under ALL, QUORUM or staged policies each approval or rejection is a vote (409 ALREADY_VOTED when the caller, or the approver they stand in for, has voted); a postponement is no vote. WITHDRAWN withdraws the request (it ends CANCELLED): allowed to its requester (role requester) and to operators; anyone else gets 403 WITHDRAWAL_NOT_ALLOWED. Reassignments go through POST /api/requests/{requestId}/reassign.",
 );
 
 export const BulkDecisionRequest = named(

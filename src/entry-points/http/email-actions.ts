@@ -132,6 +132,7 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
       tags: ['Email actions'],
       security: [],
       summary: "Confirms a one-click link: publishes the decision as the approver the link names (reason required to reject)",
+      description: 'Refused at once, on a page with the same status, as the API refuses a decision (403 for the requester, a holder or someone not asked; 409 for a request that has ended or is past its expiry, or a second vote).',
       params: TokenPath,
       body: z.strictObject({ reason: z.string().optional() }),
       response: pages,

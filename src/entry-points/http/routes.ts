@@ -46,8 +46,8 @@ declare module 'fastify' {
  */
 export function withRouteDefaults(options: RouteOptions): void {
   const schema = (options.schema ??= {}) as NonNullable<RouteOptions['schema']> & { summary?: string; description?: string };
-  // An operation's description, where it has no more to say than its summary, is its summary.
-  schema.description ??= schema.summary;
+  // An operation's description is its summary, then what more it has to say.
+  schema.description = [schema.summary, schema.description].filter(Boolean).join('. ');
   schema.querystring ??= z.strictObject({}, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}; this route takes none` : undefined) });
   const config = (options.config ?? {}) as RouteConfig;
   options.config = { ...config, accepts: config.accepts ?? (schema.body ? 'application/json' : undefined) };
