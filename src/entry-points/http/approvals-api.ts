@@ -9,7 +9,6 @@ import { z } from 'zod';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
 import type { Delegations } from '../../data-access/delegations';
 import { InvalidCursorError, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
-import type { ApprovalRecord } from '../../domain/approval';
 import { samePerson, type Delegation } from '../../domain/approval-policy';
 import { canSee, decisionBy, personOf, reassignmentBy, tasksOf, type Identity } from '../../domain/callers';
 import type { ApprovalDecision } from '../../domain/card-operation';
@@ -58,7 +57,7 @@ const cursorOf = (position: Position | null): string | null => (position ? encod
 const accepted = (d: ApprovalDecision) => ({ decisionId: d.decisionId, requestId: d.requestId, status: 'PUBLISHED' as const, poll: `/api/requests/${encodeURIComponent(d.requestId)}` });
 
 /** The request `requestId`, if the caller may see it (404 and 403 otherwise). */
-async function visibleRequest(deps: ApiDeps, who: Identity, requestId: string, standIns: Delegation[]): Promise<{ record: ApprovalRecord; expiresAt: number | null }> {
+async function visibleRequest(deps: ApiDeps, who: Identity, requestId: string, standIns: Delegation[]): Promise<NonNullable<Awaited<ReturnType<ApprovalQueries['get']>>>> {
   const found = await deps.queries.get(requestId);
   if (!found) throw new HttpError(404, 'NOT_FOUND', `no request ${requestId}`);
   if (!canSee(who, found.record, standIns)) throw new HttpError(403, 'FORBIDDEN', "only the request's approvers, its requester and operators may see it");
@@ -159,9 +158,8 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
     handler: async (request) => {
       const d = deps();
       const caller = who(request);
-      await visibleRequest(d, caller, request.params.requestId, await standInsOf(d, caller));
-      const found = (await d.queries.get(request.params.requestId))!;
-      return { record: found.record, history: found.history };
+      const { record, history } = await visibleRequest(d, caller, request.params.requestId, await standInsOf(d, caller));
+      return { record, history };
     },
   });
 
