@@ -1,8 +1,8 @@
 // The served OpenAPI document judges the server: every declared operation is called for every
-// role (and without a token), and each answer must be one the document declares for it, of the
-// declared content, valid against the declared schema. Then every path parameter, query parameter
-// and body string of every operation gets a NUL, a control character and invalid UTF-8: each is
-// a 400, never a 5xx.
+// role (and without a token), with a call the document's own schemas accept, and each answer must
+// be one the document declares for it, of the declared content, valid against the declared
+// schema. Then every path parameter, query parameter and body string of every operation gets a
+// NUL, a control character and invalid UTF-8: each is a 400, never a 5xx.
 import Ajv2020 from 'ajv/dist/2020';
 import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import { mintLocalToken, type Identity } from '../../src/entry-points/http/auth';
@@ -12,7 +12,9 @@ import { TEST_AUTH_SECRET, startHarnessWithWorker, type Harness } from '../suppo
 const LINK_SECRET = 'contract-link-secret-that-is-long-enough-01';
 let harness: Harness;
 let base: string;
-let doc: { paths: Record<string, Record<string, { operationId: string; parameters?: Array<{ name: string; in: string }>; requestBody?: unknown; responses: Record<string, { content?: Record<string, { schema: object }> }> }>> };
+let doc: {
+  paths: Record<string, Record<string, { operationId: string; parameters?: Array<{ name: string; in: string; required?: boolean; schema: object }>; requestBody?: { required?: boolean; content: Record<string, { schema: object }> }; responses: Record<string, { content?: Record<string, { schema: object }> }> }>>;
+};
 const ajv = new Ajv2020({ strict: false });
 
 const approver = aPerson('approver');
@@ -49,7 +51,8 @@ afterAll(() => harness?.stop());
 
 interface Call {
   params?: Record<string, string>;
-  query?: Record<string, string>;
+  /** As the client holds them (a number is a number); sent as text. */
+  query?: Record<string, string | number>;
   body?: unknown;
   form?: Record<string, string>;
 }
@@ -65,8 +68,8 @@ const CALLS = (): Record<string, Call> => ({
   avroSchema: { params: { file: 'approval-event.avsc' } },
   approverPage: {},
   getMe: {},
-  searchRequests: { query: { status: 'PENDING', operation: 'REQUEST_MULTIPLE_CARDS', approver: approver.id, requester: requester.id, q: request.requestId, sort: 'opened_at', limit: '5' } },
-  listTasks: { query: { limit: '5' } },
+  searchRequests: { query: { status: 'PENDING', operation: 'REQUEST_MULTIPLE_CARDS', approver: approver.id, requester: requester.id, q: request.requestId, sort: 'opened_at', limit: 5 } },
+  listTasks: { query: { limit: 5 } },
   getRequest: { params: { requestId: request.requestId } },
   decide: { params: { requestId: request.requestId }, body: { decision: 'APPROVED', reason: 'fine by me', cards: [{ cardIndex: 1, decision: 'REJECTED', reason: 'not this one' }] } },
   reassign: { params: { requestId: request.requestId }, body: { from: approver.id, to: { id: 'successor', name: 'A Successor', email: 'successor@example.com', locale: 'sv' } } },
@@ -88,7 +91,7 @@ const operations = () =>
 
 async function send(path: string, method: string, call: Call, token: string | undefined, raw?: { body: Buffer }): Promise<Response> {
   const url = new URL(`${base}${path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(call.params?.[name] ?? ''))}`);
-  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.set(k, String(v));
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   let body: string | Buffer | undefined;
   if (raw) [body, headers['content-type']] = [raw.body, 'application/json'];
@@ -97,7 +100,33 @@ async function send(path: string, method: string, call: Call, token: string | un
   return fetch(url, { method, headers, body, redirect: 'manual' });
 }
 
-test('every declared operation, for every role, answers only what the document declares for it', async () => {
+/** Where a call breaks the document's declaration of its operation (it sends what the document does not take). */
+function requestViolations(op: (typeof doc.paths)[string][string], call: Call): string[] {
+  const found: string[] = [];
+  const check = (what: string, schema: object, value: unknown) => {
+    const valid = ajv.compile({ allOf: [resolveRefs(schema)] });
+    if (!valid(value)) found.push(`${op.operationId} ${what}: ${ajv.errorsText(valid.errors)}`);
+  };
+  const given = { path: call.params ?? {}, query: call.query ?? {} };
+  for (const where of ['path', 'query'] as const) {
+    const declared = (op.parameters ?? []).filter((p) => p.in === where);
+    for (const name of Object.keys(given[where])) if (!declared.some((p) => p.name === name)) found.push(`${op.operationId}: ${where} parameter ${name} is not declared`);
+    for (const p of declared) {
+      const value = given[where][p.name];
+      if (value === undefined) {
+        if (p.required) found.push(`${op.operationId}: required ${where} parameter ${p.name} not sent`);
+      } else check(`${where} parameter ${p.name}`, p.schema, value);
+    }
+  }
+  const [type, body] = call.form ? ['application/x-www-form-urlencoded', call.form] : ['application/json', call.body];
+  if (body === undefined) {
+    if (op.requestBody?.required) found.push(`${op.operationId}: required body not sent`);
+  } else if (!op.requestBody?.content[type]) found.push(`${op.operationId}: a ${type} body is not declared`);
+  else check('body', op.requestBody.content[type].schema, body);
+  return found;
+}
+
+test('every declared operation, for every role, is called as the document declares it, and answers only what the document declares for it', async () => {
   const calls = CALLS();
   const violations: string[] = [];
   for (const { path, method, op } of operations()) {
@@ -106,6 +135,7 @@ test('every declared operation, for every role, answers only what the document d
       violations.push(`${op.operationId}: no call in this test`);
       continue;
     }
+    violations.push(...requestViolations(op, call));
     for (const [role, token] of Object.entries(tokens)) {
       const res = await send(path, method, call, token);
       const declared = op.responses[String(res.status)];
@@ -175,7 +205,7 @@ test('a NUL, a control character or invalid UTF-8 in any path parameter, query p
       for (const name of Object.keys(call.query ?? {})) {
         const res = (async () => {
           const target = new URL(`${base}${path}`);
-          for (const [k, v] of Object.entries(call.query ?? {})) target.searchParams.set(k, v);
+          for (const [k, v] of Object.entries(call.query ?? {})) target.searchParams.set(k, String(v));
           const query = target.search.replace(new RegExp(`([?&]${name}=)[^&]*`), `$1${hostile.path}`);
           return fetch(`${base}${path}${query}`, { headers: { authorization: `Bearer ${tokens.operator}` } });
         })();

@@ -125,9 +125,9 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
   api.route({
     method: 'POST',
     url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
-    config: { accepts: 'application/x-www-form-urlencoded' },
     errorHandler,
     schema: {
+      consumes: ['application/x-www-form-urlencoded'],
       operationId: 'confirmEmailAction',
       tags: ['Email actions'],
       security: [],

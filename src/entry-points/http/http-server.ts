@@ -19,7 +19,7 @@ import { HttpError } from './http-errors';
 import { registerOidcSignIn, type OidcSignIn } from './oidc-sign-in';
 import { BEARER_SCHEME, OPENAPI_INFO, OPENAPI_TAGS } from './openapi';
 import { anId } from './api-schemas';
-import { html, json, withRouteDefaults } from './routes';
+import { consumesOf, html, json, withRouteDefaults } from './routes';
 
 const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
 
@@ -147,10 +147,10 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   // A form is read as sent (a reason in another encoding shows as not valid text on its page).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams((body as Buffer).toString('utf8')))));
   app.addHook('preValidation', async (request) => {
-    const accepts = request.routeOptions.config.accepts;
+    const accepts = consumesOf(request.routeOptions.schema);
     if (!accepts) return;
     const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-    if (type !== accepts) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `the body must be ${accepts}`);
+    if (!type || !accepts.includes(type)) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `the body must be ${accepts.join(' or ')}`);
   });
   // A declared body over the limit is answered at once, before it is read.
   app.addHook('onRequest', async (request) => {

@@ -29,15 +29,8 @@ export function errorsOf(...statuses: number[]) {
   return Object.fromEntries(statuses.map((status) => [status, { ...json(ApiError, ERROR_MEANS[status] ?? 'error'), ...(status === 503 ? { headers: retryAfter } : {}) }]));
 }
 
-/** What a route's options carry for the checks of http-server.ts. */
-export interface RouteConfig {
-  /** The content type a body must have (415 otherwise); a route with a body takes JSON unless it says. */
-  accepts?: 'application/json' | 'application/x-www-form-urlencoded';
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig extends RouteConfig {}
-}
+/** The content types a route's body may have (its schema's `consumes`; 415 otherwise). */
+export const consumesOf = (schema: unknown): string[] | undefined => (schema as { consumes?: string[] } | undefined)?.consumes;
 
 /**
  * The rules every route follows, applied as it is declared (an onRoute hook): with no query schema
@@ -45,10 +38,9 @@ declare module 'fastify' {
  * route says otherwise.
  */
 export function withRouteDefaults(options: RouteOptions): void {
-  const schema = (options.schema ??= {}) as NonNullable<RouteOptions['schema']> & { summary?: string; description?: string };
+  const schema = (options.schema ??= {}) as NonNullable<RouteOptions['schema']> & { summary?: string; description?: string; consumes?: string[] };
   // An operation's description is its summary, then what more it has to say.
   schema.description = [schema.summary, schema.description].filter(Boolean).join('. ');
   schema.querystring ??= z.strictObject({}, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}; this route takes none` : undefined) });
-  const config = (options.config ?? {}) as RouteConfig;
-  options.config = { ...config, accepts: config.accepts ?? (schema.body ? 'application/json' : undefined) };
+  if (schema.body) schema.consumes ??= ['application/json'];
 }
