@@ -7,6 +7,7 @@ import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { Delegations } from './data-access/delegations';
 import type { ApprovalDecision } from './domain/card-operation';
 import { EmailLinkUses } from './data-access/email-link-uses';
+import { IdempotencyKeys } from './data-access/idempotency-keys';
 import { decisionLinksFor } from './adapters/email/decision-links';
 import { ApprovalQueries } from './data-access/approval-queries';
 import { ApprovalStore } from './data-access/approval-store';
@@ -118,6 +119,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const consumer = await components.start('consumer', () =>
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
+    await components.start('idempotency keys', () => startIdempotencyKeyExpiry(new IdempotencyKeys(dataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS), logger));
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
@@ -143,6 +145,17 @@ async function eventSchemaOf(codec: AvroCodec, config: Config, logger: Logger, s
   };
   const id = await untilAvailable({ what: 'the schema registry', setting: 'SCHEMA_REGISTRY_URL' }, find, logger, { signal, waitMs: config.startupWaitMs });
   return { id, stop: () => undefined };
+}
+
+/**
+ * A key claimed this long ago without an answer is a crashed call's: a retry may run it again
+ * (what it publishes or creates has the key's ids, so it is not done twice). Longer than any call.
+ */
+const IDEMPOTENCY_CLAIM_ABANDONED_MS = 120_000;
+
+/** Removes expired Idempotency-Keys, a small batch at a time, batch after batch until none is left, then once a minute. */
+function startIdempotencyKeyExpiry(keys: IdempotencyKeys, logger: Logger) {
+  return startRelayLoop('idempotency-key expiry', () => keys.removeExpired(500), logger, { pollMs: 60_000 });
 }
 
 /** Refuses decisions whose request never came (UNKNOWN_REQUEST), on a timer. */
@@ -201,6 +214,7 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
         queries: queriesForApi,
         delegations: new Delegations(deps.apiDataSource),
         publishDecisions,
+        idempotencyKeys: new IdempotencyKeys(deps.apiDataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS),
         oidc: config.auth.oidc !== undefined,
       }
     : undefined;

@@ -26,12 +26,13 @@ const entryFromRow = (row: Row): DelegationEntry => ({
 export class Delegations {
   constructor(private readonly dataSource: DataSource) {}
 
-  async create(d: Omit<Delegation, 'delegationId'>, by: Person): Promise<DelegationEntry> {
-    const [row]: Row[] = await this.dataSource.query(
-      `INSERT INTO approval_delegations (approver, delegate, starts_at, ends_at, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [JSON.stringify(d.approver), JSON.stringify(d.delegate), new Date(d.startsAt).toISOString(), new Date(d.endsAt).toISOString(), JSON.stringify(by)],
+  /** Sets up a delegation with the id given; one with that id set up before is given back as it is. */
+  async create(delegationId: string, d: Omit<Delegation, 'delegationId'>, by: Person): Promise<DelegationEntry> {
+    await this.dataSource.query(
+      `INSERT INTO approval_delegations (delegation_id, approver, delegate, starts_at, ends_at, created_by) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delegation_id) DO NOTHING`,
+      [delegationId, JSON.stringify(d.approver), JSON.stringify(d.delegate), new Date(d.startsAt).toISOString(), new Date(d.endsAt).toISOString(), JSON.stringify(by)],
     );
-    return entryFromRow(row!);
+    return (await this.get(delegationId))!;
   }
 
   async get(delegationId: string): Promise<DelegationEntry | undefined> {

@@ -53,11 +53,11 @@ export function decisionBy(
   record: ApprovalRecord,
   who: Identity,
   asked: DecisionAsked,
-  context: { standIns: Delegation[]; /** When its expiry timer fires (null: it has none). */ expiresAt: number | null; now: number },
+  context: { standIns: Delegation[]; /** When its expiry timer fires (null: it has none). */ expiresAt: number | null; now: number; /** The decision's id, when the caller's retry must give the same one. */ decisionId?: string },
 ): { decision: ApprovalDecision } | { refusal: CallerRefusal } {
   const { standIns, expiresAt, now } = context;
   const actingAs = asked.decision === 'WITHDRAWN' ? withdrawingAs(who, record) : 'APPROVER';
-  const decision: ApprovalDecision = { decisionId: randomUUID(), requestId: record.requestId, ...asked, approver: personOf(who), decidedAt: now, actingAs, reassign: null };
+  const decision: ApprovalDecision = { decisionId: context.decisionId ?? randomUUID(), requestId: record.requestId, ...asked, approver: personOf(who), decidedAt: now, actingAs, reassign: null };
   if (record.status === 'PENDING' && expiresAt !== null && expiresAt <= now) return { refusal: { code: 'REQUEST_CLOSED', message: 'The request has expired; it takes no more decisions.' } };
   if (asked.decision !== 'WITHDRAWN' && !who.roles.includes('approver')) {
     return { refusal: { code: 'NOT_AN_APPROVER', message: "Only the request's current approvers, and those standing in for one, may decide." } };
@@ -69,12 +69,12 @@ export function decisionBy(
 }
 
 /** An operator's reassignment of `fromId`'s part in `record` to `to`, or why it is refused (the worker's full check). */
-export function reassignmentBy(record: ApprovalRecord, who: Identity, fromId: string, to: Person, now: number): { decision: ApprovalDecision } | { refusal: CallerRefusal } {
+export function reassignmentBy(record: ApprovalRecord, who: Identity, fromId: string, to: Person, now: number, decisionId: string = randomUUID()): { decision: ApprovalDecision } | { refusal: CallerRefusal } {
   if (!who.roles.includes('operator')) return { refusal: { code: 'REASSIGNMENT_NOT_ALLOWED', message: 'Only operators reassign requests.' } };
   const from = [...record.stages.slice(record.stage).flatMap((s) => s.approvers), ...record.escalatedTo].find((p) => p.id.toLowerCase() === fromId.toLowerCase());
   if (!from) return { refusal: { code: 'NOT_AN_APPROVER', message: `${fromId} has no part left in request ${record.requestId}.` } };
   const decision: ApprovalDecision = {
-    decisionId: randomUUID(),
+    decisionId,
     requestId: record.requestId,
     decision: 'REASSIGNED',
     approver: personOf(who),

@@ -127,6 +127,11 @@ test('a delegation: the delegate sees the request, decides for the approver (rec
   const forSomeoneElse = await call('POST', '/api/delegations', await tokenFor(away!), { approver: colleague, delegate, endsAt: new Date(Date.now() + 86_400_000).toISOString() });
   expect(forSomeoneElse).toMatchObject({ status: 403, body: { error: 'FORBIDDEN' } });
   await expectSchema('Error', forSomeoneElse.body);
+  // An operator names whom a delegation is for, even one who approves too: it is never the operator's by default.
+  for (const roles of [['operator'], ['operator', 'approver']] as const) {
+    const unnamed = await call('POST', '/api/delegations', await tokenFor(aPerson('operator'), [...roles]), { delegate, endsAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect(unnamed).toMatchObject({ status: 400, body: { error: 'INVALID_BODY', message: expect.stringContaining('approver') } });
+  }
 
   const asDelegate = await tokenFor(delegate);
   const tasks = await call('GET', '/api/tasks', asDelegate);

@@ -100,6 +100,39 @@ test('when an approver postpones in the page, then the request stays in their li
   await pollUntil(async () => page.getByRole('cell', { name: request.requestId, exact: true }).count(), (n) => n === 0, { what: 'the task to leave the list' });
 }, 60_000);
 
+test('when the network fails after a decision reached the worker, then the page sends it again with the same Idempotency-Key, and the worker decides once', async () => {
+  const request = aRequest('LOCK_CARD');
+  await harness.publishRequest(request);
+  await harness.waitForEvents(request.requestId, 1);
+  const page = await signInAs(request.approvers[0]!);
+  const writes: Array<{ path: string; key: string | undefined }> = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/')) writes.push({ path: new URL(r.url()).pathname, key: r.headers()['idempotency-key'] });
+  });
+  // The first decision reaches the worker, and its answer is lost on the way back.
+  let lose = true;
+  await page.route('**/decisions', async (route) => {
+    if (!lose) return route.continue();
+    lose = false;
+    await route.fetch();
+    await route.abort('failed');
+  });
+  await openFromSearch(page, request.requestId);
+  await page.getByRole('button', { name: 'Postpone' }).click();
+  await page.getByText('Decision recorded: PENDING.').waitFor({ timeout: 20_000 });
+  await page.getByRole('button', { name: 'Approved' }).click();
+  await page.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+
+  const [postponed, retried, approved] = writes;
+  expect(writes).toHaveLength(3);
+  expect(postponed!.key).toMatch(/^[0-9a-f]{32}$/);
+  expect(retried).toEqual(postponed);
+  expect(approved!.key).toMatch(/^[0-9a-f]{32}$/);
+  expect(approved!.key).not.toBe(postponed!.key);
+  const events = await pollUntil(async () => harness.eventsFor(request.requestId), (found) => found.some((e) => e.type === 'APPROVED'), { what: 'the approval' });
+  expect(events.map((e) => e.type)).toEqual(['OPENED', 'POSTPONED', 'APPROVED']);
+}, 60_000);
+
 test('when an approver has more tasks than one page holds, then More tasks adds the next page until every task is listed, and selecting them approves them in one go', async () => {
   const approver = aPerson('approver');
   const requests = Array.from({ length: PAGE_LIMIT.default + 1 }, () => aRequest('LOCK_CARD', { approvers: [approver, aPerson('approver')] }));

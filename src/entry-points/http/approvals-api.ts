@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
+import type { IdempotencyKeys } from '../../data-access/idempotency-keys';
 import type { Delegations } from '../../data-access/delegations';
 import { InvalidCursorError, decodeCursor, encodeCursor, type Position, type Sort } from '../../data-access/request-order';
 import { samePerson, type Delegation } from '../../domain/approval-policy';
@@ -16,6 +17,7 @@ import * as S from './api-schemas';
 import { DELEGATION_MAX_DAYS, PAGE_LIMIT, REASSIGN_ALL_LIMIT } from './api-schemas';
 import type { Authenticate } from './auth';
 import { HttpError, orRefuse, refused } from './http-errors';
+import { IdempotencyHeaders, effectId, idempotency } from './idempotency';
 import { errorsOf, json } from './routes';
 
 export { PAGE_LIMIT };
@@ -35,6 +37,8 @@ export interface ApiDeps {
   delegations: Pick<Delegations, 'create' | 'get' | 'revoke' | 'list' | 'inForceTo'>;
   /** Publishes decisions in one send, in order. */
   publishDecisions(decisions: ApprovalDecision[]): Promise<void>;
+  /** The callers' Idempotency-Keys of the writes. */
+  idempotencyKeys: Pick<IdempotencyKeys, 'claim' | 'answer' | 'release'>;
   /** Whether the page offers sign-in through an identity provider. */
   oidc: boolean;
 }
@@ -81,6 +85,9 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   };
   const bearer = { security: [{ bearer: [] }] };
   const who = (request: FastifyRequest): Identity => request.identity!;
+  /** A write: signed in, and safe to retry with an Idempotency-Key (its header declared with the route's schema). */
+  const keyed = idempotency(() => deps().idempotencyKeys, (request) => who(request).id);
+  const write = { preHandler: [signedIn, keyed.claim], onSend: keyed.settle };
 
   api.route({
     method: 'GET',
@@ -166,7 +173,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'POST',
     url: '/api/requests/:requestId/decisions',
-    preHandler: signedIn,
+    ...write,
     schema: {
       ...bearer,
       operationId: 'decide',
@@ -174,15 +181,16 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       summary: "Decide as the token's approver (or as a delegate for one), or withdraw as the request's requester or an operator; published on the decisions topic",
       description: S.DECISION_REFUSED_AT_ONCE,
       params: S.RequestPath,
+      headers: IdempotencyHeaders,
       body: S.DecisionRequest,
-      response: { 202: json(S.DecisionAccepted, 'published; poll the request for the outcome'), ...errorsOf(400, 401, 403, 404, 409, 413, 415, 503) },
+      response: { 202: json(S.DecisionAccepted, 'published; poll the request for the outcome'), ...errorsOf(400, 401, 403, 404, 409, 413, 415, 422, 503) },
     },
     handler: async (request, reply) => {
       const d = deps();
       const caller = who(request);
       const standIns = await standInsOf(d, caller);
       const { record, expiresAt } = await visibleRequest(d, caller, request.params.requestId, standIns);
-      const decision = orRefuse(decisionBy(record, caller, asked(request.body), { standIns, expiresAt, now: Date.now() }));
+      const decision = orRefuse(decisionBy(record, caller, asked(request.body), { standIns, expiresAt, now: Date.now(), decisionId: effectId(request, record.requestId) }));
       await d.publishDecisions([decision]);
       return reply.code(202).send(accepted(decision));
     },
@@ -191,7 +199,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'POST',
     url: '/api/requests/:requestId/reassign',
-    preHandler: signedIn,
+    ...write,
     schema: {
       ...bearer,
       operationId: 'reassign',
@@ -199,15 +207,16 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       summary: "An operator hands one approver's part in this request to another person; published on the decisions topic as REASSIGNED",
       description: S.REASSIGNMENT_REFUSED_AT_ONCE,
       params: S.RequestPath,
+      headers: IdempotencyHeaders,
       body: S.Reassignment,
-      response: { 202: json(S.DecisionAccepted, "published; the request's history shows REASSIGNED"), ...errorsOf(400, 401, 403, 404, 409, 413, 415, 503) },
+      response: { 202: json(S.DecisionAccepted, "published; the request's history shows REASSIGNED"), ...errorsOf(400, 401, 403, 404, 409, 413, 415, 422, 503) },
     },
     handler: async (request, reply) => {
       const d = deps();
       const caller = who(request);
       if (!caller.roles.includes('operator')) throw new HttpError(403, 'REASSIGNMENT_NOT_ALLOWED', 'only operators reassign requests');
       const { record } = await visibleRequest(d, caller, request.params.requestId, []);
-      const reassignment = orRefuse(reassignmentBy(record, caller, request.body.from.trim(), request.body.to, Date.now()));
+      const reassignment = orRefuse(reassignmentBy(record, caller, request.body.from.trim(), request.body.to, Date.now(), effectId(request, record.requestId)));
       await d.publishDecisions([reassignment]);
       return reply.code(202).send(accepted(reassignment));
     },
@@ -216,15 +225,16 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'POST',
     url: '/api/reassignments',
-    preHandler: signedIn,
+    ...write,
     schema: {
       ...bearer,
       operationId: 'reassignAll',
       tags: [TAGS.decisions],
       summary: "An operator hands one approver's part in all their pending requests to another person",
       description: `Each request refused is listed under refused. ${S.REASSIGNMENT_REFUSED_AT_ONCE}`,
+      headers: IdempotencyHeaders,
       body: S.Reassignment,
-      response: { 200: json(S.ReassignmentResult), ...errorsOf(400, 401, 403, 413, 415, 503) },
+      response: { 200: json(S.ReassignmentResult), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) },
     },
     handler: async (request) => {
       const d = deps();
@@ -236,7 +246,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       const refusals: Array<{ requestId: string; status: number; error: string; message: string }> = [];
       const now = Date.now();
       for (const record of open.slice(0, REASSIGN_ALL_LIMIT)) {
-        const answer = reassignmentBy(record, caller, fromId, request.body.to, now);
+        const answer = reassignmentBy(record, caller, fromId, request.body.to, now, effectId(request, record.requestId));
         if ('decision' in answer) moved.push(answer.decision);
         else {
           const error = refused(answer.refusal);
@@ -251,15 +261,16 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'POST',
     url: '/api/decisions',
-    preHandler: signedIn,
+    ...write,
     schema: {
       ...bearer,
       operationId: 'decideMany',
       tags: [TAGS.decisions],
       summary: `Many decisions in one call (1 to ${S.BULK_LIMIT}), each with its own decisionId and result; the accepted ones are published in one send`,
       description: `Each is refused, in its result, as its single call would be. ${S.DECISION_REFUSED_AT_ONCE}`,
+      headers: IdempotencyHeaders,
       body: S.BulkDecisionRequest,
-      response: { 200: json(S.BulkDecisionResult), ...errorsOf(400, 401, 413, 415, 503) },
+      response: { 200: json(S.BulkDecisionResult), ...errorsOf(400, 401, 409, 413, 415, 422, 503) },
     },
     handler: async (request) => {
       const d = deps();
@@ -273,7 +284,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
         items.map(async ({ requestId, ...body }) => {
           try {
             const { record, expiresAt } = await visibleRequest(d, caller, requestId, standIns);
-            return { approval: orRefuse(decisionBy(record, caller, asked(body), { standIns, expiresAt, now })) };
+            return { approval: orRefuse(decisionBy(record, caller, asked(body), { standIns, expiresAt, now, decisionId: effectId(request, record.requestId) })) };
           } catch (error) {
             if (!(error instanceof HttpError)) throw error;
             return { refused: { requestId, status: error.status, error: error.code, message: error.message } };
@@ -300,14 +311,15 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'POST',
     url: '/api/delegations',
-    preHandler: signedIn,
+    ...write,
     schema: {
       ...bearer,
       operationId: 'createDelegation',
       tags: [TAGS.delegations],
       summary: 'Set up a delegation: an approver for themselves, an operator for anyone. Written by the API directly (not through Kafka); the worker reads it when a delegate decides.',
+      headers: IdempotencyHeaders,
       body: S.NewDelegation,
-      response: { 201: json(S.Delegation, 'set up'), ...errorsOf(400, 401, 403, 413, 415, 503) },
+      response: { 201: json(S.Delegation, 'set up'), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) },
     },
     handler: async (request, reply) => {
       const caller = who(request);
@@ -315,7 +327,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       const { delegate, startsAt, endsAt, approver } = request.body;
       if (!operator && !caller.roles.includes('approver')) throw new HttpError(403, 'NOT_AN_APPROVER', 'only approvers delegate');
       if (approver !== undefined && !operator) throw new HttpError(403, 'FORBIDDEN', 'only an operator sets up a delegation for someone else');
-      if (approver === undefined && operator && !caller.roles.includes('approver')) throw new HttpError(400, 'INVALID_BODY', 'an operator names the approver a delegation is for (approver)');
+      if (approver === undefined && operator) throw new HttpError(400, 'INVALID_BODY', 'an operator names the approver a delegation is for (approver)');
       const from = approver ?? personOf(caller);
       const now = Date.now();
       const start = startsAt ?? now;
@@ -323,7 +335,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
         throw new HttpError(400, 'INVALID_BODY', `startsAt (optional, default now) and endsAt are ISO times, endsAt later than both now and startsAt, at most ${DELEGATION_MAX_DAYS} days apart`);
       }
       if (samePerson(from, delegate)) throw new HttpError(400, 'INVALID_BODY', 'a delegate is someone else');
-      return reply.code(201).send(await deps().delegations.create({ approver: from, delegate, startsAt: start, endsAt }, personOf(caller)));
+      return reply.code(201).send(await deps().delegations.create(effectId(request), { approver: from, delegate, startsAt: start, endsAt }, personOf(caller)));
     },
   });
 

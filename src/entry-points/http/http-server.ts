@@ -49,7 +49,7 @@ export interface HttpServer {
 const ProbeAnswer = z.object({ status: z.enum(['live', 'ready', 'not ready', 'starting']), waitingFor: z.string().optional(), checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })).optional() });
 
 /** Where a validation failed, as the caller's mistake: a path, a query, or a body. */
-const VALIDATION_CODE = { params: 'INVALID_PATH', querystring: 'INVALID_QUERY', body: 'INVALID_BODY', headers: 'INVALID_BODY' } as const;
+const VALIDATION_CODE = { params: 'INVALID_PATH', querystring: 'INVALID_QUERY', body: 'INVALID_BODY', headers: 'INVALID_HEADER' } as const;
 
 type OpenApiObject = { components?: { schemas?: Record<string, unknown> } } & Record<string, unknown>;
 

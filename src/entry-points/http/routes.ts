@@ -6,11 +6,12 @@ import { ApiError } from './api-schemas';
 
 /** What each error status means, in the document. */
 const ERROR_MEANS: Record<number, string> = {
-  400: 'the path, query or body breaks a rule (INVALID_PATH, INVALID_QUERY, INVALID_BODY, INVALID_JSON, INVALID_CURSOR, INVALID_CONTENT, REASON_REQUIRED, CARD_OUTCOMES_INVALID)',
+  400: 'the path, query, a header or the body breaks a rule (INVALID_PATH, INVALID_QUERY, INVALID_HEADER, INVALID_BODY, INVALID_JSON, INVALID_CURSOR, INVALID_CONTENT, REASON_REQUIRED, CARD_OUTCOMES_INVALID)',
   401: 'no token, or one that does not verify (TOKEN_MISSING, TOKEN_INVALID)',
   403: 'not allowed (FORBIDDEN, NOT_AN_APPROVER, SELF_APPROVAL, HOLDER_APPROVAL, WITHDRAWAL_NOT_ALLOWED, REASSIGNMENT_NOT_ALLOWED)',
   404: 'no such request, delegation or route (NOT_FOUND, LOCAL_SIGNIN_DISABLED)',
-  409: 'the request does not take this now (REQUEST_CLOSED, ALREADY_VOTED, CARD_OUTCOMES_NOT_ALLOWED)',
+  409: 'the request does not take this now (REQUEST_CLOSED, ALREADY_VOTED, CARD_OUTCOMES_NOT_ALLOWED), or a call with its Idempotency-Key is still running (IDEMPOTENCY_IN_PROGRESS)',
+  422: 'the Idempotency-Key was used for another call (IDEMPOTENCY_KEY_REUSED)',
   413: 'the body is larger than 16 KiB (BODY_TOO_LARGE)',
   415: 'the body is not application/json (UNSUPPORTED_MEDIA_TYPE)',
   503: 'starting, or a service the worker needs is busy or away (STARTING, UNAVAILABLE, AUTH_NOT_CONFIGURED): try again after Retry-After seconds',

@@ -61,6 +61,8 @@ export interface Config extends Policies {
   emailLanguage: { defaultLocale: string; operationLocales: Partial<Record<Operation, string>>; timeZone: string };
   /** One-click decision links in approver emails (EMAIL_LINK_SECRET set): the first key signs, every key verifies. */
   emailLinks: { secrets: string[]; ttlMs: number } | undefined;
+  /** How long the API keeps a caller's Idempotency-Key and its answer. */
+  idempotencyKeyTtlMs: number;
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
@@ -139,6 +141,7 @@ export const WORKER_SETTINGS = {
   EMAIL_TIME_ZONE: setting({ kind: 'IANA time zone', doc: 'The time zone of every time in an email (Europe/Stockholm), written the way the email\'s language writes times.', schema: timeZone, default: 'UTC' }),
   EMAIL_LINK_SECRET: optional({ kind: 'keys of at least 32 characters, separated by commas or line breaks', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
   EMAIL_LINK_TTL: setting({ kind: 'duration from 5m to 30d', doc: 'How long a one-click link works after its email was sent.', schema: duration(5 * 60_000, 30 * 86_400_000), default: '7d' }),
+  IDEMPOTENCY_KEY_TTL: setting({ kind: 'duration from 1m to 30d', doc: 'How long the API keeps an Idempotency-Key and the answer it gave: a retry within it gets that answer again and does nothing more. The worker removes expired keys itself.', schema: duration(60_000, 30 * 86_400_000), default: '24h' }),
   MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one request of several cards (REQUEST_MULTIPLE_CARDS) may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
   UNKNOWN_REQUEST_WINDOW_MS: setting({ kind: 'integer from 1000 to 2592000000', doc: 'How long a decision waits for its request before it is refused UNKNOWN_REQUEST.', schema: int(1000, 30 * 24 * 3600_000), default: String(15 * 60_000) }),
   OUTBOX_LEASE_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'How long a relay\'s claim on events and emails lasts: a crashed worker\'s unsent ones are taken over after it. A relay renews it while it still works on them; at least SMTP_SEND_TIMEOUT_MS + 2000.', schema: int(1000, 3600_000), default: '30000' }),
@@ -216,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     operatorUrl: v.OPERATOR_URL,
     emailLanguage: { defaultLocale: v.EMAIL_LOCALE, operationLocales: v.EMAIL_LOCALES ?? {}, timeZone: v.EMAIL_TIME_ZONE },
     emailLinks: linkKeys?.length ? { secrets: linkKeys, ttlMs: v.EMAIL_LINK_TTL } : undefined,
+    idempotencyKeyTtlMs: v.IDEMPOTENCY_KEY_TTL,
     ...readPolicies(env, problems),
     maxCardsPerRequest: v.MAX_CARDS_PER_REQUEST,
     unknownRequestWindowMs: v.UNKNOWN_REQUEST_WINDOW_MS,
