@@ -207,6 +207,7 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
     for (const d of decisions) logger.info({ requestId: d.requestId, decisionId: d.decisionId, decision: d.decision }, `decision published by ${source}`);
   };
   const links = decisionLinksFor(config);
+  const idempotencyKeys = new IdempotencyKeys(deps.apiDataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS);
   const api = config.auth.apiEnabled
     ? {
         authenticate,
@@ -214,12 +215,20 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
         queries: queriesForApi,
         delegations: new Delegations(deps.apiDataSource),
         publishDecisions,
-        idempotencyKeys: new IdempotencyKeys(deps.apiDataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS),
+        idempotencyKeys,
         oidc: config.auth.oidc !== undefined,
       }
     : undefined;
   return {
     api,
+    // Operators unpark through the API's pool, as the API writes delegations.
+    operations: api && {
+      authenticate,
+      events: new EventOutbox(deps.apiDataSource, config.outboxLeaseMs),
+      timers: new OperationalQueries(deps.apiDataSource),
+      logger: logger.child({ component: 'operations-api' }),
+      idempotencyKeys,
+    },
     oidcSignIn: api && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
     // The page and the API read Postgres through their own pool, and need neither broker nor registry to answer.
     serving: { database: () => new OperationalQueries(deps.apiDataSource).ping() },

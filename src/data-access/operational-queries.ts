@@ -1,4 +1,4 @@
-// Read-only queries operators need: what is waiting, and since when.
+// The queries operators need: what is waiting, and since when; and putting parked timers back.
 import type { DataSource } from 'typeorm';
 
 export class OperationalQueries {
@@ -33,10 +33,13 @@ export class OperationalQueries {
     return row as { waiting: number; overdueSeconds: number; parked: number };
   }
 
-  async parkedTimers(): Promise<Array<{ requestId: string; parkedAt: string; attempts: number; error: string | null }>> {
-    return this.dataSource.query(
-      `SELECT request_id AS "requestId", parked_at AS "parkedAt", attempts, last_error AS error FROM approval_timers WHERE parked_at IS NOT NULL ORDER BY parked_at`,
+  /** Parked timers, oldest first. */
+  async parkedTimers(limit = 100): Promise<ParkedTimer[]> {
+    const rows: Array<{ request_id: string; parked_at: Date; attempts: number; last_error: string | null }> = await this.dataSource.query(
+      `SELECT request_id, parked_at, attempts, last_error FROM approval_timers WHERE parked_at IS NOT NULL ORDER BY parked_at LIMIT $1`,
+      [limit],
     );
+    return rows.map((r) => ({ requestId: r.request_id, parkedAt: new Date(r.parked_at).toISOString(), attempts: r.attempts, error: r.last_error }));
   }
 
   /** Puts parked timers back (after the fix): they fire at the next poll. */
@@ -53,4 +56,12 @@ export class OperationalQueries {
   async ping(): Promise<void> {
     await this.dataSource.query('SELECT 1');
   }
+}
+
+export interface ParkedTimer {
+  requestId: string;
+  parkedAt: string;
+  attempts: number;
+  /** Why firing it failed, the last time. */
+  error: string | null;
 }

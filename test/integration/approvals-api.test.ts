@@ -67,6 +67,25 @@ test('when someone who is not an approver of a request asks for it or decides, t
   expect(await call(`/api/requests/${request.requestId}/decisions`, operator, { decision: 'APPROVED' })).toMatchObject({ status: 403, body: { error: 'NOT_AN_APPROVER' } });
 });
 
+test('when someone who is not an operator lists or unparks parked events or timers, then the API answers 403 FORBIDDEN; an operator is answered', async () => {
+  const notOperator = await tokenFor(aPerson('approver'), ['approver', 'requester']);
+  const operator = await tokenFor(aPerson('operator'), ['operator']);
+  for (const [parked, ids, schema] of [['/api/parked-events', 'eventIds', 'ParkedEvents'], ['/api/parked-timers', 'requestIds', 'ParkedTimers']] as const) {
+    expect(await call(parked, notOperator)).toMatchObject({ status: 403, body: { error: 'FORBIDDEN' } });
+    expect(await call(`${parked}/unpark`, notOperator, { all: true })).toMatchObject({ status: 403, body: { error: 'FORBIDDEN' } });
+    expect(await call(parked)).toMatchObject({ status: 401, body: { error: 'TOKEN_MISSING' } });
+
+    const listed = await call(parked, operator);
+    expect(listed).toMatchObject({ status: 200, body: { items: [], more: false } });
+    await expectSchema(schema, listed.body);
+    const unparked = await call(`${parked}/unpark`, operator, { [ids]: ['nothing-parked-here'] });
+    expect(unparked).toMatchObject({ status: 200, body: { unparked: 0 } });
+    await expectSchema('Unparked', unparked.body);
+    // Ids and all together, or neither, is a call that does not say what to put back.
+    for (const body of [{ [ids]: ['x'], all: true }, {}]) expect(await call(`${parked}/unpark`, operator, body)).toMatchObject({ status: 400, body: { error: 'INVALID_BODY' } });
+  }
+});
+
 test('when the body names an approver or a rejection has no reason, then the API answers 400 and publishes nothing', async () => {
   const request = await openRequest();
   const approver = await tokenFor(request.approvers[0]!);

@@ -7,8 +7,9 @@ import type { CardOperationRequest } from '../../src/domain/card-operation';
 import { EVENT_PUBLISH_MAX_ATTEMPTS } from '../../src/entry-points/relays/event-relay';
 import { createLogger } from '../../src/libraries/logger';
 import { pollUntil } from '../../src/libraries/retry';
-import { aCard, aDecision, aRequest } from '../support/builders';
-import { startHarness, type Harness } from '../support/test-worker';
+import { mintLocalToken } from '../../src/entry-points/http/auth';
+import { aCard, aDecision, aPerson, aRequest } from '../support/builders';
+import { TEST_AUTH_SECRET, startHarness, type Harness } from '../support/test-worker';
 import { runCli } from '../support/cli';
 
 const TOPIC_LIMIT_BYTES = 8192;
@@ -16,7 +17,7 @@ let harness: Harness;
 
 beforeAll(async () => {
   // The worker is told the topic takes a megabyte: its first sends are refused, mid-stream.
-  harness = await startHarness({ EVENTS_MAX_BATCH_BYTES: '1000000' });
+  harness = await startHarness({ EVENTS_MAX_BATCH_BYTES: '1000000', AUTH_SECRET: TEST_AUTH_SECRET });
   await setTopicLimit(TOPIC_LIMIT_BYTES);
 });
 afterAll(() => harness?.stop());
@@ -77,13 +78,15 @@ test('when publish rounds fail mid-stream and one request has an event too large
   expect(metrics).toMatch(/^cardapproval_events_parked_total 1$/m);
   expect(metrics).toMatch(/^cardapproval_outbox_parked\{outbox="events"\} 1$/m);
 
-  const { stdout: listed } = await runCli(harness.env, 'events', 'parked');
+  // The operator's CLI, through the worker's API with an operator's token.
+  const operator = { CARD_APPROVALS_API_URL: `http://127.0.0.1:${worker.httpPort}`, CARD_APPROVALS_TOKEN: await mintLocalToken(harness.config.auth, { ...aPerson('operator'), roles: ['operator'] }) };
+  const { stdout: listed } = await runCli(operator, 'events', 'parked');
   expect(listed).toContain(tooLarge.requestId);
   expect(listed).toMatch(/2 later event\(s\) waiting/);
 
   // The fix: the topic takes larger events; the operator puts the parked event back.
   await setTopicLimit(BROKER_DEFAULT_MAX_MESSAGE_BYTES);
-  const { stdout: unparked } = await runCli(harness.env, 'events', 'unpark', '--all');
+  const { stdout: unparked } = await runCli(operator, 'events', 'unpark', '--all');
   expect(unparked).toMatch(/1 event\(s\) back in the queue/);
   await threeEvents(tooLarge.requestId, 30_000);
   expect(types(tooLarge.requestId)).toEqual(['OPENED', 'POSTPONED', 'APPROVED']);

@@ -1,7 +1,11 @@
-// The operators' CLI, run as a process: list dead letters and replay them after a fix, and decide
-// through the worker's API as the person a token names.
+// The operators' CLI, run as a process: list dead letters and replay them after a fix; decide
+// through the worker's API as the person a token names; and every command on records run with
+// nothing but a token and the API's URL.
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { aPerson, aRequest } from '../support/builders';
-import { runCli } from '../support/cli';
+import { runCli, runCliWithOnly } from '../support/cli';
 import { mintLocalToken } from '../../src/entry-points/http/auth';
 import type { Person } from '../../src/domain/card-operation';
 import { TEST_AUTH_SECRET, startHarness, startHarnessWithWorker, type Harness } from '../support/test-worker';
@@ -43,7 +47,26 @@ test('when asked for help or given a bad command, then the CLI explains its usag
   await expect(cli('no-such-command')).rejects.toMatchObject({ code: 2 });
 });
 
-describe('decide', () => {
+test('when the CLI changes something, then it sends an Idempotency-Key: a new one each run, or the one the operator gives to run it again', async () => {
+  // An API that answers every decision 202 and keeps what it was sent.
+  const seen: Array<string | undefined> = [];
+  const server = http.createServer((req, res) => {
+    seen.push(req.headers['idempotency-key'] as string | undefined);
+    res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ decisionId: randomUUID(), requestId: 'req-1', status: 'PUBLISHED', poll: '/api/requests/req-1' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    for (let run = 0; run < 2; run += 1) await runCliWithOnly({ CARD_APPROVALS_API_URL: api }, 'decide', 'req-1', 'APPROVED');
+    await runCliWithOnly({ CARD_APPROVALS_API_URL: api }, 'decide', 'req-1', 'APPROVED', '--idempotency-key', 'the-same-key');
+    expect(seen).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), expect.stringMatching(/^[0-9a-f-]{36}$/), 'the-same-key']);
+    expect(seen[0]).not.toBe(seen[1]);
+  } finally {
+    server.close();
+  }
+});
+
+describe('through the API', () => {
   // A worker of their own, whose API checks tokens signed with the test secret.
   let api: Harness;
   let base: string;
@@ -60,6 +83,59 @@ describe('decide', () => {
     await api.waitForEvents(request.requestId, 1);
     return request;
   }
+
+  test('when an operator runs every command on records with only a token and the API\'s URL in its environment, then each does its work through the API', async () => {
+    const operator = await mintLocalToken(api.config.auth, { ...aPerson('operator'), roles: ['operator'] });
+    /** The CLI given nothing but the token, the API's URL and PATH: no database, Kafka or registry settings. */
+    const only = (extra: Record<string, string>, ...args: string[]) =>
+      runCliWithOnly({ PATH: process.env.PATH, CARD_APPROVALS_TOKEN: operator, CARD_APPROVALS_API_URL: base, ...extra }, ...args);
+    const cli = (...args: string[]) => only({}, ...args);
+    const request = await openRequest();
+    const stuck = await openRequest();
+
+    const listed = await cli('requests', 'list', '--q', request.requestId, '--status', 'PENDING');
+    expect(listed.stdout).toMatch(new RegExp(`^${request.requestId}  LOCK_CARD +PENDING `, 'm'));
+    expect(listed.stdout).toMatch(/^1 of 1$/m);
+    // Production asks nothing more of a command on records.
+    expect((await only({ NODE_ENV: 'production' }, 'requests', 'list', '--q', request.requestId)).stdout).toContain(request.requestId);
+
+    const shown = JSON.parse((await cli('requests', 'show', request.requestId)).stdout) as { record: unknown; history: unknown[] };
+    expect(shown).toMatchObject({ record: { requestId: request.requestId, status: 'PENDING' }, history: [{ type: 'OPENED' }] });
+
+    const [leaving] = request.approvers;
+    const successor = aPerson('successor');
+    const reassigned = await cli('reassign', request.requestId, '--from', leaving!.id, '--to-id', successor.id, '--to-name', successor.name, '--to-email', successor.email);
+    const withdrawn = await cli('decide', request.requestId, 'WITHDRAWN', '--reason', 'No longer needed');
+    const [, moved, cancelled] = await api.waitForEvents(request.requestId, 3);
+    expect(moved).toMatchObject({ type: 'REASSIGNED', decision: { decisionId: reassigned.stdout.trim() } });
+    expect(cancelled).toMatchObject({ type: 'CANCELLED', decision: { decisionId: withdrawn.stdout.trim(), reason: 'No longer needed' } });
+
+    // Its OPENED event parked unpublished, as one the topic refused would be (event-order.test.ts parks one for real).
+    const [opened] = await api.waitForEvents(stuck.requestId, 1);
+    await api.db.query(`UPDATE approval_events SET published_at = NULL, parked_at = now(), publish_attempts = 5, last_error = 'refused for the test' WHERE event_id = $1`, [opened!.eventId]);
+    const events = await cli('events', 'parked');
+    expect(events.stdout).toContain(`${opened!.eventId}  OPENED of ${stuck.requestId}  after 5 attempt(s); 0 later event(s) waiting\n    refused for the test`);
+    expect(events.stdout).toMatch(/^1 parked event\(s\)$/m);
+    expect((await cli('events', 'unpark', '--event', opened!.eventId)).stdout).toBe('1 event(s) back in the queue\n');
+    // Published again, with its own eventId (consumers dedupe on it).
+    expect((await api.waitForEvents(stuck.requestId, 2)).map((e) => e.eventId)).toEqual([opened!.eventId, opened!.eventId]);
+
+    // Its timers parked, as timers that failed on their own would be (approval-timers.test.ts parks some for real).
+    await api.db.query(`UPDATE approval_timers SET parked_at = now(), attempts = 3, last_error = 'refused for the test' WHERE request_id = $1`, [stuck.requestId]);
+    const timers = await cli('timers', 'parked');
+    expect(timers.stdout).toContain(`${stuck.requestId}  after 3 attempt(s)\n    refused for the test`);
+    expect(timers.stdout).toMatch(/^1 parked timer\(s\)$/m);
+    const unpark = ['timers', 'unpark', '--request', stuck.requestId, '--idempotency-key', `unpark-${stuck.requestId}`];
+    expect((await cli(...unpark)).stdout).toBe('1 timer(s) back; they fire at the next poll\n');
+    // Run again with its key (its answer lost, say), it is done once and says what it did.
+    expect((await cli(...unpark)).stdout).toBe('1 timer(s) back; they fire at the next poll\n');
+    expect((await cli('timers', 'unpark', '--request', stuck.requestId)).stdout).toBe('0 timer(s) back; they fire at the next poll\n');
+    expect(await api.db.query('SELECT parked_at, last_error FROM approval_timers WHERE request_id = $1', [stuck.requestId])).toEqual([{ parked_at: null, last_error: null }]);
+
+    // Only operators: an approver's token is refused, and the CLI says so.
+    const approver = await mintLocalToken(api.config.auth, { ...stuck.approvers[0]!, roles: ['approver'] });
+    await expect(only({ CARD_APPROVALS_TOKEN: approver }, 'events', 'parked')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('403 FORBIDDEN') });
+  });
 
   test('when the CLI decides with a token for an approver, then the decision the worker applies is that approver\'s', async () => {
     const request = await openRequest();

@@ -1,73 +1,64 @@
 #!/usr/bin/env node
-// `card-approvals`: the operators' command line. Every command takes the worker's environment
-// variables (topics, brokers, registry, database). Run `card-approvals help` for the list.
-// Deciding is the one thing it does as a person: it goes through the worker's API with that
-// person's bearer token, like the page does, so the API's rules (identity from the token, only a
-// request's approvers) hold for it too; so does reassigning. It never publishes a decision itself.
+// `card-approvals`: the operators' command line. Each command is declared once, in COMMANDS: its
+// arguments, options and description are both its parser and its help (`card-approvals help`).
+// Every command that reads or changes records (requests, decisions, reassignments, parked events
+// and timers) goes through the worker's API with the bearer token of the person acting (an
+// operator's; for decide, whoever decides), like the page does, so the API's rules (identity from
+// the token, who may see and do what) hold for it too, and it needs no database credentials; it
+// never publishes a decision itself. The commands on topics
+// (tail, dead-letters) use Kafka with the operator's own credentials; `token` mints a local token
+// with AUTH_SECRET and calls nothing.
 import { randomUUID } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import { checkBrokerAccepts, createKafka, createProducer, createWatcher } from '../../adapters/kafka/kafka-client';
 import { AvroCodec, type SchemaName } from '../../adapters/schema-registry/avro-codec';
-import { ApprovalQueries } from '../../data-access/approval-queries';
-import { OperationalQueries } from '../../data-access/operational-queries';
-import { createDataSource } from '../../data-access/data-source';
-import { EventOutbox } from '../../data-access/event-outbox';
-import { InvalidCursorError, decodeCursor, encodeCursor, type Position } from '../../data-access/request-order';
-import { DECISION_KINDS, OPERATIONS, type DecisionKind } from '../../domain/card-operation';
-import { ConfigError, loadConfig, shownValue, type Config } from '../../libraries/config';
+import { OPERATIONS, STATUSES } from '../../domain/card-operation';
+import { ConfigError, WORKER_SETTINGS, loadConfig, type Config } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
-import { mintLocalToken, type Role } from '../http/auth';
+import * as S from '../http/api-schemas';
+import { ROLES, isRole, mintLocalToken } from '../http/auth';
+import { callApi, type ApiTarget } from './api-client';
+import { UsageError, parseCommandLine, type Args, type FormSpec, type Input, type Options } from './command-line';
 
-const HELP: Record<string, string> = {
-  token: 'token --id ID --name NAME --email EMAIL [--roles approver,requester,operator] [--ttl 8h]\n  Mints a local bearer token signed with AUTH_SECRET.',
-  tail: 'tail TOPIC [--from-beginning] [--json] [--request ID] [--max N]\n  Prints a topic decoded through the registry. TOPIC: events, decisions, dead-letter, an operation (lock-card …) or a topic name.',
-  requests:
-    'requests list [--status S] [--operation O] [--q TEXT] [--cursor C]\n  Lists approval requests, newest first, 50 at a time; the last line gives the cursor of the next 50.\nrequests show ID\n  One request with its history.',
-  decide:
-    'decide ID APPROVED|REJECTED|POSTPONED|WITHDRAWN [--reason TEXT] [--token JWT] [--api URL]\n' +
-    "  Decides through the worker's API as the person the token names (POST /api/requests/ID/decisions) and prints the decisionId.\n" +
-    '  WITHDRAWN ends a pending request CANCELLED: an operator\'s token may withdraw any, a requester\'s token only their own.\n' +
-    '  The token comes from --token or CARD_APPROVALS_TOKEN (prefer the variable: arguments show in the process list);\n' +
-    '  the API from --api or CARD_APPROVALS_API_URL (default http://127.0.0.1:8080). There is no flag to decide as someone else.',
-  reassign:
-    'reassign (ID | --all) --from APPROVER_ID --to-id ID --to-name NAME --to-email EMAIL [--token JWT] [--api URL]\n' +
-    "  Hands an approver's part in one request (ID), or in all their open requests (--all), to another person, through the worker's API\n" +
-    '  with an operator\'s token (POST /api/requests/ID/reassign, POST /api/reassignments). Recorded in each request\'s history as REASSIGNED.',
-  events:
-    'events parked\n  Lists events parked because they could not be published, with the reason and how many later events of their request wait behind each.\n' +
-    'events unpark (--event EVENT_ID | --all)\n  Puts parked events back in the queue, after the cause was fixed (the topic\'s size limit, say); they and the events behind them are then published in order.',
-  timers:
-    'timers parked\n  Lists approvals whose timers (reminder, escalation, expiry) were parked because firing them failed on their own, with the reason.\n' +
-    'timers unpark (--request REQUEST_ID | --all)\n  Puts parked timers back, after the cause was fixed; what is due fires at the next poll.',
-  'dead-letters':
-    'dead-letters list [--reason R]\n  Lists dead letters with their reason and source.\ndead-letters replay (--offset PARTITION:OFFSET | --reason R | --all)\n  Sends dead letters back to their source topic unchanged, after a fix.',
-};
+const KAFKA = "Kafka with the operator's own credentials (KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_SSL_*) and the worker's topic settings (TOPIC_PREFIX, TOPIC_*)";
+/** What a command reaches, and so the settings it needs: in production, only those. */
+const REACHES = {
+  api: { needs: [], says: "the worker's API and the token of the person acting: CARD_APPROVALS_API_URL (or --api) and CARD_APPROVALS_TOKEN (or --token), nothing else" },
+  kafka: { needs: ['KAFKA_BROKERS'], says: KAFKA },
+  registry: { needs: ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL'], says: `${KAFKA}, and SCHEMA_REGISTRY_URL` },
+  local: { needs: [], says: "AUTH_SECRET (the worker's secret); it runs here and calls nothing" },
+} as const satisfies Record<string, { needs: readonly string[]; says: string }>;
+type Reach = keyof typeof REACHES;
 
-function usage(command?: string): string {
-  if (command && HELP[command]) return `usage: card-approvals ${HELP[command]}`;
-  return `usage: card-approvals COMMAND [options]   (card-approvals help COMMAND)\n\n${Object.values(HELP).join('\n\n')}`;
+interface Command extends FormSpec {
+  reaches: Reach;
+  run(input: Input, config: Config): Promise<void>;
 }
 
-class UsageError extends Error {}
+/** A command as declared, its handler typed by its own options and arguments; its help says what it needs. */
+const command = <const O extends Options, const A extends Args = []>(c: FormSpec<O, A> & { reaches: Reach; run(input: Input<O, A>, config: Config): Promise<void> }): Command =>
+  ({ ...c, description: `${c.description}\nNeeds ${REACHES[c.reaches].says}.` }) as unknown as Command;
 
-function parse(argv: string[]): { positional: string[]; flags: Map<string, string | true> } {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) positional.push(arg);
-    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) flags.set(arg.slice(2), argv[++i]!);
-    else flags.set(arg.slice(2), true);
-  }
-  return { positional, flags };
-}
+/** The options of every command that calls the API. */
+const API_OPTIONS = {
+  token: { type: 'string', value: 'JWT', description: 'the bearer token; default CARD_APPROVALS_TOKEN (prefer it: arguments show in the process list)' },
+  api: { type: 'string', value: 'URL', description: `the worker's API; default CARD_APPROVALS_API_URL, else ${WORKER_SETTINGS.CARD_APPROVALS_API_URL.default}` },
+} as const satisfies Options;
+/** And of every command that changes something through it. */
+const API_WRITE_OPTIONS = {
+  ...API_OPTIONS,
+  'idempotency-key': { type: 'string', value: 'KEY', description: 'the Idempotency-Key sent (default: a new one each run); a run whose outcome is unknown (no answer, a 5xx) prints its key: run it again with that key and it is done once' },
+} as const satisfies Options;
 
-function need(flags: Map<string, string | true>, name: string, command: string): string {
-  const value = flags.get(name);
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} is required\n${usage(command)}`);
-  return value;
-}
+const targetOf = (options: { token?: string; api?: string; 'idempotency-key'?: string }, config: Config): ApiTarget => ({
+  url: options.api ?? config.cli.apiUrl,
+  token: options.token ?? config.cli.token,
+  idempotencyKey: options['idempotency-key'],
+});
+
+/** Requests listed per call of `requests list`. */
+const LIST_PAGE = 50;
 
 function resolveTopic(config: Config, alias: string): { topic: string; schema: SchemaName | undefined } {
   if (alias === 'events') return { topic: config.topics.events, schema: 'approval-event' };
@@ -117,254 +108,257 @@ async function readTopic(
   await consumer.disconnect();
 }
 
-async function tail(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const alias = positional[0];
-  if (!alias) throw new UsageError(usage('tail'));
-  const { topic, schema } = resolveTopic(config, alias);
-  const codec = new AvroCodec(config.schemaRegistryUrl);
-  const only = flags.get('request');
-  const max = Number(flags.get('max') ?? Infinity);
-  let printed = 0;
-  const fromBeginning = flags.has('from-beginning');
-  await readTopic(config, topic, { fromBeginning, follow: !fromBeginning || flags.has('follow') }, async (message, partition) => {
-    const key = message.key?.toString() ?? null;
-    if (typeof only === 'string' && key !== only) return;
-    let value: unknown;
-    try {
-      value = schema ? await codec.decode(message.value, schema) : { bytes: message.value?.length ?? 0 };
-    } catch (error) {
-      value = { undecodable: errorMessage(error) };
-    }
-    const line = { partition, offset: message.offset, key, headers: headersOf(message), value };
-    console.log(flags.has('json') ? JSON.stringify(line) : `${topic}[${partition}]@${message.offset} key=${key}\n${JSON.stringify(value, null, 2)}`);
-    printed += 1;
-    return printed >= max;
-  });
-}
 
-async function deadLetters(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const action = positional[0];
-  const reason = flags.get('reason');
+/** The dead letters, read from the beginning of the topic up to its end as of now; `reason` keeps only those. */
+async function readDeadLetters(config: Config, reason: string | undefined) {
   const letters: Array<{ partition: number; message: KafkaMessage; headers: Record<string, string> }> = [];
   await readTopic(config, config.topics.deadLetter, { fromBeginning: true, follow: false }, async (message, partition) => {
     const headers = headersOf(message);
-    if (typeof reason === 'string' && headers['dlq.reason'] !== reason) return;
-    letters.push({ partition, message, headers });
+    if (reason === undefined || headers['dlq.reason'] === reason) letters.push({ partition, message, headers });
   });
-  if (action === 'list') {
-    for (const { partition, message, headers } of letters) {
-      console.log(
-        `${partition}:${message.offset}  ${headers['dlq.reason']}  from ${headers['dlq.source.topic']}[${headers['dlq.source.partition']}]@${headers['dlq.source.offset']}  ${headers['dlq.time']}\n    ${headers['dlq.detail']}`,
-      );
-    }
-    console.log(`${letters.length} dead letter(s)`);
-    return;
-  }
-  if (action !== 'replay') throw new UsageError(usage('dead-letters'));
-  const offset = flags.get('offset');
-  if (typeof offset !== 'string' && typeof reason !== 'string' && !flags.has('all')) throw new UsageError(usage('dead-letters'));
-  const chosen = typeof offset === 'string' ? letters.filter((l) => `${l.partition}:${l.message.offset}` === offset) : letters;
-  if (chosen.length === 0) throw new UsageError('no dead letter matches');
-  const producer = createProducer(createKafka(config.kafka, createLogger('silent'), 'card-approvals-cli'));
-  await producer.connect();
-  for (const { partition, message, headers } of chosen) {
-    const source = headers['dlq.source.topic'];
-    if (!source) continue;
-    // The original key and value go back unchanged; a header says where the replay came from.
-    await producer.send({
-      topic: source,
-      acks: -1,
-      messages: [{ key: message.key, value: message.value, headers: { 'dlq.replayed-from': `${config.topics.deadLetter}:${partition}:${message.offset}` } }],
-    });
-    console.log(`replayed ${partition}:${message.offset} (${headers['dlq.reason']}) to ${source}`);
-  }
-  await producer.disconnect();
+  return letters;
 }
 
-async function requests(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
-  try {
-    const queries = new ApprovalQueries(dataSource);
-    if (positional[0] === 'show' && positional[1]) {
-      const found = await queries.get(positional[1]);
-      if (!found) throw new UsageError(`no request ${positional[1]}`);
+const COMMANDS: Command[] = [
+  command({
+    name: 'token',
+    reaches: 'local',
+    description: 'Mints a local bearer token signed with AUTH_SECRET.',
+    options: {
+      id: { type: 'string', value: 'ID', required: true, description: "the person's id (the token's sub)" },
+      name: { type: 'string', value: 'NAME', required: true, description: 'their name' },
+      email: { type: 'string', value: 'EMAIL', required: true, description: 'their email address' },
+      roles: { type: 'string', value: ROLES.join(','), description: 'their roles, separated by commas; default approver' },
+      ttl: { type: 'string', value: '8h', description: 'how long the token lives; default 8h' },
+    },
+    run: async ({ options }, config) => {
+      const roles = (options.roles ?? 'approver').split(',').map((r) => r.trim());
+      const unknown = roles.filter((r) => !isRole(r));
+      if (unknown.length) throw new UsageError(`--roles: no role ${unknown.join(', ')}; the roles are ${ROLES.join(', ')}`);
+      console.log(await mintLocalToken(config.auth, { id: options.id, name: options.name, email: options.email, roles: roles.filter(isRole) }, options.ttl ?? '8h'));
+    },
+  }),
+  command({
+    name: 'tail',
+    reaches: 'registry',
+    description: 'Prints a topic decoded through the registry. TOPIC: events, decisions, dead-letter, an operation (lock-card …) or a topic name.',
+    args: [{ name: 'TOPIC' }],
+    options: {
+      'from-beginning': { type: 'boolean', description: 'from the first message, up to the end as of now' },
+      follow: { type: 'boolean', description: 'with --from-beginning: keep reading after the end (without it, tail always does)' },
+      json: { type: 'boolean', description: 'one JSON line per message' },
+      request: { type: 'string', value: 'ID', description: "only this request's messages (by key)" },
+      max: { type: 'string', value: 'N', description: 'stop after N messages' },
+    },
+    run: async ({ args, options }, config) => {
+      const { topic, schema } = resolveTopic(config, args.TOPIC);
+      if (options.max !== undefined && !/^[1-9][0-9]*$/.test(options.max)) throw new UsageError('--max is a whole number from 1');
+      const max = Number(options.max ?? Infinity);
+      const codec = new AvroCodec(config.schemaRegistryUrl);
+      let printed = 0;
+      const fromBeginning = options['from-beginning'];
+      await readTopic(config, topic, { fromBeginning, follow: !fromBeginning || options.follow }, async (message, partition) => {
+        const key = message.key?.toString() ?? null;
+        if (options.request !== undefined && key !== options.request) return;
+        let value: unknown;
+        try {
+          value = schema ? await codec.decode(message.value, schema) : { bytes: message.value?.length ?? 0 };
+        } catch (error) {
+          value = { undecodable: errorMessage(error) };
+        }
+        const line = { partition, offset: message.offset, key, headers: headersOf(message), value };
+        console.log(options.json ? JSON.stringify(line) : `${topic}[${partition}]@${message.offset} key=${key}\n${JSON.stringify(value, null, 2)}`);
+        printed += 1;
+        return printed >= max;
+      });
+    },
+  }),
+  command({
+    name: 'requests list',
+    reaches: 'api',
+    description: `Lists approval requests, newest first, ${LIST_PAGE} at a time (GET /api/requests); the last line gives the cursor of the next ${LIST_PAGE}. Operators see all; approvers and requesters their own.`,
+    options: {
+      status: { type: 'string', value: 'S', description: `only requests in this status: ${STATUSES.join(', ')}` },
+      operation: { type: 'string', value: 'O', description: `only requests of this operation: ${OPERATIONS.join(', ')}` },
+      q: { type: 'string', value: 'TEXT', description: 'free text (a word of at least 3 letters or digits): request id, requester name, description, card ids and serial numbers' },
+      cursor: { type: 'string', value: 'C', description: 'the next page, as the previous one named it (with the same filters)' },
+      ...API_OPTIONS,
+    },
+    run: async ({ options }, config) => {
+      const query = new URLSearchParams({ limit: String(LIST_PAGE) });
+      for (const name of ['status', 'operation', 'q', 'cursor'] as const) if (options[name] !== undefined) query.set(name, options[name]);
+      const page = await callApi(targetOf(options, config), { method: 'GET', path: `api/requests?${query}`, expected: 200, what: 'the search', answer: S.SearchResult });
+      for (const r of page.items) {
+        console.log(`${r.requestId}  ${r.operation.padEnd(22)} ${r.status.padEnd(8)} ${new Date(r.openedAt).toISOString()}  ${r.requester.name}`);
+      }
+      console.log(`${page.items.length} of ${page.totalCapped ? 'more than ' : ''}${page.total}${page.nextCursor ? `; next: --cursor ${page.nextCursor}` : ''}`);
+    },
+  }),
+  command({
+    name: 'requests show',
+    reaches: 'api',
+    description: 'One request with its history (GET /api/requests/ID), if the token\'s person may see it (operators see all).',
+    args: [{ name: 'ID' }],
+    options: API_OPTIONS,
+    run: async ({ args, options }, config) => {
+      const found = await callApi(targetOf(options, config), { method: 'GET', path: `api/requests/${encodeURIComponent(args.ID)}`, expected: 200, what: 'the request', answer: S.RequestWithHistory });
       console.log(JSON.stringify(found, null, 2));
-      return;
-    }
-    if (positional[0] !== 'list') throw new UsageError(usage('requests'));
-    const str = (name: string): string | undefined => (typeof flags.get(name) === 'string' ? (flags.get(name) as string) : undefined);
-    const cursor = str('cursor');
-    let after: Position | undefined;
-    try {
-      after = cursor === undefined ? undefined : decodeCursor(cursor, '-opened_at');
-    } catch (error) {
-      if (error instanceof InvalidCursorError) throw new UsageError(`--cursor: ${error.message}`);
-      throw error;
-    }
-    const result = await queries.search({ status: str('status'), operation: str('operation'), text: str('q'), sort: '-opened_at', after, limit: 50 });
-    for (const r of result.items) {
-      console.log(`${r.requestId}  ${r.operation.padEnd(22)} ${r.status.padEnd(8)} ${new Date(r.openedAt).toISOString()}  ${r.requester.name}`);
-    }
-    console.log(`${result.items.length} of ${result.totalCapped ? 'more than ' : ''}${result.total}${result.next ? `; next: --cursor ${encodeCursor(result.next)}` : ''}`);
-  } finally {
-    await dataSource.destroy();
-  }
-}
-
-async function parkedEvents(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const action = positional[0];
-  const event = flags.get('event');
-  if (action !== 'parked' && !(action === 'unpark' && (typeof event === 'string' || flags.has('all')))) throw new UsageError(usage('events'));
-  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
-  try {
-    const outbox = new EventOutbox(dataSource, config.outboxLeaseMs);
-    if (action === 'unpark') {
-      console.log(`${await outbox.unpark(typeof event === 'string' ? [event] : 'all')} event(s) back in the queue`);
-      return;
-    }
-    const parked = await outbox.parked();
-    for (const p of parked) {
-      console.log(`${p.parkedAt}  ${p.eventId}  ${p.type} of ${p.requestId}  after ${p.attempts} attempt(s); ${p.waitingBehind} later event(s) waiting\n    ${p.error ?? ''}`);
-    }
-    console.log(`${parked.length} parked event(s)`);
-  } finally {
-    await dataSource.destroy();
-  }
-}
-
-async function parkedTimers(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const action = positional[0];
-  const request = flags.get('request');
-  if (action !== 'parked' && !(action === 'unpark' && (typeof request === 'string' || flags.has('all')))) throw new UsageError(usage('timers'));
-  const dataSource = await createDataSource(config.databaseUrl, 1).initialize();
-  try {
-    const queries = new OperationalQueries(dataSource);
-    if (action === 'unpark') {
-      console.log(`${await queries.unparkTimers(typeof request === 'string' ? [request] : 'all')} timer(s) back; they fire at the next poll`);
-      return;
-    }
-    const parked = await queries.parkedTimers();
-    for (const p of parked) console.log(`${new Date(p.parkedAt).toISOString()}  ${p.requestId}  after ${p.attempts} attempt(s)\n    ${p.error ?? ''}`);
-    console.log(`${parked.length} parked timer(s)`);
-  } finally {
-    await dataSource.destroy();
-  }
-}
-
-const DECIDE_FLAGS = ['reason', 'token', 'api'];
-const REASSIGN_FLAGS = ['from', 'to-id', 'to-name', 'to-email', 'all', 'token', 'api'];
-
-/** Flags a command does not take are refused (there is no flag to act as someone else); valued flags need a value. */
-function checkFlags(command: string, flags: Map<string, string | true>, known: string[], switches: string[] = []): void {
-  const unknown = [...flags.keys()].filter((name) => !known.includes(name));
-  if (unknown.length > 0) {
-    throw new UsageError(`${command} takes no ${unknown.map((f) => `--${f}`).join(', ')}: the person acting is the one the token names\n${usage(command)}`);
-  }
-  for (const name of known) {
-    if (!switches.includes(name) && flags.get(name) === true) throw new UsageError(`--${name} needs a value\n${usage(command)}`);
-  }
-}
-
-/** Calls the worker's API as the person the token names; returns the answer's JSON, or throws with the API's code and message. */
-async function callApi(config: Config, flags: Map<string, string | true>, path: string, body: unknown, expected: number, what: string): Promise<Record<string, unknown>> {
-  const token = (flags.get('token') as string | undefined) ?? config.cli.token;
-  const api = (flags.get('api') as string | undefined) ?? config.cli.apiUrl;
-  if (!URL.canParse(api) || !['http:', 'https:'].includes(new URL(api).protocol)) throw new UsageError(`--api "${shownValue(api)}" is not an http(s) URL`);
-  if (new URL(api).username || new URL(api).password) throw new UsageError(`--api "${shownValue(api)}" must not hold a user or password: send a token`);
-  const url = new URL(path, api.endsWith('/') ? api : `${api}/`);
-  // Without a token the API still gets the call: it is the one that says what is missing.
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach the API at ${url.origin} (${cause?.code ?? cause?.message ?? errorMessage(error)}); set --api or CARD_APPROVALS_API_URL`);
-  }
-  const text = await res.text();
-  let answer: Record<string, unknown> = {};
-  try {
-    answer = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // not JSON: reported below with the status
-  }
-  if (res.status !== expected) {
-    const said = typeof answer.error === 'string' ? `${answer.error}: ${String(answer.message)}` : text.slice(0, 200) || res.statusText;
-    const hint = res.status === 401 ? '\n  pass a token with --token or CARD_APPROVALS_TOKEN (locally: card-approvals token --id … mints one)' : '';
-    // The API's code and message are what the operator needs to see.
-    throw new Error(`the API refused the ${what}: ${res.status} ${said}${hint}`);
-  }
-  return answer;
-}
-
-async function decide(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  const [requestId, decision] = positional;
-  if (!requestId || !DECISION_KINDS.includes(decision as DecisionKind) || decision === 'REASSIGNED' || positional.length > 2) throw new UsageError(usage('decide'));
-  checkFlags('decide', flags, DECIDE_FLAGS);
-  const reason = flags.get('reason') as string | undefined;
-  const body = await callApi(config, flags, `api/requests/${encodeURIComponent(requestId)}/decisions`, { decision, ...(reason !== undefined ? { reason } : {}) }, 202, 'decision');
-  if (typeof body.decisionId !== 'string') throw new Error('the API accepted the decision without a decisionId');
-  console.log(body.decisionId);
-  console.error(`decision ${body.decisionId} accepted: ${decision} on ${requestId}; the worker applies it from the decisions topic`);
-}
-
-/** An operator hands one approver's part in one request, or in all their open requests, to another person. */
-async function reassign(config: Config, positional: string[], flags: Map<string, string | true>): Promise<void> {
-  checkFlags('reassign', flags, REASSIGN_FLAGS, ['all']);
-  const all = flags.get('all') === true;
-  if ((all ? positional.length !== 0 : positional.length !== 1) || typeof flags.get('from') !== 'string') throw new UsageError(usage('reassign'));
-  const to = { id: need(flags, 'to-id', 'reassign'), name: need(flags, 'to-name', 'reassign'), email: need(flags, 'to-email', 'reassign') };
-  const body = { from: flags.get('from'), to };
-  if (!all) {
-    const answer = await callApi(config, flags, `api/requests/${encodeURIComponent(positional[0]!)}/reassign`, body, 202, 'reassignment');
-    console.log(answer.decisionId);
-    console.error(`reassignment ${String(answer.decisionId)} accepted on ${positional[0]}: ${String(body.from)} -> ${to.id}`);
-    return;
-  }
-  const answer = (await callApi(config, flags, 'api/reassignments', body, 200, 'reassignment')) as { reassigned?: string[]; refused?: Array<{ requestId: string; error: string; message: string }>; more?: boolean };
-  for (const id of answer.reassigned ?? []) console.log(id);
-  for (const r of answer.refused ?? []) console.error(`not reassigned: ${r.requestId}: ${r.error}: ${r.message}`);
-  console.error(`${answer.reassigned?.length ?? 0} request(s) reassigned from ${String(body.from)} to ${to.id}${answer.more ? '; more remain: run it again' : ''}`);
-}
+    },
+  }),
+  command({
+    name: 'decide',
+    reaches: 'api',
+    description: [
+      "Decides through the worker's API as the person the token names (POST /api/requests/ID/decisions) and prints the decisionId.",
+      "WITHDRAWN ends a pending request CANCELLED: an operator's token may withdraw any, a requester's token only their own.",
+      'There is no option to decide as someone else.',
+    ].join('\n'),
+    args: [{ name: 'ID' }, { name: 'DECISION', choices: S.API_DECISIONS }],
+    options: { reason: { type: 'string', value: 'TEXT', description: 'why (a rejection needs one)' }, ...API_WRITE_OPTIONS },
+    run: async ({ args, options }, config) => {
+      const body = { decision: args.DECISION, ...(options.reason !== undefined ? { reason: options.reason } : {}) };
+      const path = `api/requests/${encodeURIComponent(args.ID)}/decisions`;
+      const { decisionId } = await callApi(targetOf(options, config), { method: 'POST', path, body, expected: 202, what: 'the decision', answer: S.DecisionAccepted });
+      console.log(decisionId);
+      console.error(`decision ${decisionId} accepted: ${args.DECISION} on ${args.ID}; the worker applies it from the decisions topic`);
+    },
+  }),
+  command({
+    name: 'reassign',
+    reaches: 'api',
+    description: [
+      "Hands an approver's part in one request (ID), or in all their open requests (--all), to another person, through the worker's API with an operator's token.",
+      "POST /api/requests/ID/reassign, POST /api/reassignments; recorded in each request's history as REASSIGNED.",
+    ].join('\n'),
+    args: [{ name: 'ID', optional: true }],
+    oneOf: ['ID', 'all'],
+    options: {
+      all: { type: 'boolean', description: "every open request of the approver's (up to 1,000 a run: run it again while more remain)" },
+      from: { type: 'string', value: 'APPROVER_ID', required: true, description: 'the approver whose part moves' },
+      'to-id': { type: 'string', value: 'ID', required: true, description: "the new approver's id" },
+      'to-name': { type: 'string', value: 'NAME', required: true, description: 'their name' },
+      'to-email': { type: 'string', value: 'EMAIL', required: true, description: 'their email address' },
+      ...API_WRITE_OPTIONS,
+    },
+    run: async ({ args, options }, config) => {
+      const target = targetOf(options, config);
+      const body = { from: options.from, to: { id: options['to-id'], name: options['to-name'], email: options['to-email'] } };
+      if (args.ID !== undefined) {
+        const path = `api/requests/${encodeURIComponent(args.ID)}/reassign`;
+        const { decisionId } = await callApi(target, { method: 'POST', path, body, expected: 202, what: 'the reassignment', answer: S.DecisionAccepted });
+        console.log(decisionId);
+        console.error(`reassignment ${decisionId} accepted on ${args.ID}: ${body.from} -> ${body.to.id}`);
+        return;
+      }
+      const answer = await callApi(target, { method: 'POST', path: 'api/reassignments', body, expected: 200, what: 'the reassignment', answer: S.ReassignmentResult });
+      for (const id of answer.reassigned) console.log(id);
+      for (const r of answer.refused) console.error(`not reassigned: ${r.requestId}: ${r.error}: ${r.message}`);
+      console.error(`${answer.reassigned.length} request(s) reassigned from ${body.from} to ${body.to.id}${answer.more ? '; more remain: run it again' : ''}`);
+    },
+  }),
+  command({
+    name: 'events parked',
+    reaches: 'api',
+    description: 'Lists events parked because they could not be published, with the reason and how many later events of their request wait behind each (GET /api/parked-events). Operators only.',
+    options: API_OPTIONS,
+    run: async ({ options }, config) => {
+      const { items, more } = await callApi(targetOf(options, config), { method: 'GET', path: 'api/parked-events', expected: 200, what: 'the list of parked events', answer: S.ParkedEvents });
+      for (const p of items) console.log(`${p.parkedAt}  ${p.eventId}  ${p.type} of ${p.requestId}  after ${p.attempts} attempt(s); ${p.waitingBehind} later event(s) waiting\n    ${p.error ?? ''}`);
+      console.log(`${items.length} parked event(s)${more ? '; more are parked: unpark these and list again' : ''}`);
+    },
+  }),
+  command({
+    name: 'events unpark',
+    reaches: 'api',
+    description: "Puts parked events back in the queue, after the cause was fixed (the topic's size limit, say); they and the events behind them are then published in order (POST /api/parked-events/unpark). Operators only.",
+    oneOf: ['event', 'all'],
+    options: { event: { type: 'string', value: 'EVENT_ID', description: 'this event' }, all: { type: 'boolean', description: 'every parked event' }, ...API_WRITE_OPTIONS },
+    run: async ({ options }, config) => {
+      const body = options.event !== undefined ? { eventIds: [options.event] } : { all: true };
+      const { unparked } = await callApi(targetOf(options, config), { method: 'POST', path: 'api/parked-events/unpark', body, expected: 200, what: 'the unpark', answer: S.Unparked });
+      console.log(`${unparked} event(s) back in the queue`);
+    },
+  }),
+  command({
+    name: 'timers parked',
+    reaches: 'api',
+    description: 'Lists approvals whose timers (reminder, escalation, expiry) were parked because firing them failed on their own, with the reason (GET /api/parked-timers). Operators only.',
+    options: API_OPTIONS,
+    run: async ({ options }, config) => {
+      const { items, more } = await callApi(targetOf(options, config), { method: 'GET', path: 'api/parked-timers', expected: 200, what: 'the list of parked timers', answer: S.ParkedTimers });
+      for (const p of items) console.log(`${p.parkedAt}  ${p.requestId}  after ${p.attempts} attempt(s)\n    ${p.error ?? ''}`);
+      console.log(`${items.length} parked timer(s)${more ? '; more are parked: unpark these and list again' : ''}`);
+    },
+  }),
+  command({
+    name: 'timers unpark',
+    reaches: 'api',
+    description: 'Puts parked timers back, after the cause was fixed; what is due fires at the next poll (POST /api/parked-timers/unpark). Operators only.',
+    oneOf: ['request', 'all'],
+    options: { request: { type: 'string', value: 'REQUEST_ID', description: "this request's timers" }, all: { type: 'boolean', description: 'every parked timer' }, ...API_WRITE_OPTIONS },
+    run: async ({ options }, config) => {
+      const body = options.request !== undefined ? { requestIds: [options.request] } : { all: true };
+      const { unparked } = await callApi(targetOf(options, config), { method: 'POST', path: 'api/parked-timers/unpark', body, expected: 200, what: 'the unpark', answer: S.Unparked });
+      console.log(`${unparked} timer(s) back; they fire at the next poll`);
+    },
+  }),
+  command({
+    name: 'dead-letters list',
+    reaches: 'kafka',
+    description: 'Lists dead letters with their reason and source.',
+    options: { reason: { type: 'string', value: 'R', description: 'only those dead-lettered for this reason (NO_APPROVERS, WORKER_DEFECT …)' } },
+    run: async ({ options }, config) => {
+      const letters = await readDeadLetters(config, options.reason);
+      for (const { partition, message, headers } of letters) {
+        console.log(
+          `${partition}:${message.offset}  ${headers['dlq.reason']}  from ${headers['dlq.source.topic']}[${headers['dlq.source.partition']}]@${headers['dlq.source.offset']}  ${headers['dlq.time']}\n    ${headers['dlq.detail']}`,
+        );
+      }
+      console.log(`${letters.length} dead letter(s)`);
+    },
+  }),
+  command({
+    name: 'dead-letters replay',
+    reaches: 'kafka',
+    description: 'Sends dead letters back to their source topic unchanged, after a fix.',
+    oneOf: ['offset', 'reason', 'all'],
+    options: {
+      offset: { type: 'string', value: 'PARTITION:OFFSET', description: 'this dead letter' },
+      reason: { type: 'string', value: 'R', description: 'those dead-lettered for this reason' },
+      all: { type: 'boolean', description: 'every dead letter' },
+    },
+    run: async ({ options }, config) => {
+      const letters = await readDeadLetters(config, options.reason);
+      const chosen = options.offset !== undefined ? letters.filter((l) => `${l.partition}:${l.message.offset}` === options.offset) : letters;
+      if (chosen.length === 0) throw new UsageError('no dead letter matches');
+      const producer = createProducer(createKafka(config.kafka, createLogger('silent'), 'card-approvals-cli'));
+      await producer.connect();
+      for (const { partition, message, headers } of chosen) {
+        const source = headers['dlq.source.topic'];
+        if (!source) continue;
+        // The original key and value go back unchanged; a header says where the replay came from.
+        await producer.send({
+          topic: source,
+          acks: -1,
+          messages: [{ key: message.key, value: message.value, headers: { 'dlq.replayed-from': `${config.topics.deadLetter}:${partition}:${message.offset}` } }],
+        });
+        console.log(`replayed ${partition}:${message.offset} (${headers['dlq.reason']}) to ${source}`);
+      }
+      await producer.disconnect();
+    },
+  }),
+];
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  const { positional, flags } = parse(rest);
-  if (!command || command === 'help' || flags.has('help')) {
-    console.log(usage(command === 'help' ? positional[0] : command));
+  // An option a command that acts through the API does not take cannot make it act as someone else.
+  const parsed = parseCommandLine(COMMANDS, argv, (c) => (c.reaches === 'api' ? 'the person acting is the one the token names' : undefined));
+  if ('help' in parsed) {
+    console.log(parsed.help);
     return;
   }
-  // In production each command needs only the settings of what it reaches: Kafka, the database, or the worker's API.
-  const reaches: Record<string, string[]> = { tail: ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL'], 'dead-letters': ['KAFKA_BROKERS'], events: ['DATABASE_URL'], timers: ['DATABASE_URL'], requests: ['DATABASE_URL'] };
-  const config = loadConfig(process.env, reaches[command] ?? []);
-  switch (command) {
-    case 'token': {
-      const roles = String(flags.get('roles') ?? 'approver').split(',') as Role[];
-      const identity = { id: need(flags, 'id', 'token'), name: need(flags, 'name', 'token'), email: need(flags, 'email', 'token'), roles };
-      console.log(await mintLocalToken(config.auth, identity, String(flags.get('ttl') ?? '8h')));
-      return;
-    }
-    case 'tail':
-      return tail(config, positional, flags);
-    case 'dead-letters':
-      return deadLetters(config, positional, flags);
-    case 'events':
-      return parkedEvents(config, positional, flags);
-    case 'timers':
-      return parkedTimers(config, positional, flags);
-    case 'requests':
-      return requests(config, positional, flags);
-    case 'decide':
-      return decide(config, positional, flags);
-    case 'reassign':
-      return reassign(config, positional, flags);
-    default:
-      throw new UsageError(`unknown command ${command}\n${usage()}`);
-  }
+  const { form, input } = parsed;
+  // In production each command needs only the settings of what it reaches.
+  await form.run(input, loadConfig(process.env, REACHES[form.reaches].needs));
 }
 
 main(process.argv.slice(2)).then(

@@ -173,7 +173,7 @@ export const Tasks = named('Tasks', z.object({ items: z.array(ApprovalRecord).ma
 export const Me = named('Me', z.object({ id: z.string(), name: z.string(), email: z.string(), roles: z.array(z.enum(ROLES)) }), 'Who the token says the caller is.');
 
 /** The decisions the API takes in a body: an approver's, or a withdrawal (a reassignment has its own route). */
-const API_DECISIONS = DECISION_KINDS.filter((kind): kind is Exclude<(typeof DECISION_KINDS)[number], 'REASSIGNED'> => kind !== 'REASSIGNED');
+export const API_DECISIONS = DECISION_KINDS.filter((kind): kind is Exclude<(typeof DECISION_KINDS)[number], 'REASSIGNED'> => kind !== 'REASSIGNED');
 
 const cardsInBody = z
   .array(z.strictObject({ cardIndex: z.number().int().min(0).describe("the card's position in the request's cards, from 0 (400 CARD_OUTCOMES_INVALID past the last)"), decision: z.enum(['APPROVED', 'REJECTED']), reason: freeText('reason').nullable().optional() }))
@@ -252,6 +252,66 @@ export const Delegation = named(
 );
 export const Delegations = named('Delegations', z.object({ items: z.array(Delegation) }), 'Delegations not yet ended (revoked ones included), newest first, at most 200: those from or to the caller; every one for an operator.');
 export const RevokedDelegation = named('RevokedDelegation', Delegation.extend({ revoked: z.boolean() }), 'The delegation as it was before this call, and whether this call revoked it (false: it already was).');
+
+/** The most parked events or timers one list answers, and one unpark call names. */
+export const PARKED_LIMIT = 100;
+const more = z.boolean().describe(`true when more than ${PARKED_LIMIT} are parked: unpark these (or all) and list again`);
+
+export const ParkedEvents = named(
+  'ParkedEvents',
+  z.object({
+    items: z
+      .array(
+        z.object({
+          eventId: z.string(),
+          requestId: z.string(),
+          type: z.string().describe('the event type (OPENED, APPROVED, …)'),
+          attempts: z.number().int().describe('publish attempts before it was parked'),
+          parkedAt: z.string().describe('ISO 8601'),
+          error: z.string().nullable().describe('why the last publish failed'),
+          waitingBehind: z.number().int().describe('later events of its request, held back behind it to keep their order'),
+        }),
+      )
+      .max(PARKED_LIMIT),
+    more,
+  }),
+  `Events parked because they could not be published (a size limit of the topic, say), oldest first, at most ${PARKED_LIMIT}.`,
+);
+
+export const ParkedTimers = named(
+  'ParkedTimers',
+  z.object({
+    items: z
+      .array(
+        z.object({
+          requestId: z.string(),
+          parkedAt: z.string().describe('ISO 8601'),
+          attempts: z.number().int().describe('attempts to fire before it was parked'),
+          error: z.string().nullable().describe('why firing failed, the last time'),
+        }),
+      )
+      .max(PARKED_LIMIT),
+    more,
+  }),
+  `Approvals whose timers (reminder, escalation, expiry) were parked because firing them failed on their own, oldest first, at most ${PARKED_LIMIT}.`,
+);
+
+/** An unpark call names the ids to put back, or asks for every parked one (`all`), not both. */
+const unparkIds = (label: string, what: string) => z.array(anId(label)).min(1).max(PARKED_LIMIT).optional().describe(`the ${what} to put back`);
+const unparkAll = z.literal(true).optional().describe('every parked one');
+const eitherIdsOrAll = (label: string) => ({ error: `give ${label} or all: true, one of them` });
+
+export const UnparkEvents = named(
+  'UnparkEvents',
+  z.strictObject({ eventIds: unparkIds('eventIds', 'events'), all: unparkAll }).refine((b) => (b.eventIds === undefined) !== (b.all === undefined), eitherIdsOrAll('eventIds')),
+  'Puts parked events back in the queue, after the cause was fixed; they and the events behind them are then published in order.',
+);
+export const UnparkTimers = named(
+  'UnparkTimers',
+  z.strictObject({ requestIds: unparkIds('requestIds', "requests' timers"), all: unparkAll }).refine((b) => (b.requestIds === undefined) !== (b.all === undefined), eitherIdsOrAll('requestIds')),
+  'Puts parked timers back, after the cause was fixed; what is due fires at the next poll.',
+);
+export const Unparked = named('Unparked', z.object({ unparked: z.number().int().min(0).describe('how many were parked and are back') }));
 
 export const LocalSignIn = named(
   'LocalSignIn',

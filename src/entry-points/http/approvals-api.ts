@@ -3,7 +3,7 @@
 // the OpenAPI document. Reads come from Postgres; decisions are published on the decisions topic
 // and answered 202 (the worker stays the only writer of approval state), refused at once with the
 // worker's own code where the API holds the facts.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApprovalQueries, SearchFilter } from '../../data-access/approval-queries';
@@ -18,16 +18,9 @@ import { DELEGATION_MAX_DAYS, PAGE_LIMIT, REASSIGN_ALL_LIMIT } from './api-schem
 import type { Authenticate } from './auth';
 import { HttpError, orRefuse, refused } from './http-errors';
 import { IdempotencyHeaders, effectId, idempotency } from './idempotency';
-import { errorsOf, json } from './routes';
+import { bearer, callerOf, errorsOf, json, signedInWith } from './routes';
 
 export { PAGE_LIMIT };
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who calls, once the route's preHandler has verified the token. */
-    identity?: Identity;
-  }
-}
 
 export interface ApiDeps {
   authenticate: Authenticate;
@@ -80,11 +73,8 @@ const TAGS = { requests: 'Requests', decisions: 'Decisions', delegations: 'Deleg
 export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   /** Who calls: every /api route needs a token the authenticator accepts. */
-  const signedIn = async (request: FastifyRequest): Promise<void> => {
-    request.identity = await deps().authenticate(request.headers.authorization);
-  };
-  const bearer = { security: [{ bearer: [] }] };
-  const who = (request: FastifyRequest): Identity => request.identity!;
+  const signedIn = signedInWith(() => deps().authenticate);
+  const who = callerOf;
   /** A write: signed in, and safe to retry with an Idempotency-Key (its header declared with the route's schema). */
   const keyed = idempotency(() => deps().idempotencyKeys, (request) => who(request).id);
   const write = { preHandler: [signedIn, keyed.claim], onSend: keyed.settle };

@@ -1,8 +1,8 @@
 // The worker's HTTP port, on Fastify: probes, metrics, the contracts (OpenAPI made from the routes'
-// declarations, AsyncAPI and its Avro schemas), the approvers' page, the API, one-click email
-// actions and sign-in. It listens first, before the worker migrates, registers or joins its
-// group: liveness answers from then on, readiness says what start-up waits for, and the API
-// answers 503 STARTING until the worker is up (attach).
+// declarations, AsyncAPI and its Avro schemas), the approvers' page, the API and the operators'
+// routes, one-click email actions and sign-in. It listens first, before the worker migrates,
+// registers or joins its group: liveness answers from then on, readiness says what start-up waits
+// for, and the API answers 503 STARTING until the worker is up (attach).
 import fs from 'node:fs';
 import path from 'node:path';
 import swagger from '@fastify/swagger';
@@ -17,6 +17,7 @@ import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
 import { registerEmailActions, type EmailActionDeps } from './email-actions';
 import { HttpError } from './http-errors';
 import { registerOidcSignIn, type OidcSignIn } from './oidc-sign-in';
+import { registerOperationsApi, type OperationsDeps } from './operations-api';
 import { BEARER_SCHEME, OPENAPI_INFO, OPENAPI_TAGS } from './openapi';
 import { anId } from './api-schemas';
 import { consumesOf, html, json, withRouteDefaults } from './routes';
@@ -31,6 +32,8 @@ export type ReadinessCheck = () => Promise<void>;
 /** What the routes need once the worker has started; until then the API answers 503 STARTING. */
 export interface HttpDeps {
   api: ApiDeps | undefined;
+  /** The operators' routes, served with the API. */
+  operations: OperationsDeps | undefined;
   emailActions: EmailActionDeps | undefined;
   oidcSignIn: OidcSignIn | undefined;
   /** Whether the page and the API can serve (the database answers): /health/ready. */
@@ -257,6 +260,7 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
     });
   }
   registerApprovalsApi(app, started((d) => d.api, 'the API'));
+  registerOperationsApi(app, started((d) => d.operations, 'the API'));
   registerEmailActions(app, started((d) => d.emailActions, 'one-click email links'));
   registerOidcSignIn(app, () => started((d) => d.api, 'the API')() && deps?.oidcSignIn);
 

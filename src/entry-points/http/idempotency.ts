@@ -17,12 +17,12 @@ declare module 'fastify' {
   }
 }
 
+/** What an Idempotency-Key may be: it travels in a header. */
+export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, { error: 'the Idempotency-Key is 1 to 255 visible ASCII characters' });
+
 /** The header a write may carry; declared on each route that takes it. */
 export const IdempotencyHeaders = z.looseObject({
-  'idempotency-key': z
-    .string()
-    .regex(/^[\x21-\x7e]{1,255}$/, { error: 'the Idempotency-Key is 1 to 255 visible ASCII characters' })
-    .optional()
+  'idempotency-key': IdempotencyKey.optional()
     .meta({
       description:
         'Makes the call safe to retry: the same key with the same call gives the first answer again (header Idempotent-Replayed: true) and does nothing more; with another call 422 IDEMPOTENCY_KEY_REUSED; while the first is still running 409 IDEMPOTENCY_IN_PROGRESS (try again after Retry-After). Scoped to the caller, kept for IDEMPOTENCY_KEY_TTL.',

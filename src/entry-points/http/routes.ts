@@ -1,8 +1,29 @@
 // How a route is declared here: every one takes a query schema (an empty one refuses any
-// parameter), JSON bodies need application/json, and answers are described with their content.
-import type { RouteOptions } from 'fastify';
+// parameter), JSON bodies need application/json, answers are described with their content, and a
+// route for signed-in callers declares bearer security and verifies the token before it runs.
+import type { FastifyRequest, RouteOptions } from 'fastify';
 import { z } from 'zod';
+import type { Identity } from '../../domain/callers';
 import { ApiError } from './api-schemas';
+import type { Authenticate } from './auth';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who calls, once the route's preHandler has verified the token. */
+    identity?: Identity;
+  }
+}
+
+/** The document's security of a route that needs a bearer token. */
+export const bearer = { security: [{ bearer: [] }] };
+
+/** A preHandler that verifies the caller's token with `authenticate()` and keeps who it names. */
+export const signedInWith = (authenticate: () => Authenticate) => async (request: FastifyRequest): Promise<void> => {
+  request.identity = await authenticate()(request.headers.authorization);
+};
+
+/** Who calls a route whose preHandler verified the token. */
+export const callerOf = (request: FastifyRequest): Identity => request.identity!;
 
 /** What each error status means, in the document. */
 const ERROR_MEANS: Record<number, string> = {
@@ -33,6 +54,8 @@ export function errorsOf(...statuses: number[]) {
 /** The content types a route's body may have (its schema's `consumes`; 415 otherwise). */
 export const consumesOf = (schema: unknown): string[] | undefined => (schema as { consumes?: string[] } | undefined)?.consumes;
 
+const composed = new WeakSet<object>();
+
 /**
  * The rules every route follows, applied as it is declared (an onRoute hook): with no query schema
  * it takes no query parameter, so unknown ones are refused everywhere; a body is JSON unless the
@@ -40,8 +63,12 @@ export const consumesOf = (schema: unknown): string[] | undefined => (schema as 
  */
 export function withRouteDefaults(options: RouteOptions): void {
   const schema = (options.schema ??= {}) as NonNullable<RouteOptions['schema']> & { summary?: string; description?: string; consumes?: string[] };
-  // An operation's description is its summary, then what more it has to say.
-  schema.description = [schema.summary, schema.description].filter(Boolean).join('. ');
+  // An operation's description is its summary, then what more it has to say (composed once: the
+  // HEAD route Fastify adds to a GET shares the GET's schema and comes through here again).
+  if (!composed.has(schema)) {
+    composed.add(schema);
+    schema.description = [schema.summary, schema.description].filter(Boolean).join('. ');
+  }
   schema.querystring ??= z.strictObject({}, { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}; this route takes none` : undefined) });
   if (schema.body) schema.consumes ??= ['application/json'];
 }

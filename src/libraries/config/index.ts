@@ -53,7 +53,7 @@ export interface Config extends Policies {
   migrate: boolean;
   smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
   http: { host: string; port: number };
-  /** The operators' CLI: the worker's API it decides through, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
+  /** The operators' CLI: the worker's API its commands on records call, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
   cli: { apiUrl: string; token: string | undefined };
   auth: AuthSettings;
   operatorUrl: string;
@@ -134,8 +134,8 @@ export const WORKER_SETTINGS = {
   HTTP_HOST: setting({ kind: 'host or address', doc: 'Where health, metrics, the API and the page listen.', schema: text(), default: '127.0.0.1' }),
   HTTP_PORT: setting({ kind: 'integer from 0 to 65535', doc: 'Their port (0: any free one).', schema: int(0, 65535), default: '8080' }),
   OPERATOR_URL: setting({ kind: 'URL (http:, https:)', doc: 'The approvers\' page as approvers reach it: emails link to `<OPERATOR_URL>/<requestId>`.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080/approvals', requiredInProduction: true }),
-  CARD_APPROVALS_API_URL: setting({ kind: 'URL (http:, https:)', doc: 'The worker\'s API that `card-approvals decide` and `reassign` call.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080' }),
-  CARD_APPROVALS_TOKEN: optional({ kind: 'JWT', doc: 'The bearer token those CLI commands send.', schema: text(), secret: true }),
+  CARD_APPROVALS_API_URL: setting({ kind: 'URL (http:, https:)', doc: 'The worker\'s API, which every `card-approvals` command on records calls (requests, decide, reassign, events, timers).', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080' }),
+  CARD_APPROVALS_TOKEN: optional({ kind: 'JWT', doc: 'The bearer token those commands send: an operator\'s, or for `decide` the deciding person\'s.', schema: text(), secret: true }),
   EMAIL_LOCALE: setting({ kind: 'language tag', doc: 'The emails\' language when neither the recipient (`Person.locale`) nor the operation has one. Shipped: en, sv, de; a tag such as sv-SE falls back to sv, an unshipped one to the next in line.', schema: locale, default: 'en' }),
   EMAIL_LOCALES: optional({ kind: 'JSON: { "LOCK_CARD": "sv" }', doc: 'A language per operation, before EMAIL_LOCALE.', schema: json(byOperation(locale)), file: true }),
   EMAIL_TIME_ZONE: setting({ kind: 'IANA time zone', doc: 'The time zone of every time in an email (Europe/Stockholm), written the way the email\'s language writes times.', schema: timeZone, default: 'UTC' }),
