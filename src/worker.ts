@@ -7,6 +7,7 @@ import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { Delegations } from './data-access/delegations';
 import type { ApprovalDecision } from './domain/card-operation';
 import { EmailLinkUses } from './data-access/email-link-uses';
+import { Retention } from './data-access/retention';
 import { IdempotencyKeys } from './data-access/idempotency-keys';
 import { decisionLinksFor } from './adapters/email/decision-links';
 import { ApprovalQueries } from './data-access/approval-queries';
@@ -22,6 +23,7 @@ import { startHttpServer, type HttpDeps as ServerDeps } from './entry-points/htt
 import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
 import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startOutboxRelays } from './entry-points/relays/outbox-relays';
+import { startRetention } from './entry-points/relays/retention-loop';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { startTimerLoop } from './entry-points/relays/timer-loop';
 import { allTopics, topicSpecs, type Config } from './libraries/config';
@@ -120,6 +122,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
     await components.start('idempotency keys', () => startIdempotencyKeyExpiry(new IdempotencyKeys(dataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS), logger));
+    await components.start('retention', () => startRetention(new Retention(dataSource), config.retention, metrics, logger));
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
     logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
@@ -197,6 +200,7 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
     timers: () => queries.timers(),
     consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
     stalledPartitions: () => deps.consumer.stalledPartitions(0),
+    oldestRows: () => new Retention(dataSource).oldestAges(),
   });
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
   // One verifier for the API's bearer tokens and for the token a sign-in hands to the page.

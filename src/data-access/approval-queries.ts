@@ -92,7 +92,7 @@ export class ApprovalQueries {
     );
     if (!row) return undefined;
     const events: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, payload->>'message' AS message FROM approval_events WHERE request_id = $1 ORDER BY seq`,
+      `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, message FROM approval_history WHERE request_id = $1 ORDER BY seq`,
       [requestId],
     );
     return {

@@ -1,4 +1,5 @@
-// The event outbox: approval_events is both the history and the queue of events to publish.
+// The event outbox: approval_events is the queue of events to publish (the database copies each
+// into approval_history, the request's history, as it is stored; retention removes published rows).
 // Rows are written in the batch's own transaction; a relay claims unpublished ones with a lease
 // (FOR UPDATE SKIP LOCKED + locked_until), so several relays never publish one row at once and a
 // relay that dies only delays its rows until the lease ends. Rows are never skipped: a relay

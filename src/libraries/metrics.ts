@@ -11,6 +11,8 @@ export interface StateProbes {
   consumerLag(): Promise<Array<{ topic: string; partition: number; lag: number }>>;
   /** Partitions with work waiting and no batch completing, and for how long. */
   stalledPartitions(): Array<{ topic: string; partition: number; seconds: number }>;
+  /** How old the oldest stored row of each kind retention looks after is, in seconds. */
+  oldestRows(): Promise<Record<string, number>>;
 }
 
 export function createMetrics() {
@@ -24,10 +26,11 @@ export function createMetrics() {
   const refresh = (): Promise<void> =>
     (scrape ??= (async () => {
       if (!probes) return;
-      const [backlog, approvals, timers, lags] = await Promise.all([
+      const [backlog, approvals, timers, oldest, lags] = await Promise.all([
         probes.outboxBacklog(),
         probes.pendingApprovals(),
         probes.timers(),
+        probes.oldestRows(),
         probes.consumerLag().catch(() => [] as Array<{ topic: string; partition: number; lag: number }>),
       ]);
       outboxBacklog.set({ outbox: 'events' }, backlog.events);
@@ -40,6 +43,7 @@ export function createMetrics() {
       timersWaiting.set(timers.waiting);
       timersOverdue.set(timers.overdueSeconds);
       timersParkedNow.set(timers.parked);
+      for (const [kind, seconds] of Object.entries(oldest)) oldestRow.set({ kind }, seconds);
       lag.reset();
       for (const l of lags) lag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
       stalled.reset();
@@ -53,6 +57,7 @@ export function createMetrics() {
   const timersWaiting = new Gauge({ ...state, name: 'cardapproval_timers_waiting', help: 'Pending approvals with a reminder, escalation or expiry still to fire' });
   const timersOverdue = new Gauge({ ...state, name: 'cardapproval_timers_overdue_seconds', help: 'How far past due the most overdue timer is (0: none is); a growing value means timers are not firing' });
   const timersParkedNow = new Gauge({ ...state, name: 'cardapproval_timers_parked', help: 'Timers parked because they failed on their own (card-approvals timers parked)' });
+  const oldestRow = new Gauge({ ...state, name: 'cardapproval_oldest_row_age_seconds', help: 'How old the oldest stored row of each kind is (since sent, published, closed, written or ended; 0: none): retention keeps each below its setting', labelNames: ['kind'] as const });
   const lag = new Gauge({ ...state, name: 'cardapproval_consumer_lag', help: 'Messages not yet committed, per partition', labelNames: ['topic', 'partition'] as const });
   const stalled = new Gauge({
     ...state,
@@ -104,6 +109,7 @@ export function createMetrics() {
         if (event.decision?.onBehalfOf && event.type !== 'DECISION_REFUSED' && event.eventId === eventIdFor.decision(event.decision)) delegated.inc();
       }
     },
+    retentionRemoved: new Counter({ ...metric, name: 'cardapproval_retention_removed_total', help: 'Rows retention removed, by kind (a closed approval counts once, with its history and decisions)', labelNames: ['kind'] as const }),
     eventsPublished: new Counter({ ...metric, name: 'cardapproval_events_published_total', help: 'Events published to the events topic' }),
     emailSeconds: new Histogram({
       ...metric,

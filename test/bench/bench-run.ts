@@ -20,6 +20,7 @@ import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
 import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
 import { cpuSecondsOf } from './process-cpu';
+import { SEED_OUTBOX_SQL, SEED_SQL } from './seed';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,6 +88,21 @@ export async function freshDatabase(): Promise<{ url: string; db: DataSource; dr
       if (!process.argv.includes('--keep-db')) await dropDatabase(url);
     },
   };
+}
+
+/**
+ * A fresh database holding `stored` seeded records and what a worker kept of them (events, their
+ * history and sent emails), vacuumed and checkpointed: a large database at rest, not the
+ * aftermath of a bulk load (autovacuum and the load's checkpoint would fall inside what is measured).
+ */
+export async function seededDatabase(stored: number): Promise<Awaited<ReturnType<typeof freshDatabase>> & { seedSeconds: number }> {
+  const database = await freshDatabase();
+  const started = Date.now();
+  await database.db.query(SEED_SQL, [stored]);
+  for (const statement of SEED_OUTBOX_SQL) await database.db.query(statement);
+  await database.db.query('VACUUM ANALYZE');
+  await database.db.query('CHECKPOINT');
+  return { ...database, seedSeconds: (Date.now() - started) / 1000 };
 }
 
 const person = (id: string): Person => aPerson('person', { id, name: `Person ${id}`, email: `${id}@bench.example.com` });
@@ -284,11 +300,13 @@ export function startWorkers(run: TopicsRun, databaseUrl: string, instances: num
 
 /**
  * Requests/s from the first record opened to the `n`th, once all are in. Read from the OPENED
- * events (written in the same transaction as the records), which a seeded database has none of.
+ * entries of the history (written in the same transaction as the records) since `since`: a seeded
+ * database's history is older.
  */
-export async function measureIntake(db: DataSource, n: number): Promise<number> {
-  await waitUntil('all records', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) >= n);
-  return rateOf(db, `SELECT occurred_at AS at FROM approval_events WHERE type = 'OPENED'`);
+export async function measureIntake(db: DataSource, n: number, since = new Date(0)): Promise<number> {
+  const opened = `FROM approval_history WHERE type = 'OPENED' AND occurred_at >= '${since.toISOString()}'`;
+  await waitUntil('all records', async () => (await count(db, `SELECT count(*)::int AS n ${opened}`)) >= n);
+  return rateOf(db, `SELECT occurred_at AS at ${opened}`);
 }
 
 /**

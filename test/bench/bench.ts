@@ -12,6 +12,8 @@
 //   --stored S           records already stored for the large-database phase (default 1000000; 0 skips)
 //   --quick              every phase at a smaller size (under 3 minutes), with the same ratios
 //   --smoke              a tiny run of every phase (what `npm test` runs)
+//   --retention          only intake and decisions into `stored` records with retention running and
+//                        without, `runs` times each (default 3 here)
 //   --keep-db, --profile (the worker's CPU profile), --pg-profile (the database's time per
 //   statement in each phase; needs pg_stat_statements preloaded)
 import { randomUUID } from 'node:crypto';
@@ -32,12 +34,11 @@ import { ROOT, ensureBuilt } from '../support/build';
 import { freePort } from '../support/ports';
 import { decisionsFor } from '../support/builders';
 import {
-  baseline, count, dropTopics, emailBaseline, forkHelper, freshDatabase, freshTopics, logger, measureIntake, moreTopics, nextMessage, percentile, produceRequests, rateOf,
+  baseline, count, dropTopics, emailBaseline, forkHelper, freshDatabase, freshTopics, logger, measureIntake, moreTopics, nextMessage, percentile, produceRequests, rateOf, seededDatabase,
   requestsFor, sleep, startSmtpSink, startWorkers, waitUntil, type SmtpSink, type TopicsRun,
 } from './bench-run';
 import { cpuBetween, ProcessCpu, ROLES, type CpuSnapshot } from './process-cpu';
 import { renderChart } from './chart';
-import { SEED_SQL } from './seed';
 
 const smoke = process.argv.includes('--smoke');
 const quick = process.argv.includes('--quick');
@@ -54,7 +55,7 @@ const options = {
   rate: opt('rate', 500, { smoke: 50 }),
   latencySeconds: opt('latency-seconds', 10, { smoke: 1, quick: 5 }),
   matrixRequests: opt('matrix-requests', 10_000, { smoke: 40, quick: 4000 }),
-  runs: opt('runs', 2, { smoke: 1, quick: 1 }),
+  runs: opt('runs', process.argv.includes('--retention') ? 3 : 2, { smoke: 1, quick: 1 }),
   stored: opt('stored', 1_000_000, { smoke: 500, quick: 200_000 }),
 };
 const AUTH_SECRET = 'bench-secret-long-enough-0123456789abcdef';
@@ -338,12 +339,13 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
 
 type Database = Awaited<ReturnType<typeof freshDatabase>>;
 
-/** Intake of `n` pre-produced requests by `instances` workers into `database` (default: a fresh one). */
-async function intakeInto(run: TopicsRun, n: number, instances: number, database?: Database): Promise<number> {
+/** Intake of `n` pre-produced requests by `instances` workers into `database` (default: a fresh one), counted from the first record it opens. */
+async function intakeInto(run: TopicsRun, n: number, instances: number, database?: Database, extraEnv = workerEnv): Promise<number> {
   const target = database ?? (await freshDatabase());
   try {
-    const workers = startWorkers(run, target.url, instances, workerEnv);
-    const rate = await measureIntake(target.db, n);
+    const since = (await target.db.query('SELECT now() AS at'))[0].at as Date;
+    const workers = startWorkers(run, target.url, instances, extraEnv);
+    const rate = await measureIntake(target.db, n, since);
     await Promise.all(workers.map((w) => w.stop()));
     return rate;
   } finally {
@@ -388,16 +390,9 @@ async function scalingMatrix(): Promise<Cell[]> {
  * worker): the worker's rate moves far less between phases than the baseline's does.
  */
 async function storedRun(freshIntake: number[]) {
-  const database = await freshDatabase();
+  const database = await seededDatabase(options.stored);
   try {
-    const started = Date.now();
-    await database.db.query(SEED_SQL, [options.stored]);
-    // A large database at rest, not the aftermath of a bulk load: vacuumed (so autovacuum does not
-    // start on the million new rows during intake) and checkpointed (so the load's checkpoint
-    // does not fall inside it either).
-    await database.db.query('VACUUM ANALYZE');
-    await database.db.query('CHECKPOINT');
-    const seedSeconds = (Date.now() - started) / 1000;
+    const { seedSeconds } = database;
     step(`seeded ${options.stored} records in ${seedSeconds.toFixed(0)} s`);
     const run = await freshTopics(4);
     const requests = requestsFor(options.requests);
@@ -428,6 +423,62 @@ async function storedRun(freshIntake: number[]) {
   }
 }
 
+/**
+ * What retention costs: intake and decisions at saturation into `stored` seeded records, with
+ * retention running (every second, through the seed's backlog: the outbox rows of its older 40%
+ * and the closed records of its oldest 14%, as a million seconds back would be with 7 and 10 days)
+ * and without it, taking turns, `runs` times each.
+ */
+async function retentionComparison() {
+  const span = options.stored; // the seed goes back one second a record
+  const modes = {
+    without: { OUTBOX_RETENTION: '3650d', CLOSED_APPROVAL_RETENTION: '3650d', DELEGATION_RETENTION: '3650d', RETENTION_INTERVAL: '7d' },
+    with: { OUTBOX_RETENTION: `${Math.round(span * 0.6)}s`, CLOSED_APPROVAL_RETENTION: `${Math.round(span * 0.86)}s`, RETENTION_INTERVAL: '1s' },
+  };
+  const results = { without: [] as RetentionRun[], with: [] as RetentionRun[] };
+  for (let r = 0; r < options.runs; r += 1) {
+    for (const mode of ['without', 'with'] as const) {
+      const database = await seededDatabase(options.stored);
+      const { db } = database;
+      try {
+        const run = await freshTopics(4);
+        const requests = requestsFor(options.requests);
+        await produceRequests(run, requests);
+        const seeded = ['approval_events WHERE request_id', 'email_outbox WHERE event_id', 'approval_requests WHERE request_id', 'approval_history WHERE request_id'];
+        const rows = async (): Promise<number> => count(db, `SELECT (${seeded.map((t) => `(SELECT count(*) FROM ${t} LIKE 'seed-%')`).join(' + ')})::int AS n`);
+        const before = await rows();
+        const since = (await db.query('SELECT now() AS at'))[0].at as Date;
+        const [worker] = startWorkers(run, database.url, 1, { ...workerEnv, ...modes[mode] });
+        const intake = await measureIntake(db, requests.length, since);
+        const kafka = createKafka(run.config.kafka, logger, 'bench-retention');
+        const producer = createProducer(kafka);
+        await producer.connect();
+        const publish = decisionPublisher({ codec: run.codec, producer, topic: run.config.topics.decisions });
+        const decisions = requests.flatMap((request, i) => decisionsFor(request, i));
+        for (let i = 0; i < decisions.length; i += 1000) await publish(...decisions.slice(i, i + 1000));
+        const applied = `FROM approval_decisions WHERE received_at >= '${since.toISOString()}'`;
+        await waitUntil('decisions applied', async () => (await count(db, `SELECT count(*)::int AS n ${applied}`)) >= decisions.length);
+        const decided = await rateOf(db, `SELECT received_at AS at ${applied}`);
+        await producer.disconnect();
+        const removed = before - (await rows());
+        await worker!.stop();
+        results[mode].push({ intake: Math.round(intake), decisions: Math.round(decided), removed });
+        step(`retention ${mode}, run ${r + 1}: intake ${Math.round(intake)}/s, decisions ${Math.round(decided)}/s, ${removed} seeded rows removed meanwhile`);
+      } finally {
+        await database.drop();
+      }
+    }
+  }
+  return results;
+}
+
+interface RetentionRun {
+  intake: number;
+  decisions: number;
+  /** Seeded rows (outbox, history, records) removed while intake and decisions ran. */
+  removed: number;
+}
+
 const mean = (values: number[]): number => Math.round(values.reduce((a, b) => a + b, 0) / values.length);
 const spread = (values: number[]): string =>
   values.length > 1 ? `${mean(values)} (${Math.min(...values)}–${Math.max(...values)})` : String(values[0]);
@@ -445,6 +496,15 @@ async function main(): Promise<void> {
 
   const sink = await startSmtpSink();
   workerEnv.SMTP_URL = sink.url;
+  if (process.argv.includes('--retention')) {
+    const compared = await retentionComparison().finally(() => sink.stop());
+    await dropTopics();
+    const each = (runs: RetentionRun[], pick: (r: RetentionRun) => number): string => spread(runs.map(pick));
+    console.log(`\nRetention: ${options.requests} requests then their decisions into ${options.stored} stored records (4 partitions, 1 worker), mean (min–max) of ${options.runs} run(s), taking turns\n`);
+    console.log('| | intake (requests/s) | decisions (/s) | seeded rows removed meanwhile |\n|---|---|---|---|');
+    for (const mode of ['without', 'with'] as const) console.log(`| retention ${mode === 'with' ? 'running' : 'off'} | ${each(compared[mode], (r) => r.intake)} | ${each(compared[mode], (r) => r.decisions)} | ${each(compared[mode], (r) => r.removed)} |`);
+    return;
+  }
   const cpu = new ProcessCpu();
   cpu.register(sink.pid, 'smtp sink');
   const main = await mainRun(sink, cpu).finally(() => sink.stop());

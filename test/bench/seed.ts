@@ -19,3 +19,20 @@ SELECT 'seed-' || i,
   now() - make_interval(secs => $1::int - i), now() - make_interval(secs => $1::int - i), now() - make_interval(secs => $1::int - i),
   CASE WHEN i % 10 < 9 THEN now() - make_interval(secs => $1::int - i) END, 1
 FROM generate_series(1, $1::int) AS i`;
+
+/**
+ * What the seeded records left behind, as a worker without retention keeps it: their events
+ * (OPENED, and the end of each closed one), published when they happened, each in the history too
+ * (the database copies them), and the approver's email of each, sent.
+ */
+export const SEED_OUTBOX_SQL = [
+  `INSERT INTO approval_events (event_id, request_id, type, status_before, status_after, payload, occurred_at, published_at)
+   SELECT r.request_id || '-' || k, r.request_id, CASE k WHEN 1 THEN 'OPENED' ELSE r.status END,
+     CASE k WHEN 1 THEN NULL ELSE 'PENDING' END, CASE k WHEN 1 THEN 'PENDING' ELSE r.status END, '{"message":null}'::jsonb,
+     CASE k WHEN 1 THEN r.opened_at ELSE r.closed_at END, CASE k WHEN 1 THEN r.opened_at ELSE r.closed_at END
+   FROM approval_requests r, generate_series(1, CASE WHEN r.status = 'PENDING' THEN 1 ELSE 2 END) AS k
+   WHERE r.request_id LIKE 'seed-%' ORDER BY r.opened_at, k`,
+  `INSERT INTO email_outbox (event_id, recipient_email, recipient, template, message_id, status, created_at, sent_at)
+   SELECT e.event_id, r.approvers->0->>'email', r.approvers->0, 'approval-requested', '<' || e.event_id || '@seed.example.com>', 'SENT', e.occurred_at, e.occurred_at
+   FROM approval_events e JOIN approval_requests r USING (request_id) WHERE e.type = 'OPENED' AND e.request_id LIKE 'seed-%'`,
+];

@@ -394,7 +394,13 @@ export class ChaosRun {
         problems.push(`${key} arrived with ${messageIds.size} different Message-IDs`);
       }
     }
-    lost += missingEvents.length + missingEmails.length;
+    // Every event stored, by whichever version stored it, is in the request's history.
+    const [unrecorded] = await this.db.query(
+      `SELECT count(*)::int AS n FROM approval_events e WHERE NOT EXISTS (SELECT 1 FROM approval_history h WHERE h.seq = e.seq AND h.event_id = e.event_id AND h.type = e.type)`,
+    );
+    const missingHistory = (unrecorded as { n: number }).n;
+    if (missingHistory) problems.push(`${missingHistory} event(s) missing from the history`);
+    lost += missingEvents.length + missingEmails.length + missingHistory;
     if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published`);
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
     // A request must reach its end state once: two final transitions would be two effects downstream.

@@ -63,6 +63,8 @@ export interface Config extends Policies {
   emailLinks: { secrets: string[]; ttlMs: number } | undefined;
   /** How long the API keeps a caller's Idempotency-Key and its answer. */
   idempotencyKeyTtlMs: number;
+  /** How long each kind of row stays, and how often retention runs. */
+  retention: { outboxMs: number; closedApprovalMs: number; delegationMs: number; intervalMs: number };
   maxCardsPerRequest: number;
   unknownRequestWindowMs: number;
   /** How long a relay's claim on outbox rows lasts; a crashed worker's rows wait this long. */
@@ -142,6 +144,10 @@ export const WORKER_SETTINGS = {
   EMAIL_LINK_SECRET: optional({ kind: 'keys of at least 32 characters, separated by commas or line breaks', doc: 'One-click Approve / Postpone / Reject links in approver emails: the first key signs, every key verifies (put a new key first to rotate; drop the old one after EMAIL_LINK_TTL). Unset: no links.', schema: text(), secret: true }),
   EMAIL_LINK_TTL: setting({ kind: 'duration from 5m to 30d', doc: 'How long a one-click link works after its email was sent.', schema: duration(5 * 60_000, 30 * 86_400_000), default: '7d' }),
   IDEMPOTENCY_KEY_TTL: setting({ kind: 'duration from 1m to 30d', doc: 'How long the API keeps an Idempotency-Key and the answer it gave: a retry within it gets that answer again and does nothing more. The worker removes expired keys itself.', schema: duration(60_000, 30 * 86_400_000), default: '24h' }),
+  OUTBOX_RETENTION: setting({ kind: 'duration from 1s to 3650d', doc: 'How long a published event and a sent email stay in their outboxes (the request\'s history keeps what it needs of the event). Parked ones stay until resolved.', schema: duration(1000, 3650 * 86_400_000), default: '7d' }),
+  CLOSED_APPROVAL_RETENTION: setting({ kind: 'duration from 1s to 3650d', doc: 'How long a closed approval stays after it closed, with its history, decisions, card keys and link uses; then it is removed. Pending approvals are never removed. Keep it longer than the request topics\' retention, or a request read again after its record was removed opens a new approval.', schema: duration(1000, 3650 * 86_400_000), default: '400d' }),
+  DELEGATION_RETENTION: setting({ kind: 'duration from 1s to 3650d', doc: 'How long a delegation stays after it ended or was revoked.', schema: duration(1000, 3650 * 86_400_000), default: '400d' }),
+  RETENTION_INTERVAL: setting({ kind: 'duration from 1s to 7d', doc: 'How often retention runs: one worker at a time removes what is past its time, 500 rows a statement.', schema: duration(1000, 7 * 86_400_000), default: '1h' }),
   MAX_CARDS_PER_REQUEST: setting({ kind: `integer from 1 to ${MAX_CARDS_EVER}`, doc: 'Cards one request of several cards (REQUEST_MULTIPLE_CARDS) may carry.', schema: int(1, MAX_CARDS_EVER), default: '100' }),
   UNKNOWN_REQUEST_WINDOW_MS: setting({ kind: 'integer from 1000 to 2592000000', doc: 'How long a decision waits for its request before it is refused UNKNOWN_REQUEST.', schema: int(1000, 30 * 24 * 3600_000), default: String(15 * 60_000) }),
   OUTBOX_LEASE_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'How long a relay\'s claim on events and emails lasts: a crashed worker\'s unsent ones are taken over after it. A relay renews it while it still works on them; at least SMTP_SEND_TIMEOUT_MS + 2000.', schema: int(1000, 3600_000), default: '30000' }),
@@ -220,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     emailLanguage: { defaultLocale: v.EMAIL_LOCALE, operationLocales: v.EMAIL_LOCALES ?? {}, timeZone: v.EMAIL_TIME_ZONE },
     emailLinks: linkKeys?.length ? { secrets: linkKeys, ttlMs: v.EMAIL_LINK_TTL } : undefined,
     idempotencyKeyTtlMs: v.IDEMPOTENCY_KEY_TTL,
+    retention: { outboxMs: v.OUTBOX_RETENTION, closedApprovalMs: v.CLOSED_APPROVAL_RETENTION, delegationMs: v.DELEGATION_RETENTION, intervalMs: v.RETENTION_INTERVAL },
     ...readPolicies(env, problems),
     maxCardsPerRequest: v.MAX_CARDS_PER_REQUEST,
     unknownRequestWindowMs: v.UNKNOWN_REQUEST_WINDOW_MS,
