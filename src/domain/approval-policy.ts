@@ -73,6 +73,15 @@ export function counted(record: Pick<ApprovalRecord, 'votes'>): Person[] {
   return record.votes.flatMap((v) => (v.onBehalfOf ? [v.approver, v.onBehalfOf] : [v.approver]));
 }
 
+/**
+ * Everyone a record names as an approver, those asked now first: its approvers, every stage's,
+ * those escalated to, and who voted (and for whom). Whoever a one-click link was sent to is among
+ * them, unless a reassignment has taken their part away.
+ */
+export function approversNamedBy(record: Pick<ApprovalRecord, 'approvers' | 'stages' | 'escalatedTo' | 'votes'>): Person[] {
+  return [...record.approvers, ...record.stages.flatMap((s) => s.approvers), ...record.escalatedTo, ...counted(record)];
+}
+
 const closedRefusal = (record: ApprovalRecord): Refusal => ({ code: 'REQUEST_CLOSED', message: `The request is already ${record.status.toLowerCase()}; it takes no more decisions.` });
 
 /**

@@ -1,11 +1,14 @@
 // One-click decisions from a real approver email read out of the SMTP inbox, in a real Chromium:
 // a GET only shows a confirmation page; confirming publishes the decision as the API does; a link
-// decides once; a forged, expired or stale link changes nothing and says so.
+// decides once; a forged, expired or stale link changes nothing and says so; a link names nobody,
+// and links of the previous version's format still decide.
 import { chromium, type Browser } from 'playwright-core';
 import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import type { CardOperationRequest, Person } from '../../src/domain/card-operation';
-import { aPerson, aRequest } from '../support/builders';
-import { waitForEmails } from '../support/inbox';
+import { aCard, aPerson, aRequest } from '../support/builders';
+import { waitForEmails, type InboxEmail } from '../support/inbox';
+import { linksBeforeReferences } from '../support/links-before-references';
+import { peopleNamedIn } from '../support/link-readings';
 import { startHarness, startHarnessWithWorker, type Harness } from '../support/test-worker';
 
 const SECRET = 'email-link-secret-that-is-long-enough-0123';
@@ -22,17 +25,22 @@ afterAll(async () => {
   await harness?.stop();
 });
 
+async function emailAbout(request: CardOperationRequest, approver: Person): Promise<InboxEmail> {
+  const [email] = (await waitForEmails(approver.email, 1)).filter((e) => e.subject.includes(request.requestId));
+  return email!;
+}
+
 /** The Approve, Postpone and Reject links of `approver`'s email about `request`, pointed at this worker. */
 async function linksIn(request: CardOperationRequest, approver: Person): Promise<{ approve: string; postpone: string; reject: string }> {
-  const [email] = (await waitForEmails(approver.email, 1)).filter((e) => e.subject.includes(request.requestId));
+  const email = await emailAbout(request, approver);
   const found = [...email!.html!.matchAll(/href="([^"]*\/email-actions\/[^"]+)"/g)].map((m) => `${base}${new URL(m[1]!.replace(/&amp;/g, '&')).pathname}`);
   expect(email!.text).toContain('/email-actions/');
   expect(found).toHaveLength(3);
   return { approve: found[0]!, postpone: found[1]!, reject: found[2]! };
 }
 
-async function opened(): Promise<CardOperationRequest> {
-  const request = aRequest('LOCK_CARD');
+async function opened(overrides: Partial<CardOperationRequest> = {}): Promise<CardOperationRequest> {
+  const request = aRequest('LOCK_CARD', overrides);
   await harness.publishRequest(request);
   await harness.waitForEvents(request.requestId, 1);
   return request;
@@ -90,15 +98,55 @@ test('when an approver rejects from the email, then the confirmation asks for a 
   expect(rejected).toMatchObject({ type: 'REJECTED', decision: { reason: 'The card is still in use', approver: { id: request.approvers[1]!.id } } });
 });
 
-test('an approver no longer asked (reassigned away) is told so on opening the link, before any confirmation', async () => {
+test('an approver no longer asked (reassigned away) is told so on opening the link and on confirming it; the link decides neither as them nor as their successor', async () => {
   const request = await opened();
   const [away] = request.approvers;
   const { approve } = await linksIn(request, away!);
-  await harness.publishDecision({ decisionId: `reassign-${request.requestId}`, requestId: request.requestId, decision: 'REASSIGNED', approver: aPerson('operator'), reason: null, decidedAt: Date.now(), actingAs: 'OPERATOR', cardOutcomes: [], reassign: { from: away!, to: aPerson('successor') } });
+  const successor = aPerson('successor');
+  await harness.publishDecision({ decisionId: `reassign-${request.requestId}`, requestId: request.requestId, decision: 'REASSIGNED', approver: aPerson('operator'), reason: null, decidedAt: Date.now(), actingAs: 'OPERATOR', cardOutcomes: [], reassign: { from: away!, to: successor } });
   await harness.waitForEvents(request.requestId, 2);
+  const noLonger = expect.stringContaining("This link was sent to someone who is no longer one of the request&#39;s approvers");
   const opened2 = await fetch(approve);
-  expect([opened2.status, await opened2.text()]).toEqual([403, expect.stringContaining('This decision cannot be made')]);
+  const page = await opened2.text();
+  expect([opened2.status, page]).toEqual([403, expect.stringContaining('This decision cannot be made')]);
+  expect(page).toEqual(noLonger);
+  expect(page).not.toContain(successor.name);
+  const confirmed = await fetch(approve, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  expect([confirmed.status, await confirmed.text()]).toEqual([403, noLonger]);
   expect(harness.eventsFor(request.requestId).map((e) => e.type)).toEqual(['OPENED', 'REASSIGNED']);
+  const [{ count }] = await harness.db.query('SELECT count(*)::int AS count FROM email_link_uses WHERE request_id = $1', [request.requestId]);
+  expect(count).toBe(0);
+});
+
+test('no link in an approver email names anyone (the recipient, whose id is an address, the requester, the holder), in any reading of it', async () => {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const recipient = aPerson('approver', { id: `Ann.Approver.${tag}@Corp.example`, email: `ann.approver.${tag}@corp.example`, name: `Ann Approver ${tag}` });
+  const requester = aPerson('requester', { name: `Rita Requester ${tag}` });
+  const holder = aPerson('holder', { name: `Hugo Holder ${tag}` });
+  const request = await opened({ requester, cards: [aCard(holder)], approvers: [recipient, aPerson('approver')] });
+  const email = await emailAbout(request, recipient);
+  const links = [...email.html!.matchAll(/href="([^"]*\/email-actions\/[^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+  links.push(...(email.text!.match(/\S+\/email-actions\/\S+/g) ?? []));
+  expect(links).toHaveLength(6);
+  for (const link of links) expect({ link, named: peopleNamedIn(link, [recipient, requester, holder]) }).toEqual({ link, named: [] });
+  // And the link still works: it finds its person in the record.
+  const opening = await fetch(`${base}${new URL(links[0]!).pathname}`);
+  expect([opening.status, await opening.text()]).toEqual([200, expect.stringContaining(recipient.name)]);
+});
+
+test('a link in the previous version\'s format (the approver in the link), as links already sent and those an older replica signs during a rolling update, still confirms a decision once', async () => {
+  const request = await opened();
+  const approver = request.approvers[0]!;
+  await emailAbout(request, approver);
+  const before = linksBeforeReferences({ secret: SECRET, ttlMs: 3600_000, baseUrl: `${base}/email-actions` }, `opened-${request.requestId}`, request.requestId, approver, Date.now());
+  expect((await fetch(before.POSTPONED)).status).toBe(200);
+  const confirm = () => fetch(before.APPROVED, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const confirmed = await confirm();
+  expect([confirmed.status, await confirmed.text()]).toEqual([200, expect.stringContaining('Approval sent')]);
+  const [, approved] = await harness.waitForEvents(request.requestId, 2);
+  expect(approved).toMatchObject({ type: 'APPROVED', decision: { approver: { id: approver.id, email: approver.email }, actingAs: 'APPROVER' } });
+  expect((await confirm()).status).toBe(409);
+  expect((await fetch(before.REJECTED)).status).toBe(409);
 });
 
 test('a link for a closed request, a forged link and an expired link each show a clear page and change nothing', async () => {

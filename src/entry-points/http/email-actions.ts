@@ -1,7 +1,8 @@
 // One-click decisions from an approver email: GET /email-actions/<token> shows what the link would
 // do and asks to confirm (a GET never decides: mail scanners follow links); POST confirms. The
-// decision is published exactly as the API publishes one, as the approver the signed link names,
-// and every rule the API and the worker apply still holds. A link decides once.
+// decision is published exactly as the API publishes one, as the person the signed link was sent
+// to (found among the people the request's record names: the link names nobody), and every rule
+// the API and the worker apply still holds. A link decides once.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import type { ApprovalQueries } from '../../data-access/approval-queries';
 import type { EmailLinkUses } from '../../data-access/email-link-uses';
 import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '../../adapters/email/decision-links';
 import type { ApprovalDecision } from '../../domain/card-operation';
-import { approverRefusal } from '../../domain/approval-policy';
+import { approverRefusal, approversNamedBy, type Refusal } from '../../domain/approval-policy';
 import { decisionBy } from '../../domain/callers';
 import { TokenPath } from './api-schemas';
 import { REFUSAL_STATUS } from './http-errors';
@@ -44,6 +45,9 @@ function page(status: number, title: string, body: string): { status: number; ht
 
 const sorry = (status: number, title: string, text: string) => page(status, title, `<p>${escapeHtml(text)}</p><p>Nothing was changed.</p>`);
 
+/** A link whose person the request no longer names: it decides for nobody, and as nobody else. */
+const NO_LONGER_ASKED: Refusal = { code: 'NOT_AN_APPROVER', message: "This link was sent to someone who is no longer one of the request's approvers (their part may have been reassigned)." };
+
 /**
  * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`).
  * Every refusal the worker would give for this person now is given before a confirmation is offered.
@@ -59,15 +63,19 @@ export async function emailAction(deps: EmailActionDeps, token: string, confirm:
   const words = WORDS[link.decision];
   const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
   if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
-  const refusal = approverRefusal(record, link.approver, [], Date.now());
-  if (refusal) return page(REFUSAL_STATUS[refusal.code], 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
+  const refused = (refusal: Refusal) => page(REFUSAL_STATUS[refusal.code], 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
+  // Links go only to approvers the record lists (delegates get no emails): the person is one of them unless their part was reassigned.
+  const approver = link.recipientAmong(approversNamedBy(record));
+  if (!approver) return refused(NO_LONGER_ASKED);
+  const refusal = approverRefusal(record, approver, [], Date.now());
+  if (refusal) return refused(refusal);
 
-  const identity = { ...link.approver, roles: ['approver' as const] };
+  const identity = { id: approver.id, name: approver.name, email: approver.email, roles: ['approver' as const] };
   const summary = `<table style="font-size:14px;line-height:20px;margin:0 0 16px;">
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Request</th><td>${escapeHtml(record.requestId)}</td></tr>
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Operation</th><td>${escapeHtml(record.operation)}</td></tr>
 <tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Requester</th><td>${escapeHtml(record.requester.name)}</td></tr>
-<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">You</th><td>${escapeHtml(link.approver.name)}</td></tr></table>`;
+<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">You</th><td>${escapeHtml(approver.name)}</td></tr></table>`;
   const confirmation = (status: number, problem = '') =>
     page(
       status,
@@ -106,7 +114,7 @@ const HEADERS = {
 
 /** GET and POST /email-actions/{token}, on `app`. */
 export function registerEmailActions(app: FastifyInstance, deps: () => EmailActionDeps): void {
-  const pages = { 200: html('the confirmation page, or the decision sent'), 400: html('the link is not valid, or the reason is missing or not valid text'), 403: html('this person may not decide'), 404: html('no such request'), 409: html('the link was used, or the request takes no more decisions'), 410: html('the link has expired'), 413: html('the form is too large') };
+  const pages = { 200: html('the confirmation page, or the decision sent'), 400: html('the link is not valid, or the reason is missing or not valid text'), 403: html('this person may not decide, or the request no longer names the person the link was sent to'), 404: html('no such request'), 409: html('the link was used, or the request takes no more decisions'), 410: html('the link has expired'), 413: html('the form is too large') };
   const api = app.withTypeProvider<ZodTypeProvider>();
   /** Sets the page's status and headers; the page is the answer. */
   const answerWith = (reply: FastifyReply, answer: { status: number; html: string }): string => {
@@ -131,8 +139,8 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
       operationId: 'confirmEmailAction',
       tags: ['Email actions'],
       security: [],
-      summary: "Confirms a one-click link: publishes the decision as the approver the link names (reason required to reject)",
-      description: 'Refused at once, on a page with the same status, as the API refuses a decision (403 for the requester, a holder or someone not asked; 409 for a request that has ended or is past its expiry, or a second vote).',
+      summary: 'Confirms a one-click link: publishes the decision as the approver it was sent to (reason required to reject)',
+      description: 'Refused at once, on a page with the same status, as the API refuses a decision (403 for the requester, a holder, someone not asked, or a person the request no longer names; 409 for a request that has ended or is past its expiry, or a second vote).',
       params: TokenPath,
       body: z.strictObject({ reason: z.string().optional() }),
       response: pages,
