@@ -173,6 +173,7 @@ describe('failed connections', () => {
       );
       expect(leaks(`${cli.stdout}${cli.stderr}`)).toEqual([]);
       expect(leaks(fs.readFileSync(harness.logFile, 'utf8'))).toEqual([]);
+      expect(leaks(fs.readFileSync(harness.accessLogFile, 'utf8'))).toEqual([]);
     }, 60_000);
   });
 });

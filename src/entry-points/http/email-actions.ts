@@ -11,6 +11,7 @@ import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '..
 import type { ApprovalDecision } from '../../domain/card-operation';
 import { approverRefusal } from '../../domain/approval-policy';
 import { decisionBy } from '../../domain/callers';
+import { accessed, actedAs } from './access-log';
 import { TokenPath } from './api-schemas';
 import { REFUSAL_STATUS } from './http-errors';
 import { html } from './routes';
@@ -47,9 +48,11 @@ const sorry = (status: number, title: string, text: string) => page(status, titl
 /**
  * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`).
  * Every refusal the worker would give for this person now is given before a confirmation is offered.
+ * `read` hears of a link that verifies and has not expired (the access log names its approver).
  */
-export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined): Promise<{ status: number; html: string }> {
+export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined, read?: (link: DecisionLink) => void): Promise<{ status: number; html: string }> {
   const link = deps.links.read(token, Date.now());
+  if (typeof link !== 'string') read?.(link);
   if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
   if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
   if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
@@ -108,6 +111,11 @@ const HEADERS = {
 export function registerEmailActions(app: FastifyInstance, deps: () => EmailActionDeps): void {
   const pages = { 200: html('the confirmation page, or the decision sent'), 400: html('the link is not valid, or the reason is missing or not valid text'), 403: html('this person may not decide'), 404: html('no such request'), 409: html('the link was used, or the request takes no more decisions'), 410: html('the link has expired'), 413: html('the form is too large') };
   const api = app.withTypeProvider<ZodTypeProvider>();
+  /** The link's approver (by id) and request, for the access log. */
+  const noteLink = (request: FastifyRequest) => (link: DecisionLink) => {
+    actedAs(request, link.approver.id, ['approver']);
+    accessed(request, [link.requestId]);
+  };
   /** Sets the page's status and headers; the page is the answer. */
   const answerWith = (reply: FastifyReply, answer: { status: number; html: string }): string => {
     reply.code(answer.status).headers(HEADERS).type('text/html; charset=utf-8');
@@ -120,7 +128,7 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
     method: 'GET',
     url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
     schema: { operationId: 'showEmailAction', tags: ['Email actions'], security: [], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined)),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined, noteLink(request))),
   });
   api.route({
     method: 'POST',
@@ -137,6 +145,6 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
       body: z.strictObject({ reason: z.string().optional() }),
       response: pages,
     },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null })),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null }, noteLink(request))),
   });
 }
