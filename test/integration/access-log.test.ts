@@ -120,6 +120,15 @@ test('when a one-click link is opened, a forged one is tried and someone signs i
   expect(await theLine((l) => l.operation === 'signInLocally', 'a sign-in')).toMatchObject({ callerId: signingIn.id, callerRoles: ['approver'], method: 'POST', status: 200 });
 });
 
+test('when a search breaks the query rules or a path names no route, then each leaves a line too: naming the caller, and not the path', async () => {
+  const operatorToken = await tokenFor(operator, ['operator']);
+  // The token is verified before the query: the refusal names who was refused.
+  expect((await call('GET', '/api/requests?q=ab', operatorToken)).status).toBe(400);
+  expect(await theLine((l) => l.operation === 'searchRequests' && l.status === 400, 'a search refused')).toMatchObject({ callerId: operator.id, terms: { q: { length: 2, hmac: auditorsHash('ab') } } });
+  expect((await call('GET', `/api/people/${encodeURIComponent(holder.name)}`, operatorToken)).status).toBe(404);
+  expect(await theLine((l) => l.status === 404 && l.method === 'GET' && l.route === null, 'a path no route has')).toMatchObject({ operation: null, requestIds: [] });
+});
+
 test('when the same name is searched for again in other letters, then its hash is the same; no line holds a name, an address, the term or a link, and none is in the worker\'s log', async () => {
   const operatorToken = await tokenFor(operator, ['operator']);
   expect((await call('GET', `/api/requests?q=${encodeURIComponent(term.toUpperCase())}&approver=${encodeURIComponent(first.id)}`, operatorToken)).status).toBe(200);

@@ -78,12 +78,12 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   const who = callerOf;
   /** A write: signed in, and safe to retry with an Idempotency-Key (its header declared with the route's schema). */
   const keyed = idempotency(() => deps().idempotencyKeys, (request) => who(request).id);
-  const write = { preHandler: [signedIn, keyed.claim], onSend: keyed.settle };
+  const write = { preValidation: signedIn, preHandler: keyed.claim, onSend: keyed.settle };
 
   api.route({
     method: 'GET',
     url: '/api/me',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: { ...bearer, operationId: 'getMe', tags: [TAGS.session], summary: 'Who the token says the caller is', response: { 200: json(S.Me), ...errorsOf(401, 503) } },
     handler: async (request) => who(request),
   });
@@ -91,7 +91,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/requests',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'searchRequests',
@@ -123,7 +123,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/tasks',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'listTasks',
@@ -146,7 +146,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/requests/:requestId',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'getRequest',
@@ -295,7 +295,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/delegations',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: { ...bearer, operationId: 'listDelegations', tags: [TAGS.delegations], summary: 'Delegations from or to the caller (operators: all)', response: { 200: json(S.Delegations), ...errorsOf(401, 503) } },
     handler: async (request) => {
       const caller = who(request);
@@ -337,7 +337,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'DELETE',
     url: '/api/delegations/:delegationId',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'revokeDelegation',

@@ -45,14 +45,14 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
     if (!callerOf(request).roles.includes('operator')) throw new HttpError(403, 'FORBIDDEN', 'only operators see and unpark parked events and timers');
   };
   const keyed = idempotency(() => deps().idempotencyKeys, (request) => callerOf(request).id);
-  const write = { preHandler: [operator, keyed.claim], onSend: keyed.settle };
+  const write = { preValidation: operator, preHandler: keyed.claim, onSend: keyed.settle };
   const listErrors = errorsOf(400, 401, 403, 503);
   const unparked = { 200: json(S.Unparked), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) };
 
   api.route({
     method: 'GET',
     url: '/api/parked-events',
-    preHandler: operator,
+    preValidation: operator,
     schema: { ...bearer, operationId: 'listParkedEvents', tags: [TAG], summary: 'Operators: events that could not be published, why, and how many later events of their request wait behind each', response: { 200: json(S.ParkedEvents), ...listErrors } },
     handler: async (request) => page(request, await deps().events.parked(PARKED_LIMIT + 1)),
   });
@@ -73,7 +73,7 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
   api.route({
     method: 'GET',
     url: '/api/parked-timers',
-    preHandler: operator,
+    preValidation: operator,
     schema: { ...bearer, operationId: 'listParkedTimers', tags: [TAG], summary: 'Operators: approvals whose timers were parked because firing them failed on their own, and why', response: { 200: json(S.ParkedTimers), ...listErrors } },
     handler: async (request) => page(request, await deps().timers.parkedTimers(PARKED_LIMIT + 1)),
   });
