@@ -27,7 +27,7 @@ import { startRetention } from './entry-points/relays/retention-loop';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { startTimerLoop } from './entry-points/relays/timer-loop';
 import { allTopics, topicSpecs, type Config } from './libraries/config';
-import type { Logger } from './libraries/logger';
+import { openAccessLog, type Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
 import { classify } from './libraries/errors';
@@ -79,10 +79,12 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   const components = componentList(logger, signal);
   const metrics = createMetrics();
   try {
-    // The port first: a taken one fails start-up before anything else, and probes get answers
-    // (live; not ready, with what start-up waits for) from now on.
+    // The port first, after only the access log its answers are written to (which so stops after
+    // it): a taken port fails start-up before anything else, and probes get answers (live; not
+    // ready, with what start-up waits for) from now on.
+    const access = await components.start('access log', () => openAccessLog(config.accessLog.destination));
     const server = await components.start('http', () =>
-      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, startingStep: components.current }),
+      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current }),
     );
     const { dataSource, migrated } = await components.start('database', () =>
       untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {

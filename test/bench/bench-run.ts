@@ -273,7 +273,9 @@ export interface WorkerProcess {
 export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
   // --profile writes the worker's CPU profile to bench-results/ when it exits.
   const profile = process.argv.includes('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench-results')}`] : [];
-  const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The access log is written as in production, to a file, so that it does not flood the bench's stderr.
+  const accessLog = path.join(ROOT, 'bench-results', 'access.log');
+  const child = spawn(process.execPath, [...profile, ...WORKER_ARGS], { cwd: ROOT, env: { ...process.env, ACCESS_LOG: accessLog, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const usage = (): { cpuSeconds: number; peakRssMb: number } => {
     const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');

@@ -13,6 +13,7 @@ import { freePort } from '../support/ports';
 import { startOidcProvider, type OidcAccount, type TestOidcProvider } from '../support/oidc-provider-process';
 import { startHarness, type Harness } from '../support/test-worker';
 import { pollUntil } from '../../src/libraries/retry';
+import { accessLines } from '../support/access-log';
 
 const SHOTS = path.join(__dirname, '..', '..', 'test-artifacts', 'screenshots');
 const RESOURCE = 'https://card-approvals.example.com/api';
@@ -138,6 +139,10 @@ test('when an approver signs in through the identity provider, then the page sho
   const log = await pollUntil(async () => fs.readFileSync(harness.logFile, 'utf8'), (text) => text.includes('signed in through the identity provider'), { what: 'the sign-in in the log' });
   expect(log).not.toContain(code);
   expect(log).not.toContain(token);
+  // The access log names who signed in, by id only.
+  await pollUntil(async () => accessLines(harness.accessLogFile), (lines) => lines.some((l) => l.operation === 'signInCallback' && l.callerId === approver.id && l.status === 200), { what: 'the sign-in in the access log' });
+  const accessLog = fs.readFileSync(harness.accessLogFile, 'utf8');
+  for (const hidden of [code!, token, approver.name, approver.email]) expect(accessLog).not.toContain(hidden);
   await context.close();
 }, 60_000);
 

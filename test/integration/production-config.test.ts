@@ -33,6 +33,7 @@ const production = (): Record<string, string> => ({
   AUTH_JWKS_URL: 'https://idp.bank.example/jwks',
   AUTH_SECRET: '',
   AUTH_LOCAL_SIGNIN: '',
+  ACCESS_LOG_HASH_KEY: 'an-access-log-key-that-is-long-enough-0123',
   LOG_LEVEL: 'info',
 });
 
@@ -69,6 +70,7 @@ test.each(['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'SMTP_URL', '
 
 test.each<[string, Record<string, string>, RegExp]>([
   ['no way to authenticate API callers', { AUTH_JWKS_URL: '' }, /^invalid configuration: AUTH_JWKS_URL must be set in production .*or set API_ENABLED=false/],
+  ['no key for the access log\'s search-term hashes', { ACCESS_LOG_HASH_KEY: '' }, /^invalid configuration: ACCESS_LOG_HASH_KEY must be set in production .*or set API_ENABLED=false/],
   ['local sign-in', { AUTH_JWKS_URL: '', AUTH_SECRET: 'a-secret-that-is-long-enough-0123456789', AUTH_LOCAL_SIGNIN: 'true' }, /^invalid configuration: AUTH_LOCAL_SIGNIN=true is refused in production/],
   ['a JWKS URL over plain http off loopback', { AUTH_JWKS_URL: 'http://idp.bank.example/jwks' }, /^invalid configuration: AUTH_JWKS_URL="http:\/\/idp.bank.example\/jwks" must use https/],
   ['AUTH_SECRET beside a JWKS URL', { AUTH_SECRET: 'a-secret-that-is-long-enough-0123456789' }, /^invalid configuration: AUTH_SECRET cannot be used with AUTH_JWKS_URL/],
@@ -78,8 +80,8 @@ test.each<[string, Record<string, string>, RegExp]>([
   expect(lines).toEqual([expect.stringMatching(line)]);
 }, 30_000);
 
-test('with the API switched off, production needs no way to authenticate callers', async () => {
-  const worker = startWorkerProcess({ ...production(), AUTH_JWKS_URL: '', API_ENABLED: 'false' });
+test('with the API switched off, production needs no way to authenticate callers, nor a key for search-term hashes', async () => {
+  const worker = startWorkerProcess({ ...production(), AUTH_JWKS_URL: '', ACCESS_LOG_HASH_KEY: '', API_ENABLED: 'false' });
   const before = connections;
   await new Promise<void>((resolve) => {
     const poll = setInterval(() => connections > before && (clearInterval(poll), resolve()), 50);

@@ -53,7 +53,7 @@ async function workerOutput(env: Record<string, string>): Promise<string> {
 }
 
 test('the secret settings are the ones this test covers', () => {
-  expect(SECRETS.sort()).toEqual(['AUTH_OIDC_CLIENT_SECRET', 'AUTH_SECRET', 'CARD_APPROVALS_TOKEN', 'DATABASE_URL', 'EMAIL_LINK_SECRET', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD', 'SMTP_URL']);
+  expect(SECRETS.sort()).toEqual(['ACCESS_LOG_HASH_KEY', 'AUTH_OIDC_CLIENT_SECRET', 'AUTH_SECRET', 'CARD_APPROVALS_TOKEN', 'DATABASE_URL', 'EMAIL_LINK_SECRET', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD', 'SMTP_URL']);
 });
 
 describe('configuration errors', () => {
@@ -74,6 +74,7 @@ describe('configuration errors', () => {
     ['SMTP_URL of another scheme', { SMTP_URL: `ftp://mailer:${MARKER}@smtp.bank.example` }],
     ['SMTP_URL not a URL', { SMTP_URL: `mailer:${MARKER}` }],
     ['AUTH_SECRET too short', { AUTH_SECRET: MARKER }],
+    ['ACCESS_LOG_HASH_KEY too short', { ACCESS_LOG_HASH_KEY: MARKER }],
     ['AUTH_SECRET beside a JWKS URL', { AUTH_SECRET: `${MARKER}${MARKER}`, AUTH_JWKS_URL: 'https://idp.bank.example/jwks' }],
     ['EMAIL_LINK_SECRET with a short key', { EMAIL_LINK_SECRET: `${MARKER}${MARKER},${MARKER}` }],
     ['AUTH_OIDC_CLIENT_SECRET without an issuer', { AUTH_OIDC_CLIENT_SECRET: MARKER }],
@@ -143,6 +144,7 @@ describe('failed connections', () => {
         AUTH_ISSUER: '',
         OPERATOR_URL: 'http://127.0.0.1:8080/approvals',
         EMAIL_LINK_SECRET: `${MARKER}${MARKER}`,
+        ACCESS_LOG_HASH_KEY: `${MARKER}${MARKER}`,
         LOG_LEVEL: 'debug',
       });
     });
@@ -171,6 +173,7 @@ describe('failed connections', () => {
       );
       expect(leaks(`${cli.stdout}${cli.stderr}`)).toEqual([]);
       expect(leaks(fs.readFileSync(harness.logFile, 'utf8'))).toEqual([]);
+      expect(leaks(fs.readFileSync(harness.accessLogFile, 'utf8'))).toEqual([]);
     }, 60_000);
   });
 });

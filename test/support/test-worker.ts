@@ -27,6 +27,8 @@ export interface Harness {
   config: Config;
   /** The file the in-process workers log to (a test artifact). */
   logFile: string;
+  /** The file their access log goes to (ACCESS_LOG; a test artifact). */
+  accessLogFile: string;
   /** The variables that point a worker at this harness's topics and database. */
   env: Record<string, string>;
   db: DataSource;
@@ -60,6 +62,9 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const databaseUrl = new URL(process.env.DATABASE_URL!);
   databaseUrl.pathname = `${databaseUrl.pathname}_${run}`;
   await ensureDatabase(databaseUrl.toString());
+  // The worker's logs are kept as test artifacts, one file per harness, and one for its access log.
+  const logFile = path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`);
+  const accessLogFile = path.join(__dirname, '..', '..', 'test-artifacts', `access-${run}.log`);
   const env: Record<string, string> = {
     DATABASE_URL: databaseUrl.toString(),
     TOPIC_PREFIX: `test-${run}.`,
@@ -67,11 +72,10 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
     TOPIC_PARTITIONS: '2',
     HTTP_PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    ACCESS_LOG: accessLogFile,
     ...overrides,
   };
   const config = loadConfig({ ...process.env, ...env });
-  // The worker's logs are kept as a test artifact, one file per harness.
-  const logFile = path.join(__dirname, '..', '..', 'test-artifacts', `worker-${run}.log`);
   const logger = createLogger(config.logLevel, logFile);
   const codec = new AvroCodec(config.schemaRegistryUrl);
   const kafka = createKafka(config.kafka, logger, `test-${run}`);
@@ -107,6 +111,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const harness: Harness = {
     config,
     logFile,
+    accessLogFile,
     env,
     db,
     async publishRequest(request, ...decisions) {

@@ -219,7 +219,20 @@ describe('declared settings', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
       ...['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'SMTP_URL', 'SMTP_FROM', 'OPERATOR_URL'].map((name) => expect.stringMatching(new RegExp(`^${name} must be set in production \\(NODE_ENV=production\\): `))),
       expect.stringMatching(/^AUTH_JWKS_URL must be set in production .*\(or set API_ENABLED=false\)$/),
+      expect.stringMatching(/^ACCESS_LOG_HASH_KEY must be set in production .*\(or set API_ENABLED=false\)$/),
     ]);
+  });
+
+  test('the access log goes to stderr unless told otherwise; its hash key is fixed in development, at least 32 characters when given, and needed in production while the API is on', () => {
+    expect(loadConfig({}).accessLog).toEqual({ destination: 'stderr', hashKey: expect.any(String) });
+    expect(loadConfig({ ACCESS_LOG: 'stdout', ACCESS_LOG_HASH_KEY: 'k'.repeat(32) }).accessLog).toEqual({ destination: 'stdout', hashKey: 'k'.repeat(32) });
+    expect(problemsOf({ ACCESS_LOG_HASH_KEY: 'short' })).toEqual(['ACCESS_LOG_HASH_KEY must be at least 32 characters']);
+    const production = { NODE_ENV: 'production', AUTH_JWKS_URL: 'https://idp.bank.example/jwks' };
+    expect(problemsOf(production)).toContainEqual(expect.stringMatching(/^ACCESS_LOG_HASH_KEY must be set in production/));
+    expect(problemsOf({ ...production, ACCESS_LOG_HASH_KEY: 'short' }).filter((p) => p.startsWith('ACCESS_LOG_HASH_KEY'))).toEqual(['ACCESS_LOG_HASH_KEY must be at least 32 characters']);
+    for (const env of [{ ...production, ACCESS_LOG_HASH_KEY: 'k'.repeat(32) }, { ...production, API_ENABLED: 'false' }]) {
+      expect(problemsOf(env).filter((p) => p.startsWith('ACCESS_LOG_HASH_KEY'))).toEqual([]);
+    }
   });
 
   test('a JSON setting with a syntax error names the line and column, and reads from its _FILE as well', () => {

@@ -13,6 +13,7 @@ import { InvalidCursorError, decodeCursor, encodeCursor, type Position, type Sor
 import { samePerson, type Delegation } from '../../domain/approval-policy';
 import { canSee, decisionBy, personOf, reassignmentBy, tasksOf, type Identity } from '../../domain/callers';
 import type { ApprovalDecision } from '../../domain/card-operation';
+import { accessed, actedAs } from './access-log';
 import * as S from './api-schemas';
 import { DELEGATION_MAX_DAYS, PAGE_LIMIT, REASSIGN_ALL_LIMIT } from './api-schemas';
 import type { Authenticate } from './auth';
@@ -77,12 +78,12 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   const who = callerOf;
   /** A write: signed in, and safe to retry with an Idempotency-Key (its header declared with the route's schema). */
   const keyed = idempotency(() => deps().idempotencyKeys, (request) => who(request).id);
-  const write = { preHandler: [signedIn, keyed.claim], onSend: keyed.settle };
+  const write = { preValidation: signedIn, preHandler: keyed.claim, onSend: keyed.settle };
 
   api.route({
     method: 'GET',
     url: '/api/me',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: { ...bearer, operationId: 'getMe', tags: [TAGS.session], summary: 'Who the token says the caller is', response: { 200: json(S.Me), ...errorsOf(401, 503) } },
     handler: async (request) => who(request),
   });
@@ -90,7 +91,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/requests',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'searchRequests',
@@ -114,6 +115,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
         limit: q.limit,
       };
       const { items, next, total, totalCapped } = await deps().queries.search(filter);
+      accessed(request, items.map((r) => r.requestId));
       return { items, nextCursor: cursorOf(next), total, totalCapped };
     },
   });
@@ -121,7 +123,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/tasks',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'listTasks',
@@ -136,6 +138,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       const d = deps();
       const read = (ids: string[], limit: number, after: Position | undefined) => d.queries.pendingFor(ids, limit, after);
       const { items, next } = await tasksOf(read, caller, await standInsOf(d, caller), request.query.limit, cursorIn(request.query.cursor, 'opened_at'), Date.now());
+      accessed(request, items.map((r) => r.requestId));
       return { items, nextCursor: cursorOf(next) };
     },
   });
@@ -143,7 +146,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/requests/:requestId',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'getRequest',
@@ -232,6 +235,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       if (!caller.roles.includes('operator')) throw new HttpError(403, 'REASSIGNMENT_NOT_ALLOWED', 'only operators reassign requests');
       const fromId = request.body.from.trim();
       const open = await d.queries.openWith(fromId, REASSIGN_ALL_LIMIT + 1);
+      accessed(request, open.slice(0, REASSIGN_ALL_LIMIT).map((r) => r.requestId));
       const moved: ApprovalDecision[] = [];
       const refusals: Array<{ requestId: string; status: number; error: string; message: string }> = [];
       const now = Date.now();
@@ -266,6 +270,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       const d = deps();
       const caller = who(request);
       const items = request.body.decisions;
+      accessed(request, items.map((i) => i.requestId));
       // A request twice in one call is refused whole, before anything is published: which one counts would be a guess.
       if (new Set(items.map((i) => i.requestId)).size < items.length) throw new HttpError(400, 'INVALID_BODY', 'a request appears more than once');
       const standIns = await standInsOf(d, caller);
@@ -290,7 +295,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'GET',
     url: '/api/delegations',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: { ...bearer, operationId: 'listDelegations', tags: [TAGS.delegations], summary: 'Delegations from or to the caller (operators: all)', response: { 200: json(S.Delegations), ...errorsOf(401, 503) } },
     handler: async (request) => {
       const caller = who(request);
@@ -332,7 +337,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   api.route({
     method: 'DELETE',
     url: '/api/delegations/:delegationId',
-    preHandler: signedIn,
+    preValidation: signedIn,
     schema: {
       ...bearer,
       operationId: 'revokeDelegation',
@@ -374,7 +379,9 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
       const signIn = deps().signInLocally;
       if (!signIn) throw new HttpError(404, 'LOCAL_SIGNIN_DISABLED', 'local sign-in is off (AUTH_LOCAL_SIGNIN)');
       const { id, name, email, roles } = request.body;
-      return { token: await signIn({ id: id.trim(), name, email, roles }) };
+      const token = await signIn({ id: id.trim(), name, email, roles });
+      actedAs(request, id.trim(), roles);
+      return { token };
     },
   });
 }

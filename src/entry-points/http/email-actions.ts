@@ -12,6 +12,7 @@ import { EMAIL_ACTIONS_SEGMENT, type DecisionLinks, type DecisionLink } from '..
 import type { ApprovalDecision } from '../../domain/card-operation';
 import { approverRefusal, approversNamedBy, type Refusal } from '../../domain/approval-policy';
 import { decisionBy } from '../../domain/callers';
+import { accessed, actedAs } from './access-log';
 import { TokenPath } from './api-schemas';
 import { REFUSAL_STATUS } from './http-errors';
 import { html } from './routes';
@@ -45,27 +46,37 @@ function page(status: number, title: string, body: string): { status: number; ht
 
 const sorry = (status: number, title: string, text: string) => page(status, title, `<p>${escapeHtml(text)}</p><p>Nothing was changed.</p>`);
 
+/** What the access log hears of a link. */
+interface LinkSeen {
+  request(requestId: string): void;
+  approver(approverId: string): void;
+}
+
 /** A link whose person the request no longer names: it decides for nobody, and as nobody else. */
 const NO_LONGER_ASKED: Refusal = { code: 'NOT_AN_APPROVER', message: "This link was sent to someone who is no longer one of the request's approvers (their part may have been reassigned)." };
 
 /**
  * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`).
  * Every refusal the worker would give for this person now is given before a confirmation is offered.
+ * `seen` hears of the request a link that verifies and has not expired is about, and then of the
+ * person it was sent to, once found among those the request names (the access log names them).
  */
-export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined): Promise<{ status: number; html: string }> {
+export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined, seen?: LinkSeen): Promise<{ status: number; html: string }> {
   const link = deps.links.read(token, Date.now());
+  if (typeof link !== 'string') seen?.request(link.requestId);
   if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
   if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
   if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
   const found = await deps.queries.get(link.requestId);
   if (!found) return sorry(404, 'Request not found', `There is no request ${link.requestId}.`);
   const { record, expiresAt } = found;
+  // Links go only to approvers the record lists (delegates get no emails): the person is one of them unless their part was reassigned.
+  const approver = link.recipientAmong(approversNamedBy(record));
+  if (approver) seen?.approver(approver.id);
   const words = WORDS[link.decision];
   const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
   if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
   const refused = (refusal: Refusal) => page(REFUSAL_STATUS[refusal.code], 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
-  // Links go only to approvers the record lists (delegates get no emails): the person is one of them unless their part was reassigned.
-  const approver = link.recipientAmong(approversNamedBy(record));
   if (!approver) return refused(NO_LONGER_ASKED);
   const refusal = approverRefusal(record, approver, [], Date.now());
   if (refusal) return refused(refusal);
@@ -116,6 +127,11 @@ const HEADERS = {
 export function registerEmailActions(app: FastifyInstance, deps: () => EmailActionDeps): void {
   const pages = { 200: html('the confirmation page, or the decision sent'), 400: html('the link is not valid, or the reason is missing or not valid text'), 403: html('this person may not decide, or the request no longer names the person the link was sent to'), 404: html('no such request'), 409: html('the link was used, or the request takes no more decisions'), 410: html('the link has expired'), 413: html('the form is too large') };
   const api = app.withTypeProvider<ZodTypeProvider>();
+  /** The link's request and approver (by id), for the access log. */
+  const noteLink = (request: FastifyRequest): LinkSeen => ({
+    request: (requestId) => accessed(request, [requestId]),
+    approver: (approverId) => actedAs(request, approverId, ['approver']),
+  });
   /** Sets the page's status and headers; the page is the answer. */
   const answerWith = (reply: FastifyReply, answer: { status: number; html: string }): string => {
     reply.code(answer.status).headers(HEADERS).type('text/html; charset=utf-8');
@@ -128,7 +144,7 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
     method: 'GET',
     url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
     schema: { operationId: 'showEmailAction', tags: ['Email actions'], security: [], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined)),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined, noteLink(request))),
   });
   api.route({
     method: 'POST',
@@ -145,6 +161,6 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
       body: z.strictObject({ reason: z.string().optional() }),
       response: pages,
     },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null })),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null }, noteLink(request))),
   });
 }

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { AppError, classify, errorMessage, reportDefect } from '../../libraries/errors';
+import { registerAccessLog, type AccessLog } from './access-log';
 import { registerApprovalsApi, type ApiDeps } from './approvals-api';
 import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
 import { registerEmailActions, type EmailActionDeps } from './email-actions';
@@ -113,6 +114,8 @@ interface AppOptions {
   publicUrl: string;
   metrics: Metrics;
   logger: Logger;
+  /** Where every answer of the API, the one-click links and sign-in is logged. */
+  accessLog: AccessLog;
   /** What start-up is doing now, for readiness while it starts. */
   startingStep: () => string;
 }
@@ -135,6 +138,7 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onRoute', withRouteDefaults);
+  registerAccessLog(app, opts.accessLog);
 
   // Bodies: JSON and forms, each UTF-8, nothing else (415).
   app.removeAllContentTypeParsers();

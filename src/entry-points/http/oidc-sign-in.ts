@@ -19,12 +19,16 @@ import type { OidcSignInSettings } from '../../libraries/config';
 import type { Logger } from '../../libraries/logger';
 import { errorMessage } from '../../libraries/errors';
 import type { Authenticate } from './auth';
+import { actedAs } from './access-log';
 import { HttpError } from './http-errors';
 import { errorsOf } from './routes';
 
 export interface OidcSignIn {
-  /** Answers GET /auth/login and GET /auth/callback; returns false for any other request. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean>;
+  /**
+   * Answers GET /auth/login and GET /auth/callback; returns false for any other request.
+   * `signedIn` hears whom a callback signs in (their id), before the answer is written.
+   */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL, signedIn?: (id: string) => void): Promise<boolean>;
 }
 
 /** How long a sign-in may take at the provider before its callback is refused. */
@@ -143,7 +147,7 @@ export function createOidcSignIn(settings: OidcSignInSettings, authenticate: Aut
   }
 
   return {
-    async handle(req, res, url) {
+    async handle(req, res, url, signedIn) {
       if (req.method !== 'GET' || (url.pathname !== '/auth/login' && url.pathname !== '/auth/callback')) return false;
       try {
         if (url.pathname === '/auth/login') {
@@ -153,6 +157,7 @@ export function createOidcSignIn(settings: OidcSignInSettings, authenticate: Aut
         try {
           const { token, id } = await callback(req, url);
           logger.info({ sub: id }, 'signed in through the identity provider');
+          signedIn?.(id);
           handOver(res, token, settings.pageUrl, cookie('', 0));
         } catch (error) {
           if (!(error instanceof SignInRefused)) throw error;
@@ -275,7 +280,7 @@ export function registerOidcSignIn(app: FastifyInstance, signIn: () => OidcSignI
         const oidc = signIn();
         if (!oidc) throw new HttpError(404, 'NOT_FOUND', 'sign-in through an identity provider is not configured (AUTH_OIDC_ISSUER)');
         reply.hijack();
-        await oidc.handle(request.raw, reply.raw, new URL(request.raw.url ?? '/', 'http://localhost'));
+        await oidc.handle(request.raw, reply.raw, new URL(request.raw.url ?? '/', 'http://localhost'), (id) => actedAs(request, id, []));
       },
     });
   }

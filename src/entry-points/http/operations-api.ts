@@ -8,6 +8,7 @@ import type { EventOutbox } from '../../data-access/event-outbox';
 import type { IdempotencyKeys } from '../../data-access/idempotency-keys';
 import type { OperationalQueries } from '../../data-access/operational-queries';
 import type { Logger } from '../../libraries/logger';
+import { accessed } from './access-log';
 import * as S from './api-schemas';
 import { PARKED_LIMIT } from './api-schemas';
 import type { Authenticate } from './auth';
@@ -27,8 +28,12 @@ export interface OperationsDeps {
 
 const TAG = 'Operations';
 
-/** A list of at most PARKED_LIMIT, from one more read: whether more wait. */
-const page = <T>(rows: T[]) => ({ items: rows.slice(0, PARKED_LIMIT), more: rows.length > PARKED_LIMIT });
+/** A list of at most PARKED_LIMIT, from one more read: whether more wait. Its requests are noted for the access log. */
+const page = <T extends { requestId: string }>(request: FastifyRequest, rows: T[]) => {
+  const items = rows.slice(0, PARKED_LIMIT);
+  accessed(request, items.map((r) => r.requestId));
+  return { items, more: rows.length > PARKED_LIMIT };
+};
 
 /** The /api/parked-* routes, on `app`; `deps()` gives what they need once the worker has started. */
 export function registerOperationsApi(app: FastifyInstance, deps: () => OperationsDeps): void {
@@ -40,16 +45,16 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
     if (!callerOf(request).roles.includes('operator')) throw new HttpError(403, 'FORBIDDEN', 'only operators see and unpark parked events and timers');
   };
   const keyed = idempotency(() => deps().idempotencyKeys, (request) => callerOf(request).id);
-  const write = { preHandler: [operator, keyed.claim], onSend: keyed.settle };
+  const write = { preValidation: operator, preHandler: keyed.claim, onSend: keyed.settle };
   const listErrors = errorsOf(400, 401, 403, 503);
   const unparked = { 200: json(S.Unparked), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) };
 
   api.route({
     method: 'GET',
     url: '/api/parked-events',
-    preHandler: operator,
+    preValidation: operator,
     schema: { ...bearer, operationId: 'listParkedEvents', tags: [TAG], summary: 'Operators: events that could not be published, why, and how many later events of their request wait behind each', response: { 200: json(S.ParkedEvents), ...listErrors } },
-    handler: async () => page(await deps().events.parked(PARKED_LIMIT + 1)),
+    handler: async (request) => page(request, await deps().events.parked(PARKED_LIMIT + 1)),
   });
 
   api.route({
@@ -68,9 +73,9 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
   api.route({
     method: 'GET',
     url: '/api/parked-timers',
-    preHandler: operator,
+    preValidation: operator,
     schema: { ...bearer, operationId: 'listParkedTimers', tags: [TAG], summary: 'Operators: approvals whose timers were parked because firing them failed on their own, and why', response: { 200: json(S.ParkedTimers), ...listErrors } },
-    handler: async () => page(await deps().timers.parkedTimers(PARKED_LIMIT + 1)),
+    handler: async (request) => page(request, await deps().timers.parkedTimers(PARKED_LIMIT + 1)),
   });
 
   api.route({
@@ -80,6 +85,7 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
     schema: { ...bearer, headers: IdempotencyHeaders, operationId: 'unparkTimers', tags: [TAG], summary: 'Operators: put parked timers back, after the fix; what is due fires at the next poll', body: S.UnparkTimers, response: unparked },
     handler: async (request) => {
       const { requestIds } = request.body;
+      accessed(request, requestIds ?? []);
       const count = await deps().timers.unparkTimers(requestIds ?? 'all');
       deps().logger.info({ operator: callerOf(request).id, requestIds: requestIds ?? 'all', unparked: count }, 'parked timers put back by an operator');
       return { unparked: count };

@@ -1,6 +1,8 @@
 // How a route is declared here: every one takes a query schema (an empty one refuses any
 // parameter), JSON bodies need application/json, answers are described with their content, and a
-// route for signed-in callers declares bearer security and verifies the token before it runs.
+// route for signed-in callers declares bearer security and verifies the token before it validates
+// the call: an unauthenticated caller learns nothing of the rules, and a call refused for its
+// content is refused to someone known (the access log names them).
 import type { FastifyRequest, RouteOptions } from 'fastify';
 import { z } from 'zod';
 import type { Identity } from '../../domain/callers';
@@ -9,7 +11,7 @@ import type { Authenticate } from './auth';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Who calls, once the route's preHandler has verified the token. */
+    /** Who calls, once the route's preValidation hook has verified the token. */
     identity?: Identity;
   }
 }
@@ -17,12 +19,12 @@ declare module 'fastify' {
 /** The document's security of a route that needs a bearer token. */
 export const bearer = { security: [{ bearer: [] }] };
 
-/** A preHandler that verifies the caller's token with `authenticate()` and keeps who it names. */
+/** A hook (a route's preValidation) that verifies the caller's token with `authenticate()` and keeps who it names. */
 export const signedInWith = (authenticate: () => Authenticate) => async (request: FastifyRequest): Promise<void> => {
   request.identity = await authenticate()(request.headers.authorization);
 };
 
-/** Who calls a route whose preHandler verified the token. */
+/** Who calls a route whose hook verified the token. */
 export const callerOf = (request: FastifyRequest): Identity => request.identity!;
 
 /** What each error status means, in the document. */

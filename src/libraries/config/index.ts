@@ -78,6 +78,8 @@ export interface Config extends Policies {
   /** How long start-up waits for each dependency to answer. */
   startupWaitMs: number;
   logLevel: string;
+  /** The access log: where its lines go (ACCESS_LOG), and the key of its search-term hashes. */
+  accessLog: { destination: string; hashKey: string };
 }
 
 export class ConfigError extends Error {
@@ -155,7 +157,12 @@ export const WORKER_SETTINGS = {
   PARTITION_STALLED_AFTER_MS: setting({ kind: 'integer from 1000 to 3600000', doc: 'A partition with work waiting this long and no batch completing makes the worker not ready.', schema: int(1000, 3600_000), default: '60000' }),
   STARTUP_WAIT: setting({ kind: 'duration from 1s to 1h', doc: 'How long start-up waits for each dependency (the database, the schema registry, the broker) to answer, saying every 10 s what it waits for, before it exits naming the setting to check. A refusal (credentials, a wrong path) ends start-up at once.', schema: duration(1000, 3600_000), default: '2m' }),
   LOG_LEVEL: setting({ kind: 'fatal, error, warn, info, debug, trace, silent', doc: 'The log level.', schema: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info' }),
+  ACCESS_LOG: setting({ kind: 'stderr, stdout or a file path', doc: 'Where the access log goes: one JSON line, marked "log":"access", for every answer of the API, the one-click email links and sign-in. By default stderr, apart from the worker\'s log on stdout; a file is appended to (its directory is created) and must open at start-up.', schema: z.string().refine((v) => !/[\r\n]/.test(v), { error: 'must be a single line' }), default: 'stderr' }),
+  ACCESS_LOG_HASH_KEY: optional({ kind: 'text, at least 32 characters', doc: 'The key of the access log\'s search-term hashes: a search term is logged as its length and HMAC-SHA256 under this key, never as typed. Required in production unless API_ENABLED=false; development uses a fixed key that is no secret. A new key changes every hash from then on.', schema: z.string().min(32, { error: 'must be at least 32 characters' }), secret: true }),
 };
+
+/** The access log's hash key where none is set, in development only: no secret, so hashes made with it protect nothing. */
+const DEVELOPMENT_ACCESS_LOG_KEY = 'development-only-access-log-key-no-secret';
 
 /** Every setting, by subject: the configuration reference is made from these. */
 export const SETTINGS_BY_SUBJECT: Array<{ subject: string; settings: Settings }> = [
@@ -237,7 +244,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     partitionStalledAfterMs: v.PARTITION_STALLED_AFTER_MS,
     startupWaitMs: v.STARTUP_WAIT,
     logLevel: v.LOG_LEVEL,
+    accessLog: { destination: v.ACCESS_LOG, hashKey: v.ACCESS_LOG_HASH_KEY ?? DEVELOPMENT_ACCESS_LOG_KEY },
   };
+  // Only the API logs search terms: without it, nothing is hashed.
+  if (production && needs === 'worker' && config.auth.apiEnabled && v.ACCESS_LOG_HASH_KEY === undefined && !problems.some((p) => p.startsWith('ACCESS_LOG_HASH_KEY'))) {
+    problems.push("ACCESS_LOG_HASH_KEY must be set in production (NODE_ENV=production): the key of the access log's search-term hashes (or set API_ENABLED=false)");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -279,9 +291,9 @@ export function configurationReference(): string {
     '',
     'With `NODE_ENV=production` (the image sets it), every setting marked **required** must be given:',
     'the defaults shown serve development only (a local broker, database, registry and SMTP inbox).',
-    'Production also refuses `AUTH_LOCAL_SIGNIN`, and needs `AUTH_JWKS_URL` (or `AUTH_SECRET`) unless',
-    '`API_ENABLED=false`. In every mode, `AUTH_JWKS_URL` must use https off a loopback host and cannot',
-    'be set beside `AUTH_SECRET`.',
+    'Production also refuses `AUTH_LOCAL_SIGNIN`, and needs `AUTH_JWKS_URL` (or `AUTH_SECRET`) and',
+    '`ACCESS_LOG_HASH_KEY` unless `API_ENABLED=false`. In every mode, `AUTH_JWKS_URL` must use https off',
+    'a loopback host and cannot be set beside `AUTH_SECRET`.',
     '',
     ...sections.flatMap((s) => [s, '']),
   ].join('\n');
