@@ -51,12 +51,12 @@ const REMOVE: Record<RetentionKind, { keptFor: keyof RetentionTimes; gone: strin
       (table) => `DELETE FROM ${table} WHERE request_id IN (SELECT request_id FROM gone)`,
     ),
   },
-  // The history of a request that never came (its decisions refused UNKNOWN_REQUEST), with those decisions.
+  // The history of a request that never came (its decisions, refused UNKNOWN_REQUEST), with those decisions.
   unmatched_history: {
     keptFor: 'closedApprovalMs',
     gone: `DELETE FROM approval_history WHERE seq IN (
       SELECT h.seq FROM approval_history h
-      WHERE h.occurred_at < ${CUTOFF} AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.request_id = h.request_id)
+      WHERE h.refusal_code = 'UNKNOWN_REQUEST' AND h.occurred_at < ${CUTOFF} AND NOT EXISTS (SELECT 1 FROM approval_requests r WHERE r.request_id = h.request_id)
       ORDER BY h.occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)
       RETURNING request_id`,
     with: [
@@ -79,7 +79,7 @@ const OLDEST = `SELECT ${[
   `(SELECT min(sent_at) FROM email_outbox WHERE status = 'SENT')`,
   `(SELECT min(published_at) FROM approval_events WHERE published_at IS NOT NULL)`,
   `(SELECT min(closed_at) FROM approval_requests WHERE status <> 'PENDING')`,
-  `(SELECT min(occurred_at) FROM approval_history)`,
+  `(SELECT occurred_at FROM approval_history ORDER BY seq LIMIT 1)`,
   `(SELECT min(${DELEGATION_ENDED}) FROM approval_delegations WHERE ${DELEGATION_ENDED} < now())`,
 ]
   .map((oldest, i) => `coalesce(extract(epoch FROM now() - ${oldest}), 0)::float8 AS ${AGED_KINDS[i]}`)

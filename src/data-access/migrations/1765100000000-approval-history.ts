@@ -30,7 +30,8 @@ export class ApprovalHistory1765100000000 implements MigrationInterface {
         occurred_at   timestamptz NOT NULL
       )`);
     await db.query(`CREATE INDEX approval_history_request_idx ON approval_history (request_id, seq)`);
-    await db.query(`CREATE INDEX approval_history_occurred_idx ON approval_history (occurred_at)`);
+    // The history of a request that never came is its refused decisions: retention finds them by time.
+    await db.query(`CREATE INDEX approval_history_unmatched_idx ON approval_history (occurred_at) WHERE refusal_code = 'UNKNOWN_REQUEST'`);
     await db.query(`
       CREATE FUNCTION approval_history_of_events() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN

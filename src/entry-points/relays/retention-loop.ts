@@ -1,7 +1,9 @@
 // Retention, as a timed job of every worker: each polls, and the one that takes the run (when it
 // is due and no other holds it) removes every kind of row past its time. A round is one batch of
-// each kind; rounds follow at once while any batch came back full, so a stop waits for one round
-// at most. Then the run ends, and the next is due RETENTION_INTERVAL later, whichever worker takes it.
+// each kind; while any batch comes back full another round follows, after a pause four times as
+// long as the round took (retention takes at most a fifth of the time, so a large backlog does not
+// slow intake down), and a stop waits for one round at most. Then the run ends, and the next is due
+// RETENTION_INTERVAL later, whichever worker takes it.
 import { randomUUID } from 'node:crypto';
 import { RETENTION_KINDS, type Retention } from '../../data-access/retention';
 import type { Config } from '../../libraries/config';
@@ -13,6 +15,9 @@ import { startRelayLoop, type RelayLoop } from './relay-loop';
 export const RETENTION_BATCH = 500;
 /** How long a run is held without a word from its worker; a worker that died gives it up after this. */
 const LEASE_MS = 5 * 60_000;
+/** The pause after a full round: this many times the round's own time, at most MAX_PAUSE_MS. */
+const PAUSE_FACTOR = 4;
+const MAX_PAUSE_MS = 2000;
 
 export function startRetention(retention: Retention, settings: Config['retention'], metrics: Pick<Metrics, 'retentionRemoved'>, logger: Logger): RelayLoop {
   const holder = randomUUID();
@@ -27,6 +32,7 @@ export function startRetention(retention: Retention, settings: Config['retention
   const round = async (): Promise<number> => {
     if (!holding && !(holding = await retention.claim(holder, LEASE_MS))) return 0;
     let full = false;
+    const began = Date.now();
     try {
       for (const kind of RETENTION_KINDS) {
         const n = await retention.remove(kind, settings, RETENTION_BATCH);
@@ -40,7 +46,10 @@ export function startRetention(retention: Retention, settings: Config['retention
       await end(Math.min(settings.intervalMs, 60_000));
       throw error;
     }
-    if (full) return 1;
+    if (full) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(MAX_PAUSE_MS, PAUSE_FACTOR * (Date.now() - began))));
+      return 1;
+    }
     await end(settings.intervalMs);
     return 0;
   };
