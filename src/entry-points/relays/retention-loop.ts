@@ -1,8 +1,8 @@
 // Retention, as a timed job of every worker: each polls, and the one that takes the run (when it
 // is due and no other holds it) removes every kind of row past its time. A round is one batch of
-// each kind; while any batch comes back full another round follows, after a pause four times as
-// long as the round took (retention takes at most a fifth of the time, so a large backlog does not
-// slow intake down), and a stop waits for one round at most. Then the run ends, and the next is due
+// each kind; while any batch comes back full another round follows, after a pause nine times as
+// long as the round took (retention takes at most a tenth of the time, so a large backlog does not
+// slow intake down; a stop ends the pause), and a stop waits for one round at most. Then the run ends, and the next is due
 // RETENTION_INTERVAL later, whichever worker takes it.
 import { randomUUID } from 'node:crypto';
 import { RETENTION_KINDS, type Retention } from '../../data-access/retention';
@@ -16,13 +16,23 @@ export const RETENTION_BATCH = 500;
 /** How long a run is held without a word from its worker; a worker that died gives it up after this. */
 const LEASE_MS = 5 * 60_000;
 /** The pause after a full round: this many times the round's own time, at most MAX_PAUSE_MS. */
-const PAUSE_FACTOR = 4;
-const MAX_PAUSE_MS = 2000;
+const PAUSE_FACTOR = 9;
+const MAX_PAUSE_MS = 60_000;
 
 export function startRetention(retention: Retention, settings: Config['retention'], metrics: Pick<Metrics, 'retentionRemoved'>, logger: Logger): RelayLoop {
   const holder = randomUUID();
   let holding = false;
   let removed: Record<string, number> = {};
+  let stopping = false;
+  let endPause: (() => void) | undefined;
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      endPause = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const end = async (nextInMs: number): Promise<void> => {
     holding = false;
     await retention.finish(holder, nextInMs);
@@ -47,7 +57,7 @@ export function startRetention(retention: Retention, settings: Config['retention
       throw error;
     }
     if (full) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(MAX_PAUSE_MS, PAUSE_FACTOR * (Date.now() - began))));
+      if (!stopping) await pause(Math.min(MAX_PAUSE_MS, PAUSE_FACTOR * (Date.now() - began)));
       return 1;
     }
     await end(settings.intervalMs);
@@ -57,6 +67,8 @@ export function startRetention(retention: Retention, settings: Config['retention
   return {
     kick: loop.kick,
     async stop() {
+      stopping = true;
+      endPause?.();
       await loop.stop();
       // A run cut short is due again at once, for whichever worker is still there.
       if (holding) await end(0);
