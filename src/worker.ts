@@ -195,6 +195,7 @@ type HttpDeps = {
 function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
   const { dataSource, codec, kafka, metrics, logger } = deps;
   const queries = new OperationalQueries(dataSource);
+  const retention = new Retention(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
   metrics.useProbes({
     outboxBacklog: () => queries.outboxBacklog(),
@@ -202,7 +203,7 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
     timers: () => queries.timers(),
     consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
     stalledPartitions: () => deps.consumer.stalledPartitions(0),
-    oldestRows: () => new Retention(dataSource).oldestAges(),
+    oldestRows: () => retention.oldestAges(),
   });
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
   // One verifier for the API's bearer tokens and for the token a sign-in hands to the page.

@@ -7,6 +7,7 @@
 // their id and address on that request (an id can itself be an address). Who that is, by name and
 // address, is read when the link is opened, from the people the request's record names then: a
 // person no longer named there (reassigned away) is matched by no link, and nobody else can be.
+import { z } from 'zod';
 import type { Person } from '../../domain/card-operation';
 import type { Config } from '../../libraries/config';
 import { keyedDigest, signLink, verifyLink } from '../../libraries/signed-links';
@@ -31,15 +32,7 @@ export interface DecisionLink {
 export type LinkProblem = 'INVALID' | 'EXPIRED';
 
 /** What a link carries, as signed (format 2): nothing in it names a person. */
-interface LinkPayload {
-  v: 2;
-  linkId: string;
-  requestId: string;
-  /** Whom it was sent to: `recipientRef` of them. */
-  to: string;
-  decision: LinkDecision;
-  expiresAt: number;
-}
+type LinkPayload = z.output<typeof CurrentFormat>;
 
 /** Stands for one person on one request (another request gets another value, so links cannot be told to be one person's). */
 const recipientRef = (secret: string, requestId: string, person: Pick<Person, 'id' | 'email'>): string =>
@@ -69,52 +62,49 @@ export class DecisionLinks {
   /** The link a token stands for, or why it stands for none. */
   read(token: string, now: number): DecisionLink | LinkProblem {
     const verified = verifyLink(token, this.settings.secrets);
-    if (!verified || typeof verified.payload !== 'object' || verified.payload === null) return 'INVALID';
-    const payload = verified.payload as Record<string, unknown>;
-    const link = payload.v === 2 ? currentFormat(payload, verified.signedWith) : 'v' in payload ? undefined : formatBeforeReferences(payload);
+    const link = verified && linkOf(verified.payload, verified.signedWith);
     if (!link) return 'INVALID';
     return link.expiresAt <= now ? 'EXPIRED' : link;
   }
 }
 
-/** The fields every format has, checked. */
-function common(payload: Record<string, unknown>): Omit<DecisionLink, 'recipientAmong'> | undefined {
-  const { linkId, requestId, decision, expiresAt } = payload;
-  const valid =
-    typeof linkId === 'string' &&
-    typeof requestId === 'string' &&
-    idProblem('requestId', requestId) === undefined &&
-    typeof expiresAt === 'number' &&
-    Number.isSafeInteger(expiresAt) &&
-    expiresAt >= TIMESTAMP_RANGE.min &&
-    expiresAt <= TIMESTAMP_RANGE.max &&
-    LINK_DECISIONS.includes(decision as LinkDecision);
-  return valid ? { linkId, requestId, decision: decision as LinkDecision, expiresAt } : undefined;
-}
+/** The fields every format has. */
+const common = {
+  linkId: z.string(),
+  requestId: z.string().refine((id) => idProblem('requestId', id) === undefined),
+  decision: z.enum(LINK_DECISIONS),
+  expiresAt: z.int().min(TIMESTAMP_RANGE.min).max(TIMESTAMP_RANGE.max),
+};
 
-function currentFormat(payload: Record<string, unknown>, signedWith: string): DecisionLink | undefined {
-  const fields = common(payload);
-  const { to } = payload;
-  if (!fields || typeof to !== 'string') return undefined;
-  // Made with the key that signed the link, so a link signed before a key rotation still finds its person.
-  return { ...fields, recipientAmong: (people) => people.find((p) => recipientRef(signedWith, fields.requestId, p) === to) };
-}
+/** This format: whom the link was sent to is only `recipientRef` of them. */
+const CurrentFormat = z.object({ v: z.literal(2), ...common, to: z.string() });
 
 /**
  * TO BE REMOVED one release after this one, when no link in this format can still be valid
  * (EMAIL_LINK_TTL is at most 30 days). The format of the previous version, which carried the
- * approver's id, name and email ({linkId, requestId, approver, decision, expiresAt}): read so that
- * links already sent, and those a replica of the previous version signs during a rolling update,
- * keep working until they expire. Never written any more. Its person is the one it names; the
- * checks that follow refuse them when the request no longer asks them.
+ * approver's id, name and email, and no `v`: read so that links already sent, and those a replica
+ * of the previous version signs during a rolling update, keep working until they expire. Never
+ * written any more. Its person is the one it names; the checks that follow refuse them when the
+ * request no longer asks them.
  */
-function formatBeforeReferences(payload: Record<string, unknown>): DecisionLink | undefined {
-  const fields = common(payload);
-  const person = payload.approver as Partial<Record<keyof Recipient, unknown>> | undefined;
-  const { id, name, email } = person ?? {};
-  if (!fields || typeof id !== 'string' || typeof name !== 'string' || typeof email !== 'string') return undefined;
-  if (personProblems('approver', { id, name, email, locale: null }).length > 0) return undefined;
-  return { ...fields, recipientAmong: () => ({ id, name, email }) };
+const FormatBeforeReferences = z.object({
+  v: z.never().optional(),
+  ...common,
+  approver: z.object({ id: z.string(), name: z.string(), email: z.string() }).refine((p) => personProblems('approver', { ...p, locale: null }).length === 0),
+});
+
+/** The link a verified payload stands for, in either format, or undefined for one of neither shape. */
+function linkOf(payload: unknown, signedWith: string): DecisionLink | undefined {
+  const current = CurrentFormat.safeParse(payload);
+  if (current.success) {
+    const { v: _, to, ...fields } = current.data;
+    // Made with the key that signed the link, so a link signed before a key rotation still finds its person.
+    return { ...fields, recipientAmong: (people) => people.find((p) => recipientRef(signedWith, fields.requestId, p) === to) };
+  }
+  const before = FormatBeforeReferences.safeParse(payload);
+  if (!before.success) return undefined;
+  const { v: _, approver, ...fields } = before.data;
+  return { ...fields, recipientAmong: () => approver };
 }
 
 /** Where links point: beside the approvers' page (OPERATOR_URL without its /approvals). */

@@ -18,7 +18,7 @@ import * as S from './api-schemas';
 import { DELEGATION_MAX_DAYS, PAGE_LIMIT, REASSIGN_ALL_LIMIT } from './api-schemas';
 import type { Authenticate } from './auth';
 import { HttpError, orRefuse, refused } from './http-errors';
-import { IdempotencyHeaders, effectId, idempotency } from './idempotency';
+import { IdempotencyHeaders, effectId, keyedWrite } from './idempotency';
 import { bearer, callerOf, errorsOf, json, signedInWith } from './routes';
 
 export { PAGE_LIMIT };
@@ -77,8 +77,7 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   const signedIn = signedInWith(() => deps().authenticate);
   const who = callerOf;
   /** A write: signed in, and safe to retry with an Idempotency-Key (its header declared with the route's schema). */
-  const keyed = idempotency(() => deps().idempotencyKeys, (request) => who(request).id);
-  const write = { preValidation: signedIn, preHandler: keyed.claim, onSend: keyed.settle };
+  const write = keyedWrite(() => deps().idempotencyKeys, signedIn);
 
   api.route({
     method: 'GET',

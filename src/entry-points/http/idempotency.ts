@@ -9,6 +9,7 @@ import stringify from 'safe-stable-stringify';
 import { z } from 'zod';
 import type { Claim, IdempotencyKeys } from '../../data-access/idempotency-keys';
 import { HttpError } from './http-errors';
+import { callerOf } from './routes';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,12 +47,15 @@ export const effectId = (request: FastifyRequest, ...parts: string[]): string =>
 
 type Keys = Pick<IdempotencyKeys, 'claim' | 'answer' | 'release'>;
 
-/** The hooks of a write that takes a key: `claim` after the caller is known, `settle` as the answer leaves. */
-export function idempotency(keys: () => Keys, callerOf: (request: FastifyRequest) => string) {
+/**
+ * The hooks of a write that takes a key: `signedIn` names the caller before the call is validated,
+ * the key is claimed once it is, and settled as the answer leaves.
+ */
+export function keyedWrite(keys: () => Keys, signedIn: (request: FastifyRequest) => Promise<void>) {
   const claim = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const key = request.headers['idempotency-key'];
     if (typeof key !== 'string') return undefined;
-    const callerId = callerOf(request).toLowerCase();
+    const callerId = callerOf(request).id.toLowerCase();
     const fingerprint = createHash('sha256')
       .update(stringify({ method: request.method, route: request.routeOptions.url, params: request.params, query: request.query, body: request.body }) ?? '')
       .digest('base64url');
@@ -82,5 +86,5 @@ export function idempotency(keys: () => Keys, callerOf: (request: FastifyRequest
     return payload;
   };
 
-  return { claim, settle };
+  return { preValidation: signedIn, preHandler: claim, onSend: settle };
 }

@@ -13,7 +13,7 @@ import * as S from './api-schemas';
 import { PARKED_LIMIT } from './api-schemas';
 import type { Authenticate } from './auth';
 import { HttpError } from './http-errors';
-import { IdempotencyHeaders, idempotency } from './idempotency';
+import { IdempotencyHeaders, keyedWrite } from './idempotency';
 import { bearer, callerOf, errorsOf, json, signedInWith } from './routes';
 
 export interface OperationsDeps {
@@ -44,8 +44,7 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
     await signedIn(request);
     if (!callerOf(request).roles.includes('operator')) throw new HttpError(403, 'FORBIDDEN', 'only operators see and unpark parked events and timers');
   };
-  const keyed = idempotency(() => deps().idempotencyKeys, (request) => callerOf(request).id);
-  const write = { preValidation: operator, preHandler: keyed.claim, onSend: keyed.settle };
+  const write = keyedWrite(() => deps().idempotencyKeys, operator);
   const listErrors = errorsOf(400, 401, 403, 503);
   const unparked = { 200: json(S.Unparked), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) };
 
