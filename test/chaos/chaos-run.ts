@@ -401,7 +401,7 @@ export class ChaosRun {
     const missingHistory = (unrecorded as { n: number }).n;
     if (missingHistory) problems.push(`${missingHistory} event(s) missing from the history`);
     lost += missingEvents.length + missingEmails.length + missingHistory;
-    if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published`);
+    if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published: ${missingEvents.slice(0, 3).join(', ')}`);
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
     // A request must reach its end state once: two final transitions would be two effects downstream.
     const doubleEnds: Array<{ request_id: string }> = await this.db.query(
@@ -409,7 +409,7 @@ export class ChaosRun {
     );
     if (doubleEnds.length) problems.push(`${doubleEnds.length} request(s) reached an end state twice`);
     const duplicatedEffects = doubleEnds.length + unexpectedEvents.length + unexpectedEmails.length + emailsWithOtherIds + votesMiscounted;
-    if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s)`);
+    if (unexpectedEvents.length) problems.push(`${unexpectedEvents.length} unexpected event id(s): ${unexpectedEvents.slice(0, 3).join(', ')}`);
     if (unexpectedEmails.length) problems.push(`${unexpectedEmails.length} unexpected email(s): ${unexpectedEmails.slice(0, 3).join(', ')}`);
 
     const orderViolations = await this.orderViolations();
