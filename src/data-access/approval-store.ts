@@ -131,7 +131,7 @@ class PgApprovalTransaction implements ApprovalTransaction {
            WHERE r.request_id = ANY($1::text[] || ARRAY(SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3)))) AS records,
          (SELECT coalesce(json_agg(h), '[]') FROM (SELECT card_key, request_id FROM approval_card_keys WHERE card_key = ANY($3)) h) AS holders,
          (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
-         (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at), '[]') FROM approval_decisions d
+         (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at, d.arrival), '[]') FROM approval_decisions d
            WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
          -- OFFSET 0 keeps the planner on the request index: combined with the partial index of
          -- unpublished events, which holds an entry for every event published since the last

@@ -158,6 +158,33 @@ test('when a decision arrives before its request, then it is applied once the re
   expect(await statusOf(request.requestId)).toBe('APPROVED');
 });
 
+test('when two decisions arrive together before their request, then they are applied in the order they arrived', async () => {
+  const request = aRequest('LOCK_CARD');
+  const decidedAt = Date.now();
+  const approval = aDecision(request, 'APPROVED', { approver: request.approvers[0]!, decidedAt });
+  const rejection = aDecision(request, 'REJECTED', { approver: request.approvers[1]!, decidedAt });
+  await harness.publishDecisions(approval, rejection);
+  await pollUntil(
+    async () => harness.db.query(`SELECT count(*)::int AS n FROM approval_decisions WHERE request_id = $1 AND outcome = 'AWAITING_REQUEST'`, [request.requestId]),
+    (rows: Array<{ n: number }>) => rows[0]?.n === 2,
+    { what: 'both early decisions to be kept' },
+  );
+  // They were stored by one statement at one time. Where each row lands is the free-space map's
+  // choice: put the first after the second, as it may be.
+  await harness.db.query(
+    `WITH moved AS (DELETE FROM approval_decisions WHERE decision_id = $1 RETURNING *) INSERT INTO approval_decisions SELECT * FROM moved`,
+    [approval.decisionId],
+  );
+  await harness.publishRequest(request);
+  const events = await harness.waitForEvents(request.requestId, 3);
+  expect(events.map((e) => [e.type, e.refusalCode])).toEqual([
+    ['OPENED', null],
+    ['APPROVED', null],
+    ['DECISION_REFUSED', 'REQUEST_CLOSED'],
+  ]);
+  expect(events[1]!.decision?.decisionId).toBe(approval.decisionId);
+});
+
 test('when garbage and a wrong-schema message arrive, then both are dead-lettered with reasons and the next request is processed', async () => {
   const topic = harness.config.topics.requests.LOCK_CARD;
   const garbageKey = `garbage-${Date.now()}`;

@@ -35,6 +35,8 @@ export interface Harness {
   /** Publishes a request on its operation's topic, then any decisions made on it. */
   publishRequest(request: CardOperationRequest, ...decisions: ApprovalDecision[]): Promise<void>;
   publishDecision(decision: ApprovalDecision): Promise<void>;
+  /** Decisions in one produce request, so the worker gets them in one batch. */
+  publishDecisions(...decisions: ApprovalDecision[]): Promise<void>;
   publishRaw(topic: string, key: string | null, value: Buffer | null): Promise<void>;
   /** Several messages in one produce request, so the worker gets them in one batch. */
   publishRawBatch(topic: string, messages: Array<{ key: string | null; value: Buffer | null; partition?: number }>): Promise<void>;
@@ -121,6 +123,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       if (decisions.length > 0) await publishDecisions(...decisions);
     },
     publishDecision: (decision) => publishDecisions(decision),
+    publishDecisions,
     async publishRaw(topic, key, value) {
       await producer.send({ topic, messages: [{ key, value }] });
     },
