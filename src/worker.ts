@@ -16,6 +16,9 @@ import { startDatabase, startReadPool } from './data-access/data-source';
 import { EmailOutbox } from './data-access/email-outbox';
 import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
+import { PersonalDataStore } from './data-access/personal-data';
+import type { BatchRules } from './domain/decide-batch';
+import { erasePerson } from './domain/erase-person';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken, type Identity } from './entry-points/http/auth';
@@ -117,7 +120,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const databaseAnswers = (): Promise<boolean> => new OperationalQueries(dataSource).ping().then(() => true, () => false);
     const handleBatch = handleCardOperationBatch({
       approvals,
-      rules: { messageIdDomain: config.smtp.messageIdDomain, cardConflictPolicy: config.cardConflictPolicy, timerPolicies: config.timerPolicies },
+      rules: batchRules(config),
       publishAfterCommit: relays.publishAfterCommit,
     });
     const consumer = await components.start('consumer', () =>
@@ -195,6 +198,7 @@ type HttpDeps = {
 function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
   const { dataSource, codec, kafka, metrics, logger } = deps;
   const queries = new OperationalQueries(dataSource);
+  const personalData = new PersonalDataStore(dataSource, { leaseMs: config.outboxLeaseMs });
   const retention = new Retention(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
   metrics.useProbes({
@@ -235,6 +239,11 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
       timers: new OperationalQueries(deps.apiDataSource),
       logger: logger.child({ component: 'operations-api' }),
       idempotencyKeys,
+      // Erasure writes through the worker's own pool, as a batch does: it is one, and may be long.
+      personalData: {
+        erase: erasePerson({ personalData, rules: batchRules(config), approverGroups: config.approverGroups }),
+        exportOf: (who: string) => personalData.exportOf(who),
+      },
     },
     oidcSignIn: api && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
     // The page and the API read Postgres through their own pool, and need neither broker nor registry to answer.
@@ -274,3 +283,6 @@ function consumerChecks(queries: OperationalQueries, { codec, kafka, consumer }:
     },
   };
 }
+
+/** The rules a batch of decisions is folded with: the consumer's, and an erasure's. */
+const batchRules = (config: Config): BatchRules => ({ messageIdDomain: config.smtp.messageIdDomain, cardConflictPolicy: config.cardConflictPolicy, timerPolicies: config.timerPolicies });

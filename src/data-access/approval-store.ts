@@ -89,9 +89,9 @@ export const delegationFromRow = (row: DelegationRow): Delegation => ({
   endsAt: new Date(row.ends_at).getTime(),
 });
 
-class PgApprovalTransaction implements ApprovalTransaction {
+export class PgApprovalTransaction implements ApprovalTransaction {
   constructor(
-    private readonly db: EntityManager,
+    protected readonly db: EntityManager,
     private readonly leaseMs: number,
   ) {}
 

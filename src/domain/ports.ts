@@ -1,7 +1,8 @@
 // What the use cases need from the outside world, as small interfaces. The data-access layer
 // implements them; the domain never imports it.
 import type { ApprovalEvent } from './approval';
-import type { ApprovalDecision } from './card-operation';
+import type { ApprovalDecision, Person } from './card-operation';
+import type { PersonIdentities } from './erase-person';
 import type { Timers } from './approval-timers';
 import type { BatchOutcome, BatchState } from './decide-batch';
 
@@ -65,3 +66,21 @@ export interface ApprovalRepository {
  * the same commit left others in the outbox's queue (behind an older event of their request).
  */
 export type PublishAfterCommit = (events: ApprovalEvent[], leftQueued: boolean) => void;
+
+/** One transaction of an erasure: the approval transaction's work, and finding and rewriting a person's rows. */
+export interface PersonalDataTransaction extends ApprovalTransaction {
+  /** Everyone `who` (an id or an email address) is, as the stored rows name them; null when none does. */
+  identify(who: string): Promise<PersonIdentities | null>;
+  /** The requests whose record names them. */
+  requestsNaming(person: PersonIdentities): Promise<string[]>;
+  /** Those still pending. */
+  pendingNaming(person: PersonIdentities): Promise<string[]>;
+  /** The number of the next pseudonym. */
+  nextPseudonym(): Promise<number>;
+  /** Every row naming them rewritten to `pseudonym`, and emails to them not yet sent dropped. */
+  pseudonymise(person: PersonIdentities, pseudonym: Person): Promise<{ rows: Record<string, number>; emailsDropped: number }>;
+}
+
+export interface PersonalDataRepository {
+  inTransaction<T>(work: (tx: PersonalDataTransaction) => Promise<T>): Promise<T>;
+}

@@ -303,6 +303,32 @@ const COMMANDS: Command[] = [
     },
   }),
   command({
+    name: 'erase',
+    reaches: 'api',
+    description: [
+      'Erases one person (POST /api/personal-data/erasures): every row naming them names one pseudonym instead ("erased person 7").',
+      'First their pending approvals end or move: withdrawn where they are the requester or a card holder; as an approver, their part goes to the',
+      "operation's approver group, and without anyone there who may take it the approval is withdrawn. Prints what it changed; run again, it changes nothing.",
+      'Events already on Kafka, emails already delivered and backups are not reached. Operators only.',
+    ].join('\n'),
+    options: { person: { type: 'string', value: 'ID|EMAIL', required: true, description: 'their id or email address' }, ...API_WRITE_OPTIONS },
+    run: async ({ options }, config) => {
+      const report = await callApi(targetOf(options, config), { method: 'POST', path: 'api/personal-data/erasures', body: { person: options.person }, expected: 200, what: 'the erasure', answer: S.Erasure });
+      console.log(JSON.stringify(report, null, 2));
+      console.error(report.pseudonym ? `erased: now ${report.pseudonym.name}; ${report.withdrawn.length} withdrawn, ${report.reassigned.length} reassigned` : 'nothing names this person: nothing changed');
+    },
+  }),
+  command({
+    name: 'export',
+    reaches: 'api',
+    description: "Writes every record, decision, history entry, delegation and email naming one person as JSON, for their access request (POST /api/personal-data/exports). Operators only.",
+    options: { person: { type: 'string', value: 'ID|EMAIL', required: true, description: 'their id or email address' }, ...API_OPTIONS },
+    run: async ({ options }, config) => {
+      const found = await callApi(targetOf(options, config), { method: 'POST', path: 'api/personal-data/exports', body: { person: options.person }, expected: 200, what: 'the export', answer: S.PersonalData });
+      console.log(JSON.stringify(found, null, 2));
+    },
+  }),
+  command({
     name: 'dead-letters list',
     reaches: 'kafka',
     description: 'Lists dead letters with their reason and source.',

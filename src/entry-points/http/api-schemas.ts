@@ -311,6 +311,41 @@ export const UnparkTimers = named(
   z.strictObject({ requestIds: unparkIds('requestIds', "requests' timers"), all: unparkAll }).refine((b) => (b.requestIds === undefined) !== (b.all === undefined), eitherIdsOrAll('requestIds')),
   'Puts parked timers back, after the cause was fixed; what is due fires at the next poll.',
 );
+/** A person named by the id or the email address the records hold them with. */
+export const PersonNamed = named(
+  'PersonNamed',
+  z.strictObject({ person: z.string().trim().min(1).max(MAX_TEXT).describe('their id or email address (either finds every row naming them, in any case)') }),
+  'Whose personal data: one person, as the records name them.',
+);
+const PersonIdentities = z.object({
+  ids: z.array(z.string()).describe('every id they appear with, lower-cased'),
+  emails: z.array(z.string()).describe('every email address they appear with, lower-cased'),
+  names: z.array(z.string()).describe('every name they appear with'),
+});
+export const Erasure = named(
+  'Erasure',
+  z.object({
+    pseudonym: Person.nullable().describe('who stands for them in every row now; null when nothing named them (erased before, or never here)'),
+    withdrawn: z.array(z.string()).describe('pending requests withdrawn: they were its requester or a card holder, or nobody in the group could take over their part as approver'),
+    reassigned: z.array(z.object({ requestId: z.string(), to: z.string().describe("the group member's id") })).describe('pending requests whose approver part of theirs went to a member of the operation\'s group'),
+    rows: z.record(z.string(), z.number().int().min(1)).describe('rows rewritten, by table.column'),
+    emailsDropped: z.number().int().min(0).describe('emails to them not yet sent, dropped'),
+  }),
+  'What an erasure changed. Run again, it finds nobody and changes nothing.',
+);
+const StoredRows = z.array(z.record(z.string(), z.unknown()));
+export const PersonalData = named(
+  'PersonalData',
+  z.object({
+    person: PersonIdentities,
+    records: StoredRows.describe('approval records naming them (as requester, card holder, approver, voter …)'),
+    decisions: StoredRows.describe('decisions naming them'),
+    history: StoredRows.describe('history entries naming them'),
+    delegations: StoredRows.describe('delegations from or to them'),
+    emails: StoredRows.describe('emails to them, sent or waiting'),
+  }),
+  'Every stored row naming one person, as stored (GDPR Article 15).',
+);
 export const Unparked = named('Unparked', z.object({ unparked: z.number().int().min(0).describe('how many were parked and are back') }));
 
 export const LocalSignIn = named(

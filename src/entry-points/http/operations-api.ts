@@ -7,6 +7,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { EventOutbox } from '../../data-access/event-outbox';
 import type { IdempotencyKeys } from '../../data-access/idempotency-keys';
 import type { OperationalQueries } from '../../data-access/operational-queries';
+import type { PersonalDataStore } from '../../data-access/personal-data';
+import type { ErasePerson } from '../../domain/erase-person';
 import type { Logger } from '../../libraries/logger';
 import { accessed } from './access-log';
 import * as S from './api-schemas';
@@ -24,9 +26,12 @@ export interface OperationsDeps {
   logger: Logger;
   /** The callers' Idempotency-Keys of the unparks: a retry gets the first answer (its count). */
   idempotencyKeys: Pick<IdempotencyKeys, 'claim' | 'answer' | 'release'>;
+  /** A person's data: erased, or exported. */
+  personalData: { erase: ErasePerson; exportOf: PersonalDataStore['exportOf'] };
 }
 
 const TAG = 'Operations';
+const PERSONAL_DATA = 'Personal data';
 
 /** A list of at most PARKED_LIMIT, from one more read: whether more wait. Its requests are noted for the access log. */
 const page = <T extends { requestId: string }>(request: FastifyRequest, rows: T[]) => {
@@ -42,7 +47,7 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
   /** Every route here is for operators: anyone else is refused before it runs. */
   const operator = async (request: FastifyRequest): Promise<void> => {
     await signedIn(request);
-    if (!callerOf(request).roles.includes('operator')) throw new HttpError(403, 'FORBIDDEN', 'only operators see and unpark parked events and timers');
+    if (!callerOf(request).roles.includes('operator')) throw new HttpError(403, 'FORBIDDEN', 'only operators see and unpark parked events and timers, and erase or export a person\'s data');
   };
   const write = keyedWrite(() => deps().idempotencyKeys, operator);
   const listErrors = errorsOf(400, 401, 403, 503);
@@ -88,6 +93,53 @@ export function registerOperationsApi(app: FastifyInstance, deps: () => Operatio
       const count = await deps().timers.unparkTimers(requestIds ?? 'all');
       deps().logger.info({ operator: callerOf(request).id, requestIds: requestIds ?? 'all', unparked: count }, 'parked timers put back by an operator');
       return { unparked: count };
+    },
+  });
+
+  api.route({
+    method: 'POST',
+    url: '/api/personal-data/erasures',
+    ...write,
+    schema: {
+      ...bearer,
+      headers: IdempotencyHeaders,
+      operationId: 'erasePerson',
+      tags: [PERSONAL_DATA],
+      summary: 'Operators: erase one person (GDPR Article 17)',
+      description: [
+        'Their pending approvals end or move first: where they are the requester or a card holder the approval is withdrawn (reason "erased");',
+        "where they are an approver their part goes to the first member of the operation's approver group who may take it, and without one the approval is withdrawn.",
+        'Then every row naming them (records, decisions, history, outboxes, delegations, timers) names one pseudonym instead, and emails to them not yet sent are dropped.',
+        'Events already on Kafka, emails already delivered and backups are not reached.',
+      ].join(' '),
+      body: S.PersonNamed,
+      response: { 200: json(S.Erasure), ...errorsOf(400, 401, 403, 409, 413, 415, 422, 503) },
+    },
+    handler: async (request) => {
+      const report = await deps().personalData.erase(request.body.person, callerOf(request));
+      accessed(request, [...report.withdrawn, ...report.reassigned.map((r) => r.requestId)]);
+      // The log names the pseudonym and what changed, never the person.
+      deps().logger.info({ operator: callerOf(request).id, pseudonym: report.pseudonym?.id ?? null, withdrawn: report.withdrawn.length, reassigned: report.reassigned.length, rows: report.rows }, 'person erased by an operator');
+      return report;
+    },
+  });
+
+  api.route({
+    method: 'POST',
+    url: '/api/personal-data/exports',
+    preValidation: operator,
+    schema: {
+      ...bearer,
+      operationId: 'exportPersonalData',
+      tags: [PERSONAL_DATA],
+      summary: "Operators: every stored row naming one person, for their access request (GDPR Article 15); a POST so the person's address stays out of URLs and logs",
+      body: S.PersonNamed,
+      response: { 200: json(S.PersonalData), ...errorsOf(400, 401, 403, 404, 413, 415, 503) },
+    },
+    handler: async (request) => {
+      const found = await deps().personalData.exportOf(request.body.person);
+      if (!found) throw new HttpError(404, 'NOT_FOUND', 'no stored row names this person');
+      return found as never;
     },
   });
 }
