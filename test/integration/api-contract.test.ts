@@ -82,6 +82,9 @@ const CALLS = (): Record<string, Call> => ({
   unparkEvents: { body: { eventIds: ['no-such-event'] } },
   listParkedTimers: {},
   unparkTimers: { body: { requestIds: [request.requestId] } },
+  // Nobody by these: an erasure that finds nobody changes nothing, an export answers 404.
+  erasePerson: { body: { person: 'nobody-to-erase@example.com' } },
+  exportPersonalData: { body: { person: 'nobody-to-export@example.com' } },
   signInMethods: {},
   signInLocally: { body: { id: 'local-person', name: 'A Local Person', email: 'local@example.com', roles: ['approver'] } },
   showEmailAction: { params: { token: linkToken } },

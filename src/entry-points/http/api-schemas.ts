@@ -314,7 +314,7 @@ export const UnparkTimers = named(
 /** A person named by the id or the email address the records hold them with. */
 export const PersonNamed = named(
   'PersonNamed',
-  z.strictObject({ person: z.string().trim().min(1).max(MAX_TEXT).describe('their id or email address (either finds every row naming them, in any case)') }),
+  z.strictObject({ person: anId('person').describe('their id or email address (either finds every row naming them, in any case)') }),
   'Whose personal data: one person, as the records name them.',
 );
 const PersonIdentities = z.object({
