@@ -7,6 +7,9 @@ import path from 'node:path';
 import avro from 'avsc';
 import { AvroCodec, SUBJECT_COMPATIBILITY, readSchema, type SchemaName } from '../../src/adapters/schema-registry/avro-codec';
 import { loadConfig } from '../../src/libraries/config';
+import { WITHHELD, eventWithIdsOnly } from '../../src/entry-points/relays/event-personal-data';
+import type { ApprovalEvent } from '../../src/domain/approval';
+import { aCard, aPerson } from '../support/builders';
 import { deleteSubjects } from '../support/topics';
 
 type Schema = Record<string, unknown>;
@@ -78,4 +81,34 @@ test('when an old reader meets an event type or status added since, then it read
   const [v1, now] = [avro.Type.forSchema(released('v1', 'approval-event') as avro.Schema), avro.Type.forSchema(readSchema('approval-event') as avro.Schema)];
   const written = now.toBuffer({ eventId: 'e', type: 'EXPIRED', requestId: 'r', operation: 'LOCK_CARD', status: 'EXPIRED', occurredAt: 1, requester: null, cards: [], description: null, approvers: [], decision: null, refusalCode: null, message: null });
   expect(v1.fromBuffer(written, v1.createResolver(now))).toMatchObject({ type: 'UNKNOWN', status: 'UNKNOWN', operation: 'LOCK_CARD' });
+});
+
+test('when the worker publishes ids only, then a reader on every released schema reads the event: the ids, and the placeholder where names and addresses were', async () => {
+  const now = avro.Type.forSchema(readSchema('approval-event') as avro.Schema);
+  const [requester, holder, approver] = [aPerson('requester'), aPerson('holder'), aPerson('approver')];
+  const event: ApprovalEvent = {
+    eventId: 'e-1', type: 'REJECTED', requestId: 'r-1', operation: 'LOCK_CARD', status: 'REJECTED', occurredAt: 1, requester, cards: [aCard(holder)],
+    description: `For ${holder.name}`, approvers: [approver], requestedAt: 1, dueAt: null,
+    decision: { decisionId: 'd-1', decision: 'REJECTED', approver, reason: `${holder.name} left`, decidedAt: 1, actingAs: 'APPROVER', onBehalfOf: null, reassign: null },
+    refusalCode: null, message: null, progress: null, cardResults: [],
+  };
+  // Encoded as the worker encodes it: through the registry, under the events subject's FULL level.
+  const subject = `compat-${randomUUID().slice(0, 8)}.approval-event-value`;
+  subjects.push(subject);
+  const written = (await codec.encode(await codec.register(subject, 'approval-event'), eventWithIdsOnly(now)(event))).subarray(5);
+  for (const version of releases) {
+    const reader = avro.Type.forSchema(released(version, 'approval-event') as avro.Schema);
+    const read = reader.fromBuffer(written, reader.createResolver(now)) as ApprovalEvent;
+    expect({ version, read }).toMatchObject({
+      version,
+      read: {
+        requester: { id: requester.id, name: WITHHELD, email: WITHHELD },
+        cards: [{ holder: { id: holder.id, name: WITHHELD, email: WITHHELD } }],
+        approvers: [{ id: approver.id, name: WITHHELD, email: WITHHELD }],
+        decision: { approver: { id: approver.id, name: WITHHELD, email: WITHHELD }, reason: null },
+        description: null,
+      },
+    });
+    expect(JSON.stringify(read)).not.toContain(holder.name);
+  }
 });

@@ -42,6 +42,8 @@ export interface Harness {
   publishRawBatch(topic: string, messages: Array<{ key: string | null; value: Buffer | null; partition?: number }>): Promise<void>;
   encodeWith(subject: string, schema: 'card-operation-request' | 'approval-decision' | 'approval-event', value: unknown): Promise<Buffer>;
   eventsFor(requestId: string): ApprovalEvent[];
+  /** The value bytes of each event of `requestId` on the topic, as published (wire format, not decoded). */
+  rawEventsFor(requestId: string): Buffer[];
   waitForEvents(requestId: string, count: number, timeoutMs?: number): Promise<ApprovalEvent[]>;
   waitForDeadLetter(match: (d: DeadLetterSeen) => boolean, timeoutMs?: number): Promise<DeadLetterSeen>;
   /** Every dead letter seen so far. */
@@ -98,14 +100,20 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
   const db = await createDataSource(config.databaseUrl, 2).initialize();
 
   const events: ApprovalEvent[] = [];
+  const rawEvents: Array<{ key: string | null; value: Buffer }> = [];
   const deadLetters: DeadLetterSeen[] = [];
   const observer: Consumer = createWatcher(kafka, `observer-${run}`);
   await observer.connect();
   await observer.subscribe({ topics: [config.topics.events, config.topics.deadLetter], fromBeginning: true });
   await observer.run({
     eachMessage: async ({ topic, message }) => {
-      if (topic === config.topics.events) events.push(await codec.decode<ApprovalEvent>(message.value, 'approval-event'));
-      else deadLetters.push({ key: message.key?.toString() ?? null, value: message.value, headers: text(message.headers) });
+      if (topic === config.topics.events) {
+        const event = await codec.decode<ApprovalEvent>(message.value, 'approval-event');
+        events.push(event);
+        rawEvents.push({ key: message.key?.toString() ?? null, value: message.value! });
+      } else {
+        deadLetters.push({ key: message.key?.toString() ?? null, value: message.value, headers: text(message.headers) });
+      }
     },
   });
 
@@ -134,6 +142,7 @@ export async function startHarness(overrides: Record<string, string> = {}): Prom
       return codec.encode(await schemaId(subject, schema), value);
     },
     eventsFor: (requestId) => events.filter((e) => e.requestId === requestId),
+    rawEventsFor: (requestId) => rawEvents.filter((e) => e.key === requestId).map((e) => e.value),
     waitForEvents: (requestId, count, timeoutMs = 30_000) =>
       pollUntil(async () => harness.eventsFor(requestId), (found) => found.length >= count, { timeoutMs, what: `${count} event(s) for ${requestId}` }),
     waitForDeadLetter: (match, timeoutMs = 30_000) =>

@@ -12,6 +12,7 @@ import { allTopics, loadConfig } from '../../src/libraries/config';
 import { DEAD_LETTER_REASONS } from '../../src/libraries/errors';
 import { APPROVAL_EVENT_TYPES } from '../../src/domain/approval';
 import { DECISION_KINDS, OPERATIONS, STATUSES } from '../../src/domain/card-operation';
+import { WITHHELD } from '../../src/entry-points/relays/event-personal-data';
 import { parseAsyncApi } from '../support/asyncapi';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -95,6 +96,16 @@ test('when the contract grows, then the document names every event type, decisio
   for (const field of ['cardOutcomes', 'reassign']) expect({ field, named: decision.includes(field) }).toEqual({ field, named: true });
   for (const field of ['progress', 'cardResults', 'onBehalfOf', 'reassign']) expect({ field, named: messages.ApprovalEvent!.description.includes(field) }).toEqual({ field, named: true });
   expect(messages.CardOperationRequest!.description).toContain('approvalRule');
+});
+
+test('when the worker publishes ids only, then the document says what a person\'s name and email read, in the message and in the Avro payload it derives', () => {
+  const messages = asyncApiDocument.components.messages as Record<string, { description: string }>;
+  expect(messages.ApprovalEvent!.description).toContain(`EVENT_PERSONAL_DATA`);
+  expect(messages.ApprovalEvent!.description).toContain(`name and email are both ${JSON.stringify(WITHHELD)}`);
+  // The parser converts the Avro docs into the payload's descriptions: the placeholder is stated where a consumer reads the field.
+  const requester = parsed.components().messages().get('ApprovalEvent')!.payload()!.properties()!.requester!;
+  const person = [requester, ...(requester.oneOf() ?? [])].find((s) => s.properties()?.name);
+  for (const field of ['name', 'email']) expect(person!.properties()![field]!.description()).toContain(`EVENT_PERSONAL_DATA=ids: ${JSON.stringify(WITHHELD)}`);
 });
 
 test("when an operation is added to the code's table, then both schemas that carry an operation have its symbol, and only the table's", () => {

@@ -10,6 +10,7 @@ import { OPERATION_FACTS, OPERATIONS, type Operation } from '../../domain/card-o
 import { SUBJECT_COMPATIBILITY, type SchemaName } from '../../adapters/schema-registry/avro-codec';
 import { loadConfig } from '../../libraries/config';
 import { DEAD_LETTER_REASONS } from '../../libraries/errors';
+import { WITHHELD, WITHHELD_IN_TEXT } from '../relays/event-personal-data';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const defaults = loadConfig({});
@@ -43,6 +44,14 @@ const requestIdKey = {
     bindingVersion: '0.5.0',
   },
 };
+
+/** What the events carry of people under each EVENT_PERSONAL_DATA (the mapping is event-personal-data.ts; the schema's docs say the same per field). */
+const PERSONAL_DATA =
+  'People (EVENT_PERSONAL_DATA, set per deployment): with `full` (the default), each Person carries its id, name, email and locale as stored, and description and reasons the text people wrote. ' +
+  'With `ids`, every Person in the event (requester, each card\'s holder, approvers, decision.approver, decision.onBehalfOf, decision.reassign.from and .to) carries its id and locale only: ' +
+  `name and email are both ${JSON.stringify(WITHHELD)} (the empty string, which no real name or address is: test for it); description, decision.reason and cardResults[].reason are null; ` +
+  `and message names people by id (${WITHHELD_IN_TEXT} where an id cannot tell who). The schema is the same in both modes. ` +
+  "A system that needs a person's name or address asks the identity system for that id, not the event stream.";
 
 const topicOverride = (variable: string) =>
   `Default name; TOPIC_PREFIX is prefixed to every default name, and ${variable} replaces this one (see the README, "Configuration").`;
@@ -266,6 +275,7 @@ export const asyncApiDocument = {
           'decision.reassign { from, to }: on REASSIGNED, whose part went to whom. ' +
           'cardResults [{ cardIndex, outcome, reason }]: how each card of a REQUEST_MULTIPLE_CARDS request ended, once it has; the status is APPROVED (every card approved), REJECTED (every card rejected) or PARTIALLY_APPROVED. ' +
           'message: a line for people (a vote\'s progress, the next stage asked, a delegate deciding for someone, a reassignment, a refusal), not for parsing. ' +
+          `${PERSONAL_DATA} ` +
           `${WIRE_FORMAT}`,
         contentType: 'application/vnd.apache.avro+binary',
         headers: {

@@ -9,6 +9,8 @@
 //   EVENT_PUBLISH_MAX_ATTEMPTS, is parked with the reason. Later events of its request wait
 //   behind it; other requests' events go on.
 // While a send is in flight its events' lease is renewed, so no other relay takes them over.
+// What an event carries of people is decided here, as it is encoded (EVENT_PERSONAL_DATA): the
+// outbox keeps the whole event.
 import { isRecordRefusal, type Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { EventOutbox } from '../../data-access/event-outbox';
@@ -16,6 +18,7 @@ import type { ApprovalEvent } from '../../domain/approval';
 import { classify, errorMessage, reportDefect } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
+import { eventWithIdsOnly } from './event-personal-data';
 
 /** The table's queue is read at least this often, and more often only when it is known to hold work. */
 const TABLE_READ_INTERVAL_MS = 500;
@@ -73,6 +76,8 @@ export function createEventRelay(deps: {
   codec: AvroCodec;
   eventSchemaId: number;
   topic: string;
+  /** `ids`: people go out by id only (event-personal-data.ts); `full`: as stored. */
+  personalData: 'full' | 'ids';
   /** The largest record batch the topic accepts (its max.message.bytes). */
   maxBatchBytes: number;
   logger: Logger;
@@ -80,6 +85,7 @@ export function createEventRelay(deps: {
   batchSize?: number;
 }): EventRelay {
   const { outbox, producer, codec, eventSchemaId, topic, maxBatchBytes, logger, metrics, batchSize = 500 } = deps;
+  const published = deps.personalData === 'ids' ? eventWithIdsOnly(codec.reader('approval-event')) : (event: ApprovalEvent) => event;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
   let tableReadAt = 0;
   // The queue may hold events claimable now: at start (a process that died left some), when
@@ -144,7 +150,7 @@ export function createEventRelay(deps: {
         continue;
       }
       try {
-        const message = { key: event.requestId, value: await codec.encode(eventSchemaId, event), headers: { eventId: event.eventId, eventType: event.type } };
+        const message = { key: event.requestId, value: await codec.encode(eventSchemaId, published(event)), headers: { eventId: event.eventId, eventType: event.type } };
         const bytes = recordBytes(message);
         if (bytes + BATCH_HEADER_BYTES > maxBatchBytes) {
           await failed(event, new Error(`the event is ${bytes} bytes, over the ${maxBatchBytes} bytes the topic accepts`));

@@ -26,7 +26,7 @@ export interface OutboxRelays {
 }
 
 export function startOutboxRelays(deps: {
-  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'emailLinks' | 'topics'>;
+  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'emailLinks' | 'topics' | 'eventPersonalData'>;
   events: EventOutbox;
   emails: EmailOutbox;
   producer: Producer;
@@ -44,6 +44,7 @@ export function startOutboxRelays(deps: {
     codec: deps.codec,
     eventSchemaId: deps.eventSchemaId,
     topic: config.topics.events,
+    personalData: config.eventPersonalData,
     maxBatchBytes: deps.eventsMaxBatchBytes,
     metrics,
     logger: logger.child({ component: 'event-relay' }),

@@ -45,6 +45,8 @@ export interface Config extends Policies {
     sasl: KafkaSasl | undefined;
   };
   topics: TopicNames;
+  /** What the events on the events topic carry of people: everything (`full`), or their ids only (`ids`). */
+  eventPersonalData: 'full' | 'ids';
   schemaRegistryUrl: string;
   /** Whether the worker registers its schemas and sets their compatibility (false: it only looks them up). */
   registerSchemas: boolean;
@@ -125,6 +127,7 @@ export const WORKER_SETTINGS = {
   TOPIC_RETENTION_DECISIONS: retention('decisions topic', '7d'),
   TOPIC_RETENTION_EVENTS: retention('events topic', '30d'),
   TOPIC_RETENTION_DEAD_LETTER: retention('dead-letter topic (the window to replay a dead letter in)', '90d'),
+  EVENT_PERSONAL_DATA: setting({ kind: 'full or ids', doc: 'What the events on the events topic carry of people. `full`: each person\'s id, name, email and language, and the text people wrote, as stored. `ids`: each person\'s id (and language) only, their name and email the empty string; the request\'s description and the reasons of a decision and of its cards null; and the event\'s message naming people by id. Systems that need a person\'s details ask the identity system. The outbox and the history keep everything either way (the emails and the page need it).', schema: oneOf(['full', 'ids']), default: 'full' }),
   SCHEMA_REGISTRY_URL: setting({ kind: 'URL (http:, https:)', doc: 'The Confluent-compatible schema registry API.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8081/apis/ccompat/v7', requiredInProduction: true }),
   SCHEMA_REGISTRY_REGISTER: setting({ kind: 'true or false', doc: 'Register the events schema and set each subject\'s compatibility at start-up (needs registry write rights). With false the worker only reads the registry: it finds its events schema by subject and checks that the request and decision subjects hold schemas it reads, and refuses to start otherwise, naming the subject.', schema: flag(), default: 'true' }),
   DATABASE_URL: setting({ kind: 'URL (postgres:, postgresql:)', doc: 'The Postgres database.', schema: url(['postgres:', 'postgresql:'], { credentials: true }), default: 'postgres://postgres@127.0.0.1:5432/card_approvals', requiredInProduction: true, secret: true }),
@@ -221,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
       events: topic('TOPIC_EVENTS', 'card-approvals.events'),
       deadLetter: topic('TOPIC_DEAD_LETTER', 'card-approvals.dead-letter'),
     },
+    eventPersonalData: v.EVENT_PERSONAL_DATA,
     schemaRegistryUrl: v.SCHEMA_REGISTRY_URL,
     registerSchemas: v.SCHEMA_REGISTRY_REGISTER,
     databaseUrl: v.DATABASE_URL,
