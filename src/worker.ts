@@ -16,6 +16,7 @@ import { startDatabase, startReadPool } from './data-access/data-source';
 import { EmailOutbox } from './data-access/email-outbox';
 import { EventOutbox } from './data-access/event-outbox';
 import { OperationalQueries } from './data-access/operational-queries';
+import { AuditTrail } from './data-access/audit-trail';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken, type Identity } from './entry-points/http/auth';
@@ -236,6 +237,8 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
       logger: logger.child({ component: 'operations-api' }),
       idempotencyKeys,
     },
+    // The audit trail is read through the API's pool too: its statements end after the API's timeout.
+    audit: api && { authenticate, trail: new AuditTrail(deps.apiDataSource) },
     oidcSignIn: api && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
     // The page and the API read Postgres through their own pool, and need neither broker nor registry to answer.
     serving: { database: () => new OperationalQueries(deps.apiDataSource).ping() },
