@@ -96,7 +96,12 @@ export class AuditTrail {
       params.push(iso(scope.since));
       ids = `SELECT DISTINCT request_id FROM approval_history WHERE occurred_at >= $3 AND request_id > $1 ORDER BY request_id LIMIT $2`;
     } else {
-      ids = `SELECT DISTINCT request_id FROM approval_history WHERE request_id > $1 ORDER BY request_id LIMIT $2`;
+      // One probe of the request index per id, however many entries each has.
+      ids = `WITH RECURSIVE ids AS (
+          (SELECT request_id FROM approval_history WHERE request_id > $1 ORDER BY request_id LIMIT 1)
+          UNION ALL
+          SELECT (SELECT h.request_id FROM approval_history h WHERE h.request_id > ids.request_id ORDER BY h.request_id LIMIT 1) FROM ids WHERE ids.request_id IS NOT NULL)
+        SELECT request_id FROM ids WHERE request_id IS NOT NULL LIMIT $2`;
     }
     const rows: Array<{ request_id: string; entries: number }> = await this.dataSource.query(
       `SELECT i.request_id, (SELECT count(*)::int FROM approval_history h WHERE h.request_id = i.request_id) AS entries
