@@ -19,6 +19,7 @@ import { OperationalQueries } from './data-access/operational-queries';
 import { PersonalDataStore } from './data-access/personal-data';
 import type { BatchRules } from './domain/decide-batch';
 import { erasePerson } from './domain/erase-person';
+import { AuditTrail } from './data-access/audit-trail';
 import { expireUnknownDecisions } from './domain/expire-unknown-decisions';
 import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken, type Identity } from './entry-points/http/auth';
@@ -245,6 +246,8 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
         exportOf: (who: string) => personalData.exportOf(who),
       },
     },
+    // The audit trail is read through the API's pool too: its statements end after the API's timeout.
+    audit: api && { authenticate, trail: new AuditTrail(deps.apiDataSource) },
     oidcSignIn: api && config.auth.oidc ? createOidcSignIn(config.auth.oidc, authenticate, logger.child({ component: 'oidc-sign-in' })) : undefined,
     // The page and the API read Postgres through their own pool, and need neither broker nor registry to answer.
     serving: { database: () => new OperationalQueries(deps.apiDataSource).ping() },

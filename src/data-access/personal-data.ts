@@ -15,6 +15,11 @@ import type { EventOutbox } from './event-outbox';
 
 /** Text columns holding a person's id alone (no object around it): the API's callers. */
 const PERSON_ID_COLUMNS = new Set(['idempotency_keys.caller_id']);
+/**
+ * What else changes with a column: a history entry whose reason is rewritten no longer matches the
+ * reason's digest in the audit chain, and says why (the chain itself stays as it was).
+ */
+const ALSO_SET: Record<string, string> = { 'approval_history.reason': ', redacted_at = now()' };
 
 const quoted = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 /** How a string shows inside stored JSON text, lower-cased (strpos finds it there). */
@@ -166,6 +171,12 @@ class PgPersonalDataTransaction extends PgApprovalTransaction implements Persona
     );
     const rewrite = pseudonymising(person, pseudonym);
     const rows: Record<string, number> = {};
+    // Their audit key goes: the chain's digests of them verify no more against anyone, and lead back to nobody.
+    const [keys]: Array<{ n: number }> = await this.db.query(
+      `WITH destroyed AS (DELETE FROM audit_person_keys WHERE person = ANY($1) RETURNING 1) SELECT count(*)::int AS n FROM destroyed`,
+      [person.ids],
+    );
+    if (keys!.n > 0) rows['audit_person_keys.key'] = keys!.n;
     for (const { table, column, type } of await columnsOf(this.db)) {
       const name = `${table}.${column}`;
       const holdsIds = PERSON_ID_COLUMNS.has(name);
@@ -180,7 +191,7 @@ class PgPersonalDataTransaction extends PgApprovalTransaction implements Persona
         .filter((r) => !isDeepStrictEqual(r.value, r.rewritten));
       if (changed.length === 0) continue;
       await this.db.query(
-        `UPDATE ${quoted(table)} AS t SET ${quoted(column)} = v.value FROM jsonb_to_recordset($1::jsonb) AS v(at text, value ${type}) WHERE t.ctid = v.at::tid`,
+        `UPDATE ${quoted(table)} AS t SET ${quoted(column)} = v.value${ALSO_SET[name] ?? ''} FROM jsonb_to_recordset($1::jsonb) AS v(at text, value ${type}) WHERE t.ctid = v.at::tid`,
         [JSON.stringify(changed.map((r) => ({ at: r.at, value: r.rewritten })))],
       );
       rows[name] = changed.length;

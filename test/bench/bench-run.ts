@@ -20,7 +20,7 @@ import { pollUntil } from '../../src/libraries/retry';
 import { ROOT, WORKER_ARGS } from '../support/build';
 import { createTopics, deleteSubjects, deleteTopics } from '../support/topics';
 import { cpuSecondsOf } from './process-cpu';
-import { SEED_OUTBOX_SQL, SEED_SQL } from './seed';
+import { SEED_EVENTS_CHUNK, SEED_EVENTS_SQL, SEED_OUTBOX_SQL, SEED_SQL } from './seed';
 
 export const logger = createLogger('silent');
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -99,6 +99,7 @@ export async function seededDatabase(stored: number): Promise<Awaited<ReturnType
   const database = await freshDatabase();
   const started = Date.now();
   await database.db.query(SEED_SQL, [stored]);
+  for (let from = 1; from <= stored; from += SEED_EVENTS_CHUNK) await database.db.query(SEED_EVENTS_SQL, [from, Math.min(stored, from + SEED_EVENTS_CHUNK - 1)]);
   for (const statement of SEED_OUTBOX_SQL) await database.db.query(statement);
   await database.db.query('VACUUM ANALYZE');
   await database.db.query('CHECKPOINT');

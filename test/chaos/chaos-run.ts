@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createKafka, createProducer, createWatcher, type Consumer, type Producer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
+import { AuditTrail } from '../../src/data-access/audit-trail';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
 import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import { eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
@@ -400,6 +401,9 @@ export class ChaosRun {
     );
     const missingHistory = (unrecorded as { n: number }).n;
     if (missingHistory) problems.push(`${missingHistory} event(s) missing from the history`);
+    // And every request's history is still the chain the database made of it, whichever version stored its events.
+    const offChain = await this.entriesOffTheirChain();
+    if (offChain.length) problems.push(`${offChain.length} history entr(ies) not fitting their chain: ${offChain.slice(0, 3).join(', ')}`);
     lost += missingEvents.length + missingEmails.length + missingHistory;
     if (missingEvents.length) problems.push(`${missingEvents.length} event(s) never published: ${missingEvents.slice(0, 3).join(', ')}`);
     if (missingEmails.length) problems.push(`${missingEmails.length} email(s) never delivered: ${missingEmails.slice(0, 3).join(', ')}`);
@@ -441,6 +445,20 @@ export class ChaosRun {
       recoverySeconds: Math.round(recoverySeconds * 10) / 10,
       problems,
     };
+  }
+
+  /** The history entries the audit chain names (none from a version before the chain). */
+  private async entriesOffTheirChain(): Promise<string[]> {
+    const [{ chained }] = (await this.db.query(`SELECT to_regclass('audit_person_keys') IS NOT NULL AS chained`)) as [{ chained: boolean }];
+    if (!chained) return [];
+    const trail = new AuditTrail(this.db);
+    const found: string[] = [];
+    for (let after: string | undefined; ; ) {
+      const { reports, next } = await trail.verify({ after }, { requests: 500, entries: 50_000 });
+      found.push(...reports.flatMap((r) => r.problems.map((p) => `${p.kind} ${p.requestId} seq ${p.seq}`)));
+      if (next === null) return found;
+      after = next;
+    }
   }
 
   /** Per request, the order events first reached the topic, against the order they happened (seq). */

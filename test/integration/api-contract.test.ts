@@ -85,6 +85,9 @@ const CALLS = (): Record<string, Call> => ({
   // Nobody by these: an erasure that finds nobody changes nothing, an export answers 404.
   erasePerson: { body: { person: 'nobody-to-erase@example.com' } },
   exportPersonalData: { body: { person: 'nobody-to-export@example.com' } },
+  verifyAuditTrail: { query: { request: request.requestId, since: new Date(Date.now() - 3600_000).toISOString() } },
+  exportAuditDecisions: { query: { since: new Date(Date.now() - 3600_000).toISOString(), format: 'csv' } },
+  listAuditHeads: { query: { date: new Date().toISOString().slice(0, 10) } },
   signInMethods: {},
   signInLocally: { body: { id: 'local-person', name: 'A Local Person', email: 'local@example.com', roles: ['approver'] } },
   showEmailAction: { params: { token: linkToken } },

@@ -68,6 +68,11 @@ test('when a requester, holder and approver is erased, then no column names them
   expect(await rowsHolding(person.name)).toEqual([]);
   expect(await rowsHolding(person.id)).toEqual([]);
 
+  // The audit trail still verifies: their digests are of a key destroyed, the reason naming them redacted.
+  const verified = await cli('audit', 'verify', '--all');
+  expect(verified.stdout).toMatch(/every chain holds/);
+  expect(verified.stdout).toMatch(/[1-9]\d* erased digest\(s\), 1 redacted/);
+
   // Their pending approvals ended or moved, as the rule says; the events that say so name the pseudonym.
   const [, cancelled] = await harness.waitForEvents(holding.requestId, 2);
   expect(cancelled).toMatchObject({ type: 'CANCELLED', status: 'CANCELLED', decision: { reason: ERASED_REASON } });

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { ConfigResourceTypes } from 'kafkajs';
 import { DataSource } from 'typeorm';
 import { createKafka } from '../../src/adapters/kafka/kafka-client';
+import { AuditTrail } from '../../src/data-access/audit-trail';
 import { allTopics, loadConfig } from '../../src/libraries/config';
 import { createLogger } from '../../src/libraries/logger';
 import { deleteSubjects, deleteTopics } from '../support/topics';
@@ -100,6 +101,9 @@ test('when the worker runs as the runtime role with MIGRATE=false, KAFKA_CREATE_
   expect(approved!.type).toBe('APPROVED');
   await waitForEmails(request.requester.email, 1);
   expect(await harness.record(request.requestId)).toMatchObject({ status: 'APPROVED' });
+  // The database chained its history as the runtime role wrote it (the trigger needs row rights only), and that role reads the chain back.
+  const { reports } = await new AuditTrail(harness.db).verify({ requestId: request.requestId }, { requests: 1, entries: 100 });
+  expect(reports).toEqual([expect.objectContaining({ entries: 2, erasedDigests: 0, problems: [] })]);
 
   expect(seen.length).toBeGreaterThan(0);
   expect(seen.filter((r) => !r.startsWith('GET '))).toEqual([]);

@@ -16,7 +16,9 @@ import { OPERATIONS, STATUSES } from '../../domain/card-operation';
 import { ConfigError, WORKER_SETTINGS, loadConfig, type Config } from '../../libraries/config';
 import { errorMessage } from '../../libraries/errors';
 import { createLogger } from '../../libraries/logger';
+import type { z } from 'zod';
 import * as S from '../http/api-schemas';
+import { decisionsCsv } from '../http/audit-api';
 import { ROLES, isRole, mintLocalToken } from '../http/auth';
 import { callApi, type ApiTarget } from './api-client';
 import { UsageError, parseCommandLine, type Args, type FormSpec, type Input, type Options } from './command-line';
@@ -326,6 +328,97 @@ const COMMANDS: Command[] = [
     run: async ({ options }, config) => {
       const found = await callApi(targetOf(options, config), { method: 'POST', path: 'api/personal-data/exports', body: { person: options.person }, expected: 200, what: 'the export', answer: S.PersonalData });
       console.log(JSON.stringify(found, null, 2));
+    },
+  }),
+  command({
+    name: 'audit verify',
+    reaches: 'api',
+    description: [
+      "Recomputes each request's history chain (GET /api/audit/verification, page after page) and names every entry changed, removed or inserted in the middle; exits 1 when it finds any. Operators only.",
+      'Prints the counts: requests, entries, digests of erased people (not checked, no problem), entries whose reason an erasure redacted, requests that never came whose oldest entries retention removed.',
+      'It cannot see the newest entries of a chain removed, or a whole history: compare with the heads published (audit heads).',
+    ].join('\n'),
+    oneOf: ['request', 'since', 'all'],
+    options: {
+      request: { type: 'string', value: 'ID', description: 'this request' },
+      since: { type: 'string', value: 'DATE', description: 'the requests with a history entry at or after this time (ISO 8601: 2026-12-01 or 2026-12-01T08:00:00Z)' },
+      all: { type: 'boolean', description: 'every request' },
+      ...API_OPTIONS,
+    },
+    run: async ({ options }, config) => {
+      const target = targetOf(options, config);
+      const totals = { requests: 0, entries: 0, erasedDigests: 0, redacted: 0, trimmed: 0, problems: 0 };
+      let cursor: string | null = null;
+      do {
+        const query = new URLSearchParams();
+        if (options.request !== undefined) query.set('request', options.request);
+        if (options.since !== undefined) query.set('since', options.since);
+        if (cursor !== null) query.set('cursor', cursor);
+        const page: z.infer<typeof S.AuditVerification> = await callApi(target, { method: 'GET', path: `api/audit/verification?${query}`, expected: 200, what: 'the verification', answer: S.AuditVerification });
+        for (const p of page.problems) {
+          const gap = p.kind === 'REMOVED' ? ` (after ${p.after ? `seq ${p.after.seq}, event ${p.after.eventId}` : 'nothing: at the start'}; missing ${p.missingHash})` : '';
+          console.log(`${p.kind.padEnd(8)} ${p.requestId}  seq ${p.seq}  event ${p.eventId}${gap}\n    ${p.detail}`);
+        }
+        for (const name of ['requests', 'entries', 'erasedDigests', 'redacted', 'trimmed'] as const) totals[name] += page[name];
+        totals.problems += page.problems.length;
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      console.log(`${totals.requests} request(s), ${totals.entries} entries, ${totals.erasedDigests} erased digest(s), ${totals.redacted} redacted, ${totals.trimmed} trimmed by retention`);
+      if (totals.problems > 0) throw new Error(`the audit trail does not verify: ${totals.problems} entr${totals.problems === 1 ? 'y does' : 'ies do'} not fit (above)`);
+      console.log('every chain holds');
+    },
+  }),
+  command({
+    name: 'audit export',
+    reaches: 'api',
+    description: [
+      'Writes the decisions applied since a time to stdout, oldest first (GET /api/audit/decisions, page after page): who decided what and when, acting as what, for whom, and why. Operators only.',
+      'csv: RFC 4180 with a header line (a field a spreadsheet would take for a formula begins with an apostrophe); json: one array, the text as it is.',
+    ].join('\n'),
+    options: {
+      since: { type: 'string', value: 'DATE', required: true, description: 'decisions applied at or after this time (ISO 8601)' },
+      format: { type: 'string', value: S.AUDIT_FORMATS.join('|'), required: true, description: 'csv or json' },
+      ...API_OPTIONS,
+    },
+    run: async ({ options }, config) => {
+      const format = S.AUDIT_FORMATS.find((f) => f === options.format);
+      if (format === undefined) throw new UsageError(`--format is ${S.AUDIT_FORMATS.join(' or ')}, not ${options.format}`);
+      const target = targetOf(options, config);
+      let cursor: string | null = null;
+      let count = 0;
+      do {
+        // Pages are read as JSON and written out as they come, in the format asked for.
+        const query = new URLSearchParams({ since: options.since, format: 'json', ...(cursor !== null ? { cursor } : {}) });
+        const page: z.infer<typeof S.AuditDecisions> = await callApi(target, { method: 'GET', path: `api/audit/decisions?${query}`, expected: 200, what: 'the export', answer: S.AuditDecisions });
+        if (format === 'csv') process.stdout.write(decisionsCsv(page.items, count === 0 && cursor === null));
+        else for (const [i, item] of page.items.entries()) process.stdout.write(`${count + i === 0 ? '[\n' : ',\n'}${JSON.stringify(item)}`);
+        count += page.items.length;
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      if (format === 'json') process.stdout.write(count === 0 ? '[]\n' : '\n]\n');
+      console.error(`${count} decision(s) since ${options.since}`);
+    },
+  }),
+  command({
+    name: 'audit heads',
+    reaches: 'api',
+    description: [
+      "Prints each request's newest history hash at the end of a day (UTC), for the requests with an entry that day (GET /api/audit/heads): one line each, request id, seq and hash. Operators only.",
+      "Publish them where the database's writers cannot change them (another system, a signed mail, a ticket): a chain recomputed later must still pass through each.",
+    ].join('\n'),
+    options: { date: { type: 'string', value: 'YYYY-MM-DD', required: true, description: 'the day, UTC' }, ...API_OPTIONS },
+    run: async ({ options }, config) => {
+      const target = targetOf(options, config);
+      let cursor: string | null = null;
+      let count = 0;
+      do {
+        const query = new URLSearchParams({ date: options.date, ...(cursor !== null ? { cursor } : {}) });
+        const page: z.infer<typeof S.AuditHeads> = await callApi(target, { method: 'GET', path: `api/audit/heads?${query}`, expected: 200, what: 'the heads', answer: S.AuditHeads });
+        for (const h of page.items) console.log(`${h.requestId} ${h.seq} ${h.hash ?? '-'}`);
+        count += page.items.length;
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      console.error(`${count} head(s) of ${options.date}`);
     },
   }),
   command({

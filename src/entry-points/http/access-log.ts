@@ -32,7 +32,7 @@ const LOGGED = /^\/(?:api|email-actions)(?:\/|$)|^\/auth\/(?:local|callback)$/;
 export const MAX_IDS_PER_LINE = PAGE_LIMIT.max;
 
 /** Query parameters that are ids or codes, logged as they are. */
-const AS_THEY_ARE = ['status', 'operation', 'approver', 'requester', 'sort', 'limit'];
+const AS_THEY_ARE = ['status', 'operation', 'approver', 'requester', 'sort', 'limit', 'request', 'since', 'format', 'date'];
 /** Query parameters of free text, which may be a name: logged as their length and keyed hash. Any other parameter (a cursor) is left out. */
 const HASHED = ['q'];
 

@@ -2,6 +2,7 @@
 // them, and the OpenAPI document is made from them (named ones become components).
 import { z } from 'zod';
 import { APPROVAL_EVENT_TYPES, REFUSAL_CODES } from '../../domain/approval';
+import { CHAIN_PROBLEMS } from '../../domain/audit-chain';
 import { DECISION_KINDS, OPERATIONS, STATUSES, VOTE_MODES } from '../../domain/card-operation';
 import { ROLES } from '../../domain/callers';
 import { MAX_CARDS_EVER, MAX_TEXT, TIMESTAMP_RANGE, idProblem, personProblems, textProblem } from '../../domain/validate-message';
@@ -388,3 +389,104 @@ export const SearchQuery = queryOf({
 });
 
 export const TasksQuery = queryOf({ cursor: SearchQuery.shape.cursor, limit: SearchQuery.shape.limit });
+
+/**
+ * The most requests one verification call covers, and the most entries their histories may hold
+ * together (fewer requests when they pass it; a request's history is always verified whole).
+ */
+export const AUDIT_VERIFY_LIMIT = { requests: 100, entries: 10_000 } as const;
+/** The most decisions one page of the export holds. */
+export const AUDIT_EXPORT_LIMIT = 1000;
+/** The most heads one page holds. */
+export const AUDIT_HEADS_LIMIT = 1000;
+
+/** A cursor of the audit routes: base64url, long enough for a position after any request id. */
+const auditCursor = z
+  .string()
+  .max(1024)
+  .regex(/^[A-Za-z0-9_-]*$/, { error: 'is not a cursor this API gave out' })
+  .optional()
+  .describe('the nextCursor of the previous page (the same filters); opaque. One not given out by this API is a 400 INVALID_CURSOR');
+const auditNextCursor = z.string().nullable().describe('pass it as `cursor` (with the same filters) for the next page; null on the last page');
+
+const EntryRef = z.object({ seq: z.string().describe("the entry's place in the history (approval_history.seq)"), eventId: z.string() });
+
+export const ChainProblem = named(
+  'ChainProblem',
+  EntryRef.extend({
+    kind: z.enum(CHAIN_PROBLEMS),
+    requestId: z.string(),
+    detail: z.string().describe('what does not fit, in words'),
+    missingHash: z.string().optional().describe('REMOVED: the hash of the entry it is chained to, which is not in the history'),
+    after: EntryRef.nullable().optional().describe('REMOVED: the entry before the gap; null when the gap is at the start'),
+  }),
+  'An entry of a request\'s history that does not fit its chain. CHANGED: a fact, its actor or its reason is not what its hash and digests were made of. REMOVED: the entry it is chained to is missing (the gap is named, the missing entry by its hash). INSERTED: no later entry is chained to it.',
+);
+
+export const AuditVerification = named(
+  'AuditVerification',
+  z.object({
+    requests: z.number().int().describe('requests verified by this call'),
+    entries: z.number().int().describe('their history entries'),
+    erasedDigests: z.number().int().describe("digests of an actor or a reason whose person's key an erasure destroyed: not checked, and no problem"),
+    redacted: z.number().int().describe('entries whose reason an erasure rewrote: their reason is not checked'),
+    trimmed: z.number().int().describe('requests that never came whose oldest entries retention removed'),
+    problems: z.array(ChainProblem),
+    nextCursor: auditNextCursor,
+  }),
+  `One call verifies at most ${AUDIT_VERIFY_LIMIT.requests} requests, in request id order, fewer when their histories hold more than ${AUDIT_VERIFY_LIMIT.entries} entries together; nextCursor continues.`,
+);
+
+export const AuditVerificationQuery = queryOf({
+  request: anId('request').optional().describe('only this request'),
+  since: isoTime.optional().describe('only requests with a history entry at or after this time (ISO 8601)'),
+  cursor: auditCursor,
+});
+
+export const AuditDecision = named(
+  'AuditDecision',
+  z.object({
+    eventId: z.string(),
+    requestId: z.string(),
+    operation: z.string().nullable().describe("the request's operation; null when its record is gone or it never came"),
+    type: z.string().describe('the event the decision made: APPROVED, REJECTED, VOTED, POSTPONED, CANCELLED, REASSIGNED, DECISION_REFUSED …'),
+    decision: z.string().nullable().describe('APPROVED, REJECTED, POSTPONED, WITHDRAWN or REASSIGNED'),
+    decisionId: z.string().nullable(),
+    deciderId: z.string().nullable(),
+    deciderName: z.string().nullable(),
+    actingAs: z.string().nullable(),
+    onBehalfOfId: z.string().nullable().describe('the listed approver a delegate decided for'),
+    onBehalfOfName: z.string().nullable(),
+    reason: z.string().nullable().describe("the decider's own reason"),
+    refusalCode: z.string().nullable().describe('set when the worker refused the decision'),
+    decidedAt: z.string().nullable().describe("when the decider decided (ISO 8601, the decider's clock)"),
+    occurredAt: z.string().describe('when the worker applied it (ISO 8601)'),
+  }),
+);
+
+export const AuditDecisions = named('AuditDecisions', z.object({ items: z.array(AuditDecision).max(AUDIT_EXPORT_LIMIT), nextCursor: auditNextCursor }));
+
+export const AUDIT_FORMATS = ['json', 'csv'] as const;
+
+export const AuditDecisionsQuery = queryOf({
+  since: isoTime.describe('decisions applied at or after this time (ISO 8601)'),
+  format: z.enum(AUDIT_FORMATS).default('json').describe('json, or csv (RFC 4180, a header line, CRLF; the next page in the Next-Cursor header)'),
+  cursor: auditCursor,
+});
+
+export const AuditHeads = named(
+  'AuditHeads',
+  z.object({
+    date: z.string().describe('the day (UTC)'),
+    items: z
+      .array(z.object({ requestId: z.string(), seq: z.string(), eventId: z.string(), hash: z.string().nullable(), occurredAt: z.string().describe('ISO 8601, to the microsecond') }))
+      .max(AUDIT_HEADS_LIMIT),
+    nextCursor: auditNextCursor,
+  }),
+  "Each request with a history entry that day, with its newest entry stored by the day's end: what to publish where the database's writers cannot change it, and compare with later.",
+);
+
+export const AuditHeadsQuery = queryOf({
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'must be a day, YYYY-MM-DD' }).refine((v) => !Number.isNaN(Date.parse(`${v}T00:00:00Z`)) && new Date(`${v}T00:00:00Z`).toISOString().startsWith(v), { error: 'is no such day' }).describe('the day, UTC (YYYY-MM-DD)'),
+  cursor: auditCursor,
+});

@@ -14,6 +14,7 @@ import type { Metrics } from '../../libraries/metrics';
 import { AppError, classify, errorMessage, reportDefect } from '../../libraries/errors';
 import { registerAccessLog, type AccessLog } from './access-log';
 import { registerApprovalsApi, type ApiDeps } from './approvals-api';
+import { registerAuditApi, type AuditDeps } from './audit-api';
 import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
 import { registerEmailActions, type EmailActionDeps } from './email-actions';
 import { HttpError } from './http-errors';
@@ -35,6 +36,8 @@ export interface HttpDeps {
   api: ApiDeps | undefined;
   /** The operators' routes, served with the API. */
   operations: OperationsDeps | undefined;
+  /** The operators' routes on the audit trail, served with the API. */
+  audit: AuditDeps | undefined;
   emailActions: EmailActionDeps | undefined;
   oidcSignIn: OidcSignIn | undefined;
   /** Whether the page and the API can serve (the database answers): /health/ready. */
@@ -265,6 +268,7 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   }
   registerApprovalsApi(app, started((d) => d.api, 'the API'));
   registerOperationsApi(app, started((d) => d.operations, 'the API'));
+  registerAuditApi(app, started((d) => d.audit, 'the API'));
   registerEmailActions(app, started((d) => d.emailActions, 'one-click email links'));
   registerOidcSignIn(app, () => started((d) => d.api, 'the API')() && deps?.oidcSignIn);
 

@@ -19,6 +19,7 @@ export const OPENAPI_TAGS = [
   { name: 'Delegations', description: 'Who stands in for an approver, and when' },
   { name: 'Operations', description: 'What waits for an operator (parked events and timers), and putting it back after a fix' },
   { name: 'Personal data', description: "One person's data: erased (pseudonymised everywhere), or exported for their access request" },
+  { name: 'Audit', description: "Whether each request's history is still the chain stored, the decisions it holds, and the hashes to publish" },
   { name: 'Session', description: 'Who is signed in, and how the page signs in' },
   { name: 'Email actions', description: 'One-click decisions from approver emails (HTML pages)' },
   { name: 'Health', description: 'Probes, metrics and contracts' },
