@@ -64,7 +64,7 @@ export interface RenderedEmail {
 type Compiled = (context: unknown, options?: Handlebars.RuntimeOptions) => string;
 
 /** How a time reads in each language: English as ISO 8601 (unambiguous across Europe), the others as their own. */
-function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
+export function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
   // Built once: constructing an Intl.DateTimeFormat costs far more than formatting with one.
   const zoneName = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' });
   const zone = (ms: number): string => zoneName.formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
@@ -80,7 +80,7 @@ function timeFormatter(locale: string, timeZone: string): (ms: number) => string
 }
 
 /** A card's validity is a date, not a moment: shown as given (UTC), in the language's way. */
-function dateFormatter(locale: string): (ms: number) => string {
+export function dateFormatter(locale: string): (ms: number) => string {
   if (locale === 'en') return (ms) => new Date(ms).toISOString().slice(0, 10);
   const format = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', dateStyle: 'medium' });
   return (ms) => format.format(ms);

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { APPROVAL_EVENT_TYPES, REFUSAL_CODES } from '../../domain/approval';
 import { CHAIN_PROBLEMS } from '../../domain/audit-chain';
-import { DECISION_KINDS, OPERATIONS, STATUSES, VOTE_MODES } from '../../domain/card-operation';
+import { ACTOR_ROLES, DECISION_KINDS, OPERATIONS, STATUSES, VOTE_MODES } from '../../domain/card-operation';
 import { ROLES } from '../../domain/callers';
 import { MAX_CARDS_EVER, MAX_TEXT, TIMESTAMP_RANGE, idProblem, personProblems, textProblem } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
@@ -164,8 +164,20 @@ export const RequestWithHistory = named(
         actor: Person.nullable(),
         reason: z.string().nullable(),
         occurredAt: z.string(),
+        decision: z
+          .object({
+            decision: z.enum(DECISION_KINDS),
+            actingAs: z.enum(ACTOR_ROLES),
+            approver: Person,
+            onBehalfOf: Person.nullable().describe('the listed approver a delegate decided for'),
+            reassign: z.object({ from: Person, to: Person }).nullable().describe("a reassignment's two people"),
+          })
+          .nullable()
+          .describe('Who decided what (null for an entry no decision made: opened, reminded, escalated, expired, superseded)'),
+        refusalCode: z.string().nullable().describe(`Why a decision was refused (DECISION_REFUSED): ${REFUSAL_CODES.join(', ')}; a later version may add codes`),
       }),
     ),
+    expiresAt: nullableTime.describe("When the request's expiry timer fires while it is pending (its policy's expiry, or its due date if sooner); null: none"),
   }),
 );
 

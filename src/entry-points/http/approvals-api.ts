@@ -157,8 +157,8 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
     handler: async (request) => {
       const d = deps();
       const caller = who(request);
-      const { record, history } = await visibleRequest(d, caller, request.params.requestId, await standInsOf(d, caller));
-      return { record, history };
+      const { record, history, expiresAt } = await visibleRequest(d, caller, request.params.requestId, await standInsOf(d, caller));
+      return { record, history, expiresAt };
     },
   });
 
