@@ -34,7 +34,7 @@ export interface HistoryEntry {
   reason: string | null;
   occurredAt: string;
   /** Who decided what, as the event carried it (null for a timer's or a conflict's entry). */
-  decision: Pick<DecisionDetails, 'decision' | 'actingAs' | 'approver' | 'onBehalfOf' | 'reassign'> | null;
+  decision: Pick<DecisionDetails, 'decision' | 'actingAs' | 'approver' | 'onBehalfOf' | 'reassign' | 'reason'> | null;
   /** Why a decision was refused (DECISION_REFUSED). */
   refusalCode: string | null;
 }
@@ -42,7 +42,7 @@ export interface HistoryEntry {
 /** An entry's decision, in the shape every version's events give (older ones lack onBehalfOf, reassign, actingAs). */
 function decidedIn(d: Partial<DecisionDetails> | null): HistoryEntry['decision'] {
   if (!d?.decision || !d.approver) return null;
-  return { decision: d.decision, actingAs: d.actingAs ?? 'APPROVER', approver: d.approver, onBehalfOf: d.onBehalfOf ?? null, reassign: d.reassign ?? null };
+  return { decision: d.decision, actingAs: d.actingAs ?? 'APPROVER', approver: d.approver, reason: d.reason ?? null, onBehalfOf: d.onBehalfOf ?? null, reassign: d.reassign ?? null };
 }
 
 /** Searches report at most this many matches (and say so); pages go further. */

@@ -210,7 +210,7 @@ test('when an approver decides a multi-card request per card in the page, then t
   const page = await signInAs(approver!);
   await openFromSearch(page, request.requestId);
   // The policy: one stage where any one approver decides, active, nobody has voted yet.
-  await page.getByRole('row', { name: /1\. approval \(active\) one approver .*none yet/ }).waitFor();
+  await page.getByRole('row', { name: /1\. Approval \(active\) one approver .*none yet/ }).waitFor();
   await page.getByLabel('Decision for card 3').selectOption({ label: 'Reject' });
   await page.getByRole('button', { name: 'Decide per card' }).click();
   await page.getByText('A rejected card needs a reason: card 3.').waitFor();
@@ -231,7 +231,7 @@ test('when an approver decides a multi-card request per card in the page, then t
   expect(await page.locator('#request-status').textContent()).toBe('Partly approved');
   expect(await page.locator('#card-info tbody tr td:nth-child(6)').allTextContents()).toEqual(['Approved', 'Approved', 'Rejected: Already holds a parking card']);
   expect(await page.getByRole('button', { name: 'Decide per card' }).isVisible()).toBe(false);
-  await page.getByRole('row', { name: new RegExp(`^1\\. approval one approver .*${approver!.name}: approved`) }).waitFor();
+  await page.getByRole('row', { name: new RegExp(`^1\\. Approval one approver .*${approver!.name}: approved`) }).waitFor();
   const [email] = await waitForEmails(request.requester.email, 1);
   expect(email!.subject).toMatch(/^Partly approved/);
 

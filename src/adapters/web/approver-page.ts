@@ -9,7 +9,7 @@ import { EMAIL_LOCALES, readCatalog, resolveLocale } from '../email/render-email
 
 const TEMPLATE = path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.hbs');
 /** The keys the page's script looks up: its own words, and the product's terms it shows. */
-const PAGE_KEYS = /^(page|status|operation|history|refusal|policy|vote|role|actingAs|cardStatus|outcome)\.|^card\.new$/;
+const PAGE_KEYS = /^(page|status|operation|history|refusal|policy|vote|role|actingAs|cardStatus|outcome|stageName)\.|^card\.new$/;
 
 export class ApproverPage {
   private readonly pages: Map<string, string>;

@@ -169,6 +169,7 @@ export const RequestWithHistory = named(
             decision: z.enum(DECISION_KINDS),
             actingAs: z.enum(ACTOR_ROLES),
             approver: Person,
+            reason: z.string().nullable().describe('the reason they gave'),
             onBehalfOf: Person.nullable().describe('the listed approver a delegate decided for'),
             reassign: z.object({ from: Person, to: Person }).nullable().describe("a reassignment's two people"),
           })
