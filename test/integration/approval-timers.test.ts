@@ -90,7 +90,7 @@ describe('with one worker', () => {
     }
     const [expired] = await waitForEmails(request.requester.email, 1);
     expect(expired!.subject).toBe(`Expired: Lock card (${request.requestId})`);
-    expect(expired!.text).toContain('Your request has EXPIRED');
+    expect(expired!.text).toContain('Your request expired on ');
     await expectNoEmailTwice([...request.approvers, request.requester]);
 
     const metrics = await (await fetch(`${base}/metrics`)).text();

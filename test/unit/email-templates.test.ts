@@ -108,3 +108,48 @@ test('the check finds a field that renders empty (requestedAt missing from the e
   expect(emptyFields('text', email.text)).toEqual(['Requested at:']);
   expect(emptyFields('html', email.html)).toEqual(['Requested at (empty cell)', expect.stringMatching(/^<td/)]);
 });
+
+describe('the plain-text part', () => {
+  const HEADINGS = ['heading.request', 'heading.cards', 'heading.requester', 'heading.perCard'];
+
+  test.each(kinds)('of the %s email in %s has its blocks apart, one blank line between each, and no capitals for emphasis', (template, locale) => {
+    const { text } = renderer.render(template, FULL, { ...approver, locale });
+    const words = readCatalog(locale);
+    const blocks = text.trimEnd().split('\n\n');
+    expect(text).not.toMatch(/\n\n\n/);
+    expect(text.endsWith('\n') && !text.endsWith('\n\n')).toBe(true);
+    // Greeting, intro, then the sections, the actions and the footer, each a block of its own.
+    expect(blocks[0]).toBe(words.greeting!.replace('{{recipient.name}}', approver.name));
+    expect(blocks.at(-1)).toMatch(new RegExp(`^${words.footer} · ${request.requestId}$`));
+    const headings = HEADINGS.map((key) => words[key]!.toLocaleUpperCase());
+    for (const block of blocks.slice(1)) {
+      // A heading starts its block, never sits in the middle of one.
+      for (const line of block.split('\n').slice(1)) expect({ template, locale, line, heading: headings.some((h) => line.startsWith(h)) }).toEqual({ template, locale, line, heading: false });
+    }
+    // The intro's emphasis is the words themselves, as the catalog writes them.
+    const emphasised = /\{\{#em\}\}(.*?)\{\{\/em\}\}/.exec(words[`intro.${template}`]!)?.[1];
+    if (emphasised) expect(blocks[1]).toContain(` ${emphasised}`);
+  });
+
+  test('a reminder says which one it is, without repeating the event\'s message', () => {
+    const reminder = { ...FULL, type: 'REMINDED' as const, message: 'Reminder 2: still waiting for a decision.' };
+    const intro = (locale: string) => renderer.render('approval-reminder', reminder, { ...approver, locale }).text.split('\n\n')[1];
+    expect([intro('en'), intro('sv'), intro('de')]).toEqual([
+      'A card operation is still waiting for your approval. This is reminder 2.',
+      'Ett kortärende väntar fortfarande på ditt godkännande. Det här är påminnelse nummer 2.',
+      'Ein Kartenvorgang wartet noch immer auf Ihre Genehmigung. Dies ist die 2. Erinnerung.',
+    ]);
+    // An event that does not say which reminder it is (an unexpected message) reads without the number.
+    expect(renderer.render('approval-reminder', { ...reminder, message: null }, approver).text.split('\n\n')[1]).toBe('A card operation is still waiting for your approval.');
+  });
+
+  test('an expired request says when it expired, in plain words', () => {
+    const expired = { ...FULL, type: 'EXPIRED' as const, status: 'EXPIRED' as const, message: 'No decision within the time the operation allows.' };
+    const intro = (locale: string) => renderer.render('request-expired', expired, { ...request.requester, locale }).text.split('\n\n')[1];
+    expect([intro('en'), intro('sv'), intro('de')]).toEqual([
+      'Your request expired on 2026-11-30 10:00 UTC because no decision was made in time. It will not be carried out. If it is still needed, please send a new request.',
+      'Din begäran löpte ut den 30 november 2026 kl. 10:00 UTC eftersom inget beslut fattades i tid. Åtgärden kommer inte att genomföras. Om den fortfarande behövs kan du skicka en ny begäran.',
+      'Ihr Antrag ist am 30. November 2026 um 10:00 UTC abgelaufen, da nicht rechtzeitig darüber entschieden wurde. Der Vorgang wird daher nicht durchgeführt. Falls er weiterhin benötigt wird, stellen Sie bitte einen neuen Antrag.',
+    ]);
+  });
+});

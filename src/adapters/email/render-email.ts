@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { EMAIL_TEMPLATES, type ApprovalEvent, type EmailTemplate } from '../../domain/approval';
+import { reminderNumber } from '../../domain/approval-timers';
 import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 import type { DecisionLinks } from './decision-links';
@@ -97,10 +98,11 @@ function environment(kind: 'html' | 'text', timeZone: string): { hbs: typeof Han
   hbs.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions) => (typeof value === 'number' ? times.get(root(options).locale)!.date(value) : ''));
   hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
   hbs.registerHelper('upper', (value: unknown) => String(value).toLocaleUpperCase());
-  // Emphasis: bold in HTML, capitals in plain text.
+  // Emphasis: bold in HTML; in plain text the words as they are (capitals read as shouting, and
+  // screen readers spell some of them out letter by letter).
   hbs.registerHelper('em', function (this: unknown, options: Handlebars.HelperOptions) {
     const inner = options.fn(this);
-    return escape ? new hbs.SafeString(`<strong>${inner}</strong>`) : inner.toLocaleUpperCase();
+    return escape ? new hbs.SafeString(`<strong>${inner}</strong>`) : inner;
   });
   hbs.registerHelper('t', (key: string, options: Handlebars.HelperOptions) => {
     const words = catalogs.get(root(options).locale)?.get(key);
@@ -161,6 +163,7 @@ export class EmailRenderer {
       forApprover: FOR_APPROVERS.includes(template),
       actions: FOR_APPROVERS.includes(template) ? this.options.links?.linksFor(event.eventId, event.requestId, recipient, Date.now()) : undefined,
       showReason: (template === 'request-rejected' || template === 'request-withdrawn') && Boolean(event.decision?.reason),
+      reminderNumber: reminderNumber(event),
       operationLabel: event.operation ? words[`operation.${event.operation}`] : 'Card operation',
       multipleCards: event.cards.length > 1,
       cardOutcomes: cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex], approved: r.outcome === 'APPROVED', outcomeLabel: words[`outcome.${r.outcome}`] })),
@@ -170,10 +173,18 @@ export class EmailRenderer {
     return {
       subject: oneLine(this.subject(context)).slice(0, 250),
       html: this.html(context),
-      text: this.text(context),
+      text: blocks(this.text(context)),
       locale,
     };
   }
+}
+
+/**
+ * The plain-text part as blocks (greeting, intro, each section, the actions, the footer) with one
+ * blank line between them, however many the template's optional parts leave.
+ */
+function blocks(text: string): string {
+  return `${text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
 
 /** Control characters (CR/LF above all) would end the Subject header; they become spaces. */
