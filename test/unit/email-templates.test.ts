@@ -6,6 +6,8 @@ import path from 'node:path';
 import { EMAIL_LOCALES, EmailRenderer, readCatalog, resolveLocale } from '../../src/adapters/email/render-email';
 import { DecisionLinks } from '../../src/adapters/email/decision-links';
 import { OPERATIONS } from '../../src/domain/card-operation';
+import fc from 'fast-check';
+import { NAME_ALONE, SUBJECT_MAX, shortenName, subjectLength } from '../../src/adapters/email/subject-line';
 import { aCard, aPerson, aRequest } from '../support/builders';
 
 const request = aRequest('REQUEST_MULTIPLE_CARDS', { description: 'Badges for the new project team', dueAt: Date.UTC(2026, 11, 24, 17), requestedAt: Date.UTC(2026, 10, 30, 9, 15) });
@@ -83,11 +85,11 @@ test('every language has every key English has, and nothing else; every key the 
 });
 
 test.each([
-  ['sv-SE', null, 'sv', /^Godkännande behövs: Spärra kort/],
-  ['de-AT', null, 'de', /^Genehmigung erforderlich: Karte sperren/],
-  ['fr-FR', null, 'en', /^Approval needed: Lock card/],
-  [null, 'sv', 'sv', /^Godkännande behövs/],
-  ['de', 'sv', 'de', /^Genehmigung erforderlich/],
+  ['sv-SE', null, 'sv', /^Att godkänna: /],
+  ['de-AT', null, 'de', /^Zu genehmigen: /],
+  ['fr-FR', null, 'en', /^Approval needed: /],
+  [null, 'sv', 'sv', /^Att godkänna/],
+  ['de', 'sv', 'de', /^Zu genehmigen/],
   [null, null, 'en', /^Approval needed/],
 ] as const)('a recipient with locale %s (operation\'s %s) reads %s', (recipientLocale, operationLocale, expected, subject) => {
   const lock = { ...FULL, operation: 'LOCK_CARD' as const, type: 'OPENED' as const };
@@ -151,5 +153,61 @@ describe('the plain-text part', () => {
       'Din begäran löpte ut den 30 november 2026 kl. 10:00 UTC eftersom inget beslut fattades i tid. Åtgärden kommer inte att genomföras. Om den fortfarande behövs kan du skicka en ny begäran.',
       'Ihr Antrag ist am 30. November 2026 um 10:00 UTC abgelaufen, da nicht rechtzeitig darüber entschieden wurde. Der Vorgang wird daher nicht durchgeführt. Falls er weiterhin benötigt wird, stellen Sie bitte einen neuen Antrag.',
     ]);
+  });
+});
+
+describe('subjects', () => {
+  const forty = (text: string) => text.repeat(40).slice(0, 40);
+  const everyKind = EMAIL_LOCALES.flatMap((locale) => EMAIL_TEMPLATES.flatMap((template) => OPERATIONS.map((operation) => [template, locale, operation] as const)));
+  const subjectOf = (template: (typeof EMAIL_TEMPLATES)[number], locale: string, operation: (typeof OPERATIONS)[number], requestId: string, name: string) =>
+    renderer.render(template, { ...FULL, operation, requestId, requester: { ...request.requester, name } }, { ...approver, locale }).subject;
+
+  test.each(everyKind)('the %s subject in %s (%s) stays under 70 characters with a 40-character request id and name, and keeps the id whole', (template, locale, operation) => {
+    const requestId = `req-${forty('0123456789abcdef')}`.slice(0, 40);
+    const subject = subjectOf(template, locale, operation, requestId, forty('Maximiliane Alexandra von Hohenzollern '));
+    expect({ length: subjectLength(subject) < 70, id: subject.endsWith(` (${requestId})`) }).toEqual({ length: true, id: true });
+  });
+
+  test('with room to spare, a subject shows the operation and the whole name; a long name is cut first, then the operation gives way', () => {
+    const name = 'Anna Svensson';
+    const long = 'Maximiliane Alexandra von Hohenzollern-S';
+    expect([
+      subjectOf('approval-requested', 'en', 'LOCK_CARD', 'REQ-1042', name),
+      subjectOf('approval-reminder', 'sv', 'LOCK_CARD', 'REQ-1042', name),
+      subjectOf('approval-escalated', 'de', 'LOCK_CARD', 'REQ-1042', name),
+      subjectOf('request-approved', 'de', 'REQUEST_MULTIPLE_CARDS', 'REQ-1042', name),
+      subjectOf('approval-requested', 'en', 'REQUEST_MULTIPLE_CARDS', 'REQ-1042', long),
+      subjectOf('approval-requested', 'de', 'REQUEST_MULTIPLE_CARDS', 'CR-2026-000012345678', long),
+      subjectOf('request-partially-approved', 'de', 'REQUEST_MULTIPLE_CARDS', `req-${'e'.repeat(36)}`, name),
+    ]).toEqual([
+      'Approval needed: Lock card for Anna Svensson (REQ-1042)',
+      'Påminnelse: Spärra kort för Anna Svensson (REQ-1042)',
+      'An Sie eskaliert: Karte sperren für Anna Svensson (REQ-1042)',
+      'Genehmigt: Mehrere Karten beantragen (REQ-1042)',
+      'Approval needed: Request multiple cards for Maximiliane A… (REQ-1042)',
+      'Zu genehmigen: Maximiliane Alexandra von Hohe… (CR-2026-000012345678)',
+      `Teilweise genehmigt (req-${'e'.repeat(36)})`,
+    ]);
+  });
+
+  test('whatever the name and id, a subject is the longest it may be at most, keeps the id whole and cuts a name only between graphemes, ending in "…"', () => {
+    const name = fc.string({ unit: fc.constantFrom('a', 'Z', ' ', '-', 'é', 'e\u0301', '👩🏽‍💻', '李', 'ß'), minLength: 1, maxLength: 60 }).map((n) => n.trim().replace(/\s+/g, ' ')).filter((n) => n.length > 0);
+    const requestId = fc.string({ unit: fc.constantFrom('r', 'Q', '-', '7', '_'), minLength: 1, maxLength: 50 });
+    fc.assert(
+      fc.property(fc.constantFrom(...everyKind), name, requestId, ([template, locale, operation], n, id) => {
+        const subject = subjectOf(template, locale, operation, id, n);
+        expect(subject.endsWith(`(${id})`)).toBe(true);
+        expect(subject).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+        if (subjectLength(id) <= 40) expect(subjectLength(subject)).toBeLessThanOrEqual(SUBJECT_MAX);
+        const cut = /([^:]*)… \(/u.exec(subject)?.[1];
+        if (cut !== undefined && template.startsWith('approval-')) {
+          const shown = cut.split(/ (?:for|för|für) /).at(-1)!.trim();
+          expect(n.startsWith(shown)).toBe(true);
+          expect([...new Intl.Segmenter('en', { granularity: 'grapheme' }).segment(n)].map((g) => g.index)).toContain(shown.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect([shortenName('Anna Svensson', 7), shortenName('Anna-Lena', 6), shortenName('Ann', NAME_ALONE)]).toEqual(['Anna S…', 'Anna…', 'Ann']);
   });
 });

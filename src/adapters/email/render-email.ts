@@ -1,7 +1,7 @@
 // Renders the emails from the Handlebars templates in templates/email (one layout for every kind)
 // and the words of each language in templates/locales/<locale>.json, all compiled once at start-up.
 // HTML escapes all message content; subjects are flattened to one line so nothing in a name,
-// reason or description can add a header.
+// reason or description can add a header, and kept under 70 characters (subject-line.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
@@ -10,6 +10,7 @@ import { reminderNumber } from '../../domain/approval-timers';
 import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 import type { DecisionLinks } from './decision-links';
+import { fitSubject } from './subject-line';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
 const LOCALE_DIR = path.join(TEMPLATE_DIR, 'locales');
@@ -170,8 +171,11 @@ export class EmailRenderer {
       approvedCount: cardResults.filter((r) => r.outcome === 'APPROVED').length,
       link: `${this.options.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
     };
+    // Names are single-line, but may hold runs of spaces the subject line would close up.
+    const subjectParts = { operation: context.operationLabel ?? '', name: oneLine(event.requester?.name ?? '') };
+    const subject = fitSubject((parts) => oneLine(this.subject({ ...context, subjectOperation: parts.operation, subjectName: parts.name })), subjectParts);
     return {
-      subject: oneLine(this.subject(context)).slice(0, 250),
+      subject: subject.slice(0, 250),
       html: this.html(context),
       text: blocks(this.text(context)),
       locale,
