@@ -62,8 +62,11 @@ const renderer = new EmailRenderer({ operatorUrl: 'https://approvals.example.com
 
 const kinds = EMAIL_LOCALES.flatMap((locale) => EMAIL_TEMPLATES.map((template) => [template, locale] as const));
 
+/** When the request expires, as the email relay reads it from the request's expiry timer. */
+const EXPIRES_AT = Date.UTC(2026, 11, 14, 9, 15);
+
 test.each(kinds)('the %s email in %s, rendered from a fully populated event, leaves no labelled field empty', (template, locale) => {
-  const email = renderer.render(template, FULL, { ...approver, locale });
+  const email = renderer.render(template, FULL, { ...approver, locale }, { expiresAt: EXPIRES_AT });
   expect(email.locale).toBe(locale);
   expect({ template, subject: email.subject.includes(request.requestId), text: emptyFields('text', email.text), html: emptyFields('html', email.html) }).toEqual({ template, subject: true, text: [], html: [] });
   expect(email.html).toContain(`<html lang="${locale}">`);
@@ -154,6 +157,22 @@ describe('the plain-text part', () => {
       'Ihr Antrag ist am 30. November 2026 um 10:00 UTC abgelaufen, da nicht rechtzeitig darüber entschieden wurde. Der Vorgang wird daher nicht durchgeführt. Falls er weiterhin benötigt wird, stellen Sie bitte einen neuen Antrag.',
     ]);
   });
+});
+
+test('approver emails say when the request expires, in every language; the requester\'s do not, nor an email with no expiry', () => {
+  const expiry = (template: (typeof EMAIL_TEMPLATES)[number], locale: string, expiresAt: number | null = EXPIRES_AT) => {
+    const email = renderer.render(template, FULL, { ...approver, locale }, { expiresAt });
+    return { text: /^ {2}(Expires|Löper ut|Läuft ab am): (.*)$/m.exec(email.text)?.slice(1), html: email.html.includes(readCatalog(locale)['label.expires']!) };
+  };
+  for (const template of ['approval-requested', 'approval-reminder', 'approval-escalated'] as const) {
+    expect([expiry(template, 'en'), expiry(template, 'sv'), expiry(template, 'de')]).toEqual([
+      { text: ['Expires', '2026-12-14 09:15 UTC'], html: true },
+      { text: ['Löper ut', '14 december 2026 kl. 09:15 UTC'], html: true },
+      { text: ['Läuft ab am', '14. Dezember 2026 um 09:15 UTC'], html: true },
+    ]);
+    expect(expiry(template, 'en', null)).toEqual({ text: undefined, html: false });
+  }
+  for (const template of EMAIL_TEMPLATES.filter((t) => !t.startsWith('approval-'))) expect(expiry(template, 'en')).toEqual({ text: undefined, html: false });
 });
 
 describe('subjects', () => {

@@ -56,6 +56,12 @@ export interface RenderOptions {
   links?: DecisionLinks;
 }
 
+/** What an email shows that its event does not carry. */
+export interface EmailFacts {
+  /** When the request expires (its expiry timer); approver emails show it. */
+  expiresAt?: number | null;
+}
+
 export interface RenderedEmail {
   subject: string;
   html: string;
@@ -142,15 +148,15 @@ export class EmailRenderer {
   }
 
   /** Renders one email; one that can never render (its data cannot be shown) throws a permanent EMAIL_UNRENDERABLE. */
-  render(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
+  render(template: EmailTemplate, event: ApprovalEvent, recipient: Person, facts: EmailFacts = {}): RenderedEmail {
     try {
-      return this.renderWith(template, event, recipient);
+      return this.renderWith(template, event, recipient, facts);
     } catch (error) {
       throw new AppError('EMAIL_UNRENDERABLE', `the ${template} email cannot be rendered: ${errorMessage(error)}`, false, { eventId: event.eventId, requestId: event.requestId }, { cause: error });
     }
   }
 
-  private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
+  private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person, facts: EmailFacts): RenderedEmail {
     if (!EMAIL_TEMPLATES.includes(template)) throw new Error(`unknown email template ${template}`);
     const locale = this.localeFor(recipient, event.operation);
     const words = this.catalogs.get(locale)!;
@@ -162,6 +168,8 @@ export class EmailRenderer {
       locale,
       recipient,
       forApprover: FOR_APPROVERS.includes(template),
+      // Whoever decides needs to know by when; the requester is told when it ends.
+      expiresAt: FOR_APPROVERS.includes(template) ? (facts.expiresAt ?? null) : null,
       actions: FOR_APPROVERS.includes(template) ? this.options.links?.linksFor(event.eventId, event.requestId, recipient, Date.now()) : undefined,
       showReason: (template === 'request-rejected' || template === 'request-withdrawn') && Boolean(event.decision?.reason),
       reminderNumber: reminderNumber(event),
