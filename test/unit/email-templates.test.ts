@@ -83,6 +83,8 @@ test('every language has every key English has, and nothing else; every key the 
   for (const template of EMAIL_TEMPLATES) used.add(`subject.${template}`).add(`intro.${template}`);
   for (const op of OPERATIONS) used.add(`operation.${op}`);
   used.add('outcome.APPROVED').add('outcome.REJECTED');
+  // Card statuses are looked up by the status a card has.
+  for (const key of english) if (key.startsWith('cardStatus.')) used.add(key);
   expect([...used].filter((key) => !english.includes(key))).toEqual([]);
   expect(english.filter((key) => !used.has(key))).toEqual([]);
 });
@@ -173,6 +175,23 @@ test('approver emails say when the request expires, in every language; the reque
     expect(expiry(template, 'en', null)).toEqual({ text: undefined, html: false });
   }
   for (const template of EMAIL_TEMPLATES.filter((t) => !t.startsWith('approval-'))) expect(expiry(template, 'en')).toEqual({ text: undefined, html: false });
+});
+
+test('card statuses and per-card outcomes read as words of the language; a status no language knows is shown as sent', () => {
+  const withStatuses = { ...FULL, cards: FULL.cards.map((card, i) => ({ ...card, status: ['ACTIVE', 'locked', 'RETIRED_BY_HR'][i]! })) };
+  const read = (locale: string) => {
+    const email = renderer.render('request-partially-approved', withStatuses, { ...request.requester, locale });
+    return {
+      html: [...email.html.matchAll(/>(?:Status)<\/th><td[^>]*>([^<]*)</g)].map((m) => m[1]),
+      text: [...email.text.matchAll(/, status (.*?)(?:,|$)/gim)].map((m) => m[1]),
+      outcomes: [...email.text.matchAll(/^ {2}\d\. .*: (\S+)/gm)].map((m) => m[1]),
+    };
+  };
+  expect([read('en'), read('sv'), read('de')]).toEqual([
+    { html: ['Active', 'Locked', 'RETIRED_BY_HR'], text: ['active', 'locked', 'RETIRED_BY_HR'], outcomes: ['Approved', 'Approved', 'Rejected'] },
+    { html: ['Aktivt', 'Spärrat', 'RETIRED_BY_HR'], text: ['aktivt', 'spärrat', 'RETIRED_BY_HR'], outcomes: ['Godkänt', 'Godkänt', 'Avslaget'] },
+    { html: ['Aktiv', 'Gesperrt', 'RETIRED_BY_HR'], text: ['aktiv', 'gesperrt', 'RETIRED_BY_HR'], outcomes: ['Genehmigt', 'Genehmigt', 'Abgelehnt'] },
+  ]);
 });
 
 describe('subjects', () => {

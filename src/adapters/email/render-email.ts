@@ -175,6 +175,7 @@ export class EmailRenderer {
       reminderNumber: reminderNumber(event),
       operationLabel: event.operation ? words[`operation.${event.operation}`] : 'Card operation',
       multipleCards: event.cards.length > 1,
+      cards: event.cards.map((card) => ({ ...card, ...cardStatus(card.status, words, locale) })),
       cardOutcomes: cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex], approved: r.outcome === 'APPROVED', outcomeLabel: words[`outcome.${r.outcome}`] })),
       approvedCount: cardResults.filter((r) => r.outcome === 'APPROVED').length,
       link: `${this.options.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
@@ -189,6 +190,17 @@ export class EmailRenderer {
       locale,
     };
   }
+}
+
+/**
+ * A card's status as an email shows it: upstream's text (the schema allows any), known ones in the
+ * language's words (`cardStatus.<STATUS>`), as a table cell shows them and in lower case inside
+ * the plain text's sentence; any other exactly as sent.
+ */
+function cardStatus(status: string | null | undefined, words: Record<string, string>, locale: string): { statusLabel: string | null; statusInText: string | null } {
+  if (!status) return { statusLabel: null, statusInText: null };
+  const known = words[`cardStatus.${status.toUpperCase()}`];
+  return known === undefined ? { statusLabel: status, statusInText: status } : { statusLabel: known, statusInText: known.toLocaleLowerCase(locale) };
 }
 
 /**
