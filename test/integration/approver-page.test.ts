@@ -197,7 +197,7 @@ test('when a requester signs in, then they find their own request and withdraw i
   expect(events[1]).toMatchObject({ type: 'CANCELLED', status: 'CANCELLED', decision: { decision: 'WITHDRAWN', actingAs: 'REQUESTER', reason: 'Found my old badge' } });
   for (const approver of request.approvers) {
     const emails = await waitForEmails(approver.email, 2);
-    expect(emails[1]!.subject).toBe(`No longer needed: Request card (${request.requestId}) was withdrawn`);
+    expect(emails[1]!.subject).toBe(`Withdrawn: Request card (${request.requestId})`);
   }
 }, 60_000);
 
