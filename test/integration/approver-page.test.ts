@@ -237,7 +237,7 @@ test('when an approver decides a multi-card request per card in the page, then t
 
   // The search finds it by its new status.
   await page.locator('#tabs').getByRole('link', { name: 'Search' }).click();
-  await page.getByPlaceholder('Request, requester, card…').fill(request.requestId);
+  await page.getByLabel('Request, requester or card').fill(request.requestId);
   await page.getByLabel('Status').selectOption('PARTIALLY_APPROVED');
   await page.locator('#search-form').getByRole('button', { name: 'Search' }).click();
   await page.getByRole('row', { name: new RegExp(`^${request.requestId} Request multiple cards Partly approved`) }).waitFor();
@@ -304,9 +304,9 @@ test('when the page is switched to Svenska, then its words are Swedish (and the 
   await page.reload();
   await page.getByRole('heading', { name: 'Vad vill du göra' }).waitFor(); // the view shown before the reload
   await tabs.getByRole('link', { name: 'Mina godkännanden' }).waitFor();
-  expect(await page.getByLabel('Language').inputValue()).toBe('sv');
+  expect(await page.getByLabel('Språk').inputValue()).toBe('sv'); // the label is Swedish too
 
-  await page.getByLabel('Language').selectOption({ label: 'English' });
+  await page.getByLabel('Språk').selectOption({ label: 'English' });
   await page.getByRole('heading', { name: 'Requests' }).waitFor();
   await tabs.getByRole('link', { name: 'My approvals' }).waitFor();
   expect(await page.locator('html').getAttribute('lang')).toBe('en');
