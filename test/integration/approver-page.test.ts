@@ -307,7 +307,7 @@ test('when the page is switched to Svenska, then its words are Swedish (and the 
   expect(await page.getByLabel('Språk').inputValue()).toBe('sv'); // the label is Swedish too
 
   await page.getByLabel('Språk').selectOption({ label: 'English' });
-  await page.getByRole('heading', { name: 'Requests' }).waitFor();
+  await page.getByRole('heading', { name: 'What do you want to do' }).waitFor();
   await tabs.getByRole('link', { name: 'My approvals' }).waitFor();
   expect(await page.locator('html').getAttribute('lang')).toBe('en');
 }, 60_000);
