@@ -44,6 +44,15 @@ export function resolveLocale(candidates: Array<string | null | undefined>, fall
   return fallback;
 }
 
+/** The first language of an Accept-Language header that is shipped, else `fallback`'s. */
+export function localeAsked(acceptLanguage: string | undefined, fallback: string): string {
+  const asked = (acceptLanguage ?? '')
+    .split(',')
+    .map((part) => part.split(';')[0]!.trim())
+    .filter((tag) => tag && tag !== '*');
+  return resolveLocale([...asked, fallback]);
+}
+
 export interface RenderOptions {
   operatorUrl: string;
   /** The worker's language, when neither the recipient nor the operation has one. */

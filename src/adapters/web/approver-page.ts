@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { STATUSES } from '../../domain/card-operation';
-import { EMAIL_LOCALES, readCatalog, resolveLocale } from '../email/render-email';
+import { EMAIL_LOCALES, localeAsked, readCatalog } from '../email/render-email';
 
 const TEMPLATE = path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.hbs');
 /** The keys the page's script looks up: its own words, and the product's terms it shows. */
@@ -32,10 +32,6 @@ export class ApproverPage {
 
   /** The page in the first language of an Accept-Language header that is shipped, else `fallback`'s. */
   html(acceptLanguage: string | undefined, fallback: string): string {
-    const asked = (acceptLanguage ?? '')
-      .split(',')
-      .map((part) => part.split(';')[0]!.trim())
-      .filter((tag) => tag && tag !== '*');
-    return this.pages.get(resolveLocale([...asked, fallback]))!;
+    return this.pages.get(localeAsked(acceptLanguage, fallback))!;
   }
 }

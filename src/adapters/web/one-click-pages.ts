@@ -7,7 +7,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { ApprovalRecord } from '../../domain/approval';
 import type { Operation, Person } from '../../domain/card-operation';
-import { EMAIL_LOCALES, EmailRenderer, dateFormatter, readCatalog, resolveLocale, timeFormatter, type RenderOptions } from '../email/render-email';
+import { EMAIL_LOCALES, EmailRenderer, dateFormatter, localeAsked, readCatalog, timeFormatter, type RenderOptions } from '../email/render-email';
 
 const TEMPLATE = path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'one-click.hbs');
 
@@ -21,7 +21,7 @@ export interface OneClickView {
   link?: { href: string; text: string };
 }
 
-/** A page's words in one language: `t(key, { name })` fills the key's {{name}} blanks, `time` and `date` write times as the emails do. */
+/** A page's words in one language: `t(key, { name })` fills the key's {{name}} blanks; `time` writes a time as the emails do. */
 export interface PageWords {
   locale: string;
   t(key: string, values?: Record<string, string | number>): string;
@@ -48,8 +48,7 @@ export class OneClickPages {
   /** The words of the approver's language (as their emails are written), else the browser's, else the worker's. */
   wordsFor(person: Person | undefined, operation: Operation | null, acceptLanguage: string | undefined): PageWords {
     if (person) return this.words(this.renderer.localeFor(person, operation));
-    const asked = (acceptLanguage ?? '').split(',').map((part) => part.split(';')[0]!.trim()).filter((tag) => tag && tag !== '*');
-    return this.words(resolveLocale([...asked, this.defaultLocale]));
+    return this.words(localeAsked(acceptLanguage, this.defaultLocale));
   }
 
   words(locale: string): PageWords {
