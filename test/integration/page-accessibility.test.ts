@@ -196,6 +196,8 @@ async function problemsOn(page: Page, lang: Language, width: number): Promise<st
     for (const text of await textsShown(page)) {
       // Data written by people (names, ids, addresses, descriptions) is theirs: the seed keeps it free of English.
       const symbols = (text.match(/\b[A-Z][A-Z_]{2,}\b/g) ?? []).filter((s) => SYMBOLS.has(s));
+      // A word looked up and not found would be shown as its key.
+      if (/\b(page|oneClick|status|history|refusal|policy|vote|role|actingAs|stageName|cardStatus|outcome)\.[\w.]+/.test(text)) problems.push(`a key shown raw in "${text}"`);
       if (symbols.length) problems.push(`raw symbol ${symbols.join(', ')} in "${text}"`);
       if (lang !== 'en') {
         // Ids, addresses, serial numbers and times (anything with a digit or an @) are read as no words.
