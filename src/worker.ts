@@ -35,6 +35,7 @@ import { openAccessLog, type Logger } from './libraries/logger';
 import { createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
 import { classify } from './libraries/errors';
+import { OneClickPages } from './adapters/web/one-click-pages';
 
 /** An API search or read that takes longer than this is cancelled (the caller gets a 500). */
 const API_STATEMENT_TIMEOUT_MS = 5000;
@@ -88,7 +89,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     // ready, with what start-up waits for) from now on.
     const access = await components.start('access log', () => openAccessLog(config.accessLog.destination));
     const server = await components.start('http', () =>
-      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current }),
+      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
     );
     const { dataSource, migrated } = await components.start('database', () =>
       untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {
@@ -258,6 +259,7 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
       queries: queriesForApi,
       publishDecisions: (decisions: ApprovalDecision[]) => publishDecisions(decisions, 'a one-click email link'),
       pageUrl: config.operatorUrl,
+      pages: new OneClickPages(config.emailLanguage),
     },
   };
 }

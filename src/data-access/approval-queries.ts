@@ -1,7 +1,7 @@
 // Read side of approvals for the API: search, one request with its history, an approver's tasks.
 import type { DataSource } from 'typeorm';
 import { recordFromRow } from './approval-records';
-import type { ApprovalEventType, ApprovalRecord } from '../domain/approval';
+import type { ApprovalEventType, ApprovalRecord, DecisionDetails } from '../domain/approval';
 import type { Person } from '../domain/card-operation';
 import { SEARCH_TEXT } from './migrations/1764100000000-api-indexes';
 import { POSITION_COLUMN, afterPosition, orderBy, positionOf, type Position, type Sort } from './request-order';
@@ -33,6 +33,16 @@ export interface HistoryEntry {
   actor: Person | null;
   reason: string | null;
   occurredAt: string;
+  /** Who decided what, as the event carried it (null for a timer's or a conflict's entry). */
+  decision: Pick<DecisionDetails, 'decision' | 'actingAs' | 'approver' | 'onBehalfOf' | 'reassign' | 'reason'> | null;
+  /** Why a decision was refused (DECISION_REFUSED). */
+  refusalCode: string | null;
+}
+
+/** An entry's decision, in the shape every version's events give (older ones lack onBehalfOf, reassign, actingAs). */
+function decidedIn(d: Partial<DecisionDetails> | null): HistoryEntry['decision'] {
+  if (!d?.decision || !d.approver) return null;
+  return { decision: d.decision, actingAs: d.actingAs ?? 'APPROVER', approver: d.approver, reason: d.reason ?? null, onBehalfOf: d.onBehalfOf ?? null, reassign: d.reassign ?? null };
 }
 
 /** Searches report at most this many matches (and say so); pages go further. */
@@ -92,7 +102,7 @@ export class ApprovalQueries {
     );
     if (!row) return undefined;
     const events: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, message FROM approval_history WHERE request_id = $1 ORDER BY seq`,
+      `SELECT event_id, type, status_before, status_after, actor, reason, occurred_at, message, decision, refusal_code FROM approval_history WHERE request_id = $1 ORDER BY seq`,
       [requestId],
     );
     return {
@@ -107,6 +117,8 @@ export class ApprovalQueries {
         actor: e.actor as Person | null,
         reason: e.reason as string | null,
         occurredAt: new Date(e.occurred_at as string).toISOString(),
+        decision: decidedIn(e.decision as Partial<DecisionDetails> | null),
+        refusalCode: e.refusal_code as string | null,
       })),
     };
   }

@@ -1,6 +1,8 @@
 // The email outbox: one row per (event, recipient), written in the batch's own transaction and
 // delivered by the email relay, which claims rows with a lease as the event outbox does. The
-// Message-ID is stored with the row, so a resend is recognisably the same email.
+// Message-ID is stored with the row, so a resend is recognisably the same email. A claimed email
+// comes with its event and with when the request expires (its expiry timer, which the API also
+// reads to refuse late decisions), which approver emails state: the policy's expiry is not in the event.
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { ApprovalEvent, EmailTemplate, EmailToSend } from '../domain/approval';
@@ -15,6 +17,8 @@ export interface ClaimedEmail {
   messageId: string;
   attempts: number;
   event: ApprovalEvent;
+  /** When the request's expiry timer fires, as it stands when the email is sent (null: it has none, or has ended). */
+  expiresAt: number | null;
 }
 
 export class EmailOutbox {
@@ -60,6 +64,7 @@ export class EmailOutbox {
       message_id: string;
       attempts: number;
       payload: ApprovalEvent;
+      expire_at: string | Date | null;
     }>(
       this.dataSource,
       `WITH claimed AS (
@@ -69,7 +74,9 @@ export class EmailOutbox {
            WHERE status = 'PENDING' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
            ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING id, event_id, recipient, template, message_id, attempts)
-       SELECT c.*, e.payload FROM claimed c JOIN approval_events e USING (event_id) ORDER BY c.id`,
+       SELECT c.*, e.payload, t.expire_at FROM claimed c JOIN approval_events e USING (event_id)
+       LEFT JOIN approval_timers t ON t.request_id = e.request_id
+       ORDER BY c.id`,
       [limit, this.leaseMs, token],
     );
     return {
@@ -82,6 +89,7 @@ export class EmailOutbox {
         messageId: r.message_id,
         attempts: r.attempts,
         event: r.payload,
+        expiresAt: r.expire_at === null ? null : new Date(r.expire_at).getTime(),
       })),
     };
   }

@@ -2,7 +2,7 @@
 // decided are reminded (again and again, at doubling intervals up to a cap), when the request is
 // also offered to an escalation group, and when it expires. A request's own `dueAt` can bring
 // expiry forward, never later. A pending approval's timers are one schedule; firing it is pure.
-import { eventFrom, eventIdFor, emailsTo, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
+import { eventFrom, eventIdFor, emailsTo, type ApprovalEvent, type ApprovalRecord, type EmailToSend, type Transition } from './approval';
 import { distinctPeople, eligibleApprovers, samePerson } from './approval-policy';
 import { peopleProblems } from './validate-message';
 import { awaitedApprovers } from './approval-votes';
@@ -61,6 +61,15 @@ export function reminderInterval(policy: TimerPolicy, nth: number): number {
   return Math.min(first * 2 ** Math.min(nth, 40), Math.max(first, policy.remindIntervalMaxMs));
 }
 
+/** The message of a request's nth REMINDED event, as the events topic carries it. */
+export const reminderMessage = (nth: number): string => `Reminder ${nth}: still waiting for a decision.`;
+
+/** Which reminder a REMINDED event was (its message says), or null for any other event. */
+export function reminderNumber(event: Pick<ApprovalEvent, 'type' | 'message'>): number | null {
+  const nth = event.type === 'REMINDED' ? /^Reminder (\d+):/.exec(event.message ?? '')?.[1] : undefined;
+  return nth === undefined ? null : Number(nth);
+}
+
 const earlier = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
 /** When an approval expires: its policy's expiry, or its own dueAt if that is sooner; null: never. */
@@ -114,7 +123,7 @@ export function fireTimers(record: ApprovalRecord, timers: Timers, now: number, 
   if (due(next.remindAt)) {
     const nth = next.reminders + 1;
     current = changed({});
-    const event = eventFrom(current, eventIdFor.reminded(record.requestId, nth), 'REMINDED', now, { decision: null, refusalCode: null, message: `Reminder ${nth}: still waiting for a decision.` });
+    const event = eventFrom(current, eventIdFor.reminded(record.requestId, nth), 'REMINDED', now, { decision: null, refusalCode: null, message: reminderMessage(nth) });
     transitions.push({ event, statusBefore: 'PENDING', actor: null, reason: event.message });
     emails.push(...emailsTo(event.eventId, awaitedApprovers(record), 'approval-reminder', messageIdDomain));
     // The next one after now, in one step however long nobody fired them.

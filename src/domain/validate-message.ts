@@ -98,10 +98,15 @@ export function personProblems(label: string, person: Person): string[] {
   return problems;
 }
 
+/** Whether `value` is an email address by the rule people's addresses follow (a configured Reply-To, say). */
+export function isEmailAddress(value: string): boolean {
+  return value.length <= 254 && EMAIL.test(value) && !FORBIDDEN_IN_LINE.test(value);
+}
+
 function checkPerson(label: string, person: Person, problems: string[]): void {
   checkId(`${label}.id`, person.id, problems);
   checkLine(`${label}.name`, person.name, MAX_NAME, problems);
-  if (person.email.length > 254 || !EMAIL.test(person.email) || FORBIDDEN_IN_LINE.test(person.email)) {
+  if (!isEmailAddress(person.email)) {
     problems.push(`${label}.email ${JSON.stringify(person.email.slice(0, 80))} is not a valid address`);
   }
   if (person.locale !== null) checkLine(`${label}.locale`, person.locale, 35, problems);

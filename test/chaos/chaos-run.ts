@@ -325,8 +325,11 @@ export class ChaosRun {
       const page = (await res.json()) as { items: Array<{ id: string; subject: string; preview: string; to: Array<{ address: string }> }>; total: number };
       for (const item of page.items) {
         const requestId = /\(([^)]+)\)\s*$/.exec(item.subject)?.[1] ?? '?';
-        // Reminders share a subject; their text says which one ("Reminder 2: …").
-        const kind = item.subject.startsWith('Reminder') ? (/Reminder \d+/.exec(item.preview)?.[0] ?? '?') : (item.subject.split(':')[0] ?? '?');
+        // The kind is the subject's first words ("Approved: Lock card (id)", or "Approved (id)" when
+        // a long id leaves no room for the operation). Reminders share a subject; their text says
+        // which one ("This is reminder 2.", and in the previous version's "Reminder 2: …").
+        const nth = /reminder (\d+)/i.exec(item.preview)?.[1];
+        const kind = item.subject.startsWith('Reminder') ? (nth ? `Reminder ${nth}` : '?') : (item.subject.split(/:| \(/)[0] ?? '?');
         for (const to of item.to) found.push({ id: item.id, key: `${to.address.toLowerCase()}|${requestId}|${kind}` });
       }
       if (skip + 200 >= page.total) return found;

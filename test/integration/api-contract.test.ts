@@ -71,6 +71,7 @@ const CALLS = (): Record<string, Call> => ({
   searchRequests: { query: { status: 'PENDING', operation: 'REQUEST_MULTIPLE_CARDS', approver: approver.id, requester: requester.id, q: request.requestId, sort: 'opened_at', limit: 5 } },
   listTasks: { query: { limit: 5 } },
   getRequest: { params: { requestId: request.requestId } },
+  getRequestHistory: { params: { requestId: request.requestId } },
   decide: { params: { requestId: request.requestId }, body: { decision: 'APPROVED', reason: 'fine by me', cards: [{ cardIndex: 1, decision: 'REJECTED', reason: 'not this one' }] } },
   reassign: { params: { requestId: request.requestId }, body: { from: approver.id, to: { id: 'successor', name: 'A Successor', email: 'successor@example.com', locale: 'sv' } } },
   reassignAll: { body: { from: 'nobody-at-all', to: { id: 'successor', name: 'A Successor', email: 'successor@example.com', locale: 'sv' } } },

@@ -3,7 +3,7 @@
 // events and email requesters; duplicates have no second effect.
 import { OPERATIONS } from '../../src/domain/card-operation';
 import { aDecision, aPerson, aRequest } from '../support/builders';
-import { emailsTo, messageIdOf, waitForEmails } from '../support/inbox';
+import { deliveredHeaders, emailsTo, messageIdOf, waitForEmails } from '../support/inbox';
 import { pollUntil } from '../../src/libraries/retry';
 import { startHarness, type Harness } from '../support/test-worker';
 
@@ -34,6 +34,10 @@ describe.each(OPERATIONS)('%s', (operation) => {
     for (const approver of request.approvers) {
       const [email] = await waitForEmails(approver.email, 1);
       expect(email!.subject).toContain(request.requestId);
+      // Sent by a program, and without EMAIL_REPLY_TO no Reply-To.
+      const headers = await deliveredHeaders(email!);
+      expect(headers).toMatchObject({ 'auto-submitted': 'auto-generated', 'x-auto-response-suppress': 'All' });
+      expect(headers['reply-to']).toBeUndefined();
       expect(email!.html).toContain('Request information');
       expect(email!.html).toContain('Requester information');
       for (const card of request.cards) expect(email!.html).toContain(card.serialNumber!);
@@ -53,7 +57,7 @@ describe.each(OPERATIONS)('%s', (operation) => {
     expect(await harness.record(request.requestId)).toMatchObject({ status: 'APPROVED', outcome_decision_id: approval.decisionId });
 
     const [email] = await waitForEmails(request.requester.email, 1);
-    expect(email!.subject).toMatch(/^Approved: /);
+    expect(email!.subject).toMatch(/^Approved(: | \()/);
     expect(email!.text).toContain(request.approvers[1]!.name);
   });
 });
@@ -66,7 +70,7 @@ test('when an approver rejects with a reason, then the record is rejected and th
   expect(events[1]).toMatchObject({ type: 'REJECTED', status: 'REJECTED', decision: { reason: 'Badge is still needed for the audit' } });
   expect(await statusOf(request.requestId)).toBe('REJECTED');
   const [email] = await waitForEmails(request.requester.email, 1);
-  expect(email!.subject).toMatch(/^Rejected: /);
+  expect(email!.subject).toMatch(/^Rejected(: | \()/);
   expect(email!.text).toContain('Reason: Badge is still needed for the audit');
 });
 

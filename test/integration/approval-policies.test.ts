@@ -222,7 +222,7 @@ test('per-card decisions: an approver approves two cards and rejects the third; 
   const [email] = await emailsAbout(request.requester.email, request, 1);
   expect(email!.subject).toMatch(/^Partly approved/);
   expect(email!.text).toContain('2 of 3 cards approved');
-  expect(email!.text).toMatch(new RegExp(`3\\. ${request.cards[2]!.cardId}.*REJECTED \\(Already holds a parking card\\)`));
+  expect(email!.text).toMatch(new RegExp(`3\\. ${request.cards[2]!.cardId}.*: Rejected \\(Already holds a parking card\\)`));
   expect(await harness.record(request.requestId)).toMatchObject({ status: 'PARTIALLY_APPROVED', card_results: ended!.cardResults });
   const { body } = await call('GET', `/api/requests/${request.requestId}`, approver);
   expect(body.record).toMatchObject({ status: 'PARTIALLY_APPROVED', cardResults: ended!.cardResults });

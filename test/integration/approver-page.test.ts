@@ -43,9 +43,9 @@ async function signInAs(person: { id: string; name: string; email: string }): Pr
 }
 
 async function openFromSearch(page: Page, requestId: string): Promise<void> {
-  await page.getByPlaceholder('Request, requester, card…').fill(requestId);
+  await page.getByLabel('Request, requester or card').fill(requestId);
   await page.locator('#search-form').getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('cell', { name: requestId, exact: true }).click();
+  await page.getByRole('link', { name: requestId, exact: true }).click();
   await page.getByRole('heading', { name: /^Card approval:/ }).waitFor();
 }
 
@@ -66,7 +66,7 @@ test('when an approver rejects in the page, then a reason is required, the reque
   await page.getByText('A rejection needs a reason.').waitFor();
   await page.getByLabel(/Reason/).fill('The badge is still needed');
   await page.getByRole('button', { name: 'Reject' }).click();
-  await page.getByText('Decision recorded: REJECTED.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decision recorded. The request is now: Rejected.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'rejected.png'), fullPage: true });
 
   expect(await statusOf(request.requestId)).toBe('REJECTED');
@@ -84,20 +84,20 @@ test('when an approver postpones in the page, then the request stays in their li
   const page = await signInAs(request.approvers[1]!);
   await openFromSearch(page, request.requestId);
   await page.getByRole('button', { name: 'Postpone' }).click();
-  await page.getByText('Decision recorded: PENDING.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decision recorded. The request is now: Pending.').waitFor({ timeout: 20_000 });
   expect(await statusOf(request.requestId)).toBe('PENDING');
 
-  await page.getByRole('button', { name: 'What do you want to do' }).click();
-  await page.getByRole('cell', { name: request.requestId, exact: true }).click();
-  await page.getByRole('button', { name: 'Approved' }).click();
-  await page.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+  await page.getByRole('link', { name: 'My approvals' }).click();
+  await page.getByRole('link', { name: request.requestId, exact: true }).click();
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
+  await page.getByText('Decision recorded. The request is now: Approved.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'approved-after-postpone.png'), fullPage: true });
 
   const events = await harness.waitForEvents(request.requestId, 3);
   expect(events.map((e) => e.type)).toEqual(['OPENED', 'POSTPONED', 'APPROVED']);
   await waitForEmails(request.requester.email, 1);
-  await page.getByRole('button', { name: 'What do you want to do' }).click();
-  await pollUntil(async () => page.getByRole('cell', { name: request.requestId, exact: true }).count(), (n) => n === 0, { what: 'the task to leave the list' });
+  await page.getByRole('link', { name: 'My approvals' }).click();
+  await pollUntil(async () => page.getByRole('link', { name: request.requestId, exact: true }).count(), (n) => n === 0, { what: 'the task to leave the list' });
 }, 60_000);
 
 test('when the network fails after a decision reached the worker, then the page sends it again with the same Idempotency-Key, and the worker decides once', async () => {
@@ -119,9 +119,9 @@ test('when the network fails after a decision reached the worker, then the page 
   });
   await openFromSearch(page, request.requestId);
   await page.getByRole('button', { name: 'Postpone' }).click();
-  await page.getByText('Decision recorded: PENDING.').waitFor({ timeout: 20_000 });
-  await page.getByRole('button', { name: 'Approved' }).click();
-  await page.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decision recorded. The request is now: Pending.').waitFor({ timeout: 20_000 });
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
+  await page.getByText('Decision recorded. The request is now: Approved.').waitFor({ timeout: 20_000 });
 
   const [postponed, retried, approved] = writes;
   expect(writes).toHaveLength(3);
@@ -140,7 +140,7 @@ test('when an approver has more tasks than one page holds, then More tasks adds 
   for (const request of requests) await harness.waitForEvents(request.requestId, 1);
 
   const page = await signInAs(approver);
-  await page.getByRole('button', { name: 'What do you want to do' }).click();
+  await page.getByRole('link', { name: 'My approvals' }).click();
   const rows = page.locator('#task-list tbody tr');
   await pollUntil(() => rows.count(), (n) => n === PAGE_LIMIT.default, { what: 'the first page of tasks' });
   await page.getByRole('button', { name: 'More tasks' }).click();
@@ -154,7 +154,7 @@ test('when an approver has more tasks than one page holds, then More tasks adds 
   await page.getByLabel('Select all').check();
   await page.getByLabel(`Select ${requests[0]!.requestId}`).uncheck(); // this one is postponed instead
   await page.getByRole('button', { name: 'Approve selected' }).click();
-  await page.getByText(`${requests.length - 1} decision(s) sent.`).waitFor({ timeout: 20_000 });
+  await page.getByText(`Decisions sent: ${requests.length - 1}.`).waitFor({ timeout: 20_000 });
   // The list refreshes by itself once the worker has applied them.
   await pollUntil(remaining, (ids) => ids.length === 1 && ids[0] === requests[0]!.requestId, { what: 'only the unselected task left' });
   await page.screenshot({ path: path.join(SHOTS, 'bulk-approved.png'), fullPage: true });
@@ -162,7 +162,7 @@ test('when an approver has more tasks than one page holds, then More tasks adds 
 
   await page.getByLabel(`Select ${requests[0]!.requestId}`).check();
   await page.getByRole('button', { name: 'Postpone selected' }).click();
-  await page.getByText('1 decision(s) sent.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decisions sent: 1.').waitFor({ timeout: 20_000 });
   expect((await harness.waitForEvents(requests[0]!.requestId, 2))[1]).toMatchObject({ type: 'POSTPONED' });
   expect(await remaining()).toEqual([requests[0]!.requestId]); // a postponed task stays listed
 }, 90_000);
@@ -186,18 +186,18 @@ test('when a requester signs in, then they find their own request and withdraw i
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Requests' }).waitFor();
   await openFromSearch(page, request.requestId);
-  expect(await page.getByRole('button', { name: 'Approved' }).isVisible()).toBe(false); // a requester does not decide
+  expect(await page.getByRole('button', { name: 'Approve', exact: true }).isVisible()).toBe(false); // a requester does not decide
   await page.getByRole('cell', { name: request.approvers.map((a) => a.name).join(', ') }).waitFor();
   await page.getByLabel(/no longer needed/).fill('Found my old badge');
   await page.getByRole('button', { name: 'Withdraw request' }).click();
-  await page.getByText('Decision recorded: CANCELLED.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decision recorded. The request is now: Withdrawn.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'withdrawn-by-requester.png'), fullPage: true });
 
   const events = await harness.waitForEvents(request.requestId, 2);
   expect(events[1]).toMatchObject({ type: 'CANCELLED', status: 'CANCELLED', decision: { decision: 'WITHDRAWN', actingAs: 'REQUESTER', reason: 'Found my old badge' } });
   for (const approver of request.approvers) {
     const emails = await waitForEmails(approver.email, 2);
-    expect(emails[1]!.subject).toBe(`No longer needed: Request card (${request.requestId}) was withdrawn`);
+    expect(emails[1]!.subject).toBe(`Withdrawn: Request card (${request.requestId})`);
   }
 }, 60_000);
 
@@ -210,14 +210,14 @@ test('when an approver decides a multi-card request per card in the page, then t
   const page = await signInAs(approver!);
   await openFromSearch(page, request.requestId);
   // The policy: one stage where any one approver decides, active, nobody has voted yet.
-  await page.getByRole('row', { name: /1\. approval \(active\) ANY .*none yet/ }).waitFor();
+  await page.getByRole('row', { name: /1\. Approval \(active\) one approver .*none yet/ }).waitFor();
   await page.getByLabel('Decision for card 3').selectOption({ label: 'Reject' });
   await page.getByRole('button', { name: 'Decide per card' }).click();
   await page.getByText('A rejected card needs a reason: card 3.').waitFor();
   await page.getByLabel('Reason for card 3').fill('Already holds a parking card');
   await page.screenshot({ path: path.join(SHOTS, 'per-card-choices.png'), fullPage: true });
   await page.getByRole('button', { name: 'Decide per card' }).click();
-  await page.getByText('Decision recorded: PARTIALLY_APPROVED.').waitFor({ timeout: 20_000 });
+  await page.getByText('Decision recorded. The request is now: Partly approved.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'partially-approved.png'), fullPage: true });
 
   const [, ended] = await harness.waitForEvents(request.requestId, 2);
@@ -228,19 +228,19 @@ test('when an approver decides a multi-card request per card in the page, then t
     { cardIndex: 2, outcome: 'REJECTED', reason: 'Already holds a parking card' },
   ]);
   // The page shows the end and how each card ended, and offers no more choices.
-  expect(await page.locator('#request-status').textContent()).toBe('PARTIALLY_APPROVED');
-  expect(await page.locator('#card-info tbody tr td:nth-child(6)').allTextContents()).toEqual(['APPROVED', 'APPROVED', 'REJECTED: Already holds a parking card']);
+  expect(await page.locator('#request-status').textContent()).toBe('Partly approved');
+  expect(await page.locator('#card-info tbody tr td:nth-child(6)').allTextContents()).toEqual(['Approved', 'Approved', 'Rejected: Already holds a parking card']);
   expect(await page.getByRole('button', { name: 'Decide per card' }).isVisible()).toBe(false);
-  await page.getByRole('row', { name: new RegExp(`^1\\. approval ANY .*${approver!.name}: APPROVED`) }).waitFor();
+  await page.getByRole('row', { name: new RegExp(`^1\\. Approval one approver .*${approver!.name}: approved`) }).waitFor();
   const [email] = await waitForEmails(request.requester.email, 1);
   expect(email!.subject).toMatch(/^Partly approved/);
 
   // The search finds it by its new status.
-  await page.locator('#tabs').getByRole('button', { name: 'Search' }).click();
-  await page.getByPlaceholder('Request, requester, card…').fill(request.requestId);
+  await page.locator('#tabs').getByRole('link', { name: 'Search' }).click();
+  await page.getByLabel('Request, requester or card').fill(request.requestId);
   await page.getByLabel('Status').selectOption('PARTIALLY_APPROVED');
   await page.locator('#search-form').getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('row', { name: new RegExp(`^${request.requestId} request multiple cards PARTIALLY_APPROVED`) }).waitFor();
+  await page.getByRole('row', { name: new RegExp(`^${request.requestId} Request multiple cards Partly approved`) }).waitFor();
 }, 60_000);
 
 test('when an approver delegates in the page, then the delegate sees and decides the approver\'s request', async () => {
@@ -251,7 +251,7 @@ test('when an approver delegates in the page, then the delegate sees and decides
   const delegate = aPerson('delegate');
 
   const page = await signInAs(approver);
-  await page.getByRole('button', { name: 'Delegation', exact: true }).click();
+  await page.getByRole('link', { name: 'Delegation', exact: true }).click();
   await page.getByLabel("Delegate's id").fill(delegate.id);
   await page.getByLabel("Delegate's name").fill(delegate.name);
   await page.getByLabel("Delegate's email").fill(delegate.email);
@@ -261,18 +261,18 @@ test('when an approver delegates in the page, then the delegate sees and decides
   await page.getByRole('button', { name: 'Delegate', exact: true }).click();
   await page.getByText(`Delegated to ${delegate.name} until`).waitFor();
   const listed = page.getByRole('row', { name: new RegExp(`\\(${delegate.id}\\)`) });
-  await listed.getByRole('button', { name: `Revoke delegation to ${delegate.name}` }).waitFor();
+  await listed.getByRole('button', { name: `Revoke the delegation to ${delegate.name}` }).waitFor();
   await page.screenshot({ path: path.join(SHOTS, 'delegated.png'), fullPage: true });
 
   const asDelegate = await signInAs(delegate);
-  await asDelegate.getByRole('button', { name: 'What do you want to do' }).click();
-  await asDelegate.getByRole('cell', { name: request.requestId, exact: true }).click();
+  await asDelegate.getByRole('link', { name: 'My approvals' }).click();
+  await asDelegate.getByRole('link', { name: request.requestId, exact: true }).click();
   await asDelegate.getByText(`You decide for ${approver.name} as their delegate.`).waitFor();
-  await asDelegate.getByRole('button', { name: 'Approved' }).click();
-  await asDelegate.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+  await asDelegate.getByRole('button', { name: 'Approve', exact: true }).click();
+  await asDelegate.getByText('Decision recorded. The request is now: Approved.').waitFor({ timeout: 20_000 });
   // The policy and the history say for whom the delegate decided.
-  await asDelegate.getByText(`${delegate.name}: APPROVED for ${approver.name}`).waitFor();
-  await asDelegate.getByRole('cell', { name: `${delegate.name} (${delegate.id}) decided for ${approver.name} (${approver.id}) as their delegate.` }).waitFor();
+  await asDelegate.getByText(`${delegate.name}: approved, for ${approver.name}`).waitFor();
+  await asDelegate.getByRole('cell', { name: `${delegate.name} decided for ${approver.name} as their delegate.` }).waitFor();
   await asDelegate.screenshot({ path: path.join(SHOTS, 'approved-by-delegate.png'), fullPage: true });
 
   const [, approved] = await harness.waitForEvents(request.requestId, 2);
@@ -280,8 +280,8 @@ test('when an approver delegates in the page, then the delegate sees and decides
   expect(approved!.decision!.onBehalfOf!.id).toBe(approver.id);
 
   // The approver is back and revokes it: it stays listed, as revoked.
-  await listed.getByRole('button', { name: `Revoke delegation to ${delegate.name}` }).click();
-  await page.getByText(`Delegation to ${delegate.name} revoked.`).waitFor();
+  await listed.getByRole('button', { name: `Revoke the delegation to ${delegate.name}` }).click();
+  await page.getByText(`The delegation to ${delegate.name} is revoked.`).waitFor();
   await listed.getByRole('cell', { name: new RegExp(`^Revoked .* by ${approver.name}$`) }).waitFor();
   expect(await listed.getByRole('button').count()).toBe(0);
 }, 60_000);
@@ -292,23 +292,23 @@ test('when the page is switched to Svenska, then its words are Swedish (and the 
 
   await page.getByLabel('Language').selectOption({ label: 'Svenska' });
   const tabs = page.locator('#tabs');
-  await tabs.getByRole('button', { name: 'Vad vill du göra' }).waitFor();
+  await tabs.getByRole('link', { name: 'Mina godkännanden' }).waitFor();
   await page.locator('#search-form').getByRole('button', { name: 'Sök' }).waitFor();
   await page.getByRole('heading', { name: 'Begäranden' }).waitFor();
   expect(await page.locator('html').getAttribute('lang')).toBe('sv');
-  await tabs.getByRole('button', { name: 'Vad vill du göra' }).click();
+  await tabs.getByRole('link', { name: 'Mina godkännanden' }).click();
   await page.getByRole('button', { name: 'Godkänn markerade' }).waitFor();
   await page.getByRole('columnheader', { name: 'Behövs senast' }).waitFor();
   await page.screenshot({ path: path.join(SHOTS, 'svenska.png'), fullPage: true });
 
   await page.reload();
-  await page.getByRole('heading', { name: 'Begäranden' }).waitFor();
-  await tabs.getByRole('button', { name: 'Vad vill du göra' }).waitFor();
-  expect(await page.getByLabel('Language').inputValue()).toBe('sv');
+  await page.getByRole('heading', { name: 'Vad vill du göra' }).waitFor(); // the view shown before the reload
+  await tabs.getByRole('link', { name: 'Mina godkännanden' }).waitFor();
+  expect(await page.getByLabel('Språk').inputValue()).toBe('sv'); // the label is Swedish too
 
-  await page.getByLabel('Language').selectOption({ label: 'English' });
-  await page.getByRole('heading', { name: 'Requests' }).waitFor();
-  await tabs.getByRole('button', { name: 'What do you want to do' }).waitFor();
+  await page.getByLabel('Språk').selectOption({ label: 'English' });
+  await page.getByRole('heading', { name: 'What do you want to do' }).waitFor();
+  await tabs.getByRole('link', { name: 'My approvals' }).waitFor();
   expect(await page.locator('html').getAttribute('lang')).toBe('en');
 }, 60_000);
 
@@ -322,7 +322,7 @@ test('when an approver sorts the task list by due date, then the request needed 
   for (const request of [later!, none!, soonest!, middle!]) await harness.waitForEvents(request.requestId, 1);
 
   const page = await signInAs(approver);
-  await page.getByRole('button', { name: 'What do you want to do' }).click();
+  await page.getByRole('link', { name: 'My approvals' }).click();
   const ids = () => page.locator('#task-list tbody tr td:nth-child(2)').allTextContents();
   await pollUntil(ids, (listed) => listed.length === 4, { what: 'the four tasks' });
   // Each row says when it is needed ("—" without a due date) and how long it has waited.

@@ -57,7 +57,7 @@ test('when an approver clicks Approve in the email and confirms, then the reques
   const page = await browser.newPage();
   await page.goto(approve);
   await page.getByRole('heading', { name: 'Approve this request?' }).waitFor();
-  await page.getByRole('button', { name: 'Confirm: Approve' }).click();
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
   await page.getByRole('heading', { name: 'Approval sent' }).waitFor();
   const events = await harness.waitForEvents(request.requestId, 2);
   expect(events.map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
@@ -91,7 +91,7 @@ test('when an approver rejects from the email, then the confirmation asks for a 
   const page = await browser.newPage();
   await page.goto(reject);
   await page.getByLabel('Reason (required)').fill('The card is still in use');
-  await page.getByRole('button', { name: 'Confirm: Reject' }).click();
+  await page.getByRole('button', { name: 'Reject', exact: true }).click();
   await page.getByRole('heading', { name: 'Rejection sent' }).waitFor();
   await page.close();
   const [, rejected] = await harness.waitForEvents(request.requestId, 2);
@@ -105,7 +105,7 @@ test('an approver no longer asked (reassigned away) is told so on opening the li
   const successor = aPerson('successor');
   await harness.publishDecision({ decisionId: `reassign-${request.requestId}`, requestId: request.requestId, decision: 'REASSIGNED', approver: aPerson('operator'), reason: null, decidedAt: Date.now(), actingAs: 'OPERATOR', cardOutcomes: [], reassign: { from: away!, to: successor } });
   await harness.waitForEvents(request.requestId, 2);
-  const noLonger = expect.stringContaining("This link was sent to someone who is no longer one of the request&#39;s approvers");
+  const noLonger = expect.stringContaining("This link was sent to someone who is no longer one of the request&#x27;s approvers");
   const opened2 = await fetch(approve);
   const page = await opened2.text();
   expect([opened2.status, page]).toEqual([403, expect.stringContaining('This decision cannot be made')]);
@@ -156,12 +156,12 @@ test('a link for a closed request, a forged link and an expired link each show a
   const { postpone } = await linksIn(request, second!);
   const page = await browser.newPage();
   await page.goto(approve);
-  await page.getByRole('button', { name: 'Confirm: Approve' }).click();
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
   await page.getByRole('heading', { name: 'Approval sent' }).waitFor();
   await harness.waitForEvents(request.requestId, 2);
 
   const closed = await fetch(postpone, { method: 'POST', body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-  expect([closed.status, await closed.text()]).toEqual([409, expect.stringContaining('The request is already approved')]);
+  expect([closed.status, await closed.text()]).toEqual([409, expect.stringMatching(/This request has already ended.*Approved.*Decided by /s)]);
 
   const token = new URL(approve).pathname.split('/').pop()!;
   const forged = `${base}/email-actions/${token.slice(0, -4)}AAAA`;

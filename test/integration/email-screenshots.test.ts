@@ -64,3 +64,24 @@ test(`every email kind in every language (${EMAIL_LOCALES.join(', ')}) is screen
   expect(overflowing).toEqual([]);
   expect(written.filter((f) => fs.statSync(f).size > 5000)).toHaveLength(EMAIL_LOCALES.length * EMAIL_TEMPLATES.length * 2);
 });
+
+test(`at 375 px, the Approve, Postpone and Reject buttons of every approver email in every language (${EMAIL_LOCALES.join(', ')}) keep their words whole on one line, and nothing scrolls sideways`, async () => {
+  const page = await browser.newPage({ viewport: { width: WIDTHS.mobile, height: 900 } });
+  const found: Array<{ email: string; buttons: Array<{ text: string; lines: number }>; scrollWidth: number }> = [];
+  for (const locale of EMAIL_LOCALES) {
+    for (const template of EMAIL_TEMPLATES.filter((t) => t.startsWith('approval-'))) {
+      const { html } = renderer.render(template, event, { ...aPerson('recipient'), name: 'Sam Recipient', locale });
+      await page.setContent(html, { waitUntil: 'load' });
+      // A line of text is one client rect of its text: a word broken across two lines makes two.
+      // (Run in the page, as text: the tests are compiled without the DOM's types.)
+      const buttons = (await page.evaluate(`[...document.querySelectorAll('a[href*="/email-actions/"]')].map((link) => {
+        const range = document.createRange();
+        range.selectNodeContents(link);
+        return { text: link.textContent, lines: range.getClientRects().length };
+      })`)) as Array<{ text: string; lines: number }>;
+      found.push({ email: `${template} ${locale}`, buttons, scrollWidth: (await page.evaluate('document.documentElement.scrollWidth')) as number });
+    }
+  }
+  await page.close();
+  expect(found.filter((f) => f.buttons.length !== 3 || f.buttons.some((b) => b.lines !== 1) || f.scrollWidth > WIDTHS.mobile)).toEqual([]);
+});

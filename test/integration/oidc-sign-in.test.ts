@@ -124,11 +124,11 @@ test('when an approver signs in through the identity provider, then the page sho
   const token = (await tokenIn(page))!;
   expect(decodeJwt(token)).toMatchObject({ iss: provider.issuer, aud: 'card-approvals', sub: approver.id, email: approver.email, roles: ['approver'] });
 
-  await page.getByRole('button', { name: 'What do you want to do' }).click();
+  await page.getByRole('link', { name: 'My approvals' }).click();
   // In the task list, not the search list it also appears in (shown until the tasks have loaded).
-  await page.locator('#task-list').getByRole('cell', { name: request.requestId, exact: true }).click();
-  await page.getByRole('button', { name: 'Approved' }).click();
-  await page.getByText('Decision recorded: APPROVED.').waitFor({ timeout: 20_000 });
+  await page.locator('#task-list').getByRole('link', { name: request.requestId, exact: true }).click();
+  await page.getByRole('button', { name: 'Approve', exact: true }).click();
+  await page.getByText('Decision recorded. The request is now: Approved.').waitFor({ timeout: 20_000 });
   await page.screenshot({ path: path.join(SHOTS, 'oidc-approved.png'), fullPage: true });
 
   expect((await harness.record(request.requestId))?.status).toBe('APPROVED');

@@ -37,7 +37,7 @@ test('when the upstream system withdraws a pending request on the Kafka decision
   expect(await harness.record(request.requestId)).toMatchObject({ status: 'CANCELLED' });
   for (const approver of request.approvers) {
     const emails = await waitForEmails(approver.email, 2);
-    expect(emails[1]!.subject).toBe(`No longer needed: Lock card (${request.requestId}) was withdrawn`);
+    expect(emails[1]!.subject).toBe(`Withdrawn: Lock card (${request.requestId})`);
     expect(emails[1]!.text).toContain('Reason: Card found');
   }
   const [left] = await harness.db.query(`SELECT count(*)::int AS n FROM approval_timers WHERE request_id = $1`, [request.requestId]);
@@ -68,7 +68,7 @@ test('when an operator withdraws through the API, then the request ends CANCELLE
   const [, cancelled] = await harness.waitForEvents(request.requestId, 2);
   expect(cancelled).toMatchObject({ type: 'CANCELLED', decision: { actingAs: 'OPERATOR', approver: { id: operator.id } } });
   const [email] = await waitForEmails(request.requester.email, 1);
-  expect(email!.subject).toBe(`No longer needed: Lock card (${request.requestId}) was withdrawn`);
+  expect(email!.subject).toBe(`Withdrawn: Lock card (${request.requestId})`);
 });
 
 test('when someone else tries to withdraw — an approver, another requester — then the API refuses with WITHDRAWAL_NOT_ALLOWED, a Kafka withdrawal from them is refused with the same code, and the request stays pending', async () => {

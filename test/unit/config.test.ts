@@ -282,10 +282,16 @@ describe('settings tried the way a platform team would', () => {
     ['a database URL without a host', { DATABASE_URL: 'postgres://' }, 'DATABASE_URL has no host'],
     ['a blank secret', { AUTH_SECRET: ' '.repeat(40) }, 'AUTH_SECRET is blank'],
     ['link keys that are only separators', { EMAIL_LINK_SECRET: ', ,' }, 'EMAIL_LINK_SECRET holds no key'],
+    ['a Reply-To that is not an address', { EMAIL_REPLY_TO: 'Service desk <desk@example.com>' }, 'EMAIL_REPLY_TO="Service desk <desk@example.com>" is not an email address (name@example.com)'],
     ['a key __proto__ in a JSON setting', { EMAIL_LOCALES: '{"__proto__": {"LOCK_CARD": "sv"}}' }, 'EMAIL_LOCALES.__proto__ is not an operation (REQUEST_CARD, DEACTIVATE_CARD, REACTIVATE_CARD, LOCK_CARD, REQUEST_MULTIPLE_CARDS)'],
     ['JSON nested 5000 deep', { APPROVAL_POLICY: '['.repeat(5000) }, 'APPROVAL_POLICY is nested too deeply to read'],
   ])('%s is refused with one line', (_, env, problem) => {
     expect(problemsOf(env)).toEqual([problem]);
+  });
+
+  test('emails have a Reply-To only when EMAIL_REPLY_TO gives one', () => {
+    expect(loadConfig({}).smtp.replyTo).toBeUndefined();
+    expect(loadConfig({ EMAIL_REPLY_TO: ' desk@example.com ' }).smtp.replyTo).toBe('desk@example.com');
   });
 
   test('link keys may come one per line from a file', () => {

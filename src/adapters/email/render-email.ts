@@ -1,14 +1,16 @@
 // Renders the emails from the Handlebars templates in templates/email (one layout for every kind)
 // and the words of each language in templates/locales/<locale>.json, all compiled once at start-up.
 // HTML escapes all message content; subjects are flattened to one line so nothing in a name,
-// reason or description can add a header.
+// reason or description can add a header, and kept under 70 characters (subject-line.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { EMAIL_TEMPLATES, type ApprovalEvent, type EmailTemplate } from '../../domain/approval';
+import { reminderNumber } from '../../domain/approval-timers';
 import type { Operation, Person } from '../../domain/card-operation';
 import { AppError, errorMessage } from '../../libraries/errors';
 import type { DecisionLinks } from './decision-links';
+import { fitSubject } from './subject-line';
 
 const TEMPLATE_DIR = path.resolve(__dirname, '..', '..', '..', 'templates');
 const LOCALE_DIR = path.join(TEMPLATE_DIR, 'locales');
@@ -42,6 +44,15 @@ export function resolveLocale(candidates: Array<string | null | undefined>, fall
   return fallback;
 }
 
+/** The first language of an Accept-Language header that is shipped, else `fallback`'s. */
+export function localeAsked(acceptLanguage: string | undefined, fallback: string): string {
+  const asked = (acceptLanguage ?? '')
+    .split(',')
+    .map((part) => part.split(';')[0]!.trim())
+    .filter((tag) => tag && tag !== '*');
+  return resolveLocale([...asked, fallback]);
+}
+
 export interface RenderOptions {
   operatorUrl: string;
   /** The worker's language, when neither the recipient nor the operation has one. */
@@ -54,6 +65,12 @@ export interface RenderOptions {
   links?: DecisionLinks;
 }
 
+/** What an email shows that its event does not carry. */
+export interface EmailFacts {
+  /** When the request expires (its expiry timer); approver emails show it. */
+  expiresAt?: number | null;
+}
+
 export interface RenderedEmail {
   subject: string;
   html: string;
@@ -64,7 +81,7 @@ export interface RenderedEmail {
 type Compiled = (context: unknown, options?: Handlebars.RuntimeOptions) => string;
 
 /** How a time reads in each language: English as ISO 8601 (unambiguous across Europe), the others as their own. */
-function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
+export function timeFormatter(locale: string, timeZone: string): (ms: number) => string {
   // Built once: constructing an Intl.DateTimeFormat costs far more than formatting with one.
   const zoneName = new Intl.DateTimeFormat('en-GB', { timeZone, timeZoneName: 'short' });
   const zone = (ms: number): string => zoneName.formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? timeZone;
@@ -80,7 +97,7 @@ function timeFormatter(locale: string, timeZone: string): (ms: number) => string
 }
 
 /** A card's validity is a date, not a moment: shown as given (UTC), in the language's way. */
-function dateFormatter(locale: string): (ms: number) => string {
+export function dateFormatter(locale: string): (ms: number) => string {
   if (locale === 'en') return (ms) => new Date(ms).toISOString().slice(0, 10);
   const format = new Intl.DateTimeFormat(locale, { timeZone: 'UTC', dateStyle: 'medium' });
   return (ms) => format.format(ms);
@@ -97,10 +114,11 @@ function environment(kind: 'html' | 'text', timeZone: string): { hbs: typeof Han
   hbs.registerHelper('formatDate', (value: unknown, options: Handlebars.HelperOptions) => (typeof value === 'number' ? times.get(root(options).locale)!.date(value) : ''));
   hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
   hbs.registerHelper('upper', (value: unknown) => String(value).toLocaleUpperCase());
-  // Emphasis: bold in HTML, capitals in plain text.
+  // Emphasis: bold in HTML; in plain text the words as they are (capitals read as shouting, and
+  // screen readers spell some of them out letter by letter).
   hbs.registerHelper('em', function (this: unknown, options: Handlebars.HelperOptions) {
     const inner = options.fn(this);
-    return escape ? new hbs.SafeString(`<strong>${inner}</strong>`) : inner.toLocaleUpperCase();
+    return escape ? new hbs.SafeString(`<strong>${inner}</strong>`) : inner;
   });
   hbs.registerHelper('t', (key: string, options: Handlebars.HelperOptions) => {
     const words = catalogs.get(root(options).locale)?.get(key);
@@ -139,15 +157,15 @@ export class EmailRenderer {
   }
 
   /** Renders one email; one that can never render (its data cannot be shown) throws a permanent EMAIL_UNRENDERABLE. */
-  render(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
+  render(template: EmailTemplate, event: ApprovalEvent, recipient: Person, facts: EmailFacts = {}): RenderedEmail {
     try {
-      return this.renderWith(template, event, recipient);
+      return this.renderWith(template, event, recipient, facts);
     } catch (error) {
       throw new AppError('EMAIL_UNRENDERABLE', `the ${template} email cannot be rendered: ${errorMessage(error)}`, false, { eventId: event.eventId, requestId: event.requestId }, { cause: error });
     }
   }
 
-  private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person): RenderedEmail {
+  private renderWith(template: EmailTemplate, event: ApprovalEvent, recipient: Person, facts: EmailFacts): RenderedEmail {
     if (!EMAIL_TEMPLATES.includes(template)) throw new Error(`unknown email template ${template}`);
     const locale = this.localeFor(recipient, event.operation);
     const words = this.catalogs.get(locale)!;
@@ -159,21 +177,47 @@ export class EmailRenderer {
       locale,
       recipient,
       forApprover: FOR_APPROVERS.includes(template),
+      // Whoever decides needs to know by when; the requester is told when it ends.
+      expiresAt: FOR_APPROVERS.includes(template) ? (facts.expiresAt ?? null) : null,
       actions: FOR_APPROVERS.includes(template) ? this.options.links?.linksFor(event.eventId, event.requestId, recipient, Date.now()) : undefined,
       showReason: (template === 'request-rejected' || template === 'request-withdrawn') && Boolean(event.decision?.reason),
+      reminderNumber: reminderNumber(event),
       operationLabel: event.operation ? words[`operation.${event.operation}`] : 'Card operation',
       multipleCards: event.cards.length > 1,
+      cards: event.cards.map((card) => ({ ...card, ...cardStatus(card.status, words, locale) })),
       cardOutcomes: cardResults.map((r) => ({ ...r, number: r.cardIndex + 1, card: event.cards[r.cardIndex], approved: r.outcome === 'APPROVED', outcomeLabel: words[`outcome.${r.outcome}`] })),
       approvedCount: cardResults.filter((r) => r.outcome === 'APPROVED').length,
       link: `${this.options.operatorUrl.replace(/\/$/, '')}/${encodeURIComponent(event.requestId)}`,
     };
+    // Names are single-line, but may hold runs of spaces the subject line would close up.
+    const subjectParts = { operation: context.operationLabel ?? '', name: oneLine(event.requester?.name ?? '') };
+    const subject = fitSubject((parts) => oneLine(this.subject({ ...context, subjectOperation: parts.operation, subjectName: parts.name })), subjectParts);
     return {
-      subject: oneLine(this.subject(context)).slice(0, 250),
+      subject: subject.slice(0, 250),
       html: this.html(context),
-      text: this.text(context),
+      text: blocks(this.text(context)),
       locale,
     };
   }
+}
+
+/**
+ * A card's status as an email shows it: upstream's text (the schema allows any), known ones in the
+ * language's words (`cardStatus.<STATUS>`), as a table cell shows them and in lower case inside
+ * the plain text's sentence; any other exactly as sent.
+ */
+function cardStatus(status: string | null | undefined, words: Record<string, string>, locale: string): { statusLabel: string | null; statusInText: string | null } {
+  if (!status) return { statusLabel: null, statusInText: null };
+  const known = words[`cardStatus.${status.toUpperCase()}`];
+  return known === undefined ? { statusLabel: status, statusInText: status } : { statusLabel: known, statusInText: known.toLocaleLowerCase(locale) };
+}
+
+/**
+ * The plain-text part as blocks (greeting, intro, each section, the actions, the footer) with one
+ * blank line between them, however many the template's optional parts leave.
+ */
+function blocks(text: string): string {
+  return `${text.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').trim()}\n`;
 }
 
 /** Control characters (CR/LF above all) would end the Subject header; they become spaces. */

@@ -1,8 +1,16 @@
 // Sends email over a pooled SMTP connection. SMTP has no idempotency, so every message carries
-// a deterministic Message-ID: a resend after a crash is recognisably the same email.
+// a deterministic Message-ID: a resend after a crash is recognisably the same email. Every message
+// also says it was sent by a program (RFC 3834's Auto-Submitted, and the header Exchange and
+// Outlook read), so auto-responders do not answer it.
 import nodemailer, { type Transporter } from 'nodemailer';
 import { AppError, TransientError, errorMessage } from '../../libraries/errors';
 import type { RenderedEmail } from './render-email';
+
+/** The headers every email carries, whatever its kind. */
+export const AUTOMATIC_EMAIL_HEADERS = {
+  'Auto-Submitted': 'auto-generated',
+  'X-Auto-Response-Suppress': 'All',
+} as const;
 
 export interface OutgoingEmail extends RenderedEmail {
   to: string;
@@ -18,6 +26,8 @@ export class SmtpMailer {
     maxConnections: number,
     /** The longest one send may take; the email relay's lease covers this much per send. */
     readonly sendTimeoutMs: number,
+    /** Where replies go (EMAIL_REPLY_TO); without it, no Reply-To. */
+    private readonly replyTo?: string,
   ) {
     const url = new URL(smtpUrl);
     this.transport = nodemailer.createTransport({
@@ -45,12 +55,13 @@ export class SmtpMailer {
     try {
       await this.transport.sendMail({
         from: this.from,
+        ...(this.replyTo ? { replyTo: this.replyTo } : {}),
         to: email.to,
         subject: email.subject,
         html: email.html,
         text: email.text,
         messageId: email.messageId,
-        headers: { 'Content-Language': email.locale },
+        headers: { ...AUTOMATIC_EMAIL_HEADERS, 'Content-Language': email.locale },
         signal: AbortSignal.timeout(this.sendTimeoutMs),
       } as Parameters<Transporter['sendMail']>[0]); // nodemailer 10 takes `signal`; its types do not list it yet
     } catch (error) {

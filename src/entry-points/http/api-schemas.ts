@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { APPROVAL_EVENT_TYPES, REFUSAL_CODES } from '../../domain/approval';
 import { CHAIN_PROBLEMS } from '../../domain/audit-chain';
-import { DECISION_KINDS, OPERATIONS, STATUSES, VOTE_MODES } from '../../domain/card-operation';
+import { ACTOR_ROLES, DECISION_KINDS, OPERATIONS, STATUSES, VOTE_MODES } from '../../domain/card-operation';
 import { ROLES } from '../../domain/callers';
 import { MAX_CARDS_EVER, MAX_TEXT, TIMESTAMP_RANGE, idProblem, personProblems, textProblem } from '../../domain/validate-message';
 import { SORTS } from '../../data-access/request-order';
@@ -150,23 +150,41 @@ export const SearchResult = named(
   }),
 );
 
-export const RequestWithHistory = named(
-  'RequestWithHistory',
+const historyEntry = z.object({
+  eventId: z.string(),
+  type: z.enum(APPROVAL_EVENT_TYPES).describe("VOTED: an approval or rejection counted under a policy that needs more than one vote, before any end it brings; REASSIGNED: an operator moved an approver's part to another person; PARTIALLY_APPROVED: a multi-card request ended with some cards rejected. New types may be added."),
+  message: z.string().nullable().describe("The event's own explanation: a vote's progress, a delegate deciding for an approver, a reassignment, a refusal, a reminder…"),
+  statusBefore: z.string().nullable(),
+  statusAfter: z.string().nullable(),
+  actor: Person.nullable(),
+  reason: z.string().nullable(),
+  occurredAt: z.string(),
+});
+
+export const RequestWithHistory = named('RequestWithHistory', z.object({ record: ApprovalRecord, history: z.array(historyEntry) }));
+
+export const RequestHistory = named(
+  'RequestHistory',
   z.object({
-    record: ApprovalRecord,
     history: z.array(
-      z.object({
-        eventId: z.string(),
-        type: z.enum(APPROVAL_EVENT_TYPES).describe("VOTED: an approval or rejection counted under a policy that needs more than one vote, before any end it brings; REASSIGNED: an operator moved an approver's part to another person; PARTIALLY_APPROVED: a multi-card request ended with some cards rejected. New types may be added."),
-        message: z.string().nullable().describe("The event's own explanation: a vote's progress, a delegate deciding for an approver, a reassignment, a refusal, a reminder…"),
-        statusBefore: z.string().nullable(),
-        statusAfter: z.string().nullable(),
-        actor: Person.nullable(),
-        reason: z.string().nullable(),
-        occurredAt: z.string(),
+      historyEntry.extend({
+        decision: z
+          .object({
+            decision: z.enum(DECISION_KINDS),
+            actingAs: z.enum(ACTOR_ROLES),
+            approver: Person,
+            reason: z.string().nullable().describe('the reason they gave'),
+            onBehalfOf: Person.nullable().describe('the listed approver a delegate decided for'),
+            reassign: z.object({ from: Person, to: Person }).nullable().describe("a reassignment's two people"),
+          })
+          .nullable()
+          .describe('Who decided what (null for an entry no decision made: opened, reminded, escalated, expired, superseded)'),
+        refusalCode: z.string().nullable().describe(`Why a decision was refused (DECISION_REFUSED): ${REFUSAL_CODES.join(', ')}; a later version may add codes`),
       }),
     ),
+    expiresAt: nullableTime.describe("When the request's expiry timer fires while it is pending (its policy's expiry, or its due date if sooner); null: none"),
   }),
+  "A request's history with each entry's facts (who decided what, acting as what, for whom; why a decision was refused), for a reader that writes them in its own words, as the approvers' page does.",
 );
 
 export const Tasks = named('Tasks', z.object({ items: z.array(ApprovalRecord).max(PAGE_LIMIT.max), nextCursor }), 'A page may hold fewer than limit items (one call reads at most 1000 pending requests); only a null nextCursor means the end.');

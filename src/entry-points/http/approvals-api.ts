@@ -163,6 +163,26 @@ export function registerApprovalsApi(app: FastifyInstance, deps: () => ApiDeps):
   });
 
   api.route({
+    method: 'GET',
+    url: '/api/requests/:requestId/history',
+    preValidation: signedIn,
+    schema: {
+      ...bearer,
+      operationId: 'getRequestHistory',
+      tags: [TAGS.requests],
+      summary: "One request's history with each entry's facts, and when the request expires",
+      params: S.RequestPath,
+      response: { 200: json(S.RequestHistory), ...errorsOf(400, 401, 403, 404, 503) },
+    },
+    handler: async (request) => {
+      const d = deps();
+      const caller = who(request);
+      const { history, expiresAt } = await visibleRequest(d, caller, request.params.requestId, await standInsOf(d, caller));
+      return { history, expiresAt };
+    },
+  });
+
+  api.route({
     method: 'POST',
     url: '/api/requests/:requestId/decisions',
     ...write,

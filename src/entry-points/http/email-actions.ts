@@ -16,6 +16,7 @@ import { accessed, actedAs } from './access-log';
 import { TokenPath } from './api-schemas';
 import { REFUSAL_STATUS } from './http-errors';
 import { html } from './routes';
+import type { OneClickPages, PageWords } from '../../adapters/web/one-click-pages';
 
 export interface EmailActionDeps {
   links: DecisionLinks;
@@ -24,27 +25,12 @@ export interface EmailActionDeps {
   publishDecisions(decisions: ApprovalDecision[]): Promise<void>;
   /** Where the approvers' page shows a request. */
   pageUrl: string;
+  pages: OneClickPages;
 }
 
 export const EMAIL_ACTIONS_PATH = `/${EMAIL_ACTIONS_SEGMENT}/`;
 
-const WORDS: Record<DecisionLink['decision'], { verb: string; sent: string }> = {
-  APPROVED: { verb: 'Approve', sent: 'Approval sent' },
-  POSTPONED: { verb: 'Postpone', sent: 'Postponement sent' },
-  REJECTED: { verb: 'Reject', sent: 'Rejection sent' },
-};
-
-const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-function page(status: number, title: string, body: string): { status: number; html: string } {
-  const html = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)}</title></head>
-<body style="margin:0;background:#eef1f4;font-family:Arial,Helvetica,sans-serif;color:#1f2933;">
-<main style="max-width:560px;margin:32px auto;background:#fff;border:1px solid #d9dee3;border-radius:6px;padding:24px;">
-<h1 style="font-size:20px;margin:0 0 16px;color:#1f4e79;">${escapeHtml(title)}</h1>${body}</main></body></html>`;
-  return { status, html };
-}
-
-const sorry = (status: number, title: string, text: string) => page(status, title, `<p>${escapeHtml(text)}</p><p>Nothing was changed.</p>`);
+const BUTTON: Record<DecisionLink['decision'], string> = { APPROVED: 'button.approve', POSTPONED: 'button.postpone', REJECTED: 'button.reject' };
 
 /** What the access log hears of a link. */
 interface LinkSeen {
@@ -56,56 +42,75 @@ interface LinkSeen {
 const NO_LONGER_ASKED: Refusal = { code: 'NOT_AN_APPROVER', message: "This link was sent to someone who is no longer one of the request's approvers (their part may have been reassigned)." };
 
 /**
- * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`).
- * Every refusal the worker would give for this person now is given before a confirmation is offered.
+ * The page for `token` (GET: the confirmation; POST: the decision, with the form's `reason`), in
+ * the language of the approver the link was sent to (else the browser's, `acceptLanguage`).
+ * Every refusal the worker would give for this person now is given before a confirmation is
+ * offered; every page that ends there links to the request, and says who decided it if someone did.
  * `seen` hears of the request a link that verifies and has not expired is about, and then of the
  * person it was sent to, once found among those the request names (the access log names them).
  */
-export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined, seen?: LinkSeen): Promise<{ status: number; html: string }> {
+export async function emailAction(deps: EmailActionDeps, token: string, confirm: { reason: string | null } | undefined, seen?: LinkSeen, acceptLanguage?: string): Promise<{ status: number; html: string }> {
+  const { pages } = deps;
   const link = deps.links.read(token, Date.now());
-  if (typeof link !== 'string') seen?.request(link.requestId);
-  if (link === 'INVALID') return sorry(400, 'This link is not valid', 'The link is incomplete or was not made by this service. Open the request on the approvals page instead.');
-  if (link === 'EXPIRED') return sorry(410, 'This link has expired', `Links in approval emails work for a limited time. Open the request on the approvals page to decide.`);
-  if (await deps.uses.used(link.linkId)) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
+  const toPage = (words: PageWords) => ({ href: deps.pageUrl, text: words.t('oneClick.openPage') });
+  if (typeof link === 'string') {
+    const words = pages.wordsFor(undefined, null, acceptLanguage);
+    const kind = link === 'INVALID' ? 'invalid' : 'expired';
+    return pages.render(words, { status: link === 'INVALID' ? 400 : 410, title: words.t(`oneClick.${kind}.title`), paragraphs: [words.t(`oneClick.${kind}.text`), words.t('oneClick.nothingChanged')], link: toPage(words) });
+  }
+  seen?.request(link.requestId);
   const found = await deps.queries.get(link.requestId);
-  if (!found) return sorry(404, 'Request not found', `There is no request ${link.requestId}.`);
-  const { record, expiresAt } = found;
+  if (!found) {
+    const words = pages.wordsFor(undefined, null, acceptLanguage);
+    return pages.render(words, { status: 404, title: words.t('oneClick.notFound.title'), paragraphs: [words.t('oneClick.notFound.text'), words.t('oneClick.nothingChanged')], link: toPage(words) });
+  }
+  const { record, history, expiresAt } = found;
   // Links go only to approvers the record lists (delegates get no emails): the person is one of them unless their part was reassigned.
-  const approver = link.recipientAmong(approversNamedBy(record));
+  const named = approversNamedBy(record);
+  const approver = link.recipientAmong(named);
   if (approver) seen?.approver(approver.id);
-  const words = WORDS[link.decision];
-  const open = `<p><a href="${escapeHtml(`${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`)}">Open the request on the approvals page</a></p>`;
-  if (record.status !== 'PENDING') return page(409, `The request is already ${record.status.toLowerCase().replace(/_/g, ' ')}`, `<p>It takes no more decisions.</p><p>Nothing was changed.</p>${open}`);
-  const refused = (refusal: Refusal) => page(REFUSAL_STATUS[refusal.code], 'This decision cannot be made', `<p>${escapeHtml(refusal.message)}</p><p>Nothing was changed.</p>${open}`);
+  // Their language, as their emails are written in it.
+  const words = pages.wordsFor(approver && named.find((p) => p.id === approver.id), record.operation, acceptLanguage);
+  const { t } = words;
+  const toRequest = { href: `${deps.pageUrl.replace(/\/$/, '')}/${encodeURIComponent(record.requestId)}`, text: t('oneClick.open', { requestId: record.requestId }) };
+  // Who ended the request, and when, once someone did (a timer or a later request names nobody).
+  const decider = [...history].reverse().find((h) => h.statusAfter === record.status && h.actor);
+  const decidedBy = record.status !== 'PENDING' && decider?.actor ? [t('oneClick.decidedBy', { name: decider.actor.name, time: words.time(Date.parse(decider.occurredAt)) })] : [];
+  const deadEnd = (status: number, title: string, text: string) => pages.render(words, { status, title, paragraphs: [text, ...decidedBy, t('oneClick.nothingChanged')], link: toRequest });
+  if (await deps.uses.used(link.linkId)) return deadEnd(409, t('oneClick.used.title'), t('oneClick.used.text'));
+  if (record.status !== 'PENDING') return deadEnd(409, t('oneClick.closed.title'), t('oneClick.closed.text', { status: t(`status.${record.status}`) }));
+  const refused = (refusal: Refusal) => deadEnd(REFUSAL_STATUS[refusal.code], t('oneClick.refused.title'), refusal === NO_LONGER_ASKED ? t('oneClick.noLongerAsked') : t(`refusal.${refusal.code}`));
   if (!approver) return refused(NO_LONGER_ASKED);
   const refusal = approverRefusal(record, approver, [], Date.now());
   if (refusal) return refused(refusal);
 
   const identity = { id: approver.id, name: approver.name, email: approver.email, roles: ['approver' as const] };
-  const summary = `<table style="font-size:14px;line-height:20px;margin:0 0 16px;">
-<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Request</th><td>${escapeHtml(record.requestId)}</td></tr>
-<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Operation</th><td>${escapeHtml(record.operation)}</td></tr>
-<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">Requester</th><td>${escapeHtml(record.requester.name)}</td></tr>
-<tr><th align="left" style="padding:4px 12px 4px 0;color:#616e7c;font-weight:normal;">You</th><td>${escapeHtml(approver.name)}</td></tr></table>`;
-  const confirmation = (status: number, problem = '') =>
-    page(
+  const confirmation = (status: number, problem?: string) =>
+    pages.render(words, {
       status,
-      `${words.verb} this request?`,
-      `${summary}${problem ? `<p style="color:#b83227;">${escapeHtml(problem)}</p>` : ''}<form method="post">
-${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name="reason" rows="3" cols="50" required></textarea></label></p>' : ''}
-<p><button type="submit" style="background:#1f4e79;color:#fff;border:0;border-radius:4px;padding:12px 20px;font-size:15px;font-weight:bold;">Confirm: ${words.verb}</button></p></form>
-<p style="font-size:12px;color:#616e7c;">The links in this email decide once, and work until ${escapeHtml(new Date(link.expiresAt).toISOString().slice(0, 16).replace('T', ' '))} UTC.</p>${open}`,
-    );
+      title: t(`oneClick.confirm.${link.decision}`),
+      request: record,
+      form: {
+        decision: link.decision,
+        effect: t(`oneClick.effect.${link.decision}`),
+        you: t('oneClick.you', { name: approver.name }),
+        button: t(BUTTON[link.decision]),
+        reason: link.decision === 'REJECTED',
+        problem,
+        expiry: t('oneClick.expiry', { time: words.time(link.expiresAt) }),
+      },
+      link: toRequest,
+    });
   if (!confirm) return confirmation(200);
 
   const reason = confirm.reason?.trim() || null;
   // A form in another encoding than UTF-8 decodes with replacement characters: not the text typed.
-  if (reason?.includes('\uFFFD')) return confirmation(400, 'The reason is not valid text.');
-  if (link.decision === 'REJECTED' && !reason) return confirmation(400, 'A rejection needs a reason.');
+  if (reason?.includes('\uFFFD')) return confirmation(400, t('oneClick.reasonInvalid'));
+  if (link.decision === 'REJECTED' && !reason) return confirmation(400, t('refusal.REASON_REQUIRED'));
   const answer = decisionBy(record, identity, { decision: link.decision, reason, cardOutcomes: [] }, { standIns: [], expiresAt, now: Date.now() });
-  if ('refusal' in answer) return sorry(REFUSAL_STATUS[answer.refusal.code], 'This decision cannot be made', answer.refusal.message);
+  if ('refusal' in answer) return answer.refusal.code === 'INVALID_CONTENT' ? confirmation(400, t('oneClick.reasonInvalid')) : refused(answer.refusal);
   const decision: ApprovalDecision = answer.decision;
-  if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return sorry(409, 'This link has already been used', 'The links in an approval email decide once, and one of them already has.');
+  if (!(await deps.uses.take(link.linkId, record.requestId, decision.decisionId))) return deadEnd(409, t('oneClick.used.title'), t('oneClick.used.text'));
   try {
     await deps.publishDecisions([decision]);
   } catch (error) {
@@ -113,7 +118,7 @@ ${link.decision === 'REJECTED' ? '<p><label>Reason (required)<br><textarea name=
     throw error;
   }
   // Sent, not applied: the worker still applies every rule when the decision arrives.
-  return page(200, words.sent, `<p>Your decision was sent (${escapeHtml(decision.decisionId)}); the request's history shows it once it has been applied. The requester is told when the request ends.</p>${open}`);
+  return pages.render(words, { status: 200, title: t(`oneClick.sent.${link.decision}`), paragraphs: [t(`oneClick.sentText.${link.decision}`, { requestId: record.requestId, reason: reason ?? '' })], link: toRequest });
 }
 
 const HEADERS = {
@@ -138,13 +143,18 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
     return answer.html;
   };
   // A form too large (or otherwise unreadable) is a page too, not a JSON error.
-  const errorHandler = (error: { statusCode?: number; status?: number }, _request: FastifyRequest, reply: FastifyReply) =>
-    reply.send(answerWith(reply, (error.statusCode ?? error.status) === 413 ? sorry(413, 'This form is too large', 'the form is larger than 16 KiB') : sorry(400, 'This form cannot be read', 'Send it again from the page.')));
+  const errorHandler = (error: { statusCode?: number; status?: number }, request: FastifyRequest, reply: FastifyReply) => {
+    const { pages, pageUrl } = deps();
+    const words = pages.wordsFor(undefined, null, request.headers['accept-language']);
+    const kind = (error.statusCode ?? error.status) === 413 ? 'tooLarge' : 'unreadable';
+    const page = pages.render(words, { status: kind === 'tooLarge' ? 413 : 400, title: words.t(`oneClick.${kind}.title`), paragraphs: [words.t(`oneClick.${kind}.text`), words.t('oneClick.nothingChanged')], link: { href: pageUrl, text: words.t('oneClick.openPage') } });
+    return reply.send(answerWith(reply, page));
+  };
   api.route({
     method: 'GET',
     url: `/${EMAIL_ACTIONS_SEGMENT}/:token`,
     schema: { operationId: 'showEmailAction', tags: ['Email actions'], security: [], summary: 'What a one-click link would do, with a form to confirm it; decides nothing', params: TokenPath, response: pages },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined, noteLink(request))),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, undefined, noteLink(request), request.headers['accept-language'])),
   });
   api.route({
     method: 'POST',
@@ -161,6 +171,6 @@ export function registerEmailActions(app: FastifyInstance, deps: () => EmailActi
       body: z.strictObject({ reason: z.string().optional() }),
       response: pages,
     },
-    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null }, noteLink(request))),
+    handler: async (request, reply) => answerWith(reply, await emailAction(deps(), request.params.token, { reason: request.body.reason ?? null }, noteLink(request), request.headers['accept-language'])),
   });
 }

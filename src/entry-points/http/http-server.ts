@@ -13,6 +13,7 @@ import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
 import { AppError, classify, errorMessage, reportDefect } from '../../libraries/errors';
 import { registerAccessLog, type AccessLog } from './access-log';
+import { ApproverPage } from '../../adapters/web/approver-page';
 import { registerApprovalsApi, type ApiDeps } from './approvals-api';
 import { registerAuditApi, type AuditDeps } from './audit-api';
 import { AVRO_SCHEMA_FILES, asyncApiDocument } from './asyncapi';
@@ -24,7 +25,7 @@ import { BEARER_SCHEME, OPENAPI_INFO, OPENAPI_TAGS } from './openapi';
 import { anId } from './api-schemas';
 import { consumesOf, html, json, withRouteDefaults } from './routes';
 
-const APPROVER_PAGE = fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'approver-page.html'));
+const APPROVER_PAGE = new ApproverPage();
 
 /** The largest body the worker reads (a JSON call's, a form's). */
 export const BODY_LIMIT = 16_384;
@@ -121,6 +122,8 @@ interface AppOptions {
   accessLog: AccessLog;
   /** What start-up is doing now, for readiness while it starts. */
   startingStep: () => string;
+  /** The page's language when the browser asks for none that is shipped (the emails' EMAIL_LOCALE). */
+  pageLanguage?: string;
 }
 
 /** The routes, unbound: the server listens on them, and the released document is made from them. */
@@ -261,9 +264,10 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   });
   // Every /approvals/<requestId> deep link is the same page; it reads the id from its path.
   for (const url of ['/approvals', '/approvals/*']) {
-    typed.get(url, { schema: { tags: ['Session'], security: [], operationId: 'approverPage', summary: "The approvers' page (every /approvals/{requestId} deep link is the same page)", ...(url === '/approvals' ? {} : { hide: true, params: z.strictObject({ '*': z.string().max(5000) }) }), response: { 200: html("the approvers' page"), 404: json(z.object({ error: z.string(), message: z.string() }), 'the API is switched off') } } }, async (_request, reply) => {
+    typed.get(url, { schema: { tags: ['Session'], security: [], operationId: 'approverPage', summary: "The approvers' page (every /approvals/{requestId} deep link is the same page)", ...(url === '/approvals' ? {} : { hide: true, params: z.strictObject({ '*': z.string().max(5000) }) }), response: { 200: html("the approvers' page"), 404: json(z.object({ error: z.string(), message: z.string() }), 'the API is switched off') } } }, async (request, reply) => {
       started((d) => d.api, 'the page')();
-      return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'").send(APPROVER_PAGE as never);
+      const page = APPROVER_PAGE.html(request.headers['accept-language'], opts.pageLanguage ?? 'en');
+      return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'").header('vary', 'accept-language').send(page as never);
     });
   }
   registerApprovalsApi(app, started((d) => d.api, 'the API'));

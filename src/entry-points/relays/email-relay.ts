@@ -46,7 +46,7 @@ export function createEmailRelay(deps: {
   async function deliver(email: ClaimedEmail, token: string): Promise<void> {
     const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
     try {
-      const rendered = renderer.render(email.template, email.event, email.recipient);
+      const rendered = renderer.render(email.template, email.event, email.recipient, { expiresAt: email.expiresAt });
       const timer = metrics.emailSeconds.startTimer();
       await mailer.send({ ...rendered, to: email.recipient.email, messageId: email.messageId });
       timer();

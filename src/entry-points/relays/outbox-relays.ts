@@ -49,7 +49,7 @@ export function startOutboxRelays(deps: {
     metrics,
     logger: logger.child({ component: 'event-relay' }),
   });
-  const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs);
+  const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs, config.smtp.replyTo);
   const emails = createEmailRelay({
     outbox: deps.emails,
     mailer,

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { OPERATION_FACTS, OPERATIONS, type Operation } from '../../domain/card-operation';
-import { MAX_CARDS_EVER } from '../../domain/validate-message';
+import { MAX_CARDS_EVER, isEmailAddress } from '../../domain/validate-message';
 import { KAFKA_SECURITY_SETTINGS, readKafkaSecurity, type KafkaSasl, type KafkaTls } from './kafka-security';
 import { POLICY_SETTINGS, byOperation, readPolicies, type Policies } from './policies';
 import { duration, flag, int, json, oneOf, optional, readSettings, referenceTable, setting, text, url, type Settings } from './settings';
@@ -53,7 +53,7 @@ export interface Config extends Policies {
   databaseUrl: string;
   /** Whether the worker migrates the database at start-up (false: it checks that the schema is current). */
   migrate: boolean;
-  smtp: { url: string; from: string; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
+  smtp: { url: string; from: string; replyTo: string | undefined; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
   http: { host: string; port: number };
   /** The operators' CLI: the worker's API its commands on records call, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
   cli: { apiUrl: string; token: string | undefined };
@@ -135,6 +135,7 @@ export const WORKER_SETTINGS = {
   MIGRATE: setting({ kind: 'true or false', doc: 'Apply pending migrations at start-up (needs DDL rights). With false the worker checks that the schema is current and refuses to start otherwise, naming the missing migration; run `node dist/entry-points/cli/migrate.js` as the migrator first.', schema: flag(), default: 'true' }),
   SMTP_URL: setting({ kind: 'URL (smtp:, smtps:)', doc: 'The SMTP server, with credentials if it needs them.', schema: url(['smtp:', 'smtps:'], { credentials: true }), default: 'smtp://127.0.0.1:1025', requiredInProduction: true, secret: true }),
   SMTP_FROM: setting({ kind: 'one line', doc: 'The From of every email.', schema: z.string().refine((v) => !/[\r\n]/.test(v), { error: 'must be a single line' }), default: 'Card approvals <card-approvals@example.com>', requiredInProduction: true }),
+  EMAIL_REPLY_TO: optional({ kind: 'email address', doc: 'The Reply-To of every email: where a reply to an automatic email goes (a service desk, say). Unset: the emails have no Reply-To, and a reply goes to SMTP_FROM. Every email says it was sent automatically either way (`Auto-Submitted: auto-generated`, `X-Auto-Response-Suppress: All`), so that auto-responders that honour them (out-of-office replies) do not answer.', schema: z.string().refine(isEmailAddress, { error: 'is not an email address (name@example.com)' }) }),
   EMAIL_MESSAGE_ID_DOMAIN: setting({ kind: 'domain', doc: 'The domain of the emails\' Message-IDs (derived per event and recipient, so a resend is recognisably the same email).', schema: text(), default: 'card-approvals.local' }),
   SMTP_MAX_CONNECTIONS: setting({ kind: 'integer from 1 to 100', doc: 'Pooled SMTP connections (emails sent at once).', schema: int(1, 100), default: '5' }),
   SMTP_SEND_TIMEOUT_MS: setting({ kind: 'integer from 500 to 600000', doc: 'The longest one SMTP send may take: a send starts only with this much lease left, and one that takes longer fails (retried later) and its connections are replaced.', schema: int(500, 600_000), default: '20000' }),
@@ -229,7 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     registerSchemas: v.SCHEMA_REGISTRY_REGISTER,
     databaseUrl: v.DATABASE_URL,
     migrate: v.MIGRATE,
-    smtp: { url: v.SMTP_URL, from: v.SMTP_FROM, messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN, maxConnections: v.SMTP_MAX_CONNECTIONS, sendTimeoutMs: v.SMTP_SEND_TIMEOUT_MS },
+    smtp: { url: v.SMTP_URL, from: v.SMTP_FROM, replyTo: v.EMAIL_REPLY_TO, messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN, maxConnections: v.SMTP_MAX_CONNECTIONS, sendTimeoutMs: v.SMTP_SEND_TIMEOUT_MS },
     http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
     cli: { apiUrl: v.CARD_APPROVALS_API_URL, token: v.CARD_APPROVALS_TOKEN },
     auth: readSignIn(env, problems, { production, serving: needs === 'worker' }, { operatorUrl: v.OPERATOR_URL, httpHost: v.HTTP_HOST }),
