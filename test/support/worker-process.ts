@@ -15,9 +15,13 @@ export interface WorkerProcess {
 /** The line a worker logs when its consumer has joined its group: from then on it takes work. */
 export const JOINED_GROUP = '"msg":"consumer joined group"';
 
-/** Starts the build in `root` (this checkout's, or another version's) as a process. */
-export function startWorkerProcess(env: Record<string, string>, logFile?: string, root = ROOT): WorkerProcess {
-  const child = spawn(process.execPath, WORKER_ARGS, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts the build in `root` (this checkout's, or another version's) as a process. By default it
+ * inherits this process's environment with `env` on top; `{ args, inherit: false }` starts other
+ * arguments with `env` alone, as a container would (the image's own command and variables).
+ */
+export function startWorkerProcess(env: Record<string, string>, logFile?: string, root = ROOT, { args = WORKER_ARGS, inherit = true }: { args?: string[]; inherit?: boolean } = {}): WorkerProcess {
+  const child = spawn(process.execPath, args, { cwd: root, env: inherit ? { ...process.env, ...env } : env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = logFile ? fs.createWriteStream(logFile, { flags: 'a' }) : undefined;
   let output = '';
   const waiters = new Set<() => void>();

@@ -114,7 +114,7 @@ export const WORKER_SETTINGS = {
   KAFKA_CLIENT_ID: optional({ kind: 'text', doc: 'The Kafka client id. Default: card-approval-worker-<host name>.', schema: text() }),
   KAFKA_GROUP_ID: setting({ kind: 'text', doc: 'The consumer group.', schema: text(), default: 'card-approval-worker' }),
   KAFKA_SESSION_TIMEOUT_MS: setting({ kind: 'integer from 6000 to 300000', doc: 'The consumer session timeout; the worker heartbeats during long transactions.', schema: int(6000, 300_000), default: '30000' }),
-  KAFKA_PARTITIONS_CONCURRENTLY: setting({ kind: 'integer from 1 to 100', doc: 'Partitions one worker processes at once (the image caps the old generation at 160 MB, which keeps peak memory near 200 MB at 10; see BENCHMARKS.md).', schema: int(1, 100), default: '10' }),
+  KAFKA_PARTITIONS_CONCURRENTLY: setting({ kind: 'integer from 1 to 100', doc: 'Partitions one worker processes at once (the image sizes the old generation at half the container\'s memory limit: 160 MB at the manifests\' 320 MiB, which keeps peak memory near 200 MB at 10; see BENCHMARKS.md).', schema: int(1, 100), default: '10' }),
   KAFKA_CREATE_TOPICS: setting({ kind: 'true or false', doc: 'Create missing topics at start-up (needs the right to create topics). With false the worker checks that its topics exist and refuses to start otherwise, naming them.', schema: flag(), default: 'true' }),
   TOPIC_PREFIX: setting({ kind: 'text', doc: 'Prefixed to every default topic name.', schema: text(), default: '' }),
   ...(Object.fromEntries(OPERATIONS.map((op) => [`TOPIC_${op}`, topicSetting(`${op} requests'`, `card-operations.${OPERATION_FACTS[op].topic}`)])) as Record<`TOPIC_${Operation}`, ReturnType<typeof topicSetting>>),
