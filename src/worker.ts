@@ -42,8 +42,10 @@ const API_STATEMENT_TIMEOUT_MS = 5000;
 
 export interface RunningWorker {
   stop(): Promise<void>;
-  /** The port of the health/metrics server (HTTP_PORT=0 picks a free one). */
+  /** The port of the API, the page and, unless METRICS_PORT is set, health and metrics (HTTP_PORT=0 picks a free one). */
   httpPort: number;
+  /** The port of health and metrics: METRICS_PORT, or the HTTP port. */
+  metricsPort: number;
   /** Resolves if the consumer crashed for good; main exits then rather than live on as a zombie. */
   crashed: Promise<Error>;
 }
@@ -89,7 +91,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     // ready, with what start-up waits for) from now on.
     const access = await components.start('access log', () => openAccessLog(config.accessLog.destination));
     const server = await components.start('http', () =>
-      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
+      startHttpServer({ host: config.http.host, port: config.http.port, metricsPort: config.http.metricsPort, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
     );
     const { dataSource, migrated } = await components.start('database', () =>
       untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {
@@ -132,8 +134,8 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     await components.start('retention', () => startRetention(new Retention(dataSource), config.retention, metrics, logger));
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
-    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
-    return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port };
+    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port, metricsPort: server.metricsPort }, 'worker started');
+    return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port, metricsPort: server.metricsPort };
   } catch (error) {
     await components.stopAll();
     throw error;
