@@ -17,7 +17,8 @@ export interface StateProbes {
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'cardapproval_' });
+  // Node's process metrics under prom-client's default names (no prefix), as stock Node.js dashboards read them.
+  collectDefaultMetrics({ register: registry });
   const metric = { registers: [registry] };
   let probes: StateProbes | undefined;
 
