@@ -260,8 +260,8 @@ async function buildHttpApp(opts: AppOptions, serves: Serves = 'everything'): Pr
       });
     }
     typed.get('/metrics', { schema: { ...health, operationId: 'metrics', summary: 'Prometheus metrics', response: { 200: { description: 'the Prometheus text format', content: { 'text/plain': { schema: z.string() } } } } } }, async (_request, reply) => {
-      reply.type(metrics.registry.contentType);
-      return metrics.registry.metrics();
+      const { contentType, text } = await metrics.exposition();
+      return reply.type(contentType).send(text);
     });
   }
   if (serves === 'probes') return { app, attach };
