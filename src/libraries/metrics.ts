@@ -8,7 +8,8 @@
 //   moves on a scrape after its holder stopped or stopped being scraped), so sum() over pods is the
 //   value, not a multiple of it. Around a hand-over two replicas' last samples can overlap for one
 //   scrape: rules take max(), which is exact throughout.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+// docs/metrics.md is generated from these declarations.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObject } from 'prom-client';
 import { eventIdFor, type Transition } from '../domain/approval';
 import type { Operation } from '../domain/card-operation';
 
@@ -198,3 +199,63 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** A Markdown table of metric declarations. */
+function metricTable(declared: MetricObject[]): string {
+  const cell = (value: string): string => value.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const rows = [...declared]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((m) => {
+      const labels = ((m as unknown as { labelNames?: readonly string[] }).labelNames ?? []).map((l) => `\`${l}\``).join(', ');
+      const type = String(m.type) === 'histogram' ? 'histogram (`_bucket{le}`, `_sum`, `_count`)' : String(m.type);
+      return `| \`${m.name}\` | ${type} | ${labels} | ${cell(m.help)} |`;
+    });
+  return ['| metric | type | labels | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The metrics reference (docs/metrics.md), made from the declarations. */
+export function metricsReference(): string {
+  const { registry, sharedRegistry } = createMetrics();
+  const own = registry.getMetricsAsArray();
+  const ours = own.filter((m) => m.name.startsWith('cardapproval_'));
+  const node = own.filter((m) => !m.name.startsWith('cardapproval_'));
+  return [
+    '# Metrics reference',
+    '',
+    '<!-- Generated from src/libraries/metrics.ts by `npm run docs`; a test fails when it is stale. Do not edit by hand. -->',
+    '',
+    'Every worker serves these at `GET /metrics` in the Prometheus text format: on `METRICS_PORT` where',
+    'it is set, otherwise on `HTTP_PORT`. Prometheus adds `job` and `instance` (and what its',
+    'relabelling adds, such as `pod`). The alerts on them are in `deploy/prometheus/rules.yml`, what',
+    'to do about each in [the runbook](runbook.md), and a Grafana dashboard in',
+    '`deploy/grafana/card-approvals.json`.',
+    '',
+    '## Each replica\'s own',
+    '',
+    'What this replica did (counters and histograms: `sum()` them over replicas), the partitions it',
+    'consumes, and the bounds of its configuration that rules compare the state with.',
+    '',
+    metricTable(ours),
+    '',
+    '## The shared state, served by one replica at a time',
+    '',
+    'Read on scrape from the database and the consumer group. Every replica would read the same',
+    'values, so that `sum()` over replicas would multiply them; only the holder of the state lease (a',
+    'row in `maintenance_leases`) serves them. Each of its scrapes renews the lease; once the holder',
+    `has gone ${STATE_LEASE_MS / 1000} s without a scrape, or stopped, the next replica scraped takes it. So scrape`,
+    `every replica more often than every ${STATE_LEASE_MS / 1000} s. \`sum()\` and \`max()\` over replicas both give the value;`,
+    'around a hand-over the last samples of two replicas can overlap for one scrape, so the rules take',
+    '`max()`. When the state cannot be read (the database away), no replica serves it, the replicas',
+    'still serve their own metrics, and `cardapproval_state_reporter` is absent.',
+    '',
+    metricTable(sharedRegistry.getMetricsAsArray()),
+    '',
+    '## Node\'s process metrics',
+    '',
+    "prom-client's default metrics, under their standard names (no prefix), as stock Node.js dashboards",
+    'read them.',
+    '',
+    metricTable(node),
+    '',
+  ].join('\n');
+}
