@@ -1,9 +1,12 @@
-// The alert rules are valid, and each fires on what it should and only then (promtool's unit tests
-// in deploy/prometheus/rules.test.yml). promtool is needed: without it these fail (Debian's
-// prometheus package has it; .ci/run installs it).
+// The alert rules are valid, each fires on what it should and only then (promtool's unit tests in
+// deploy/prometheus/rules.test.yml), and each has its runbook entry. promtool is needed: without
+// it these fail (Debian's prometheus package has it; .ci/run installs it).
 import fs from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { RULE_TESTS_FILE, RULES_FILE, alertRules, metricNames, promtool } from '../support/promql';
+
+const RUNBOOK = path.join(__dirname, '..', '..', 'docs', 'runbook.md');
 
 test('promtool finds the rules valid', () => {
   const { status, output } = promtool(['check', 'rules', RULES_FILE]);
@@ -20,6 +23,15 @@ test('every alert has a unit test in which it fires and one in which it stays qu
   for (const { alert } of alertRules()) {
     const own = cases.filter((c) => c.alertname === alert);
     expect({ alert, fires: own.some((c) => (c.exp_alerts ?? []).length > 0), quiet: own.some((c) => (c.exp_alerts ?? []).length === 0) }).toEqual({ alert, fires: true, quiet: true });
+  }
+});
+
+test('every alert has its runbook entry, and its runbook annotation points at it', () => {
+  const runbook = fs.readFileSync(RUNBOOK, 'utf8');
+  const doc = parse(fs.readFileSync(RULES_FILE, 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; annotations: Record<string, string> }> }> };
+  for (const rule of doc.groups.flatMap((g) => g.rules)) {
+    expect(runbook).toMatch(new RegExp(`^## ${rule.alert}$`, 'm'));
+    expect(rule.annotations.runbook).toBe(`docs/runbook.md#${rule.alert.toLowerCase()}`);
   }
 });
 
