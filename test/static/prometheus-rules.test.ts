@@ -37,6 +37,6 @@ test('every alert has its runbook entry, and its runbook annotation points at it
 
 test('the metric names read out of PromQL are the series, not its functions, keywords, labels, strings, durations or variables', () => {
   expect(metricNames('sum by (le, job) (rate(x_bucket{job="$job", le=~"0.5|1"}[$__rate_interval])) > on (kind) group_left () y offset 5m and bool z')).toEqual(['x_bucket', 'y', 'z']);
-  expect(metricNames('absent(up{job="card-approvals"} == 1) and on () count(a) > 1e3')).toEqual(['up', 'a']);
+  expect(metricNames('absent(up{job="card-approval-worker"} == 1) and on () count(a) > 1e3')).toEqual(['up', 'a']);
   expect(metricNames('max_over_time(b[10m:1m]) unless ignoring (instance) c')).toEqual(['b', 'c']);
 });
