@@ -1,13 +1,15 @@
 // Wires the worker: an ordered list of components, each started with the part of the config it
 // needs and returning its stop. They stop in reverse order. Used by main.ts, the demo and the
 // integration tests (which run it in-process).
+import { randomUUID } from 'node:crypto';
 import { decisionPublisher } from './adapters/kafka/decision-publisher';
 import { BROKER_DEFAULT_MAX_MESSAGE_BYTES, consumerLag, probeBroker, startKafkaClients, topicMaxMessageBytes, type KafkaClients } from './adapters/kafka/kafka-client';
 import { AvroCodec } from './adapters/schema-registry/avro-codec';
 import { Delegations } from './data-access/delegations';
 import type { ApprovalDecision } from './domain/card-operation';
 import { EmailLinkUses } from './data-access/email-link-uses';
-import { Retention } from './data-access/retention';
+import { Retention, retentionPeriods } from './data-access/retention';
+import { StateLease } from './data-access/state-lease';
 import { IdempotencyKeys } from './data-access/idempotency-keys';
 import { decisionLinksFor } from './adapters/email/decision-links';
 import { ApprovalQueries } from './data-access/approval-queries';
@@ -32,9 +34,9 @@ import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { startTimerLoop } from './entry-points/relays/timer-loop';
 import { allTopics, topicSpecs, type Config } from './libraries/config';
 import { openAccessLog, type Logger } from './libraries/logger';
-import { createMetrics, type Metrics } from './libraries/metrics';
+import { STATE_LEASE_MS, createMetrics, type Metrics } from './libraries/metrics';
 import { untilAvailable } from './libraries/retry';
-import { classify } from './libraries/errors';
+import { classify, reportDefect } from './libraries/errors';
 import { OneClickPages } from './adapters/web/one-click-pages';
 
 /** An API search or read that takes longer than this is cancelled (the caller gets a 500). */
@@ -42,8 +44,10 @@ const API_STATEMENT_TIMEOUT_MS = 5000;
 
 export interface RunningWorker {
   stop(): Promise<void>;
-  /** The port of the health/metrics server (HTTP_PORT=0 picks a free one). */
+  /** The port of the API, the page and, unless METRICS_PORT is set, health and metrics (HTTP_PORT=0 picks a free one). */
   httpPort: number;
+  /** The port of health and metrics: METRICS_PORT, or the HTTP port. */
+  metricsPort: number;
   /** Resolves if the consumer crashed for good; main exits then rather than live on as a zombie. */
   crashed: Promise<Error>;
 }
@@ -83,13 +87,17 @@ function componentList(logger: Logger, signal: AbortSignal | undefined) {
 export async function startWorker(config: Config, logger: Logger, signal?: AbortSignal): Promise<RunningWorker> {
   const components = componentList(logger, signal);
   const metrics = createMetrics();
+  metrics.setBounds({
+    expireAfterMs: Object.fromEntries(Object.entries(config.timerPolicies).map(([operation, policy]) => [operation, policy.expireAfterMs])),
+    retention: { keptMs: retentionPeriods(config.retention), intervalMs: config.retention.intervalMs },
+  });
   try {
     // The port first, after only the access log its answers are written to (which so stops after
     // it): a taken port fails start-up before anything else, and probes get answers (live; not
     // ready, with what start-up waits for) from now on.
     const access = await components.start('access log', () => openAccessLog(config.accessLog.destination));
     const server = await components.start('http', () =>
-      startHttpServer({ host: config.http.host, port: config.http.port, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
+      startHttpServer({ host: config.http.host, port: config.http.port, metricsPort: config.http.metricsPort, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
     );
     const { dataSource, migrated } = await components.start('database', () =>
       untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {
@@ -131,9 +139,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     await components.start('idempotency keys', () => startIdempotencyKeyExpiry(new IdempotencyKeys(dataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS), logger));
     await components.start('retention', () => startRetention(new Retention(dataSource), config.retention, metrics, logger));
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
-    server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, metrics, logger }));
-    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port }, 'worker started');
-    return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port };
+    // Stopped first: the lease is given up while the database still answers.
+    const stateLease = await components.start('state lease', () => stateLeaseOf(new StateLease(dataSource)));
+    server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, stateLease, metrics, logger }));
+    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port, metricsPort: server.metricsPort }, 'worker started');
+    return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port, metricsPort: server.metricsPort };
   } catch (error) {
     await components.stopAll();
     throw error;
@@ -185,6 +195,22 @@ function startUnknownDecisionExpiry(config: Config, approvals: ApprovalStore, ki
   );
 }
 
+/** This replica's hold on the state lease. A stop gives it up, and no scrape takes it again. */
+function stateLeaseOf(lease: StateLease) {
+  const holder = randomUUID();
+  let stopped = false;
+  let asking: Promise<boolean> = Promise.resolve(false);
+  return {
+    hold: (): Promise<boolean> => (stopped ? Promise.resolve(false) : (asking = lease.hold(holder, STATE_LEASE_MS))),
+    async stop(): Promise<void> {
+      stopped = true;
+      // A hold under way could otherwise take the lease back after it was given up.
+      await asking.catch(() => false);
+      await lease.release(holder);
+    },
+  };
+}
+
 type HttpDeps = {
   dataSource: ConstructorParameters<typeof OperationalQueries>[0];
   /** The API's own pool: its searches cannot hold the consumer's connections. */
@@ -192,6 +218,7 @@ type HttpDeps = {
   codec: AvroCodec;
   kafka: KafkaClients;
   consumer: Pick<ApprovalConsumer, 'isInGroup' | 'stalledPartitions'>;
+  stateLease: { hold(): Promise<boolean> };
   metrics: Metrics;
   logger: Logger;
 };
@@ -203,14 +230,23 @@ function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
   const personalData = new PersonalDataStore(dataSource, { leaseMs: config.outboxLeaseMs });
   const retention = new Retention(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
-  metrics.useProbes({
-    outboxBacklog: () => queries.outboxBacklog(),
-    pendingApprovals: () => queries.pendingApprovals(),
-    timers: () => queries.timers(),
-    consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
-    stalledPartitions: () => deps.consumer.stalledPartitions(0),
-    oldestRows: () => retention.oldestAges(),
-  });
+  metrics.useProbes(
+    {
+      reportsState: () => deps.stateLease.hold(),
+      outboxBacklog: () => queries.outboxBacklog(),
+      pendingApprovals: () => queries.pendingApprovals(),
+      timers: () => queries.timers(),
+      consumerLag: () => consumerLag(kafka.admin, config.kafka.groupId, consumedTopics),
+      stalledPartitions: () => deps.consumer.stalledPartitions(0),
+      oldestRows: () => retention.oldestAges(),
+    },
+    (error) => {
+      // A database away leaves the state out of this scrape; SQL of ours that fails is a defect.
+      const failure = classify(error);
+      if (failure.retriable) logger.warn({ code: failure.code, err: error }, 'the state metrics could not be read; served without them');
+      else reportDefect(failure, 'http', logger, metrics, { route: '/metrics' });
+    },
+  );
   const publish = decisionPublisher({ codec, producer: kafka.producer, topic: config.topics.decisions });
   // One verifier for the API's bearer tokens and for the token a sign-in hands to the page.
   const authenticate = createAuthenticator(config.auth);

@@ -13,14 +13,12 @@ export class OperationalQueries {
     return row as { events: number; emails: number; parkedEvents: number; parkedEmails: number };
   }
 
-  async pendingApprovals(): Promise<{ byOperation: Record<string, number>; oldestAgeSeconds: number }> {
+  /** Pending approvals per operation, and how old the oldest of each is, in seconds. */
+  async pendingApprovals(): Promise<Record<string, { pending: number; oldestAgeSeconds: number }>> {
     const rows: Array<{ operation: string; pending: number; oldest: number | null }> = await this.dataSource.query(`
       SELECT operation, count(*)::int AS pending, extract(epoch FROM now() - min(opened_at))::float8 AS oldest
       FROM approval_requests WHERE status = 'PENDING' GROUP BY operation`);
-    return {
-      byOperation: Object.fromEntries(rows.map((r) => [r.operation, r.pending])),
-      oldestAgeSeconds: Math.max(0, ...rows.map((r) => r.oldest ?? 0)),
-    };
+    return Object.fromEntries(rows.map((r) => [r.operation, { pending: r.pending, oldestAgeSeconds: Math.max(0, r.oldest ?? 0) }]));
   }
 
   /** Parked timers are counted apart: they wait for an operator, not for a worker. */

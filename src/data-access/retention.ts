@@ -85,6 +85,12 @@ const OLDEST = `SELECT ${[
   .map((oldest, i) => `coalesce(extract(epoch FROM now() - ${oldest}), 0)::float8 AS ${AGED_KINDS[i]}`)
   .join(',\n  ')}`;
 
+/** How long each aged kind is kept, where retention removes that kind by one setting (the history goes with its records, so its age has no bound of its own). */
+export function retentionPeriods(times: RetentionTimes): Partial<Record<(typeof AGED_KINDS)[number], number>> {
+  const bounded = AGED_KINDS.filter((kind): kind is (typeof AGED_KINDS)[number] & RetentionKind => (RETENTION_KINDS as readonly string[]).includes(kind));
+  return Object.fromEntries(bounded.map((kind) => [kind, times[REMOVE[kind].keptFor]]));
+}
+
 export class Retention {
   constructor(private readonly dataSource: DataSource) {}
 

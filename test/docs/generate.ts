@@ -1,5 +1,5 @@
 // `npm run docs`: writes the documents made from the code's own declarations (the configuration
-// reference from src/libraries/config, the Kafka ACLs from src/adapters/kafka/acls.ts, the OpenAPI
+// reference from src/libraries/config, the metrics reference from src/libraries/metrics.ts, the Kafka ACLs from src/adapters/kafka/acls.ts, the OpenAPI
 // document from the routes). A unit test fails when one is stale.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -7,13 +7,14 @@ import pino from 'pino';
 import { aclReference } from '../../src/adapters/kafka/acls';
 import { openApiDocument } from '../../src/entry-points/http/http-server';
 import { configurationReference, loadConfig } from '../../src/libraries/config';
-import { createMetrics } from '../../src/libraries/metrics';
+import { createMetrics, metricsReference } from '../../src/libraries/metrics';
 
 /** The OpenAPI document of this release; docs/openapi/released/ keeps the ones released before. */
 export const OPENAPI_FILE = 'docs/openapi/openapi.json';
 
 export const GENERATED: Record<string, () => string | Promise<string>> = {
   'docs/configuration.md': configurationReference,
+  'docs/metrics.md': metricsReference,
   'docs/kafka-acls.md': () => aclReference(loadConfig({})),
   [OPENAPI_FILE]: async () => {
     const silent = pino({ level: 'silent' });

@@ -62,7 +62,7 @@ test('when requests, decisions and garbage flow, then the counters, the backlog 
   expect(metricValue(text, 'cardapproval_refusals_total', 'code="REQUEST_CLOSED"')).toBe(1);
   expect(metricValue(text, 'cardapproval_transitions_total', 'type="APPROVED"')).toBe(1);
   expect(metricValue(text, 'cardapproval_pending_approvals', 'operation="REQUEST_CARD"')).toBe(1);
-  expect(text).toMatch(/cardapproval_oldest_pending_age_seconds \d/);
+  expect(text).toMatch(/cardapproval_oldest_pending_age_seconds\{operation="REQUEST_CARD"\} \d/);
   expect(text).toMatch(/cardapproval_outbox_backlog\{outbox="events"\} 0/);
   expect(text).toMatch(/cardapproval_batch_processing_seconds_count\{?.*\}? [1-9]/);
   expect(text).toMatch(/cardapproval_email_send_seconds_count [1-9]/);

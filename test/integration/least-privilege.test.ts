@@ -91,7 +91,7 @@ test('the runtime role may change rows but not the schema', async () => {
 
 test('when the worker runs as the runtime role with MIGRATE=false, KAFKA_CREATE_TOPICS=false and a read-only registry, then a request is approved end to end and the registry got no write', async () => {
   seen.length = 0;
-  await harness.startWorker(leastPrivilege());
+  const worker = await harness.startWorker(leastPrivilege());
   const request = aRequest('LOCK_CARD');
   await harness.publishRequest(request);
   await harness.waitForEvents(request.requestId, 1);
@@ -104,6 +104,10 @@ test('when the worker runs as the runtime role with MIGRATE=false, KAFKA_CREATE_
   // The database chained its history as the runtime role wrote it (the trigger needs row rights only), and that role reads the chain back.
   const { reports } = await new AuditTrail(harness.db).verify({ requestId: request.requestId }, { requests: 1, entries: 100 });
   expect(reports).toEqual([expect.objectContaining({ entries: 2, erasedDigests: 0, problems: [] })]);
+  // The state lease is taken with row rights too: the worker serves the database's state.
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  expect(metrics).toMatch(/^cardapproval_state_reporter 1$/m);
+  expect(metrics).toMatch(/^cardapproval_outbox_backlog\{outbox="events"\} \d/m);
 
   expect(seen.length).toBeGreaterThan(0);
   expect(seen.filter((r) => !r.startsWith('GET '))).toEqual([]);

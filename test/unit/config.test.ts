@@ -305,3 +305,11 @@ describe('settings tried the way a platform team would', () => {
     }
   });
 });
+
+test('METRICS_PORT unset serves health and metrics on HTTP_PORT; set, on a port of their own, which must not be HTTP_PORT', () => {
+  expect(loadConfig({}).http).toEqual({ host: '127.0.0.1', port: 8080, metricsPort: undefined });
+  expect(loadConfig({ METRICS_PORT: '9464' }).http).toEqual({ host: '127.0.0.1', port: 8080, metricsPort: 9464 });
+  expect(loadConfig({ HTTP_PORT: '0', METRICS_PORT: '0' }).http).toMatchObject({ port: 0, metricsPort: 0 });
+  expect(problemsOf({ METRICS_PORT: '8080' })).toEqual(['METRICS_PORT (8080) must differ from HTTP_PORT: leave it unset to serve metrics and health on HTTP_PORT']);
+  expect(problemsOf({ METRICS_PORT: '70000' })).toEqual(['METRICS_PORT="70000" must be an integer between 0 and 65535']);
+});

@@ -1,6 +1,7 @@
 // The worker's HTTP port, on Fastify: probes, metrics, the contracts (OpenAPI made from the routes'
 // declarations, AsyncAPI and its Avro schemas), the approvers' page, the API and the operators'
-// routes, one-click email actions and sign-in. It listens first, before the worker migrates,
+// routes, one-click email actions and sign-in. With METRICS_PORT, probes and metrics are served on
+// that port instead, by the same declarations. It listens first, before the worker migrates,
 // registers or joins its group: liveness answers from then on, readiness says what start-up waits
 // for, and the API answers 503 STARTING until the worker is up (attach).
 import fs from 'node:fs';
@@ -49,6 +50,8 @@ export interface HttpDeps {
 
 export interface HttpServer {
   port: number;
+  /** Where probes and metrics are served: their own port (METRICS_PORT), or `port`. */
+  metricsPort: number;
   /** The worker is up: the routes serve with these. */
   attach(deps: HttpDeps): void;
   stop(): Promise<void>;
@@ -126,8 +129,11 @@ interface AppOptions {
   pageLanguage?: string;
 }
 
+/** What one port serves: everything, everything but probes and metrics, or only those. */
+type Serves = 'everything' | 'api' | 'probes';
+
 /** The routes, unbound: the server listens on them, and the released document is made from them. */
-async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; attach(deps: HttpDeps): void }> {
+async function buildHttpApp(opts: AppOptions, serves: Serves = 'everything'): Promise<{ app: FastifyInstance; attach(deps: HttpDeps): void }> {
   const { metrics, logger } = opts;
   let deps: HttpDeps | undefined;
   const app: FastifyInstance = Fastify({
@@ -204,7 +210,7 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'NOT_FOUND', message: `no route for ${request.method} ${request.url.split('?')[0]}` }));
 
-  await app.register(swagger, {
+  if (serves !== 'probes') await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: OPENAPI_INFO,
@@ -239,21 +245,26 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   };
   const typed = app.withTypeProvider<import('fastify-type-provider-zod').ZodTypeProvider>();
   const health = { tags: ['Health'], security: [] };
-  typed.get('/health/live', { schema: { ...health, operationId: 'live', summary: 'Liveness: the process answers (from the moment the port is bound)', response: { 200: json(ProbeAnswer) } } }, async () => ({ status: 'live' as const }));
-  for (const [url, pick, summary] of [
-    ['/health/ready', (d: HttpDeps) => d.serving, "Readiness of the page and the API: the worker has started and the API's database answers (the broker and the registry are not needed to read)"],
-    ['/health/consumer', (d: HttpDeps) => d.consuming, 'Readiness of the consumer: in its group, no partition with work waiting past PARTITION_STALLED_AFTER_MS, no timer that far past due, broker, registry and database answering'],
-  ] as const) {
-    typed.get(url, { schema: { ...health, operationId: url === '/health/ready' ? 'ready' : 'consuming', summary, response: { 200: json(ProbeAnswer), 503: json(ProbeAnswer, 'not ready, or starting (waitingFor says what start-up waits for)') } } }, async (_request, reply) => {
-      if (!deps) return reply.code(503).send({ status: 'starting' as const, waitingFor: opts.startingStep() });
-      const { ready, body } = await probe(pick(deps));
-      return reply.code(ready ? 200 : 503).send(body);
+  const attach = (d: HttpDeps): void => void (deps = d);
+  // Liveness, the two readiness probes and the metrics.
+  if (serves !== 'api') {
+    typed.get('/health/live', { schema: { ...health, operationId: 'live', summary: 'Liveness: the process answers (from the moment the port is bound)', response: { 200: json(ProbeAnswer) } } }, async () => ({ status: 'live' as const }));
+    for (const [url, pick, summary] of [
+      ['/health/ready', (d: HttpDeps) => d.serving, "Readiness of the page and the API: the worker has started and the API's database answers (the broker and the registry are not needed to read)"],
+      ['/health/consumer', (d: HttpDeps) => d.consuming, 'Readiness of the consumer: in its group, no partition with work waiting past PARTITION_STALLED_AFTER_MS, no timer that far past due, broker, registry and database answering'],
+    ] as const) {
+      typed.get(url, { schema: { ...health, operationId: url === '/health/ready' ? 'ready' : 'consuming', summary, response: { 200: json(ProbeAnswer), 503: json(ProbeAnswer, 'not ready, or starting (waitingFor says what start-up waits for)') } } }, async (_request, reply) => {
+        if (!deps) return reply.code(503).send({ status: 'starting' as const, waitingFor: opts.startingStep() });
+        const { ready, body } = await probe(pick(deps));
+        return reply.code(ready ? 200 : 503).send(body);
+      });
+    }
+    typed.get('/metrics', { schema: { ...health, operationId: 'metrics', summary: 'Prometheus metrics', response: { 200: { description: 'the Prometheus text format', content: { 'text/plain': { schema: z.string() } } } } } }, async (_request, reply) => {
+      const { contentType, text } = await metrics.exposition();
+      return reply.type(contentType).send(text);
     });
   }
-  typed.get('/metrics', { schema: { ...health, operationId: 'metrics', summary: 'Prometheus metrics', response: { 200: { description: 'the Prometheus text format', content: { 'text/plain': { schema: z.string() } } } } } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  if (serves === 'probes') return { app, attach };
   typed.get('/openapi.json', { schema: { ...health, operationId: 'openApi', summary: 'This document', response: { 200: json(z.looseObject({}), 'the OpenAPI document') } } }, async () => app.swagger() as Record<string, unknown>);
   typed.get('/asyncapi.json', { schema: { ...health, operationId: 'asyncApi', summary: 'The Kafka contract (AsyncAPI), with its Avro schemas under /schemas', response: { 200: json(z.looseObject({}), 'the AsyncAPI document') } } }, async () => asyncApiDocument as Record<string, unknown>);
   typed.get('/schemas/:file', { schema: { ...health, operationId: 'avroSchema', summary: 'An Avro schema the AsyncAPI document references, byte for byte', params: z.strictObject({ file: anId('file') }), response: { 200: json(z.looseObject({}), 'the .avsc file'), 404: json(z.object({ error: z.string(), message: z.string() }), 'no such schema') } } }, async (request, reply) => {
@@ -276,7 +287,7 @@ async function buildHttpApp(opts: AppOptions): Promise<{ app: FastifyInstance; a
   registerEmailActions(app, started((d) => d.emailActions, 'one-click email links'));
   registerOidcSignIn(app, () => started((d) => d.api, 'the API')() && deps?.oidcSignIn);
 
-  return { app, attach: (d) => void (deps = d) };
+  return { app, attach };
 }
 
 /** The OpenAPI document the routes make, as served at /openapi.json. */
@@ -288,13 +299,31 @@ export async function openApiDocument(opts: AppOptions): Promise<Record<string, 
   return document;
 }
 
-export async function startHttpServer(opts: AppOptions & { host: string; port: number }): Promise<HttpServer> {
-  const { app, attach } = await buildHttpApp(opts);
-  await app.listen({ host: opts.host, port: opts.port });
-  const address = app.server.address();
+export async function startHttpServer(opts: AppOptions & { host: string; port: number; metricsPort?: number | undefined }): Promise<HttpServer> {
+  const separate = opts.metricsPort !== undefined;
+  const main = await buildHttpApp(opts, separate ? 'api' : 'everything');
+  const probes = separate ? await buildHttpApp(opts, 'probes') : undefined;
+  const portOf = (app: FastifyInstance, asked: number): number => {
+    const address = app.server.address();
+    return typeof address === 'object' && address ? address.port : asked;
+  };
+  await main.app.listen({ host: opts.host, port: opts.port });
+  try {
+    await probes?.app.listen({ host: opts.host, port: opts.metricsPort! });
+  } catch (error) {
+    await main.app.close();
+    throw error;
+  }
+  const port = portOf(main.app, opts.port);
   return {
-    port: typeof address === 'object' && address ? address.port : opts.port,
-    attach,
-    stop: () => app.close(),
+    port,
+    metricsPort: probes ? portOf(probes.app, opts.metricsPort!) : port,
+    attach(deps) {
+      main.attach(deps);
+      probes?.attach(deps);
+    },
+    stop: async () => {
+      await Promise.allSettled([main.app.close(), probes?.app.close()]);
+    },
   };
 }

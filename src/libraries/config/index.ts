@@ -54,7 +54,8 @@ export interface Config extends Policies {
   /** Whether the worker migrates the database at start-up (false: it checks that the schema is current). */
   migrate: boolean;
   smtp: { url: string; from: string; replyTo: string | undefined; messageIdDomain: string; maxConnections: number; sendTimeoutMs: number };
-  http: { host: string; port: number };
+  /** Where the worker listens; health and metrics on a port of their own where metricsPort is set. */
+  http: { host: string; port: number; metricsPort: number | undefined };
   /** The operators' CLI: the worker's API its commands on records call, and the bearer token it sends (CARD_APPROVALS_TOKEN). */
   cli: { apiUrl: string; token: string | undefined };
   auth: AuthSettings;
@@ -141,6 +142,7 @@ export const WORKER_SETTINGS = {
   SMTP_SEND_TIMEOUT_MS: setting({ kind: 'integer from 500 to 600000', doc: 'The longest one SMTP send may take: a send starts only with this much lease left, and one that takes longer fails (retried later) and its connections are replaced.', schema: int(500, 600_000), default: '20000' }),
   HTTP_HOST: setting({ kind: 'host or address', doc: 'Where health, metrics, the API and the page listen.', schema: text(), default: '127.0.0.1' }),
   HTTP_PORT: setting({ kind: 'integer from 0 to 65535', doc: 'Their port (0: any free one).', schema: int(0, 65535), default: '8080' }),
+  METRICS_PORT: optional({ kind: 'integer from 0 to 65535', doc: 'A port of their own, on HTTP_HOST, for `/metrics` and the health probes (`/health/live`, `/health/ready`, `/health/consumer`), which HTTP_PORT then no longer serves: the route to the API need not expose them (0: any free one). Unset: HTTP_PORT serves them.', schema: int(0, 65535) }),
   OPERATOR_URL: setting({ kind: 'URL (http:, https:)', doc: 'The approvers\' page as approvers reach it: emails link to `<OPERATOR_URL>/<requestId>`.', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080/approvals', requiredInProduction: true }),
   CARD_APPROVALS_API_URL: setting({ kind: 'URL (http:, https:)', doc: 'The worker\'s API, which every `card-approvals` command on records calls (requests, decide, reassign, events, timers).', schema: url(['http:', 'https:']), default: 'http://127.0.0.1:8080' }),
   CARD_APPROVALS_TOKEN: optional({ kind: 'JWT', doc: 'The bearer token those commands send: an operator\'s, or for `decide` the deciding person\'s.', schema: text(), secret: true }),
@@ -201,6 +203,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
   const linkKeys = v.EMAIL_LINK_SECRET?.split(/[,\r\n]/).map((k) => k.trim()).filter(Boolean);
   if (v.EMAIL_LINK_SECRET !== undefined && !linkKeys?.length) problems.push('EMAIL_LINK_SECRET holds no key');
   if (linkKeys?.some((k) => k.length < 32)) problems.push('EMAIL_LINK_SECRET must hold keys of at least 32 characters each');
+  if (v.METRICS_PORT !== undefined && v.METRICS_PORT !== 0 && v.METRICS_PORT === v.HTTP_PORT) {
+    problems.push(`METRICS_PORT (${v.METRICS_PORT}) must differ from HTTP_PORT: leave it unset to serve metrics and health on HTTP_PORT`);
+  }
   if (v.OUTBOX_LEASE_MS < v.SMTP_SEND_TIMEOUT_MS + 2000) {
     problems.push(`OUTBOX_LEASE_MS (${v.OUTBOX_LEASE_MS}) must be at least SMTP_SEND_TIMEOUT_MS (${v.SMTP_SEND_TIMEOUT_MS}) + 2000: a lease must cover one send and its mark`);
   }
@@ -231,7 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     databaseUrl: v.DATABASE_URL,
     migrate: v.MIGRATE,
     smtp: { url: v.SMTP_URL, from: v.SMTP_FROM, replyTo: v.EMAIL_REPLY_TO, messageIdDomain: v.EMAIL_MESSAGE_ID_DOMAIN, maxConnections: v.SMTP_MAX_CONNECTIONS, sendTimeoutMs: v.SMTP_SEND_TIMEOUT_MS },
-    http: { host: v.HTTP_HOST, port: v.HTTP_PORT },
+    http: { host: v.HTTP_HOST, port: v.HTTP_PORT, metricsPort: v.METRICS_PORT },
     cli: { apiUrl: v.CARD_APPROVALS_API_URL, token: v.CARD_APPROVALS_TOKEN },
     auth: readSignIn(env, problems, { production, serving: needs === 'worker' }, { operatorUrl: v.OPERATOR_URL, httpHost: v.HTTP_HOST }),
     operatorUrl: v.OPERATOR_URL,
