@@ -4,18 +4,20 @@
 -- superuser or the database's administrator, connected to the worker's database, before the
 -- first migration:
 --
---   psql -v migrator=card_approvals_migrator -v runtime=card_approvals_worker \
+--   psql -d card_approvals -v migrator=card_approvals_migrator -v runtime=card_approvals_worker \
 --        -v database=card_approvals -f docs/database-roles.sql
 --
 -- The roles themselves (with their passwords) are created beforehand, for example:
 --   CREATE ROLE card_approvals_migrator LOGIN PASSWORD '…';
 --   CREATE ROLE card_approvals_worker LOGIN PASSWORD '…';
 --   CREATE DATABASE card_approvals OWNER card_approvals_migrator;
--- The migrator, as the database's owner, may create the pg_trgm extension the migrations need
--- (a trusted extension since PostgreSQL 13).
+-- The migrator, as the database's owner, may create the pg_trgm and pgcrypto extensions the
+-- migrations need (trusted extensions since PostgreSQL 13).
 
 -- Nobody else creates objects in the schema (the default from PostgreSQL 15 on).
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+-- The migrator keeps it where public belongs to another role (PostgreSQL 14 and older).
+GRANT CREATE ON SCHEMA public TO :"migrator";
 GRANT CONNECT ON DATABASE :"database" TO :"runtime";
 GRANT USAGE ON SCHEMA public TO :"runtime";
 
