@@ -424,6 +424,19 @@ test('with the keyboard alone, an approver opens a request from the task list an
   await page.keyboard.press('Enter');
   await page.getByRole('status').filter({ hasText: 'Decision recorded. The request is now: Approved.' }).waitFor({ timeout: 20_000 });
 
+  // On a phone the list's header is hidden, but a sort button that has the focus is seen.
+  await page.setViewportSize({ width: 375, height: 900 });
+  await tabTo(page, page.getByRole('link', { name: 'My approvals' }));
+  await page.keyboard.press('Enter');
+  const sort = page.getByRole('button', { name: 'Needed by' });
+  await tabTo(page, sort);
+  // Seen: the point in its middle is the button's own, not clipped away.
+  const seenAtItsMiddle = (el: { getBoundingClientRect(): { x: number; y: number; width: number; height: number }; ownerDocument: { elementFromPoint(x: number, y: number): unknown }; contains(other: unknown): boolean }) => {
+    const box = el.getBoundingClientRect();
+    return el.contains(el.ownerDocument.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2));
+  };
+  expect(await sort.evaluate(seenAtItsMiddle as never)).toBe(true);
+
   expect([(await harness.record(first.requestId))?.status, (await harness.record(second.requestId))?.status]).toEqual(['REJECTED', 'APPROVED']);
   const rejection = harness.eventsFor(first.requestId).find((e) => e.type === 'REJECTED');
   expect(rejection?.decision).toMatchObject({ reason: 'Kortet används fortfarande', approver: { id: approver.id } });
