@@ -51,7 +51,8 @@ function peakRssMb(worker: WorkerProcess): number {
 test('when a consumer process and a relays process share the database and topics, then the record, the events and every email come, the emails from the relays process alone, which joins no group', async () => {
   const consumer = start('consumer');
   const relays = start('relays');
-  await Promise.all([consumer.logged(JOINED_GROUP), relays.logged('"msg":"worker started"')]);
+  // The consumer joins its group before its last components start: its start-up line comes after.
+  await Promise.all([consumer.logged(JOINED_GROUP), ...[consumer, relays].map((p) => p.logged('"msg":"worker started"'))]);
   const [consumerPort, relaysPort] = [portOf(consumer), portOf(relays)];
 
   // The relays process is ready on its database alone, and serves probes and metrics only.
