@@ -28,7 +28,7 @@ import { createAuthenticator, mintLocalToken, type Identity } from './entry-poin
 import { startHttpServer, type HttpDeps as ServerDeps } from './entry-points/http/http-server';
 import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
 import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
-import { startOutboxRelays } from './entry-points/relays/outbox-relays';
+import { startEmailRelayLoop, startEventRelayLoop } from './entry-points/relays/outbox-relays';
 import { startRetention } from './entry-points/relays/retention-loop';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
 import { startTimerLoop } from './entry-points/relays/timer-loop';
@@ -97,7 +97,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     // ready, with what start-up waits for) from now on.
     const access = await components.start('access log', () => openAccessLog(config.accessLog.destination));
     const server = await components.start('http', () =>
-      startHttpServer({ host: config.http.host, port: config.http.port, metricsPort: config.http.metricsPort, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
+      startHttpServer({ probesOnly: config.role === 'relays', host: config.http.host, port: config.http.port, metricsPort: config.http.metricsPort, publicUrl: config.operatorUrl, metrics, logger, accessLog: { logger: access.logger, hashKey: config.accessLog.hashKey }, startingStep: components.current, pageLanguage: config.emailLanguage.defaultLocale }),
     );
     const { dataSource, migrated } = await components.start('database', () =>
       untilAvailable({ what: 'the database', setting: 'DATABASE_URL' }, () => startDatabase(config.databaseUrl, config.databaseLockTimeoutMs, config.migrate).catch((error: unknown) => Promise.reject(classify(error))), logger, {
@@ -106,6 +106,15 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
       }),
     );
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
+    if (config.role === 'relays') {
+      // No consumer, broker or registry: the emails and the maintenance, over the database alone.
+      await components.start('email relay', () => startEmailRelayLoop({ config, emails: new EmailOutbox(dataSource, config.outboxLeaseMs), metrics, logger }));
+      await startMaintenance(components, config, dataSource, metrics, logger);
+      server.attach(relaysHttpDeps(new OperationalQueries(dataSource)));
+      logger.info({ node: process.version, role: config.role, httpPort: server.port, metricsPort: server.metricsPort }, 'worker started');
+      // Nothing here crashes for good: each loop backs off and goes on.
+      return { stop: components.stopAll, crashed: new Promise<Error>(() => undefined), httpPort: server.port, metricsPort: server.metricsPort };
+    }
     const codec = new AvroCodec(config.schemaRegistryUrl);
     const eventSchema = await components.start('schema registry', () => eventSchemaOf(codec, config, logger, signal));
     const kafka = await components.start('kafka', async () => {
@@ -119,9 +128,12 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
       logger.warn({ err: error }, "the events topic's max.message.bytes cannot be read; assuming the broker's default (set EVENTS_MAX_BATCH_BYTES)");
       return BROKER_DEFAULT_MAX_MESSAGE_BYTES;
     }));
-    const relays = await components.start('relays', () =>
-      startOutboxRelays({ config, events, emails, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
+    // The event relay stays with the consumer: a batch hands its committed events over, and they
+    // are on the topic within milliseconds. The emails go with ROLE=relays, off this event loop.
+    const relays = await components.start('event relay', () =>
+      startEventRelayLoop({ config, events, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
     );
+    const emailRelay = config.role === 'all' ? await components.start('email relay', () => startEmailRelayLoop({ config, emails, metrics, logger })) : undefined;
     const approvals = new ApprovalStore(dataSource, events);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
     await components.start('timers', () =>
@@ -131,23 +143,40 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const handleBatch = handleCardOperationBatch({
       approvals,
       rules: batchRules(config),
-      publishAfterCommit: relays.publishAfterCommit,
+      publishAfterCommit: (committed, leftQueued) => {
+        relays.handOver(committed, leftQueued);
+        emailRelay?.kick();
+      },
     });
     const consumer = await components.start('consumer', () =>
       startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
     );
-    await components.start('idempotency keys', () => startIdempotencyKeyExpiry(new IdempotencyKeys(dataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS), logger));
-    await components.start('retention', () => startRetention(new Retention(dataSource), config.retention, metrics, logger));
+    if (config.role === 'all') await startMaintenance(components, config, dataSource, metrics, logger);
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     // Stopped first: the lease is given up while the database still answers.
     const stateLease = await components.start('state lease', () => stateLeaseOf(new StateLease(dataSource)));
     server.attach(httpDeps(config, { dataSource, apiDataSource: reads.dataSource, codec, kafka, consumer, stateLease, metrics, logger }));
-    logger.info({ node: process.version, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port, metricsPort: server.metricsPort }, 'worker started');
+    logger.info({ node: process.version, role: config.role, topics: allTopics(config.topics), groupId: config.kafka.groupId, httpPort: server.port, metricsPort: server.metricsPort }, 'worker started');
     return { stop: components.stopAll, crashed: consumer.crashed, httpPort: server.port, metricsPort: server.metricsPort };
   } catch (error) {
     await components.stopAll();
     throw error;
   }
+}
+
+/** Retention and the expiry of Idempotency-Keys: database work that runs wherever the emails do. */
+async function startMaintenance(components: ReturnType<typeof componentList>, config: Config, dataSource: ConstructorParameters<typeof Retention>[0], metrics: Metrics, logger: Logger): Promise<void> {
+  await components.start('idempotency keys', () => startIdempotencyKeyExpiry(new IdempotencyKeys(dataSource, config.idempotencyKeyTtlMs, IDEMPOTENCY_CLAIM_ABANDONED_MS), logger));
+  await components.start('retention', () => startRetention(new Retention(dataSource), config.retention, metrics, logger));
+}
+
+/**
+ * What the probes of a ROLE=relays process check: the database, which is all its relays need.
+ * It is in no consumer group, so neither probe asks about one.
+ */
+function relaysHttpDeps(queries: OperationalQueries): ServerDeps {
+  const database = { database: () => queries.ping() };
+  return { api: undefined, operations: undefined, audit: undefined, emailActions: undefined, oidcSignIn: undefined, serving: database, consuming: database };
 }
 
 /**

@@ -21,6 +21,14 @@ test('local sign-in refuses to start on a host reachable from elsewhere, or besi
   ]);
 });
 
+test('ROLE is all unless set, and an unknown role is refused with one line naming it', () => {
+  expect(loadConfig({}).role).toBe('all');
+  expect(loadConfig({ ROLE: 'consumer' }).role).toBe('consumer');
+  expect(loadConfig({ ROLE: 'relays' }).role).toBe('relays');
+  expect(problemsOf({ ROLE: 'relay' })).toEqual(['ROLE="relay" must be one of all, consumer, relays']);
+  expect(() => loadConfig({ ROLE: 'emails' })).toThrow(/^invalid configuration: ROLE="emails" must be one of all, consumer, relays$/);
+});
+
 describe('Kafka TLS and SASL', () => {
   let dir: string;
   let certs: TestCertificates;

@@ -299,7 +299,16 @@ export async function openApiDocument(opts: AppOptions): Promise<Record<string, 
   return document;
 }
 
-export async function startHttpServer(opts: AppOptions & { host: string; port: number; metricsPort?: number | undefined }): Promise<HttpServer> {
+/** `probesOnly` (ROLE=relays): probes and metrics alone, on METRICS_PORT if set, else on `port`. */
+export async function startHttpServer(opts: AppOptions & { host: string; port: number; metricsPort?: number | undefined; probesOnly?: boolean }): Promise<HttpServer> {
+  if (opts.probesOnly) {
+    const only = await buildHttpApp(opts, 'probes');
+    const asked = opts.metricsPort ?? opts.port;
+    await only.app.listen({ host: opts.host, port: asked });
+    const address = only.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : asked;
+    return { port, metricsPort: port, attach: only.attach, stop: () => only.app.close() };
+  }
   const separate = opts.metricsPort !== undefined;
   const main = await buildHttpApp(opts, separate ? 'api' : 'everything');
   const probes = separate ? await buildHttpApp(opts, 'probes') : undefined;

@@ -1,8 +1,9 @@
-// The outbox relays as one component: events to the events topic, emails over SMTP. The batch
-// use case hands over the events its transaction committed (and claimed for this process), so a
-// decision's outcome is on the topic within milliseconds; each relay's poll also claims unsent rows
-// from its table: anything written by a process that died, or an event that had to wait behind an
-// older one of its request.
+// The outbox relays, each a component of its own: events to the events topic, emails over SMTP.
+// The batch use case hands over the events its transaction committed (and claimed for this
+// process), so a decision's outcome is on the topic within milliseconds; each relay's poll also
+// claims unsent rows from its table: anything written by a process that died, an event that had to
+// wait behind an older one of its request, or (ROLE=relays) the emails another process's consumer
+// wrote. Both claim under leases, so any number of processes may run either.
 import { decisionLinksFor } from '../../adapters/email/decision-links';
 import { EmailRenderer } from '../../adapters/email/render-email';
 import { SmtpMailer } from '../../adapters/email/smtp-mailer';
@@ -10,7 +11,7 @@ import type { Producer } from '../../adapters/kafka/kafka-client';
 import type { AvroCodec } from '../../adapters/schema-registry/avro-codec';
 import type { EmailOutbox } from '../../data-access/email-outbox';
 import type { EventOutbox } from '../../data-access/event-outbox';
-import type { PublishAfterCommit } from '../../domain/ports';
+import type { ApprovalEvent } from '../../domain/approval';
 import type { Config } from '../../libraries/config';
 import type { Logger } from '../../libraries/logger';
 import type { Metrics } from '../../libraries/metrics';
@@ -18,17 +19,17 @@ import { createEmailRelay } from './email-relay';
 import { createEventRelay } from './event-relay';
 import { startRelayLoop } from './relay-loop';
 
-export interface OutboxRelays {
-  publishAfterCommit: PublishAfterCommit;
+export interface EventRelayLoop {
+  /** Events this process's batch committed and claimed: published at once. */
+  handOver(committed: ApprovalEvent[], leftQueued: boolean): void;
   /** Wakes the event relay (events were written that nobody handed over). */
   kickEvents(): void;
   stop(): Promise<void>;
 }
 
-export function startOutboxRelays(deps: {
-  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'emailLinks' | 'topics' | 'eventPersonalData'>;
+export function startEventRelayLoop(deps: {
+  config: Pick<Config, 'topics' | 'eventPersonalData'>;
   events: EventOutbox;
-  emails: EmailOutbox;
   producer: Producer;
   codec: AvroCodec;
   eventSchemaId: number;
@@ -36,7 +37,7 @@ export function startOutboxRelays(deps: {
   eventsMaxBatchBytes: number;
   metrics: Metrics;
   logger: Logger;
-}): OutboxRelays {
+}): EventRelayLoop {
   const { config, metrics, logger } = deps;
   const events = createEventRelay({
     outbox: deps.events,
@@ -49,6 +50,38 @@ export function startOutboxRelays(deps: {
     metrics,
     logger: logger.child({ component: 'event-relay' }),
   });
+  const loop = startRelayLoop('events', events.round, logger);
+  return {
+    handOver(committed, leftQueued) {
+      events.handOver(committed);
+      if (leftQueued) events.queueHasWork();
+      loop.kick();
+    },
+    kickEvents: () => {
+      events.queueHasWork();
+      loop.kick();
+    },
+    // What was handed over but not published goes back to the table at once, for any relay.
+    async stop() {
+      await loop.stop();
+      await events.releaseHandedOver();
+    },
+  };
+}
+
+export interface EmailRelayLoop {
+  /** Emails were committed in this process: send them now rather than at the next poll. */
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+export function startEmailRelayLoop(deps: {
+  config: Pick<Config, 'smtp' | 'operatorUrl' | 'emailLanguage' | 'emailLinks'>;
+  emails: EmailOutbox;
+  metrics: Metrics;
+  logger: Logger;
+}): EmailRelayLoop {
+  const { config, metrics, logger } = deps;
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs, config.smtp.replyTo);
   const emails = createEmailRelay({
     outbox: deps.emails,
@@ -58,26 +91,13 @@ export function startOutboxRelays(deps: {
     renderer: new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage, links: decisionLinksFor(config) }),
     logger: logger.child({ component: 'email-relay' }),
   });
-  const eventLoop = startRelayLoop('events', events.round, logger);
-  const emailLoop = startRelayLoop('emails', emails.round, logger);
+  const loop = startRelayLoop('emails', emails.round, logger);
   return {
-    publishAfterCommit(committed, leftQueued) {
-      events.handOver(committed);
-      if (leftQueued) events.queueHasWork();
-      eventLoop.kick();
-      emailLoop.kick();
-    },
-    kickEvents: () => {
-      events.queueHasWork();
-      eventLoop.kick();
-    },
-    // What was handed over but not published goes back to the table at once, for any relay.
+    kick: () => loop.kick(),
     async stop() {
-      await emailLoop.stop();
+      await loop.stop();
       await emails.flushMarks().catch((error: unknown) => logger.warn({ err: error }, 'the last "sent" marks were not written; those emails may be sent again'));
       mailer.close();
-      await eventLoop.stop();
-      await events.releaseHandedOver();
     },
   };
 }

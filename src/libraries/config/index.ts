@@ -27,9 +27,15 @@ export interface TopicNames {
 /** How long each topic keeps its messages (retention.ms), set when the worker creates its topics. */
 export type TopicRetention = Record<'requests' | 'decisions' | 'events' | 'deadLetter', number>;
 
+/** What one process runs (ROLE): everything, the consumer and what serves its decisions, or the email relay and maintenance. */
+export const ROLES = ['all', 'consumer', 'relays'] as const;
+export type Role = (typeof ROLES)[number];
+
 export interface Config extends Policies {
   /** NODE_ENV=production: no development defaults, no local sign-in. */
   production: boolean;
+  /** What this process runs (ROLE). */
+  role: Role;
   kafka: {
     brokers: string[];
     clientId: string;
@@ -111,6 +117,7 @@ const retention = (what: string, byDefault: string) =>
 /** The settings of connections, topics, emails, the page and the worker's limits (the others: see the imports). */
 export const WORKER_SETTINGS = {
   NODE_ENV: optional({ kind: 'text', doc: 'production: every setting marked required must be given, and local sign-in is refused. The image sets it.', schema: text() }),
+  ROLE: setting({ kind: 'all, consumer or relays', doc: 'What this process runs. `all`: everything, in one process. `consumer`: the Kafka consumer (requests and decisions), the timers, the event relay (events go out right after their batch commits), the API, the page, the probes and the metrics; no email is rendered or sent. `relays`: the email relay (rendering and SMTP), retention and the expiry of Idempotency-Keys, with the probes and the metrics only; no Kafka consumer, broker or registry, and readiness depends on the database alone. Run at least one process of each when the roles are split (docs/production.md, "Scaling").', schema: oneOf(ROLES), default: 'all' }),
   KAFKA_BROKERS: setting({ kind: 'comma-separated host:port', doc: 'The Kafka brokers.', schema: brokers, default: '127.0.0.1:9092', requiredInProduction: true }),
   KAFKA_CLIENT_ID: optional({ kind: 'text', doc: 'The Kafka client id. Default: card-approval-worker-<host name>.', schema: text() }),
   KAFKA_GROUP_ID: setting({ kind: 'text', doc: 'The consumer group.', schema: text(), default: 'card-approval-worker' }),
@@ -212,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
 
   const config: Config = {
     production,
+    role: v.ROLE,
     kafka: {
       brokers: v.KAFKA_BROKERS,
       clientId: v.KAFKA_CLIENT_ID ?? `card-approval-worker-${os.hostname()}`,
