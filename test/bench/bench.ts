@@ -14,6 +14,8 @@
 //   --smoke              a tiny run of every phase (what `npm test` runs)
 //   --retention          only intake and decisions into `stored` records with retention running and
 //                        without, `runs` times each (default 3 here)
+//   --split-relays       the main run's workers consume (ROLE=consumer) and one more process
+//                        sends the emails (ROLE=relays)
 //   --keep-db, --profile (the worker's CPU profile), --pg-profile (the database's time per
 //   statement in each phase; needs pg_stat_statements preloaded)
 import { randomUUID } from 'node:crypto';
@@ -237,7 +239,12 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     step(`intake baseline ${baselineRate.toFixed(0)}/s`);
 
     const httpPort = await freePort();
-    const workers = startWorkers(run, database.url, instances, { ...workerEnv, HTTP_PORT: String(httpPort), AUTH_SECRET });
+    // --split-relays: the workers consume (ROLE=consumer) and one more process sends the emails (ROLE=relays).
+    const split = process.argv.includes('--split-relays');
+    const workers = [
+      ...startWorkers(run, database.url, instances, { ...workerEnv, HTTP_PORT: String(httpPort), AUTH_SECRET, ...(split ? { ROLE: 'consumer' } : {}) }),
+      ...(split ? startWorkers(run, database.url, 1, { ...workerEnv, HTTP_PORT: String(await freePort()), AUTH_SECRET, ROLE: 'relays' }) : []),
+    ];
     for (const w of workers) cpu.register(w.pid, 'worker');
     // Start-up is not intake: the phase begins with the first record.
     await waitUntil('first record', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) > 0);
