@@ -206,7 +206,7 @@ export class EmailRenderer {
  * language's words (`cardStatus.<STATUS>`), as a table cell shows them and in lower case inside
  * the plain text's sentence; any other exactly as sent.
  */
-function cardStatus(status: string | null | undefined, words: Record<string, string>, locale: string): { statusLabel: string | null; statusInText: string | null } {
+export function cardStatus(status: string | null | undefined, words: Record<string, string>, locale: string): { statusLabel: string | null; statusInText: string | null } {
   if (!status) return { statusLabel: null, statusInText: null };
   const known = words[`cardStatus.${status.toUpperCase()}`];
   return known === undefined ? { statusLabel: status, statusInText: status } : { statusLabel: known, statusInText: known.toLocaleLowerCase(locale) };

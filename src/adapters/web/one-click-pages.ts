@@ -7,7 +7,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import type { ApprovalRecord } from '../../domain/approval';
 import type { Operation, Person } from '../../domain/card-operation';
-import { EMAIL_LOCALES, EmailRenderer, dateFormatter, localeAsked, readCatalog, timeFormatter, type RenderOptions } from '../email/render-email';
+import { EMAIL_LOCALES, EmailRenderer, cardStatus, dateFormatter, localeAsked, readCatalog, timeFormatter, type RenderOptions } from '../email/render-email';
 
 const TEMPLATE = path.resolve(__dirname, '..', '..', '..', 'templates', 'web', 'one-click.hbs');
 
@@ -21,16 +21,19 @@ export interface OneClickView {
   link?: { href: string; text: string };
 }
 
-/** A page's words in one language: `t(key, { name })` fills the key's {{name}} blanks; `time` writes a time as the emails do. */
+/** A page's words in one language: `t(key, { name })` fills the key's {{name}} blanks; `time` and `date` write them as the emails do. */
 export interface PageWords {
   locale: string;
   t(key: string, values?: Record<string, string | number>): string;
   time(ms: number): string;
+  /** A date, as a card's validity is written in the emails. */
+  date(ms: number): string;
 }
 
 export class OneClickPages {
   private readonly template: HandlebarsTemplateDelegate;
   private readonly catalogs = new Map(EMAIL_LOCALES.map((l) => [l, readCatalog(l)]));
+  private readonly byLocale = new Map<string, PageWords>();
   private readonly renderer: EmailRenderer;
   private readonly timeZone: string;
   private readonly defaultLocale: string;
@@ -51,30 +54,37 @@ export class OneClickPages {
     return this.words(localeAsked(acceptLanguage, this.defaultLocale));
   }
 
+  /** A language's words, built once (an Intl formatter costs far more to make than to use). */
   words(locale: string): PageWords {
-    const catalog = this.catalogs.get(locale) ?? this.catalogs.get('en')!;
-    const time = timeFormatter(locale, this.timeZone);
-    return {
-      locale,
-      t: (key, values = {}) => {
-        const text = catalog[key];
-        if (text === undefined) throw new Error(`no words for "${key}" in ${locale}`);
-        return text.replace(/\{\{(\w+)\}\}/g, (_, name: string) => String(values[name] ?? ''));
-      },
-      time,
-    };
+    const known = this.catalogs.has(locale) ? locale : 'en';
+    let words = this.byLocale.get(known);
+    if (!words) {
+      const catalog = this.catalogs.get(known)!;
+      words = {
+        locale: known,
+        t: (key, values = {}) => {
+          const text = catalog[key];
+          if (text === undefined) throw new Error(`no words for "${key}" in ${known}`);
+          return text.replace(/\{\{(\w+)\}\}/g, (_, name: string) => String(values[name] ?? ''));
+        },
+        time: timeFormatter(known, this.timeZone),
+        date: dateFormatter(known),
+      };
+      this.byLocale.set(known, words);
+    }
+    return words;
   }
 
   render(words: PageWords, view: OneClickView): { status: number; html: string } {
     const { t, locale } = words;
-    const date = dateFormatter(locale);
     const catalog = this.catalogs.get(locale)!;
     const request = view.request && {
       ...view.request,
       operationLabel: t(`operation.${view.request.operation}`),
       requestedAt: words.time(view.request.requestedAt),
       dueAt: view.request.dueAt === null ? null : words.time(view.request.dueAt),
-      cards: view.request.cards.map((c) => ({ ...c, status: c.status ? (catalog[`cardStatus.${c.status}`] ?? c.status) : null, validTo: c.validTo == null ? null : date(c.validTo) })),
+      // A card's status as its email shows it.
+      cards: view.request.cards.map((c) => ({ ...c, status: cardStatus(c.status, catalog, locale).statusLabel, validTo: c.validTo == null ? null : words.date(c.validTo) })),
     };
     return { status: view.status, html: this.template({ ...view, request, locale }) };
   }
