@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WORKER_SETTINGS } from '../../src/libraries/config';
-import { ROOT } from '../support/build';
+import { ROOT, WORKER_ARGS } from '../support/build';
 import { readDockerfile } from '../support/dockerfile';
 
 const image = readDockerfile().at(-1)!;
@@ -46,7 +46,9 @@ test('its heap follows the memory the process may use: half of it, with the Node
   // The image's Node is the `node` dev dependency's version, which runs these tests.
   expect(readDockerfile()[0]!.from).toBe(`node:${pkg.devDependencies.node}-bookworm-slim`);
   expect(image.from).toBe(readDockerfile()[0]!.from);
-  expect(image.env.NODE_OPTIONS).toBe('--max-old-space-size-percentage=50');
+  expect(image.env.NODE_OPTIONS).toBe('--max-old-space-size-percentage=50 --max-semi-space-size=16');
+  // The young generation the benchmarks ran with.
+  expect(WORKER_ARGS).toContain('--max-semi-space-size=16');
   const read = (nodeOptions: string): { limit: number; memory: number } =>
     JSON.parse(
       execFileSync(process.execPath, ['-p', "JSON.stringify({ limit: require('v8').getHeapStatistics().heap_size_limit, memory: Math.min(process.constrainedMemory() || Infinity, require('os').totalmem()) })"], { env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' }),

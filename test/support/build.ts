@@ -13,7 +13,7 @@ export const ROOT = path.join(__dirname, '..', '..');
  * schedules a negative timeout, which Node 24 reports on stderr (TimeoutNegativeWarning,
  * kafkajs#1751) and runs after 1 ms, as Node 20 did silently: that one warning is turned off.
  */
-export const WORKER_ARGS = ['--max-old-space-size=160', '--disable-warning=TimeoutNegativeWarning', 'dist/main.js'];
+export const WORKER_ARGS = ['--max-old-space-size=160', '--max-semi-space-size=16', '--disable-warning=TimeoutNegativeWarning', 'dist/main.js'];
 
 /** Set once the build is fresh for this run (jest's global setup builds before any test). */
 const BUILT_VARIABLE = 'CARD_APPROVAL_WORKER_BUILT';
