@@ -134,7 +134,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
       startEventRelayLoop({ config, events, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
     );
     const emailRelay = config.role === 'all' ? await components.start('email relay', () => startEmailRelayLoop({ config, emails, metrics, logger })) : undefined;
-    const approvals = new ApprovalStore(dataSource, events);
+    const approvals = new ApprovalStore(dataSource, events, config.databasePreparedStatements);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
     await components.start('timers', () =>
       startTimerLoop({ approvals, policies: config.timerPolicies, messageIdDomain: config.smtp.messageIdDomain, leaseMs: config.outboxLeaseMs, kickEvents: relays.kickEvents, metrics, logger }),
@@ -256,7 +256,7 @@ type HttpDeps = {
 function httpDeps(config: Config, deps: HttpDeps): ServerDeps {
   const { dataSource, codec, kafka, metrics, logger } = deps;
   const queries = new OperationalQueries(dataSource);
-  const personalData = new PersonalDataStore(dataSource, { leaseMs: config.outboxLeaseMs });
+  const personalData = new PersonalDataStore(dataSource, { leaseMs: config.outboxLeaseMs }, config.databasePreparedStatements);
   const retention = new Retention(dataSource);
   const consumedTopics = [...Object.values(config.topics.requests), config.topics.decisions];
   metrics.useProbes(

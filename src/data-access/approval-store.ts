@@ -2,6 +2,7 @@
 // batch folds over, and one write of everything that happened (applyBatch does all three for a
 // batch from Kafka). Events and emails go to
 // their outbox tables in the same statement, so nothing is sent for an uncommitted change.
+import type { PoolClient, QueryResult } from 'pg';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Delegation } from '../domain/approval-policy';
 import type { ApprovalDecision } from '../domain/card-operation';
@@ -89,69 +90,62 @@ export const delegationFromRow = (row: DelegationRow): Delegation => ({
   endsAt: new Date(row.ends_at).getTime(),
 });
 
+/** The pg connection a TypeORM manager's transaction runs on: the hot statements go to it directly, by name. */
+const connectionOf = (db: EntityManager): PoolClient => (db.queryRunner as unknown as { databaseConnection: PoolClient }).databaseConnection;
+
+/** What approval_batch_state_v1 (migration 1765600000000) answers. */
+interface StateRow {
+  records: RecordRow[];
+  known: string[];
+  awaiting: DecisionRow[];
+  unpublished: string[];
+  holders: Array<{ card_key: string; request_id: string }>;
+  delegations: DelegationRow[];
+}
+
+/** The arguments of approval_batch_state_v1, as one JSON object. */
+const stateArgs = (requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }>): string =>
+  JSON.stringify({ requestIds, decisionIds, cardKeys, deciderIds: deciders.map((p) => p.id), deciderEmails: deciders.map((p) => p.email) });
+
+const BATCH_STATE_SQL = 'SELECT approval_batch_state_v1($1::jsonb) AS state';
+
+function stateFromRow(row: StateRow): { state: BatchState; withUnpublishedEvents: Set<string> } {
+  const awaiting = new Map<string, ApprovalDecision[]>();
+  for (const decision of row.awaiting.map(decisionFromRow)) {
+    awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
+  }
+  const records = new Map(row.records.map((r) => [r.request_id as string, recordFromRow(r)]));
+  const cardHolders = new Map(row.holders.map((h) => [h.card_key, h.request_id]));
+  const delegations = row.delegations.map(delegationFromRow);
+  return { state: { records, knownDecisionIds: new Set(row.known), awaiting, cardHolders, delegations }, withUnpublishedEvents: new Set(row.unpublished) };
+}
+
 export class PgApprovalTransaction implements ApprovalTransaction {
   constructor(
     protected readonly db: EntityManager,
     private readonly leaseMs: number,
+    /** Run the hot statements as named (prepared) statements, planned once per connection. */
+    private readonly prepared: boolean,
   ) {}
 
-  /**
-   * Locks are taken in one global order (by key), so two transactions taking them at once never
-   * deadlock. Card keys get a namespace of their own.
-   */
+  /** A hot statement: named when prepared statements are on, so the connection parses and plans it once. */
+  protected async hot<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+    const result = await connectionOf(this.db).query({ name: this.prepared ? name : undefined, text, values });
+    return result.rows as T[];
+  }
+
+  /** Locks are taken in one global order (by key), so two transactions taking them at once never deadlock (approval_lock_v1). */
   async lockRequests(requestIds: string[], cardKeys: string[]): Promise<void> {
-    await this.db.query(
-      `SELECT pg_advisory_xact_lock(k) FROM (
-         SELECT DISTINCT hashtextextended(id, 0) AS k FROM unnest($1::text[] || $2::text[]) AS id ORDER BY k
-       ) AS ordered`,
-      [requestIds, cardKeys.map((key) => `card:${key}`)],
-    );
+    await this.hot('approval-lock-v1', 'SELECT approval_lock_v1($1::text[], $2::text[])', [requestIds, cardKeys]);
   }
 
   /**
-   * The pending approvals holding `cardKeys` may be superseded by the batch: they are locked too,
-   * and everything is read again once they are (a decision elsewhere may have closed one meanwhile).
+   * One round trip, whatever the batch size: the locks (of the requests, their card keys and the
+   * pending approvals holding those keys, which the batch may supersede), then the read.
    */
   async load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }> = []): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
-    const loaded = await this.read(requestIds, decisionIds, cardKeys, deciders);
-    const holders = [...new Set(loaded.state.cardHolders.values())].filter((id) => !requestIds.includes(id));
-    if (holders.length === 0) return loaded;
-    await this.lockRequests(holders, []);
-    return this.read([...requestIds, ...holders], decisionIds, cardKeys, deciders);
-  }
-
-  /**
-   * One round trip, whatever the batch size. Delegations are those not yet ended or revoked to
-   * the batch's deciders and to those of decisions waiting for these requests.
-   */
-  private async read(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }>): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
-    const [row]: Array<{ records: RecordRow[]; known: string[]; awaiting: DecisionRow[]; unpublished: string[]; holders: Array<{ card_key: string; request_id: string }>; delegations: DelegationRow[] }> = await this.db.query(
-      `SELECT
-         (SELECT coalesce(json_agg(r), '[]') FROM approval_requests r
-           WHERE r.request_id = ANY($1::text[] || ARRAY(SELECT request_id FROM approval_card_keys WHERE card_key = ANY($3)))) AS records,
-         (SELECT coalesce(json_agg(h), '[]') FROM (SELECT card_key, request_id FROM approval_card_keys WHERE card_key = ANY($3)) h) AS holders,
-         (SELECT coalesce(json_agg(d.decision_id), '[]') FROM approval_decisions d WHERE d.decision_id = ANY($2)) AS known,
-         (SELECT coalesce(json_agg(d ORDER BY d.decided_at, d.received_at, d.arrival), '[]') FROM approval_decisions d
-           WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST') AS awaiting,
-         -- OFFSET 0 keeps the planner on the request index: combined with the partial index of
-         -- unpublished events, which holds an entry for every event published since the last
-         -- vacuum, this took a millisecond and more per batch.
-         (SELECT coalesce(json_agg(DISTINCT e.request_id), '[]') FROM (SELECT request_id, published_at FROM approval_events
-           WHERE request_id = ANY($1) OFFSET 0) AS e WHERE e.published_at IS NULL) AS unpublished,
-         (SELECT coalesce(json_agg(g), '[]') FROM approval_delegations g
-           WHERE g.revoked_at IS NULL AND g.ends_at > now() AND (
-             lower(g.delegate->>'id') = ANY($4 || ARRAY(SELECT lower(d.approver->>'id') FROM approval_decisions d WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST'))
-             OR lower(g.delegate->>'email') = ANY($5 || ARRAY(SELECT lower(d.approver->>'email') FROM approval_decisions d WHERE d.request_id = ANY($1) AND d.outcome = 'AWAITING_REQUEST')))) AS delegations`,
-      [requestIds, decisionIds, cardKeys, deciders.map((p) => p.id.toLowerCase()), deciders.map((p) => p.email.toLowerCase())],
-    );
-    const awaiting = new Map<string, ApprovalDecision[]>();
-    for (const decision of row!.awaiting.map(decisionFromRow)) {
-      awaiting.set(decision.requestId, [...(awaiting.get(decision.requestId) ?? []), decision]);
-    }
-    const records = new Map(row!.records.map((r) => [r.request_id as string, recordFromRow(r)]));
-    const cardHolders = new Map(row!.holders.map((h) => [h.card_key, h.request_id]));
-    const delegations = row!.delegations.map(delegationFromRow);
-    return { state: { records, knownDecisionIds: new Set(row!.known), awaiting, cardHolders, delegations }, withUnpublishedEvents: new Set(row!.unpublished) };
+    const [row] = await this.hot<{ state: StateRow }>('approval-batch-state-v1', BATCH_STATE_SQL, [stateArgs(requestIds, decisionIds, cardKeys, deciders)]);
+    return stateFromRow(row!.state);
   }
 
   async requestsAwaitedSince(cutoff: number, limit: number): Promise<string[]> {
@@ -200,7 +194,8 @@ export class PgApprovalTransaction implements ApprovalTransaction {
       refusal_code: refusalCode,
       resolved_at: result === 'AWAITING_REQUEST' ? null : iso(now),
     }));
-    await this.db.query(
+    await this.hot(
+      'approval-save-v1',
       `WITH new_records AS (
          INSERT INTO approval_requests (${RECORD_COLUMN_NAMES})
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMN_TYPES})
@@ -258,22 +253,37 @@ export class ApprovalStore implements ApprovalRepository {
     private readonly dataSource: DataSource,
     /** The event outbox's lease, for the events a transaction claims for its own process. */
     private readonly events: Pick<EventOutbox, 'leaseMs'>,
+    /** Named (prepared) statements for the hot queries (DATABASE_PREPARED_STATEMENTS). */
+    private readonly prepared: boolean,
   ) {}
 
   inTransaction<T>(work: (tx: ApprovalTransaction) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((db) => work(new PgApprovalTransaction(db, this.events.leaseMs)));
+    return this.dataSource.transaction((db) => work(new PgApprovalTransaction(db, this.events.leaseMs, this.prepared)));
   }
 
-  applyBatch(scope: BatchScope, decide: (state: BatchState) => BatchOutcome, now: number): Promise<{ outcome: BatchOutcome; publishNow: ApprovalEvent[] }> {
-    return this.inTransaction(async (tx) => {
-      // The read comes after the locks, so it sees every earlier transaction on these requests.
-      await tx.lockRequests(scope.requestIds, scope.cardKeys);
-      const { state, withUnpublishedEvents } = await tx.load(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders);
+  /**
+   * Three round trips: the transaction's start with the locks and the read (one simple query of
+   * two statements: pg pipelines nothing else, and the read's plans are kept by its function),
+   * the write, and the commit.
+   */
+  async applyBatch(scope: BatchScope, decide: (state: BatchState) => BatchOutcome, now: number): Promise<{ outcome: BatchOutcome; publishNow: ApprovalEvent[] }> {
+    const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as PoolClient;
+    try {
+      const args = client.escapeLiteral(stateArgs(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders));
+      const results = (await client.query(`START TRANSACTION; ${BATCH_STATE_SQL.replace('$1', args)}`)) as unknown as QueryResult[];
+      const { state, withUnpublishedEvents } = stateFromRow((results[1]!.rows[0] as { state: StateRow }).state);
       const outcome = decide(state);
       const publishNow = outcome.transitions.map((t) => t.event).filter((e) => !withUnpublishedEvents.has(e.requestId));
-      await tx.save(outcome, publishNow.map((e) => e.eventId), now);
+      await new PgApprovalTransaction(runner.manager, this.events.leaseMs, this.prepared).save(outcome, publishNow.map((e) => e.eventId), now);
+      await client.query('COMMIT');
       return { outcome, publishNow };
-    });
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
   }
 
   /**

@@ -16,6 +16,7 @@ import { HistoryCopyAndRetentionIndexes1765200000000 } from './migrations/176520
 import { DecisionArrival1765300000000 } from './migrations/1765300000000-decision-arrival';
 import { ErasedPersons1765500000000 } from './migrations/1765500000000-erased-persons';
 import { AuditChain1765400000000 } from './migrations/1765400000000-audit-chain';
+import { BatchState1765600000000 } from './migrations/1765600000000-batch-state';
 
 /**
  * How each pool names its connections to Postgres (`pg_stat_activity.application_name`), so an
@@ -32,7 +33,7 @@ export function createDataSource(databaseUrl: string, poolSize = 10, lockTimeout
     type: 'postgres',
     url: databaseUrl,
     applicationName,
-    migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000, OutboxLeases1764200000000, CardKeys1764300000000, ApprovalTimers1764400000000, TimerParking1764500000000, ApprovalVotes1764600000000, EmailLinks1764700000000, RequesterIndex1764800000000, StagesOfOlderRecords1764900000000, IdempotencyKeys1765000000000, ApprovalHistory1765100000000, HistoryCopyAndRetentionIndexes1765200000000, DecisionArrival1765300000000, AuditChain1765400000000, ErasedPersons1765500000000],
+    migrations: [ApprovalSchema1764000000000, ApiIndexes1764100000000, OutboxLeases1764200000000, CardKeys1764300000000, ApprovalTimers1764400000000, TimerParking1764500000000, ApprovalVotes1764600000000, EmailLinks1764700000000, RequesterIndex1764800000000, StagesOfOlderRecords1764900000000, IdempotencyKeys1765000000000, ApprovalHistory1765100000000, HistoryCopyAndRetentionIndexes1765200000000, DecisionArrival1765300000000, AuditChain1765400000000, ErasedPersons1765500000000, BatchState1765600000000],
     // Each migration in a transaction of its own, unless it says `transaction = false` (an index
     // built concurrently): all in one transaction would forbid that.
     migrationsTransactionMode: 'each',

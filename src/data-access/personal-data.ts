@@ -204,16 +204,18 @@ export class PersonalDataStore implements PersonalDataRepository {
   constructor(
     private readonly dataSource: DataSource,
     private readonly events: Pick<EventOutbox, 'leaseMs'>,
+    /** Named (prepared) statements for the hot queries (DATABASE_PREPARED_STATEMENTS). */
+    private readonly prepared: boolean,
   ) {}
 
   inTransaction<T>(work: (tx: PersonalDataTransaction) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction((db) => work(new PgPersonalDataTransaction(db, this.events.leaseMs)));
+    return this.dataSource.transaction((db) => work(new PgPersonalDataTransaction(db, this.events.leaseMs, this.prepared)));
   }
 
   /** Every record, decision, history entry, delegation and email naming `who`; null when nothing does. */
   exportOf(who: string): Promise<PersonalDataExport | null> {
     return this.dataSource.transaction(async (db) => {
-      const tx = new PgPersonalDataTransaction(db, this.events.leaseMs);
+      const tx = new PgPersonalDataTransaction(db, this.events.leaseMs, this.prepared);
       const person = await tx.identify(who);
       return person && { person, ...(await tx.rowsNaming(person)) };
     });

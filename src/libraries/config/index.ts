@@ -82,6 +82,8 @@ export interface Config extends Policies {
   eventsMaxBatchBytes: number | undefined;
   /** How long a statement waits for a lock before it fails (and its partition retries later). */
   databaseLockTimeoutMs: number;
+  /** Named (prepared) statements for the hot queries; off behind an old transaction-mode pooler. */
+  databasePreparedStatements: boolean;
   /** A partition with work waiting this long and no batch completing makes the worker not ready. */
   partitionStalledAfterMs: number;
   /** How long start-up waits for each dependency to answer. */
@@ -140,6 +142,7 @@ export const WORKER_SETTINGS = {
   SCHEMA_REGISTRY_REGISTER: setting({ kind: 'true or false', doc: 'Register the events schema and set each subject\'s compatibility at start-up (needs registry write rights). With false the worker only reads the registry: it finds its events schema by subject and checks that the request and decision subjects hold schemas it reads, and refuses to start otherwise, naming the subject.', schema: flag(), default: 'true' }),
   DATABASE_URL: setting({ kind: 'URL (postgres:, postgresql:)', doc: 'The Postgres database.', schema: url(['postgres:', 'postgresql:'], { credentials: true }), default: 'postgres://postgres@127.0.0.1:5432/card_approvals', requiredInProduction: true, secret: true }),
   DATABASE_LOCK_TIMEOUT_MS: setting({ kind: 'integer from 100 to 600000', doc: 'How long a statement waits for a lock; past it the statement fails and its partition retries later, so one blocked request does not hold up the others.', schema: int(100, 600_000), default: '5000' }),
+  DATABASE_PREPARED_STATEMENTS: setting({ kind: 'true or false', doc: 'Run the hot statements (a batch\'s write, the read of timers and erasures) as named prepared statements, parsed and planned once per connection. Set false behind a connection pooler in transaction mode older than PgBouncer 1.21, which cannot keep a connection\'s prepared statements: the same statements then go unnamed, planned on every call. A batch\'s locks and read are one function call either way, whose plans Postgres keeps per connection.', schema: flag(), default: 'true' }),
   MIGRATE: setting({ kind: 'true or false', doc: 'Apply pending migrations at start-up (needs DDL rights). With false the worker checks that the schema is current and refuses to start otherwise, naming the missing migration; run `node dist/entry-points/cli/migrate.js` as the migrator first.', schema: flag(), default: 'true' }),
   SMTP_URL: setting({ kind: 'URL (smtp:, smtps:)', doc: 'The SMTP server, with credentials if it needs them.', schema: url(['smtp:', 'smtps:'], { credentials: true }), default: 'smtp://127.0.0.1:1025', requiredInProduction: true, secret: true }),
   SMTP_FROM: setting({ kind: 'one line', doc: 'The From of every email.', schema: z.string().refine((v) => !/[\r\n]/.test(v), { error: 'must be a single line' }), default: 'Card approvals <card-approvals@example.com>', requiredInProduction: true }),
@@ -259,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: Producti
     outboxLeaseMs: v.OUTBOX_LEASE_MS,
     eventsMaxBatchBytes: v.EVENTS_MAX_BATCH_BYTES,
     databaseLockTimeoutMs: v.DATABASE_LOCK_TIMEOUT_MS,
+    databasePreparedStatements: v.DATABASE_PREPARED_STATEMENTS,
     partitionStalledAfterMs: v.PARTITION_STALLED_AFTER_MS,
     startupWaitMs: v.STARTUP_WAIT,
     logLevel: v.LOG_LEVEL,
