@@ -1,6 +1,6 @@
 // The moving parts of one benchmark run: fresh topics and databases, pre-produced requests, the
-// baseline consumer, worker processes with their CPU and memory, and intake measured from the
-// database's own timestamps.
+// baseline consumers (the minimal one, and one writing the worker's rows in raw SQL), worker
+// processes with their CPU and memory, and intake measured from the database's own timestamps.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,8 +10,13 @@ import { DataSource } from 'typeorm';
 import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-client';
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
+import { EmailOutbox } from '../../src/data-access/email-outbox';
 import { dropDatabase, ensureDatabase } from '../stack/postgres';
-import type { ApprovalEvent } from '../../src/domain/approval';
+import { emailsTo, eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
+import { DEFAULT_APPROVAL_POLICY } from '../../src/domain/approval-policy';
+import { DEFAULT_TIMER_POLICY } from '../../src/domain/approval-timers';
+import { cardKeys } from '../../src/domain/card-conflicts';
+import { MAX_TRANSACTION_MESSAGES } from '../../src/entry-points/kafka/approval-consumer';
 import { OPERATIONS, type Card, type CardOperationRequest, type Person } from '../../src/domain/card-operation';
 import { aCard, aPerson, aRequest } from '../support/builders';
 import { allTopics, loadConfig, type Config } from '../../src/libraries/config';
@@ -143,18 +148,18 @@ export async function produceRequests(run: TopicsRun, requests: CardOperationReq
 }
 
 /**
- * The limit: consume the same messages, decode them, insert one row each in batches, commit
- * offsets and produce one event each, with no business logic. Requests/s.
+ * The baselines' pipeline: the run's requests consumed by a group of its own (`name`), decoded
+ * through the registry a batch at a time and handed to `write`, the events it returns produced,
+ * the batch's offset committed. It processes as many partitions at once as the worker, with the
+ * worker's idle fetch wait, so it stops as quickly. Seconds from the first batch to the `n`th request.
  */
-export async function baseline(run: TopicsRun, db: DataSource, n: number): Promise<number> {
+async function consumeRequests(run: TopicsRun, n: number, name: string, write: (requests: CardOperationRequest[]) => Promise<ApprovalEvent[]>): Promise<number> {
   const { config, codec } = run;
-  await db.query('CREATE TABLE IF NOT EXISTS baseline_rows (request_id text PRIMARY KEY, body jsonb NOT NULL)');
-  const kafka = createKafka(config.kafka, logger, 'bench-baseline');
+  const kafka = createKafka(config.kafka, logger, `bench-${name}`);
   const producer = createProducer(kafka);
   await producer.connect();
   const eventSchema = await codec.register(`${config.topics.events}-value`, 'approval-event');
-  // The worker's idle fetch wait, so the baseline stops as quickly as the worker.
-  const consumer = kafka.consumer({ groupId: `baseline-${randomUUID()}`, maxWaitTimeInMs: 1000 });
+  const consumer = kafka.consumer({ groupId: `${name}-${randomUUID()}`, maxWaitTimeInMs: 1000 });
   await consumer.connect();
   await consumer.subscribe({ topics: Object.values(config.topics.requests), fromBeginning: true });
   let done = 0;
@@ -162,23 +167,13 @@ export async function baseline(run: TopicsRun, db: DataSource, n: number): Promi
   const seconds = await new Promise<number>((resolve) => {
     void consumer.run({
       autoCommit: false,
-      // The same number of partitions at once as the worker.
       partitionsConsumedConcurrently: config.kafka.partitionsConcurrently,
       eachBatch: async ({ batch, resolveOffset }) => {
         if (!began) began = Date.now();
         const decoded = await Promise.all(batch.messages.map((m) => codec.decode<CardOperationRequest>(m.value, 'card-operation-request')));
-        await db.query(
-          `INSERT INTO baseline_rows (request_id, body) SELECT r->>'requestId', r FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING`,
-          [JSON.stringify(decoded)],
-        );
-        const now = Date.now();
-        const events = await Promise.all(
-          decoded.map(async (r) => {
-            const event: ApprovalEvent = { eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, requestedAt: r.requestedAt, dueAt: null, decision: null, refusalCode: null, message: null, progress: null, cardResults: [] };
-            return { key: r.requestId, value: await codec.encode(eventSchema, event) };
-          }),
-        );
-        await producer.send({ topic: config.topics.events, acks: -1, messages: events });
+        const events = await write(decoded);
+        const messages = await Promise.all(events.map(async (e) => ({ key: e.requestId, value: await codec.encode(eventSchema, e) })));
+        await producer.send({ topic: config.topics.events, acks: -1, messages });
         const last = batch.messages[batch.messages.length - 1]!.offset;
         resolveOffset(last);
         await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
@@ -189,8 +184,96 @@ export async function baseline(run: TopicsRun, db: DataSource, n: number): Promi
   });
   await consumer.disconnect();
   await producer.disconnect();
+  return seconds;
+}
+
+/**
+ * The limit: consume the same messages, decode them, insert one row each in batches, commit
+ * offsets and produce one event each, with no business logic. Requests/s.
+ */
+export async function baseline(run: TopicsRun, db: DataSource, n: number): Promise<number> {
+  await db.query('CREATE TABLE IF NOT EXISTS baseline_rows (request_id text PRIMARY KEY, body jsonb NOT NULL)');
+  const seconds = await consumeRequests(run, n, 'baseline', async (decoded) => {
+    await db.query(
+      `INSERT INTO baseline_rows (request_id, body) SELECT r->>'requestId', r FROM jsonb_array_elements($1::jsonb) AS r ON CONFLICT DO NOTHING`,
+      [JSON.stringify(decoded)],
+    );
+    const now = Date.now();
+    return decoded.map((r): ApprovalEvent => ({ eventId: r.requestId, type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, requestedAt: r.requestedAt, dueAt: null, decision: null, refusalCode: null, message: null, progress: null, cardResults: [] }));
+  });
   await db.query('DROP TABLE baseline_rows');
   return n / seconds;
+}
+
+/** The tables intake writes: the worker's statement, and the database's triggers (the history, and the audit keys of its people). */
+export const INTAKE_TABLES = ['approval_requests', 'approval_events', 'approval_history', 'email_outbox', 'approval_card_keys', 'approval_timers', 'audit_person_keys'] as const;
+
+export async function rowCounts(db: DataSource): Promise<Record<(typeof INTAKE_TABLES)[number], number>> {
+  const [row] = await db.query(`SELECT ${INTAKE_TABLES.map((t) => `(SELECT count(*)::int FROM ${t}) AS ${t}`).join(', ')}`);
+  return row;
+}
+
+/** The stage every request opens in under the default policy, which the bench's workers run with: the request's approvers, under its rule. */
+const [DEFAULT_STAGE] = DEFAULT_APPROVAL_POLICY.stages.map(({ name, rule }) => ({ name, rule }));
+
+/**
+ * Every row the worker writes when a request opens, in one statement, from one JSON element per
+ * request: its OPENED event (the payload, and most of the record) with what the record adds, and
+ * its cards' keys ($1); the approvers' emails as the worker's outbox writes them ($2).
+ */
+const SAME_EFFECTS_SQL = `WITH input AS (SELECT x, x->'event' AS e, to_timestamp((x->'event'->>'occurredAt')::float8 / 1000) AS now FROM jsonb_array_elements($1::jsonb) AS x),
+  records AS (
+    INSERT INTO approval_requests (request_id, operation, status, requester, cards, approvers, requested_approvers, approval_rule, stages, description, attributes, requested_at, opened_at, updated_at, due_at)
+    SELECT e->>'requestId', e->>'operation', e->>'status', e->'requester', e->'cards', e->'approvers', e->'approvers', nullif(x->'approvalRule', 'null'),
+           jsonb_build_array($3::jsonb || jsonb_build_object('approvers', e->'approvers')), e->>'description', x->'attributes',
+           to_timestamp((e->>'requestedAt')::float8 / 1000), now, now, to_timestamp((e->>'dueAt')::float8 / 1000)
+    FROM input ON CONFLICT DO NOTHING),
+  events AS (
+    INSERT INTO approval_events (event_id, request_id, type, status_after, actor, payload, occurred_at, locked_until)
+    SELECT e->>'eventId', e->>'requestId', e->>'type', e->>'status', e->'requester', e, now, clock_timestamp() + make_interval(secs => $4 / 1000.0)
+    FROM input ON CONFLICT DO NOTHING),
+  ${EmailOutbox.insertCte('$2')},
+  keys AS (INSERT INTO approval_card_keys (card_key, request_id) SELECT k, e->>'requestId' FROM input, jsonb_array_elements_text(x->'cardKeys') AS k ON CONFLICT DO NOTHING),
+  timers AS (
+    INSERT INTO approval_timers (request_id, remind_at, expire_at, next_at)
+    SELECT e->>'requestId', t.remind_at, t.expire_at, least(t.remind_at, t.expire_at)
+    FROM input, LATERAL (SELECT now + make_interval(secs => $5 / 1000.0) AS remind_at, now + make_interval(secs => $6 / 1000.0) AS expire_at) AS t
+    ON CONFLICT DO NOTHING)
+  SELECT 1`;
+
+/**
+ * Intake with the same effects, in raw SQL: the baseline's pipeline, writing into `db` (freshly
+ * migrated: the same tables, indexes and triggers) the rows the worker writes when a request opens
+ * under the default policies (the record, its OPENED event, which the database copies into the
+ * history with its audit chain, an email to each approver, its cards' keys and its timers), one
+ * statement and transaction per batch of at most the worker's transaction size, built straight
+ * from the messages. The events produced are the worker's. Requests/s, read as the worker's intake is.
+ */
+export async function sameEffects(run: TopicsRun, db: DataSource, n: number): Promise<number> {
+  const { config } = run;
+  const requester = (r: CardOperationRequest): string => r.requester.id.toLowerCase();
+  await consumeRequests(run, n, 'same-effects', async (decoded) => {
+    // The history's trigger makes a person's audit key on first need: rows in one order of
+    // requesters take those keys' locks in one order, so two batches never deadlock on them.
+    decoded.sort((a, b) => (requester(a) < requester(b) ? -1 : requester(a) > requester(b) ? 1 : 0));
+    const events: ApprovalEvent[] = [];
+    for (let i = 0; i < decoded.length; i += MAX_TRANSACTION_MESSAGES) {
+      const requests = decoded.slice(i, i + MAX_TRANSACTION_MESSAGES);
+      const now = Date.now();
+      const opened = requests.map((r): ApprovalEvent => ({ eventId: eventIdFor.opened(r.requestId), type: 'OPENED', requestId: r.requestId, operation: r.operation, status: 'PENDING', occurredAt: now, requester: r.requester, cards: r.cards, description: r.description, approvers: r.approvers, requestedAt: r.requestedAt, dueAt: r.dueAt, decision: null, refusalCode: null, message: null, progress: { stage: 1, stages: 1, stageName: DEFAULT_STAGE!.name, approvals: 0, required: 1 }, cardResults: [] }));
+      await db.query(SAME_EFFECTS_SQL, [
+        JSON.stringify(requests.map((r, k) => ({ event: opened[k], attributes: r.attributes, approvalRule: r.approvalRule, cardKeys: cardKeys(r.cards) }))),
+        EmailOutbox.emailRows(opened.flatMap((e) => emailsTo(e.eventId, e.approvers, 'approval-requested', config.smtp.messageIdDomain))),
+        JSON.stringify(DEFAULT_STAGE),
+        config.outboxLeaseMs,
+        DEFAULT_TIMER_POLICY.remindAfterMs,
+        DEFAULT_TIMER_POLICY.expireAfterMs,
+      ]);
+      events.push(...opened);
+    }
+    return events;
+  });
+  return measureIntake(db, n);
 }
 
 /** A bench helper written in TypeScript, in a process of its own with an IPC channel. */

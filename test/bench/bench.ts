@@ -36,8 +36,8 @@ import { ROOT, ensureBuilt } from '../support/build';
 import { freePort } from '../support/ports';
 import { decisionsFor } from '../support/builders';
 import {
-  baseline, count, dropTopics, emailBaseline, forkHelper, freshDatabase, freshTopics, logger, measureIntake, moreTopics, nextMessage, percentile, produceRequests, rateOf, seededDatabase,
-  requestsFor, sleep, startSmtpSink, startWorkers, waitUntil, type SmtpSink, type TopicsRun,
+  baseline, count, dropTopics, emailBaseline, forkHelper, freshDatabase, freshTopics, INTAKE_TABLES, logger, measureIntake, moreTopics, nextMessage, percentile, produceRequests, rateOf,
+  requestsFor, rowCounts, sameEffects, seededDatabase, sleep, startSmtpSink, startWorkers, waitUntil, type SmtpSink, type TopicsRun,
 } from './bench-run';
 import { cpuBetween, ProcessCpu, ROLES, type CpuSnapshot } from './process-cpu';
 import { renderChart } from './chart';
@@ -237,6 +237,17 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     await produceRequests(run, requests);
     const baselineRate = await phase('intake baseline', () => baseline(run, db, n));
     step(`intake baseline ${baselineRate.toFixed(0)}/s`);
+    // The worker's rows written in raw SQL, into a database of their own.
+    const raw = await freshDatabase();
+    let sameEffectsRate: number;
+    let sameEffectsRows: Awaited<ReturnType<typeof rowCounts>>;
+    try {
+      sameEffectsRate = await phase('intake, same effects', () => sameEffects(run, raw.db, n));
+      sameEffectsRows = await rowCounts(raw.db);
+    } finally {
+      await raw.drop();
+    }
+    step(`intake, same effects in raw SQL ${sameEffectsRate.toFixed(0)}/s`);
 
     const httpPort = await freePort();
     // --split-relays: the workers consume (ROLE=consumer) and one more process sends the emails (ROLE=relays).
@@ -249,8 +260,14 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     // Start-up is not intake: the phase begins with the first record.
     await waitUntil('first record', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) > 0);
     const intakeRate = await phase('intake', () => measureIntake(db, n));
-    step(`intake ${intakeRate.toFixed(0)}/s (${ratio(intakeRate, baselineRate)} of the baseline)`);
+    step(`intake ${intakeRate.toFixed(0)}/s (${ratio(intakeRate, baselineRate)} of the baseline, ${ratio(intakeRate, sameEffectsRate)} of the same effects in raw SQL)`);
     await waitUntil('events published', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL')) === 0);
+    // The ratio compares the same database work only if both wrote the same rows for the same requests.
+    const workerRows = await rowCounts(db);
+    if (INTAKE_TABLES.some((t) => workerRows[t] !== sameEffectsRows[t])) {
+      throw new Error(`intake, same effects: other rows than the worker's (worker ${JSON.stringify(workerRows)}, raw SQL ${JSON.stringify(sameEffectsRows)})`);
+    }
+    step(`rows per request, worker and raw SQL alike: ${INTAKE_TABLES.map((t) => `${t} ${Number((workerRows[t] / n).toFixed(2))}`).join(', ')}`);
 
     // The email backlog left after intake, drained with nothing else running.
     const emailRate = await phase('emails', async () => {
@@ -324,6 +341,8 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
       intakePerSecond: Math.round(intakeRate),
       baselinePerSecond: Math.round(baselineRate),
       intakeToBaseline: ratio(intakeRate, baselineRate),
+      sameEffectsPerSecond: Math.round(sameEffectsRate),
+      intakeToSameEffects: ratio(intakeRate, sameEffectsRate),
       decisionsPerSecond: Math.round(decisionRate),
       decisionsBaselinePerSecond: Math.round(decisionLimit),
       decisionsToBaseline: ratio(decisionRate, decisionLimit),
@@ -535,6 +554,7 @@ async function main(): Promise<void> {
   const met = (ok: boolean): string => (ok ? 'met' : '**not met**');
   out('| measure | worker | baseline | worker / baseline | target |\n|---|---|---|---|---|');
   out(`| intake (requests/s) | ${main.intakePerSecond} | ${main.baselinePerSecond} | ${main.intakeToBaseline} | ≥ 0.7: ${met(main.intakeToBaseline >= 0.7)} |`);
+  out(`| intake, same effects, raw SQL (requests/s) | ${main.intakePerSecond} | ${main.sameEffectsPerSecond} (the worker's rows in raw SQL) | ${main.intakeToSameEffects} | ≥ 0.8: ${met(main.intakeToSameEffects >= 0.8)} |`);
   out(`| decisions at saturation (/s) | ${main.decisionsPerSecond} | ${main.decisionsBaselinePerSecond} | ${main.decisionsToBaseline} | ≥ 0.7: ${met(main.decisionsToBaseline >= 0.7)} |`);
   const lat = (l: { p50: number; p95: number; p99: number }): string => `${l.p50} / ${l.p95} / ${l.p99}`;
   out(`| decision→event p50 / p95 / p99 @${main.latencyMs.offeredPerSecond}/s (ms) | ${lat(main.latencyMs)} | ${lat(main.latencyBaselineMs)} | ${main.latencyP99ToBaseline} (p99) | ≤ 2: ${met(main.latencyP99ToBaseline <= 2)} |`);

@@ -7,6 +7,9 @@ import fs from 'node:fs';
 interface Run {
   main: {
     intakeToBaseline: number;
+    /** Runs from before the same-effects row have neither. */
+    intakeToSameEffects?: number;
+    sameEffectsPerSecond?: number;
     decisionsToBaseline: number;
     latencyP99ToBaseline: number;
     emailsToBaseline: number;
@@ -38,6 +41,9 @@ const lines = [
   `| worker / baseline | each run | mean (range) | target |`,
   `|---|---|---|---|`,
   row('intake (4 partitions, 1 worker)', runs.map((r) => r.main.intakeToBaseline), '≥ 0.7', (v) => v >= 0.7),
+  ...(runs.some((r) => r.main.intakeToSameEffects !== undefined)
+    ? [row('intake / same-effects raw SQL', runs.flatMap((r) => r.main.intakeToSameEffects ?? []), '≥ 0.8', (v) => v >= 0.8)]
+    : []),
   row('decisions at saturation', runs.map((r) => r.main.decisionsToBaseline), '≥ 0.7', (v) => v >= 0.7),
   row('decision→event p99 @500/s', runs.map((r) => r.main.latencyP99ToBaseline), '≤ 2', (v) => v <= 2),
   row('emails delivered', runs.map((r) => r.main.emailsToBaseline), '≥ 0.7', (v) => v >= 0.7),
@@ -53,6 +59,7 @@ if (stored.length) {
 lines.push('', '| absolute figures | each run |', '|---|---|');
 const each = (f: (r: Run) => string): string => runs.map(f).join('; ');
 lines.push(`| intake / baseline (/s) | ${each((r) => `${r.main.intakePerSecond} / ${r.main.baselinePerSecond}`)} |`);
+if (runs.some((r) => r.main.sameEffectsPerSecond !== undefined)) lines.push(`| intake / same effects in raw SQL (/s) | ${each((r) => `${r.main.intakePerSecond} / ${r.main.sameEffectsPerSecond ?? '–'}`)} |`);
 lines.push(`| decisions / baseline (/s) | ${each((r) => `${r.main.decisionsPerSecond} / ${r.main.decisionsBaselinePerSecond}`)} |`);
 lines.push(`| latency p50 / p95 / p99, worker (ms) | ${each((r) => `${r.main.latencyMs.p50} / ${r.main.latencyMs.p95} / ${r.main.latencyMs.p99}`)} |`);
 lines.push(`| latency p50 / p95 / p99, baseline (ms) | ${each((r) => `${r.main.latencyBaselineMs.p50} / ${r.main.latencyBaselineMs.p95} / ${r.main.latencyBaselineMs.p99}`)} |`);

@@ -53,7 +53,8 @@ export interface ApprovalConsumer {
   crashed: Promise<Error>;
 }
 
-const MAX_TRANSACTION_MESSAGES = 500;
+/** The most messages one transaction applies: a larger batch from Kafka is applied in parts. */
+export const MAX_TRANSACTION_MESSAGES = 500;
 /**
  * A batch whose apply keeps failing with a retriable error while the database answers a ping is
  * suspected of holding a message at fault after this many attempts (about 50 s of backoff); each
