@@ -262,17 +262,19 @@ export class ApprovalStore implements ApprovalRepository {
   }
 
   /**
-   * Three round trips: the transaction's start with the locks and the read (one simple query of
-   * two statements: pg pipelines nothing else, and the read's plans are kept by its function),
-   * the write, and the commit.
+   * Three round trips. First one simple query (pg pipelines nothing else; the functions keep
+   * their plans): the audit keys of the batch's actors that have none, committed at once
+   * (audit_person_keys_v1), then the transaction's start, its locks and its read. Then the
+   * write, and the commit.
    */
   async applyBatch(scope: BatchScope, decide: (state: BatchState) => BatchOutcome, now: number): Promise<{ outcome: BatchOutcome; publishNow: ApprovalEvent[] }> {
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as PoolClient;
     try {
       const args = client.escapeLiteral(stateArgs(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders));
-      const results = (await client.query(`START TRANSACTION; ${BATCH_STATE_SQL.replace('$1', args)}`)) as unknown as QueryResult[];
-      const { state, withUnpublishedEvents } = stateFromRow((results[1]!.rows[0] as { state: StateRow }).state);
+      const keys = `SELECT audit_person_keys_v1(${client.escapeLiteral(JSON.stringify(scope.actors))}::jsonb); COMMIT; `;
+      const results = (await client.query(`${keys}START TRANSACTION; ${BATCH_STATE_SQL.replace('$1', args)}`)) as unknown as QueryResult[];
+      const { state, withUnpublishedEvents } = stateFromRow((results.at(-1)!.rows[0] as { state: StateRow }).state);
       const outcome = decide(state);
       const publishNow = outcome.transitions.map((t) => t.event).filter((e) => !withUnpublishedEvents.has(e.requestId));
       await new PgApprovalTransaction(runner.manager, this.events.leaseMs, this.prepared).save(outcome, publishNow.map((e) => e.eventId), now);

@@ -29,12 +29,13 @@ export function handleCardOperationBatch({ approvals, rules, publishAfterCommit 
   };
 }
 
-/** The requests, decisions, card keys (so two requests for one card never open side by side) and deciders a batch touches. */
+/** The requests, decisions, card keys (so two requests for one card never open side by side), deciders and actors a batch touches. */
 function batchScope(messages: InboundMessage[]): BatchScope {
   return {
     requestIds: [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requestId : m.decision.requestId)))],
     decisionIds: messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.decisionId] : [])),
     cardKeys: [...new Set(messages.flatMap((m) => (m.kind === 'request' ? cardKeys(m.request.cards) : [])))],
     deciders: messages.flatMap((m) => (m.kind === 'decision' ? [m.decision.approver] : [])),
+    actors: [...new Set(messages.map((m) => (m.kind === 'request' ? m.request.requester.id : m.decision.approver.id)))],
   };
 }

@@ -13,6 +13,8 @@ export interface BatchScope {
   cardKeys: string[];
   /** The batch's deciders, whose delegations are read. */
   deciders: Array<{ id: string; email: string }>;
+  /** The ids of the people the batch records acting: its requesters and its deciders. */
+  actors: string[];
 }
 
 /** Due timers leased to this process: the token proves the lease is still its own. */

@@ -17,6 +17,13 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * decisions waiting for these requests. plpgsql keeps the plans of its statements for the
  * connection's life.
  *
+ * audit_person_keys_v1 makes the audit keys (1765400000000) of the people a batch records acting,
+ * those that have none yet, in one order, and is called in a transaction of its own just before
+ * the batch's. Made inside the batch's transaction by the history's trigger, a new person's key
+ * held up every other batch naming that person until the commit (a second and more, as two
+ * partitions met a new approver at once), and two batches making two new keys in opposite orders
+ * deadlocked. The trigger still makes any key missing.
+ *
  * A function's name carries its version: a change is a new function, so both versions of a
  * rolling update call the one they were written for.
  */
@@ -64,9 +71,15 @@ export class BatchState1765600000000 implements MigrationInterface {
               lower(g.delegate->>'id') = ANY(decider_ids || ARRAY(SELECT lower(d.approver->>'id') FROM approval_decisions d WHERE d.request_id = ANY(request_ids) AND d.outcome = 'AWAITING_REQUEST'))
               OR lower(g.delegate->>'email') = ANY(decider_emails || ARRAY(SELECT lower(d.approver->>'email') FROM approval_decisions d WHERE d.request_id = ANY(request_ids) AND d.outcome = 'AWAITING_REQUEST')))));
       END $$`);
+    await db.query(`
+      CREATE OR REPLACE FUNCTION audit_person_keys_v1(people jsonb) RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+      BEGIN
+        PERFORM audit_person_key(p) FROM (SELECT DISTINCT lower(id) AS p FROM jsonb_array_elements_text(people) AS id ORDER BY p) AS ordered;
+      END $$`);
   }
 
   async down(db: QueryRunner): Promise<void> {
+    await db.query('DROP FUNCTION IF EXISTS audit_person_keys_v1(jsonb)');
     await db.query('DROP FUNCTION IF EXISTS approval_batch_state_v1(jsonb)');
     await db.query('DROP FUNCTION IF EXISTS approval_lock_v1(text[], text[])');
   }
