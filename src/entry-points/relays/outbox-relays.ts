@@ -83,12 +83,14 @@ export function startEmailRelayLoop(deps: {
 }): EmailRelayLoop {
   const { config, metrics, logger } = deps;
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs, config.smtp.replyTo);
+  const renderer = new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage, links: decisionLinksFor(config) });
+  renderer.warmUp();
   const emails = createEmailRelay({
     outbox: deps.emails,
     mailer,
     metrics,
     connections: config.smtp.maxConnections,
-    renderer: new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage, links: decisionLinksFor(config) }),
+    renderer,
     logger: logger.child({ component: 'email-relay' }),
   });
   const loop = startRelayLoop('emails', emails.round, logger);
