@@ -34,6 +34,8 @@ const RECORD_COLUMNS: { [K in keyof ApprovalRecord]-?: readonly [string, SqlType
 };
 
 const fields = Object.entries(RECORD_COLUMNS) as Array<[keyof ApprovalRecord, readonly [string, SqlType, boolean]]>;
+/** The same, as the mappers below walk it for every record: objects, not tuples to destructure (which allocates an iterator each). */
+const COLUMNS = fields.map(([field, [column, type]]) => ({ field, column, time: type === 'timestamptz' }));
 
 /** `request_id, operation, …` */
 export const RECORD_COLUMN_NAMES = fields.map(([, [column]]) => column).join(', ');
@@ -55,9 +57,9 @@ export type RecordRow = Record<string, unknown>;
  */
 export function recordFromRow(row: RecordRow): ApprovalRecord {
   const record: Record<string, unknown> = {};
-  for (const [field, [column, type]] of fields) {
+  for (const { field, column, time } of COLUMNS) {
     const value = row[column];
-    record[field] = type === 'timestamptz' && value !== null ? new Date(value as string).getTime() : value;
+    record[field] = time && value !== null ? new Date(value as string).getTime() : value;
   }
   const read = record as unknown as ApprovalRecord;
   return read.stages.length === 0 ? { ...read, stages: stagesOfRecordBeforeStages(read) } : read;
@@ -66,9 +68,9 @@ export function recordFromRow(row: RecordRow): ApprovalRecord {
 /** The record as one element of the JSON array a write statement reads with `jsonb_to_recordset`. */
 export function recordToRow(record: ApprovalRecord): RecordRow {
   const row: RecordRow = {};
-  for (const [field, [column, type]] of fields) {
+  for (const { field, column, time } of COLUMNS) {
     const value = record[field];
-    row[column] = type === 'timestamptz' && value !== null ? new Date(value as number).toISOString() : value;
+    row[column] = time && value !== null ? new Date(value as number).toISOString() : value;
   }
   return row;
 }
