@@ -213,6 +213,34 @@ export async function rowCounts(db: DataSource): Promise<Record<(typeof INTAKE_T
   return row;
 }
 
+/**
+ * Per intake table, a digest of its rows without what differs between two runs of the same
+ * requests: the batch's time (kept as intervals from the record's opening where it sets a timer),
+ * the generated keys and the chain hashes that cover them, the random audit keys and the digests
+ * made with them, and what publishing and sending change later (the outbox's state columns). Two
+ * databases with the same digests hold the same rows, column by column.
+ */
+const INTAKE_DIGESTS: Record<(typeof INTAKE_TABLES)[number], string> = {
+  approval_requests: `SELECT (to_jsonb(t) - 'opened_at' - 'updated_at')::text AS row, request_id AS k FROM approval_requests t`,
+  approval_events: `SELECT (to_jsonb(t) - 'seq' - 'occurred_at' - 'published_at' - 'publish_attempts' - 'locked_until' - 'last_error' - 'parked_at'
+      || jsonb_build_object('payload', payload - 'occurredAt'))::text AS row, event_id AS k FROM approval_events t`,
+  approval_history: `SELECT (to_jsonb(t) - 'seq' - 'occurred_at' - 'digest_key' - 'actor_digest' - 'reason_digest' - 'prev_hash' - 'hash'
+      || jsonb_build_object('chained', hash IS NOT NULL, 'actorDigest', actor_digest IS NOT NULL))::text AS row, event_id AS k FROM approval_history t`,
+  email_outbox: `SELECT (to_jsonb(t) - 'id' - 'status' - 'attempts' - 'next_attempt_at' - 'locked_until' - 'last_error' - 'created_at' - 'sent_at' - 'lease_token')::text AS row,
+      message_id AS k FROM email_outbox t`,
+  approval_card_keys: `SELECT to_jsonb(t)::text AS row, card_key AS k FROM approval_card_keys t`,
+  approval_timers: `SELECT (to_jsonb(t) - 'remind_at' - 'escalate_at' - 'expire_at' - 'next_at'
+      || jsonb_build_object('remind', (t.remind_at - r.opened_at)::text, 'escalate', (t.escalate_at - r.opened_at)::text,
+                            'expire', (t.expire_at - r.opened_at)::text, 'next', (t.next_at - r.opened_at)::text))::text AS row,
+      request_id AS k FROM approval_timers t LEFT JOIN approval_requests r USING (request_id)`,
+  audit_person_keys: `SELECT person AS row, person AS k FROM audit_person_keys`,
+};
+
+export async function rowDigests(db: DataSource): Promise<Record<(typeof INTAKE_TABLES)[number], string>> {
+  const [row] = await db.query(`SELECT ${INTAKE_TABLES.map((t) => `(SELECT md5(coalesce(string_agg(row, E'\\n' ORDER BY k), '')) FROM (${INTAKE_DIGESTS[t]}) AS d) AS ${t}`).join(', ')}`);
+  return row;
+}
+
 /** The stage every request opens in under the default policy, which the bench's workers run with: the request's approvers, under its rule. */
 const [DEFAULT_STAGE] = DEFAULT_APPROVAL_POLICY.stages.map(({ name, rule }) => ({ name, rule }));
 
