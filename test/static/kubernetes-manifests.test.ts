@@ -2,9 +2,12 @@
 // no cluster: kubectl must be installed (.ci/run installs it), and a missing one fails here.
 // Every object is checked against the Kubernetes schemas (kubernetes-models, and the Prometheus
 // Operator's for the ServiceMonitor), with no field the schema does not know, and then for what
-// matters: the probes ask routes the worker serves, the pods run read-only as the node user with
-// nothing to escalate, secrets are files of mounted Secrets (the migrator's in the Job, the
-// worker's in the Deployment), the settings are a valid production configuration, and the memory
+// matters: the base runs every role in one Deployment and the example overlay the roles apart
+// (components/split-roles: consumers and relays, one pod spec), each Deployment's pods are the
+// only ones its Service and PodDisruptionBudget select and all are scraped under the alerts' job,
+// the probes ask routes the worker serves, the pods run read-only as the node user with nothing to
+// escalate, secrets are files of mounted Secrets (the migrator's in the Job, the worker's in the
+// Deployments), the settings are a valid production configuration for each role, and the memory
 // limit gives the heap the benchmarks ran with.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,9 +20,10 @@ import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
 import type { IContainer, IPodTemplateSpec } from 'kubernetes-models/v1';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parseAllDocuments } from 'yaml';
-import { SETTINGS_BY_SUBJECT, loadConfig, loadDatabaseUrl } from '../../src/libraries/config';
+import { ROLES, SETTINGS_BY_SUBJECT, loadConfig, loadDatabaseUrl } from '../../src/libraries/config';
 import { ROOT, WORKER_ARGS } from '../support/build';
 import { readDockerfile } from '../support/dockerfile';
+import { alertRules } from '../support/promql';
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
 
@@ -98,19 +102,41 @@ const one = <K extends string>(manifests: Manifest[], kind: K): Manifest => {
   expect(found).toHaveLength(1);
   return found[0]!;
 };
-const deployment = one(overlay, 'Deployment') as Manifest & { spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: IPodTemplateSpec } };
+/** The object of `kind` named `name`, which must be there once. */
+const named = (manifests: Manifest[], kind: string, name: string): Manifest => {
+  const found = manifests.filter((m) => m.kind === kind && m.metadata.name === name);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+};
+type DeploymentManifest = Manifest & { spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: IPodTemplateSpec } };
+type ServiceManifest = Manifest & { spec: { selector: Record<string, string>; clusterIP?: string; ports: Array<{ name: string; port: number; targetPort: string | number }> } };
+type PdbManifest = Manifest & { spec: { maxUnavailable?: number; minAvailable?: number; selector: { matchLabels: Record<string, string> } } };
+/** The example overlay's Deployments, each with the Service and the PodDisruptionBudget of its own name. */
+const workloads = Object.fromEntries(
+  (['card-approval-worker', 'card-approval-worker-relays'] as const).map((name) => [
+    name,
+    { deployment: named(overlay, 'Deployment', name) as DeploymentManifest, service: named(overlay, 'Service', name) as ServiceManifest, pdb: named(overlay, 'PodDisruptionBudget', name) as PdbManifest },
+  ]),
+) as Record<'card-approval-worker' | 'card-approval-worker-relays', { deployment: DeploymentManifest; service: ServiceManifest; pdb: PdbManifest }>;
+const deployment = workloads['card-approval-worker'].deployment;
+const relays = workloads['card-approval-worker-relays'].deployment;
+const deployments = { [deployment.metadata.name]: deployment, [relays.metadata.name]: relays };
 const job = one(overlay, 'Job') as Manifest & { spec: { template: IPodTemplateSpec } };
-const service = one(overlay, 'Service') as Manifest & { spec: { selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: string | number }> } };
+const service = workloads['card-approval-worker'].service;
 const configMap = one(overlay, 'ConfigMap') as Manifest & { data: Record<string, string> };
-const pdb = one(overlay, 'PodDisruptionBudget') as Manifest & { spec: { maxUnavailable?: number; minAvailable?: number; selector: { matchLabels: Record<string, string> } } };
-const serviceMonitor = one(overlay, 'ServiceMonitor') as Manifest & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> } };
-const pods = { Deployment: deployment.spec.template, Job: job.spec.template };
+const serviceMonitor = one(overlay, 'ServiceMonitor') as Manifest & { spec: { jobLabel?: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> } };
+const pods = { 'Deployment card-approval-worker': deployment.spec.template, 'Deployment card-approval-worker-relays': relays.spec.template, Job: job.spec.template };
 const container = (pod: IPodTemplateSpec): IContainer => {
   expect(pod.spec!.containers).toHaveLength(1);
   return pod.spec!.containers[0]!;
 };
 const worker = container(deployment.spec.template);
 const migrate = container(job.spec.template);
+/** Whether a selector's labels are all among `labels`. */
+const selects = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean => Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+/** The ROLE a Deployment's pods run: their own variable, else the ConfigMap's, else the setting's default. */
+const roleOf = (d: DeploymentManifest, settings: Record<string, string> = configMap.data): string =>
+  container(d.spec.template).env?.find((v) => v.name === 'ROLE')?.value ?? settings.ROLE ?? String(SETTINGS_BY_SUBJECT.flatMap(({ settings: s }) => Object.entries(s)).find(([name]) => name === 'ROLE')![1].default);
 
 const served = Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, 'docs/openapi/openapi.json'), 'utf8')) as { paths: Record<string, unknown> }).paths);
 const image = readDockerfile().at(-1)!;
@@ -138,18 +164,47 @@ test('the unknown-field check finds a misspelt field', () => {
   expect(unknownFields(misspelt)).toEqual(['Deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem']);
 });
 
-test('the example overlay sets the namespace, the image of the worker and of the migration, and the replicas; the namespace enforces the restricted Pod Security Standard', () => {
+test('the example overlay sets the namespace, the image of the workers and of the migration, and the replicas; the namespace enforces the restricted Pod Security Standard', () => {
   expect(overlay.map((m) => `${m.kind}/${m.metadata.name.replace(/-[a-z0-9]{10}$/, '')}`).sort()).toEqual(
-    ['ConfigMap/card-approval-worker', 'Deployment/card-approval-worker', 'Job/card-approval-worker-migrate', 'Namespace/card-approvals', 'PodDisruptionBudget/card-approval-worker', 'Service/card-approval-worker', 'ServiceMonitor/card-approval-worker'].sort(),
+    [
+      'ConfigMap/card-approval-worker',
+      'Deployment/card-approval-worker',
+      'Deployment/card-approval-worker-relays',
+      'Job/card-approval-worker-migrate',
+      'Namespace/card-approvals',
+      'PodDisruptionBudget/card-approval-worker',
+      'PodDisruptionBudget/card-approval-worker-relays',
+      'Service/card-approval-worker',
+      'Service/card-approval-worker-relays',
+      'ServiceMonitor/card-approval-worker',
+    ].sort(),
   );
   for (const m of overlay.filter((m) => m.kind !== 'Namespace')) expect(m.metadata.namespace).toBe('card-approvals');
   expect(one(overlay, 'Namespace').metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
   expect(worker.image).toBe('registry.bank.example/card-approval-worker:0.1.0');
+  expect(container(relays.spec.template).image).toBe(worker.image);
   expect(migrate.image).toBe(worker.image);
-  expect(deployment.spec.replicas).toBe(3);
+  expect({ consumers: deployment.spec.replicas, relays: relays.spec.replicas }).toEqual({ consumers: 3, relays: 2 });
 });
 
-test('the probes ask the routes the worker serves for them: startup and liveness /health/live, readiness /health/ready, on the port the image exposes', () => {
+test('the base runs every role in one Deployment (ROLE unset: all); the example overlay runs the consumers and the relays apart, from one pod spec that differs in ROLE alone', () => {
+  const allInOne = one(base, 'Deployment') as DeploymentManifest;
+  expect(base.filter((m) => m.kind === 'Deployment' || m.kind === 'Service' || m.kind === 'PodDisruptionBudget').map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual(['Deployment/card-approval-worker', 'PodDisruptionBudget/card-approval-worker', 'Service/card-approval-worker']);
+  expect(roleOf(allInOne, (one(base, 'ConfigMap') as Manifest & { data: Record<string, string> }).data)).toBe('all');
+  expect({ consumers: roleOf(deployment), relays: roleOf(relays) }).toEqual({ consumers: 'consumer', relays: 'relays' });
+  for (const d of Object.values(deployments)) expect(ROLES).toContain(roleOf(d));
+  // What tells the roles apart is ROLE, and the component label that the selectors read.
+  const spec = (d: DeploymentManifest) => {
+    const podSpec = structuredClone(d.spec.template.spec!);
+    for (const c of podSpec.containers) c.env = c.env?.filter((v) => v.name !== 'ROLE');
+    return podSpec;
+  };
+  expect(spec(relays)).toEqual(spec(deployment));
+  expect({ ...relays.spec.template.metadata!.labels, 'app.kubernetes.io/component': 'worker' }).toEqual(deployment.spec.template.metadata!.labels);
+});
+
+test.each(Object.entries(deployments))('the probes of %s ask the routes the worker serves for them: startup and liveness /health/live, readiness /health/ready, on the port the image exposes', (_, d) => {
+  const worker = container(d.spec.template);
   const probes = { startup: worker.startupProbe!, liveness: worker.livenessProbe!, readiness: worker.readinessProbe! };
   expect(Object.fromEntries(Object.entries(probes).map(([name, probe]) => [name, probe.httpGet?.path]))).toEqual({ startup: '/health/live', liveness: '/health/live', readiness: '/health/ready' });
   for (const probe of Object.values(probes)) {
@@ -161,18 +216,38 @@ test('the probes ask the routes the worker serves for them: startup and liveness
   expect(probes.startup.periodSeconds! * probes.startup.failureThreshold!).toBeGreaterThanOrEqual(60);
 });
 
-test('the Service, the PodDisruptionBudget and the ServiceMonitor reach the worker pods, and only them: Prometheus scrapes /metrics', () => {
-  const podLabels = deployment.spec.template.metadata!.labels!;
-  expect(deployment.spec.selector.matchLabels).toEqual(podLabels);
-  expect(service.spec.selector).toEqual(podLabels);
-  expect(pdb.spec.selector.matchLabels).toEqual(podLabels);
-  expect(pdb.spec.maxUnavailable).toBe(1);
-  // The migration's pod takes no traffic.
-  expect(Object.entries(service.spec.selector).every(([k, v]) => job.spec.template.metadata!.labels![k] === v)).toBe(false);
-  expect(service.spec.ports).toEqual([{ name: 'http', port: image.expose[0], targetPort: 'http', protocol: 'TCP' }]);
-  expect(serviceMonitor.spec.selector.matchLabels).toEqual(service.metadata.labels);
+test.each(Object.keys(workloads))('the Service and the PodDisruptionBudget %s select the pods of the Deployment of that name, and only them', (name) => {
+  const own = workloads[name as keyof typeof workloads];
+  const podLabels = own.deployment.spec.template.metadata!.labels!;
+  expect(own.deployment.spec.selector.matchLabels).toEqual(podLabels);
+  expect(own.service.spec.selector).toEqual(podLabels);
+  expect(own.pdb.spec.selector.matchLabels).toEqual(podLabels);
+  expect(own.pdb.spec.maxUnavailable).toBe(1);
+  // Neither the other Deployment's pods nor the migration's.
+  const others = [...Object.values(workloads).filter((w) => w !== own).map((w) => w.deployment.spec.template), job.spec.template];
+  for (const pod of others) {
+    expect(selects(own.service.spec.selector, pod.metadata!.labels)).toBe(false);
+    expect(selects(own.pdb.spec.selector.matchLabels, pod.metadata!.labels)).toBe(false);
+    expect(selects(own.deployment.spec.selector.matchLabels, pod.metadata!.labels)).toBe(false);
+  }
+  expect(own.service.spec.ports).toEqual([{ name: 'http', port: image.expose[0], targetPort: 'http', protocol: 'TCP' }]);
+});
+
+test("the consumers' Service is the one that takes traffic; the relays' is headless, there to be scraped (they serve no API, page or email link)", () => {
+  expect(service.spec.clusterIP).toBeUndefined();
+  expect(workloads['card-approval-worker-relays'].service.spec.clusterIP).toBe('None');
+});
+
+test('the ServiceMonitor scrapes /metrics through both Services, under the one job the alert rules ask for', () => {
+  const services = Object.values(workloads).map((w) => w.service);
+  for (const s of services) expect({ service: s.metadata.name, selected: selects(serviceMonitor.spec.selector.matchLabels, s.metadata.labels) }).toEqual({ service: s.metadata.name, selected: true });
   expect(serviceMonitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics' })]);
   expect(served).toContain('/metrics');
+  // The job is the Services' value of jobLabel (their name when it is unset).
+  const jobs = new Set(services.map((s) => (serviceMonitor.spec.jobLabel ? s.metadata.labels?.[serviceMonitor.spec.jobLabel] : s.metadata.name)));
+  const asked = new Set(alertRules().flatMap(({ expr }) => [...expr.matchAll(/\bjob="([^"]+)"/g)].map((m) => m[1])));
+  expect(asked.size).toBeGreaterThan(0);
+  expect([...jobs]).toEqual([...asked]);
 });
 
 test.each(Object.entries(pods))('the %s pod runs as the node user, not root, with a read-only root filesystem, no privilege escalation, no capability, the default seccomp profile and no API token', (_, pod) => {
@@ -190,17 +265,17 @@ test.each(Object.entries(pods))('the %s pod has its memory limit as its request,
   const { requests, limits } = container(pod).resources!;
   expect(requests!.memory).toBe(limits!.memory);
   expect(limits!.cpu).toBeDefined();
-  if (kind !== 'Deployment') return;
+  if (kind === 'Job') return;
   const mebibytes = Number(/^(\d+)Mi$/.exec(String(limits!.memory))![1]);
   const percent = Number(/(?:^| )--max-old-space-size-percentage=(\d+)(?: |$)/.exec(image.env.NODE_OPTIONS!)![1]);
   const benchmarked = Number(WORKER_ARGS.find((a) => a.startsWith('--max-old-space-size='))!.split('=')[1]);
   expect((mebibytes * percent) / 100).toBe(benchmarked);
 });
 
-test('the Deployment gives the worker longer than its own shutdown deadline to stop, and rolls one new pod in before an old one goes', () => {
+test.each(Object.entries(deployments))('the Deployment %s gives the worker longer than its own shutdown deadline to stop, and rolls one new pod in before an old one goes', (_, d) => {
   const deadlineMs = Number(/const SHUTDOWN_DEADLINE_MS = ([\d_]+);/.exec(fs.readFileSync(path.join(ROOT, 'src/main.ts'), 'utf8'))![1]!.replace(/_/g, ''));
-  expect(deployment.spec.template.spec!.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(deadlineMs);
-  expect((deployment.spec as { strategy?: unknown }).strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+  expect(d.spec.template.spec!.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(deadlineMs);
+  expect((d.spec as { strategy?: unknown }).strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
 });
 
 /** The files each container reads its secrets from: variable → (Secret, key), through its mounts. */
@@ -229,24 +304,27 @@ test.each(Object.entries(pods))('the %s pod takes its secrets as files of mounte
   expect(pod.spec!.securityContext!.fsGroup).toBe(1000);
 });
 
-test('the migration Job runs the migration command with the migrator\'s credentials only, and the Deployment the worker with the worker\'s only', () => {
+test('the migration Job runs the migration command with the migrator\'s credentials only, and the Deployments the worker with the worker\'s only', () => {
   expect(migrate.command).toEqual(['node', 'dist/entry-points/cli/migrate.js']);
   expect(fs.existsSync(path.join(ROOT, 'src/entry-points/cli/migrate.ts'))).toBe(true);
   expect(job.spec.template.spec!.restartPolicy).toBe('Never');
   expect(secretFiles(job.spec.template)).toEqual({ DATABASE_URL_FILE: { secret: 'card-approval-migrator', key: 'database-url' } });
   expect(migrate.envFrom ?? []).toEqual([]);
-  expect(secretFiles(deployment.spec.template)).toEqual({
-    DATABASE_URL_FILE: { secret: 'card-approval-worker', key: 'database-url' },
-    SMTP_URL_FILE: { secret: 'card-approval-worker', key: 'smtp-url' },
-    ACCESS_LOG_HASH_KEY_FILE: { secret: 'card-approval-worker', key: 'access-log-hash-key' },
-  });
-  expect(worker.command).toBeUndefined(); // the image's CMD
+  for (const d of Object.values(deployments)) {
+    expect(secretFiles(d.spec.template)).toEqual({
+      DATABASE_URL_FILE: { secret: 'card-approval-worker', key: 'database-url' },
+      SMTP_URL_FILE: { secret: 'card-approval-worker', key: 'smtp-url' },
+      ACCESS_LOG_HASH_KEY_FILE: { secret: 'card-approval-worker', key: 'access-log-hash-key' },
+    });
+    expect(container(d.spec.template).command).toBeUndefined(); // the image's CMD
+  }
 });
 
 test('every variable the manifests set is a setting the worker reads', () => {
-  const names = [...Object.keys(configMap.data), ...[worker, migrate].flatMap((c) => (c.env ?? []).map((v) => v.name))];
+  const workers = Object.values(deployments).map((d) => container(d.spec.template));
+  const names = [...Object.keys(configMap.data), ...[...workers, migrate].flatMap((c) => (c.env ?? []).map((v) => v.name))];
   expect(names.filter((name) => !known.has(name))).toEqual([]);
-  expect(worker.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
+  for (const c of workers) expect(c.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
 });
 
 describe('with the Secrets mounted (sample values in files)', () => {
@@ -271,9 +349,9 @@ describe('with the Secrets mounted (sample values in files)', () => {
     return env;
   };
 
-  test('the worker\'s settings are a valid production configuration: it migrates nothing and listens beyond loopback', () => {
-    const config = loadConfig(environment(deployment.spec.template));
-    expect(config).toMatchObject({ production: true, migrate: false, http: { host: '0.0.0.0', port: image.expose[0] }, databaseUrl: samples['card-approval-worker/database-url'] });
+  test.each(Object.entries(deployments))("the settings of %s are a valid production configuration of its role: it migrates nothing and listens beyond loopback", (_, d) => {
+    const config = loadConfig(environment(d.spec.template));
+    expect(config).toMatchObject({ production: true, role: roleOf(d), migrate: false, http: { host: '0.0.0.0', port: image.expose[0] }, databaseUrl: samples['card-approval-worker/database-url'] });
   });
 
   test('the migration reads the migrator\'s database URL', () => {
