@@ -90,6 +90,7 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
   metrics.setBounds({
     expireAfterMs: Object.fromEntries(Object.entries(config.timerPolicies).map(([operation, policy]) => [operation, policy.expireAfterMs])),
     retention: { keptMs: retentionPeriods(config.retention), intervalMs: config.retention.intervalMs },
+    role: config.role,
   });
   try {
     // The port first, after only the access log its answers are written to (which so stops after

@@ -4,13 +4,15 @@ import type { DataSource } from 'typeorm';
 export class OperationalQueries {
   constructor(private readonly dataSource: DataSource) {}
 
-  async outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }> {
+  /** The outboxes' rows waiting and parked, and how long the email due longest has been due (0: none is). */
+  async outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number; emailsOverdueSeconds: number }> {
     const [row] = await this.dataSource.query(`
       SELECT (SELECT count(*) FROM approval_events WHERE published_at IS NULL)::int AS events,
              (SELECT count(*) FROM email_outbox WHERE status = 'PENDING')::int AS emails,
              (SELECT count(*) FROM approval_events WHERE parked_at IS NOT NULL AND published_at IS NULL)::int AS "parkedEvents",
-             (SELECT count(*) FROM email_outbox WHERE status = 'PARKED')::int AS "parkedEmails"`);
-    return row as { events: number; emails: number; parkedEvents: number; parkedEmails: number };
+             (SELECT count(*) FROM email_outbox WHERE status = 'PARKED')::int AS "parkedEmails",
+             coalesce((SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM email_outbox WHERE status = 'PENDING' AND next_attempt_at <= now()), 0)::float8 AS "emailsOverdueSeconds"`);
+    return row as { events: number; emails: number; parkedEvents: number; parkedEmails: number; emailsOverdueSeconds: number };
   }
 
   /** Pending approvals per operation, and how old the oldest of each is, in seconds. */

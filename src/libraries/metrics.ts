@@ -6,7 +6,8 @@
 // - the shared state: gauges read on scrape from the database and the consumer group, which every
 //   replica would read alike. Only the replica that holds the state lease serves them (the lease
 //   moves on a scrape after its holder stopped or stopped being scraped), so sum() over pods is the
-//   value, not a multiple of it. Around a hand-over two replicas' last samples can overlap for one
+//   value, not a multiple of it. Only processes that consume (ROLE all or consumer) take it: they
+//   can read the group's lag, which a ROLE=relays process has no broker for. Around a hand-over two replicas' last samples can overlap for one
 //   scrape: rules take max(), which is exact throughout.
 // docs/metrics.md is generated from these declarations.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObject } from 'prom-client';
@@ -23,7 +24,7 @@ export const STATE_LEASE_MS = 120_000;
 export interface StateProbes {
   /** Whether this replica serves the shared state now: it holds the state lease, or just took it. */
   reportsState(): Promise<boolean>;
-  outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number }>;
+  outboxBacklog(): Promise<{ events: number; emails: number; parkedEvents: number; parkedEmails: number; emailsOverdueSeconds: number }>;
   /** Pending approvals per operation, and the age of the oldest of each. */
   pendingApprovals(): Promise<Record<string, { pending: number; oldestAgeSeconds: number }>>;
   /** Timers waiting to fire, and how far past due the most overdue one is. */
@@ -45,6 +46,8 @@ export interface MetricBounds {
   expireAfterMs: Partial<Record<Operation, number | null>>;
   /** How long retention keeps each kind of row, and how often it runs. */
   retention: { keptMs: Record<string, number>; intervalMs: number };
+  /** What this process runs (ROLE). */
+  role: string;
 }
 
 export function createMetrics() {
@@ -60,6 +63,7 @@ export function createMetrics() {
   const reporter = new Gauge({ ...state, name: 'cardapproval_state_reporter', help: 'Always 1, served by the one replica that serves the state read from the database and the consumer group (the holder of the state lease); absent from the others' });
   const outboxBacklog = new Gauge({ ...state, name: 'cardapproval_outbox_backlog', help: 'Rows waiting in an outbox', labelNames: ['outbox'] as const });
   const parked = new Gauge({ ...state, name: 'cardapproval_outbox_parked', help: 'Rows parked for good in an outbox (an event parked holds back the later events of its request)', labelNames: ['outbox'] as const });
+  const emailsOverdue = new Gauge({ ...state, name: 'cardapproval_emails_overdue_seconds', help: 'How long the email due longest has been due without being sent (0: none is): a growing value means no relay sends, because none runs (no ROLE=relays or all process) or its sends hang' });
   const pending = new Gauge({ ...state, name: 'cardapproval_pending_approvals', help: 'Approval requests still pending', labelNames: ['operation'] as const });
   const oldestPending = new Gauge({ ...state, name: 'cardapproval_oldest_pending_age_seconds', help: 'Age of the oldest pending approval of each operation (absent: none pending)', labelNames: ['operation'] as const });
   const timersWaiting = new Gauge({ ...state, name: 'cardapproval_timers_waiting', help: 'Pending approvals with a reminder, escalation or expiry still to fire' });
@@ -88,6 +92,7 @@ export function createMetrics() {
         outboxBacklog.set({ outbox: 'emails' }, backlog.emails);
         parked.set({ outbox: 'events' }, backlog.parkedEvents);
         parked.set({ outbox: 'emails' }, backlog.parkedEmails);
+        emailsOverdue.set(backlog.emailsOverdueSeconds);
         pending.reset();
         oldestPending.reset();
         for (const [operation, { pending: count, oldestAgeSeconds }] of Object.entries(approvals)) {
@@ -119,6 +124,7 @@ export function createMetrics() {
       for (const s of probes?.stalledPartitions() ?? []) this.set({ topic: s.topic, partition: String(s.partition) }, s.seconds);
     },
   });
+  const role = new Gauge({ ...metric, name: 'cardapproval_worker_info', help: 'Always 1, labelled with the ROLE this process runs (all, consumer or relays): rules count the processes of each role', labelNames: ['role'] as const });
   const expireAfter = new Gauge({ ...metric, name: 'cardapproval_policy_expire_after_seconds', help: 'How long after opening an approval of each operation expires, by APPROVAL_TIMERS (absent: never)', labelNames: ['operation'] as const });
   const retentionPeriod = new Gauge({ ...metric, name: 'cardapproval_retention_period_seconds', help: 'How long retention keeps each kind of row (OUTBOX_RETENTION, CLOSED_APPROVAL_RETENTION, DELEGATION_RETENTION)', labelNames: ['kind'] as const });
   const retentionInterval = new Gauge({ ...metric, name: 'cardapproval_retention_interval_seconds', help: 'How often retention runs (RETENTION_INTERVAL)' });
@@ -156,6 +162,7 @@ export function createMetrics() {
       for (const [operation, ms] of Object.entries(bounds.expireAfterMs)) if (ms !== null) expireAfter.set({ operation }, ms / 1000);
       for (const [kind, ms] of Object.entries(bounds.retention.keptMs)) retentionPeriod.set({ kind }, ms / 1000);
       retentionInterval.set(bounds.retention.intervalMs / 1000);
+      role.set({ role: bounds.role }, 1);
     },
     messagesConsumed: new Counter({ ...metric, name: 'cardapproval_messages_consumed_total', help: 'Messages consumed, by topic and outcome', labelNames: ['topic', 'outcome'] as const }),
     batchSeconds: new Histogram({
@@ -240,7 +247,7 @@ export function metricsReference(): string {
     '## Each replica\'s own',
     '',
     'What this replica did (counters and histograms: `sum()` them over replicas), the partitions it',
-    'consumes, and the bounds of its configuration that rules compare the state with.',
+    'consumes, its role, and the bounds of its configuration that rules compare the state with.',
     '',
     metricTable(ours),
     '',
@@ -253,7 +260,9 @@ export function metricsReference(): string {
     `every replica more often than every ${STATE_LEASE_MS / 1000} s. \`sum()\` and \`max()\` over replicas both give the value;`,
     'around a hand-over the last samples of two replicas can overlap for one scrape, so the rules take',
     '`max()`. When the state cannot be read (the database away), no replica serves it, the replicas',
-    'still serve their own metrics, and `cardapproval_state_reporter` is absent.',
+    'still serve their own metrics, and `cardapproval_state_reporter` is absent. Only processes that',
+    'consume (`ROLE` `all` or `consumer`) take the lease, since they alone reach the consumer group: a',
+    '`ROLE=relays` process serves its own metrics only, and while no consumer is up nobody serves the state.',
     '',
     metricTable(sharedRegistry.getMetricsAsArray()),
     '',

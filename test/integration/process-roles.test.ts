@@ -1,6 +1,7 @@
 // Process roles: one process with ROLE=consumer and one with ROLE=relays, on one database and one
 // set of topics, do together what one process does. The consumer decides and publishes the
 // events; the emails are rendered and sent by the relays process alone, which joins no group.
+// Until a relays process runs, the emails wait, and the consumer's metrics say so.
 import fs from 'node:fs';
 import { pollUntil } from '../../src/libraries/retry';
 import { aDecision, aRequest } from '../support/builders';
@@ -37,10 +38,14 @@ function portOf(worker: WorkerProcess): number {
   return Number(port);
 }
 
+const metricsOf = async (port: number): Promise<string> => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+
 async function emailsSent(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return Number(/^cardapproval_emails_sent_total (\d+)$/m.exec(text)?.[1]);
+  return Number(/^cardapproval_emails_sent_total (\d+)$/m.exec(await metricsOf(port))?.[1]);
 }
+
+/** A gauge's value in a /metrics text (NaN when it is not served). */
+const gauge = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
 
 /** The process's peak resident set (VmHWM), in MB. */
 function peakRssMb(worker: WorkerProcess): number {
@@ -50,19 +55,35 @@ function peakRssMb(worker: WorkerProcess): number {
 
 test('when a consumer process and a relays process share the database and topics, then the record, the events and every email come, the emails from the relays process alone, which joins no group', async () => {
   const consumer = start('consumer');
-  const relays = start('relays');
   // The consumer joins its group before its last components start: its start-up line comes after.
-  await Promise.all([consumer.logged(JOINED_GROUP), ...[consumer, relays].map((p) => p.logged('"msg":"worker started"'))]);
-  const [consumerPort, relaysPort] = [portOf(consumer), portOf(relays)];
+  await Promise.all([consumer.logged(JOINED_GROUP), consumer.logged('"msg":"worker started"')]);
+  const consumerPort = portOf(consumer);
+
+  const request = aRequest('LOCK_CARD');
+  const approval = aDecision(request, 'APPROVED');
+  await harness.publishRequest(request, approval);
+
+  // No relays process yet: the emails wait, and the consumer, which serves the database's state,
+  // reports them due and unsent; each process names its role.
+  const waiting = await pollUntil(
+    () => metricsOf(consumerPort),
+    (text) => gauge(text, 'cardapproval_outbox_backlog{outbox="emails"}') >= 3 && gauge(text, 'cardapproval_emails_overdue_seconds') > 0,
+    { timeoutMs: 60_000, what: 'the emails waiting, in the consumer\'s metrics' },
+  );
+  expect(gauge(waiting, 'cardapproval_worker_info{role="consumer"}')).toBe(1);
+
+  const relays = start('relays');
+  await relays.logged('"msg":"worker started"');
+  const relaysPort = portOf(relays);
 
   // The relays process is ready on its database alone, and serves probes and metrics only.
   const ready = await fetch(`http://127.0.0.1:${relaysPort}/health/ready`);
   expect({ status: ready.status, body: await ready.json() }).toEqual({ status: 200, body: { status: 'ready', checks: { database: { ok: true } } } });
   expect((await fetch(`http://127.0.0.1:${relaysPort}/openapi.json`)).status).toBe(404);
-
-  const request = aRequest('LOCK_CARD');
-  const approval = aDecision(request, 'APPROVED');
-  await harness.publishRequest(request, approval);
+  // It names its role, and never serves the database's state: only a consumer reaches the group's lag.
+  const relaysMetrics = await metricsOf(relaysPort);
+  expect(gauge(relaysMetrics, 'cardapproval_worker_info{role="relays"}')).toBe(1);
+  expect(relaysMetrics).not.toMatch(/^cardapproval_state_reporter /m);
 
   const events = await harness.waitForEvents(request.requestId, 2, 60_000);
   expect(events.map((e) => e.type)).toEqual(['OPENED', 'APPROVED']);
@@ -81,6 +102,7 @@ test('when a consumer process and a relays process share the database and topics
   );
   expect(await emailsSent(consumerPort)).toBe(0);
   expect(await emailsSent(relaysPort)).toBe(sent.done);
+  expect(gauge(await metricsOf(consumerPort), 'cardapproval_emails_overdue_seconds')).toBe(0);
   expect(consumer.output()).not.toMatch(/"component":"email-relay"/);
   expect(relays.output()).not.toContain(JOINED_GROUP);
   expect(relays.output()).not.toMatch(/"component":"event-relay"/);

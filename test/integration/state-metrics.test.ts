@@ -8,7 +8,7 @@ import { aRequest } from '../support/builders';
 import { startHarness, type Harness } from '../support/test-worker';
 
 /** The metrics of the shared state: none of them is served by a replica that does not hold the lease. */
-const SHARED = ['cardapproval_state_reporter', 'cardapproval_outbox_backlog', 'cardapproval_outbox_parked', 'cardapproval_pending_approvals', 'cardapproval_oldest_pending_age_seconds', 'cardapproval_timers_waiting', 'cardapproval_timers_overdue_seconds', 'cardapproval_timers_parked', 'cardapproval_oldest_row_age_seconds', 'cardapproval_consumer_lag'];
+const SHARED = ['cardapproval_state_reporter', 'cardapproval_outbox_backlog', 'cardapproval_outbox_parked', 'cardapproval_emails_overdue_seconds', 'cardapproval_pending_approvals', 'cardapproval_oldest_pending_age_seconds', 'cardapproval_timers_waiting', 'cardapproval_timers_overdue_seconds', 'cardapproval_timers_parked', 'cardapproval_oldest_row_age_seconds', 'cardapproval_consumer_lag'];
 
 let harness: Harness;
 
