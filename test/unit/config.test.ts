@@ -231,14 +231,15 @@ describe('declared settings', () => {
     ]);
   });
 
-  test('ROLE=relays needs in production only what it reaches: the database and SMTP, and the page its emails link to; no broker, registry or API settings', () => {
+  test('each role needs in production only what it reaches: ROLE=relays the database, SMTP and the page its emails link to, no broker, registry or API settings; ROLE=consumer no SMTP settings', () => {
     expect(problemsOf({ NODE_ENV: 'production', ROLE: 'relays' })).toEqual(
       ['DATABASE_URL', 'SMTP_URL', 'SMTP_FROM', 'OPERATOR_URL'].map((name) => expect.stringMatching(new RegExp(`^${name} must be set in production \\(NODE_ENV=production\\): `))),
     );
     const relays = { NODE_ENV: 'production', ROLE: 'relays', DATABASE_URL: 'postgres://worker:pw@db.bank.example/card_approvals', SMTP_URL: 'smtps://smtp.bank.example', SMTP_FROM: 'Card approvals <card-approvals@bank.example>', OPERATOR_URL: 'https://approvals.bank.example/approvals' };
     expect(loadConfig(relays).role).toBe('relays');
-    // The consumer, like every role that serves the API, still needs them all.
+    // The consumer reaches the broker and the registry and serves the API, and sends no email.
     expect(problemsOf({ ...relays, ROLE: 'consumer' }).map((p) => p.split(' ')[0])).toEqual(['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL', 'AUTH_JWKS_URL', 'ACCESS_LOG_HASH_KEY']);
+    expect(problemsOf({ NODE_ENV: 'production', ROLE: 'consumer' }).map((p) => p.split(' ')[0])).toEqual(['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL', 'DATABASE_URL', 'OPERATOR_URL', 'AUTH_JWKS_URL', 'ACCESS_LOG_HASH_KEY']);
     expect(problemsOf({ ...relays, ROLE: 'both' })[0]).toMatch(/^ROLE="both" /);
   });
 

@@ -119,7 +119,7 @@ const retention = (what: string, byDefault: string) =>
 /** The settings of connections, topics, emails, the page and the worker's limits (the others: see the imports). */
 export const WORKER_SETTINGS = {
   NODE_ENV: optional({ kind: 'text', doc: 'production: every setting marked required must be given, and local sign-in is refused. The image sets it.', schema: text() }),
-  ROLE: setting({ kind: 'all, consumer or relays', doc: 'What this process runs. `all`: everything, in one process. `consumer`: the Kafka consumer (requests and decisions), the timers, the event relay (events go out right after their batch commits), the API, the page, the probes and the metrics; no email is rendered or sent. `relays`: the email relay (rendering and SMTP), retention and the expiry of Idempotency-Keys, with the probes and the metrics only; no Kafka consumer, broker or registry, and readiness depends on the database alone; production asks it for none of the settings of the broker, the registry or the API. Run at least one process of each when the roles are split (docs/production.md, "Scaling").', schema: oneOf(ROLES), default: 'all' }),
+  ROLE: setting({ kind: 'all, consumer or relays', doc: 'What this process runs. `all`: everything, in one process. `consumer`: the Kafka consumer (requests and decisions), the timers, the event relay (events go out right after their batch commits), the API, the page, the probes and the metrics; no email is rendered or sent. `relays`: the email relay (rendering and SMTP), retention and the expiry of Idempotency-Keys, with the probes and the metrics only; no Kafka consumer, broker or registry, and readiness depends on the database alone; production asks it for none of the settings of the broker, the registry or the API, and asks `consumer` for no SMTP setting. Run at least one process of each when the roles are split (docs/production.md, "Scaling").', schema: oneOf(ROLES), default: 'all' }),
   KAFKA_BROKERS: setting({ kind: 'comma-separated host:port', doc: 'The Kafka brokers.', schema: brokers, default: '127.0.0.1:9092', requiredInProduction: true }),
   KAFKA_CLIENT_ID: optional({ kind: 'text', doc: 'The Kafka client id. Default: card-approval-worker-<host name>.', schema: text() }),
   KAFKA_GROUP_ID: setting({ kind: 'text', doc: 'The consumer group.', schema: text(), default: 'card-approval-worker' }),
@@ -200,18 +200,22 @@ export function isProduction(env: NodeJS.ProcessEnv): boolean {
  */
 export type ProductionNeeds = 'worker' | readonly string[];
 
-/** Settings production requires that a ROLE=relays process never reads: it reaches neither broker nor registry. */
-const UNREAD_BY_RELAYS: ReadonlySet<string> = new Set(['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL']);
+/** Settings production requires that a role never reads: the consumer sends no email, the relays reach neither broker nor registry. */
+const UNREAD_BY_ROLE: Record<Role, ReadonlySet<string>> = {
+  all: new Set(),
+  consumer: new Set(['SMTP_URL', 'SMTP_FROM']),
+  relays: new Set(['KAFKA_BROKERS', 'TOPIC_REPLICATION_FACTOR', 'SCHEMA_REGISTRY_URL']),
+};
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, needs: ProductionNeeds = 'worker'): Config {
   const problems: string[] = [];
   const production = isProduction(env);
   // ROLE first: what production requires of a worker depends on it (a ROLE that does not read is
   // named by the full read below).
-  const relays = needs === 'worker' && readSettings({ ROLE: WORKER_SETTINGS.ROLE }, env, false, []).ROLE === 'relays';
-  const v = readSettings(WORKER_SETTINGS, env, (name) => production && (needs === 'worker' ? !(relays && UNREAD_BY_RELAYS.has(name)) : needs.includes(name)), problems);
+  const role = readSettings({ ROLE: WORKER_SETTINGS.ROLE }, env, false, []).ROLE;
+  const v = readSettings(WORKER_SETTINGS, env, (name) => production && (needs === 'worker' ? !UNREAD_BY_ROLE[role].has(name) : needs.includes(name)), problems);
   /** Whether this process serves the API (ROLE=relays serves probes and metrics only). */
-  const servesApi = needs === 'worker' && !relays;
+  const servesApi = needs === 'worker' && role !== 'relays';
   const topic = (name: keyof typeof WORKER_SETTINGS & `TOPIC_${string}`, suffix: string): string => {
     const value = (v[name] as string | undefined) ?? `${v.TOPIC_PREFIX}${suffix}`;
     if (!topicName.safeParse(value).success) problems.push(`${name}="${value}" is not a valid Kafka topic name`);
