@@ -107,7 +107,8 @@ interface StateRow {
 const stateArgs = (requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }>): string =>
   JSON.stringify({ requestIds, decisionIds, cardKeys, deciderIds: deciders.map((p) => p.id), deciderEmails: deciders.map((p) => p.email) });
 
-const BATCH_STATE_SQL = 'SELECT approval_batch_state_v1($1::jsonb) AS state';
+/** The read of a batch's state, given its arguments as a parameter (`$1`) or as a quoted literal. */
+const batchStateSql = (args: string): string => `SELECT approval_batch_state_v1(${args}::jsonb) AS state`;
 
 function stateFromRow(row: StateRow): { state: BatchState; withUnpublishedEvents: Set<string> } {
   const awaiting = new Map<string, ApprovalDecision[]>();
@@ -129,7 +130,7 @@ export class PgApprovalTransaction implements ApprovalTransaction {
   ) {}
 
   /** A hot statement: named when prepared statements are on, so the connection parses and plans it once. */
-  protected async hot<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
+  private async hot<T>(name: string, text: string, values: unknown[]): Promise<T[]> {
     const result = await connectionOf(this.db).query({ name: this.prepared ? name : undefined, text, values });
     return result.rows as T[];
   }
@@ -144,7 +145,7 @@ export class PgApprovalTransaction implements ApprovalTransaction {
    * pending approvals holding those keys, which the batch may supersede), then the read.
    */
   async load(requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }> = []): Promise<{ state: BatchState; withUnpublishedEvents: Set<string> }> {
-    const [row] = await this.hot<{ state: StateRow }>('approval-batch-state-v1', BATCH_STATE_SQL, [stateArgs(requestIds, decisionIds, cardKeys, deciders)]);
+    const [row] = await this.hot<{ state: StateRow }>('approval-batch-state-v1', batchStateSql('$1'), [stateArgs(requestIds, decisionIds, cardKeys, deciders)]);
     return stateFromRow(row!.state);
   }
 
@@ -273,7 +274,7 @@ export class ApprovalStore implements ApprovalRepository {
     try {
       const args = client.escapeLiteral(stateArgs(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders));
       const keys = `SELECT audit_person_keys_v1(${client.escapeLiteral(JSON.stringify(scope.actors))}::jsonb); COMMIT; `;
-      const results = (await client.query(`${keys}START TRANSACTION; ${BATCH_STATE_SQL.replace('$1', args)}`)) as unknown as QueryResult[];
+      const results = (await client.query(`${keys}START TRANSACTION; ${batchStateSql(args)}`)) as unknown as QueryResult[];
       const { state, withUnpublishedEvents } = stateFromRow((results.at(-1)!.rows[0] as { state: StateRow }).state);
       const outcome = decide(state);
       const publishNow = outcome.transitions.map((t) => t.event).filter((e) => !withUnpublishedEvents.has(e.requestId));

@@ -7,8 +7,8 @@
 //   replica would read alike. Only the replica that holds the state lease serves them (the lease
 //   moves on a scrape after its holder stopped or stopped being scraped), so sum() over pods is the
 //   value, not a multiple of it. Only processes that consume (ROLE all or consumer) take it: they
-//   can read the group's lag, which a ROLE=relays process has no broker for. Around a hand-over two replicas' last samples can overlap for one
-//   scrape: rules take max(), which is exact throughout.
+//   can read the group's lag, which a ROLE=relays process has no broker for. Around a hand-over
+//   two replicas' last samples can overlap for one scrape: rules take max(), which is exact throughout.
 // docs/metrics.md is generated from these declarations.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObject } from 'prom-client';
 import { eventIdFor, type Transition } from '../domain/approval';

@@ -253,3 +253,11 @@ describe('subjects', () => {
     expect([shortenName('Anna Svensson', 7), shortenName('Anna-Lena', 6), shortenName('Ann', NAME_ALONE)]).toEqual(['Anna S…', 'Anna…', 'Ann']);
   });
 });
+
+test('at start-up every kind of email renders in every language (the warm-up that compiles the templates), so a template that cannot render fails start-up', () => {
+  const rendered = jest.spyOn(renderer, 'render');
+  renderer.warmUp();
+  expect(rendered).toHaveBeenCalledTimes(EMAIL_TEMPLATES.length * EMAIL_LOCALES.length);
+  expect(rendered.mock.results.every((r) => r.type === 'return')).toBe(true);
+  rendered.mockRestore();
+});

@@ -154,8 +154,8 @@ export class EmailRenderer {
   /**
    * Renders every kind of email once in every language, so that Handlebars compiles the layouts,
    * the partials and the words now (it compiles each on its first use: a tenth of the worker's
-   * CPU in its first seconds of work). Best effort: an email that cannot render says so when it is
-   * sent.
+   * CPU in its first seconds of work). A kind that cannot render even these facts fails start-up:
+   * a defect of the templates, found before any email is due.
    */
   warmUp(): void {
     const person = (id: string): Person => ({ id, name: id, email: `${id}@example.com`, locale: null });
@@ -167,11 +167,7 @@ export class EmailRenderer {
           requester: person('requester'), cards: [card, card], description: 'warm-up', approvers: [person('approver')], requestedAt: 0, dueAt: 0,
           decision: null, refusalCode: null, message: null, progress: null, cardResults: [{ cardIndex: 0, outcome: 'APPROVED', reason: null }],
         };
-        try {
-          this.renderWith(template, event, { ...person('recipient'), locale }, { expiresAt: 0 });
-        } catch {
-          // Told when a real email of this kind is sent.
-        }
+        this.render(template, event, { ...person('recipient'), locale }, { expiresAt: 0 });
       }
     }
   }
