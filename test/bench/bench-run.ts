@@ -11,6 +11,7 @@ import { createKafka, createProducer } from '../../src/adapters/kafka/kafka-clie
 import { AvroCodec } from '../../src/adapters/schema-registry/avro-codec';
 import { createDataSource, migrate } from '../../src/data-access/data-source';
 import { EmailOutbox } from '../../src/data-access/email-outbox';
+import { EventOutbox } from '../../src/data-access/event-outbox';
 import { dropDatabase, ensureDatabase } from '../stack/postgres';
 import { emailsTo, eventIdFor, type ApprovalEvent } from '../../src/domain/approval';
 import { DEFAULT_APPROVAL_POLICY } from '../../src/domain/approval-policy';
@@ -150,10 +151,16 @@ export async function produceRequests(run: TopicsRun, requests: CardOperationReq
 /**
  * The baselines' pipeline: the run's requests consumed by a group of its own (`name`), decoded
  * through the registry a batch at a time and handed to `write`, the events it returns produced,
- * the batch's offset committed. It processes as many partitions at once as the worker, with the
+ * `published` told of them once produced, the batch's offset committed. It processes as many partitions at once as the worker, with the
  * worker's idle fetch wait, so it stops as quickly. Seconds from the first batch to the `n`th request.
  */
-async function consumeRequests(run: TopicsRun, n: number, name: string, write: (requests: CardOperationRequest[]) => Promise<ApprovalEvent[]>): Promise<number> {
+async function consumeRequests(
+  run: TopicsRun,
+  n: number,
+  name: string,
+  write: (requests: CardOperationRequest[]) => Promise<ApprovalEvent[]>,
+  published?: (events: ApprovalEvent[]) => Promise<void>,
+): Promise<number> {
   const { config, codec } = run;
   const kafka = createKafka(config.kafka, logger, `bench-${name}`);
   const producer = createProducer(kafka);
@@ -174,6 +181,7 @@ async function consumeRequests(run: TopicsRun, n: number, name: string, write: (
         const events = await write(decoded);
         const messages = await Promise.all(events.map(async (e) => ({ key: e.requestId, value: await codec.encode(eventSchema, e) })));
         await producer.send({ topic: config.topics.events, acks: -1, messages });
+        await published?.(events);
         const last = batch.messages[batch.messages.length - 1]!.offset;
         resolveOffset(last);
         await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
@@ -275,11 +283,13 @@ const SAME_EFFECTS_SQL = `WITH input AS (SELECT x, x->'event' AS e, to_timestamp
  * under the default policies (the record, its OPENED event, which the database copies into the
  * history with its audit chain, an email to each approver, its cards' keys and its timers), one
  * statement and transaction per batch of at most the worker's transaction size, built straight
- * from the messages. The events produced are the worker's. Requests/s, read as the worker's intake is.
+ * from the messages. The events produced are the worker's, marked published once produced with the
+ * worker's own statement. Requests/s, read as the worker's intake is.
  */
 export async function sameEffects(run: TopicsRun, db: DataSource, n: number): Promise<number> {
   const { config } = run;
   const requester = (r: CardOperationRequest): string => r.requester.id.toLowerCase();
+  const outbox = new EventOutbox(db, config.outboxLeaseMs);
   await consumeRequests(run, n, 'same-effects', async (decoded) => {
     // The history's trigger makes a person's audit key on first need: rows in one order of
     // requesters take those keys' locks in one order, so two batches never deadlock on them.
@@ -300,7 +310,7 @@ export async function sameEffects(run: TopicsRun, db: DataSource, n: number): Pr
       events.push(...opened);
     }
     return events;
-  });
+  }, (events) => outbox.markPublished(events.map((e) => e.eventId)));
   return measureIntake(db, n);
 }
 
