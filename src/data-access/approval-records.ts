@@ -39,13 +39,20 @@ const COLUMNS = fields.map(([field, [column, type]]) => ({ field, column, time: 
 
 /** `request_id, operation, …` */
 export const RECORD_COLUMN_NAMES = fields.map(([, [column]]) => column).join(', ');
-/** `request_id text, operation text, …`: the record type for `jsonb_to_recordset`. */
-export const RECORD_COLUMN_TYPES = fields.map(([, [column, type]]) => `${column} ${type}`).join(', ');
-/** `status = r.status, …` for the columns a decision changes. */
+/**
+ * A write sends records as they are (`JSON.stringify` of the records, times in epoch milliseconds),
+ * so no row is built for them: `"requestId" text, …, "openedAt" float8` is that JSON's record type
+ * for `jsonb_to_recordset`, and RECORD_VALUES_FROM_JSON reads the columns from it.
+ */
+export const RECORD_JSON_TYPES = fields.map(([field, [, type]]) => `"${field}" ${type === 'timestamptz' ? 'float8' : type}`).join(', ');
+const fromJson = (alias: string, field: string, type: SqlType): string => (type === 'timestamptz' ? `to_timestamp(${alias}."${field}" / 1000.0)` : `${alias}."${field}"`);
+/** The values of RECORD_COLUMN_NAMES, in its order, from records' JSON read as `alias`. */
+export const RECORD_VALUES_FROM_JSON = (alias: string): string => fields.map(([field, [, type]]) => fromJson(alias, field, type)).join(', ');
+/** `status = r."status", …` for the columns a decision changes, from records' JSON read as `alias`. */
 export const RECORD_CHANGED_COLUMNS = (alias: string): string =>
   fields
     .filter(([, [, , changed]]) => changed)
-    .map(([, [column]]) => `${column} = ${alias}.${column}`)
+    .map(([field, [column, type]]) => `${column} = ${fromJson(alias, field, type)}`)
     .join(', ');
 
 export type RecordRow = Record<string, unknown>;
@@ -65,7 +72,7 @@ export function recordFromRow(row: RecordRow): ApprovalRecord {
   return read.stages.length === 0 ? { ...read, stages: stagesOfRecordBeforeStages(read) } : read;
 }
 
-/** The record as one element of the JSON array a write statement reads with `jsonb_to_recordset`. */
+/** The row a record is stored as, as recordFromRow reads it. */
 export function recordToRow(record: ApprovalRecord): RecordRow {
   const row: RecordRow = {};
   for (const { field, column, time } of COLUMNS) {

@@ -10,7 +10,7 @@ import type { BatchOutcome, BatchState } from '../domain/decide-batch';
 import { nextDue, type Timers } from '../domain/approval-timers';
 import type { ApprovalEvent } from '../domain/approval';
 import type { ApprovalRepository, ApprovalTransaction, BatchScope, TimerClaim } from '../domain/ports';
-import { RECORD_CHANGED_COLUMNS, RECORD_COLUMN_NAMES, RECORD_COLUMN_TYPES, recordFromRow, recordToRow, type RecordRow } from './approval-records';
+import { RECORD_CHANGED_COLUMNS, RECORD_COLUMN_NAMES, RECORD_JSON_TYPES, RECORD_VALUES_FROM_JSON, recordFromRow, type RecordRow } from './approval-records';
 import { EmailOutbox } from './email-outbox';
 import { EventOutbox } from './event-outbox';
 
@@ -107,6 +107,13 @@ interface StateRow {
 const stateArgs = (requestIds: string[], decisionIds: string[], cardKeys: string[], deciders: Array<{ id: string; email: string }>): string =>
   JSON.stringify({ requestIds, decisionIds, cardKeys, deciderIds: deciders.map((p) => p.id), deciderEmails: deciders.map((p) => p.email) });
 
+/**
+ * `text` (JSON we built) as a literal of a simple query: dollar-quoted, which Postgres reads as it
+ * is whatever its settings, so nothing needs escaping. pg's escaping, a character at a time, only
+ * when the text holds the quote's tag.
+ */
+const literal = (client: PoolClient, text: string): string => (text.includes('$j$') ? client.escapeLiteral(text) : `$j$${text}$j$`);
+
 /** The read of a batch's state, given its arguments as a parameter (`$1`) or as a quoted literal. */
 const batchStateSql = (args: string): string => `SELECT approval_batch_state_v1(${args}::jsonb) AS state`;
 
@@ -199,12 +206,12 @@ export class PgApprovalTransaction implements ApprovalTransaction {
       'approval-save-v1',
       `WITH new_records AS (
          INSERT INTO approval_requests (${RECORD_COLUMN_NAMES})
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_COLUMN_TYPES})
+         SELECT ${RECORD_VALUES_FROM_JSON('r')} FROM jsonb_to_recordset($1::jsonb) AS r(${RECORD_JSON_TYPES})
          ON CONFLICT (request_id) DO NOTHING),
        changed_records AS (
          UPDATE approval_requests AS a SET ${RECORD_CHANGED_COLUMNS('r')}
-         FROM jsonb_to_recordset($2::jsonb) AS r(${RECORD_COLUMN_TYPES})
-         WHERE a.request_id = r.request_id),
+         FROM jsonb_to_recordset($2::jsonb) AS r(${RECORD_JSON_TYPES})
+         WHERE a.request_id = r."requestId"),
        decisions AS (
          INSERT INTO approval_decisions (decision_id, request_id, decision, approver, reason, decided_at, acting_as, card_outcomes, reassign, received_at, outcome, refusal_code, resolved_at)
          SELECT d.decision_id, d.request_id, d.decision, d.approver, d.reason, d.decided_at, d.acting_as, d.card_outcomes, d.reassign, $6, d.outcome, d.refusal_code, d.resolved_at
@@ -233,8 +240,8 @@ export class PgApprovalTransaction implements ApprovalTransaction {
          DELETE FROM approval_timers WHERE request_id = ANY($11::text[]))
        SELECT 1`,
       [
-        JSON.stringify(outcome.opened.map(recordToRow)),
-        JSON.stringify(outcome.changed.map(recordToRow)),
+        JSON.stringify(outcome.opened),
+        JSON.stringify(outcome.changed),
         JSON.stringify(decisions),
         EventOutbox.eventRows(outcome.transitions, new Set(claimedEventIds)),
         EmailOutbox.emailRows(outcome.emails),
@@ -272,8 +279,8 @@ export class ApprovalStore implements ApprovalRepository {
     const runner = this.dataSource.createQueryRunner();
     const client = (await runner.connect()) as PoolClient;
     try {
-      const args = client.escapeLiteral(stateArgs(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders));
-      const keys = `SELECT audit_person_keys_v1(${client.escapeLiteral(JSON.stringify(scope.actors))}::jsonb); COMMIT; `;
+      const args = literal(client, stateArgs(scope.requestIds, scope.decisionIds, scope.cardKeys, scope.deciders));
+      const keys = `SELECT audit_person_keys_v1(${literal(client, JSON.stringify(scope.actors))}::jsonb); COMMIT; `;
       const results = (await client.query(`${keys}START TRANSACTION; ${batchStateSql(args)}`)) as unknown as QueryResult[];
       const { state, withUnpublishedEvents } = stateFromRow((results.at(-1)!.rows[0] as { state: StateRow }).state);
       const outcome = decide(state);
