@@ -27,7 +27,7 @@ import { handleCardOperationBatch } from './domain/handle-card-operation-batch';
 import { createAuthenticator, mintLocalToken, type Identity } from './entry-points/http/auth';
 import { startHttpServer, type HttpDeps as ServerDeps } from './entry-points/http/http-server';
 import { createOidcSignIn } from './entry-points/http/oidc-sign-in';
-import { startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
+import { MAX_TRANSACTION_MESSAGES, startApprovalConsumer, type ApprovalConsumer } from './entry-points/kafka/approval-consumer';
 import { startEmailRelayLoop, startEventRelayLoop } from './entry-points/relays/outbox-relays';
 import { startRetention } from './entry-points/relays/retention-loop';
 import { startRelayLoop } from './entry-points/relays/relay-loop';
@@ -41,6 +41,9 @@ import { OneClickPages } from './adapters/web/one-click-pages';
 
 /** An API search or read that takes longer than this is cancelled (the caller gets a 500). */
 const API_STATEMENT_TIMEOUT_MS = 5000;
+
+/** The email relay's rest after each round while the consumer is behind: 50 emails a round still go out, 50 a second. */
+const EMAIL_REST_BEHIND_BACKLOG_MS = 1000;
 
 export interface RunningWorker {
   stop(): Promise<void>;
@@ -134,7 +137,11 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
     const relays = await components.start('event relay', () =>
       startEventRelayLoop({ config, events, producer: kafka.producer, codec, eventSchemaId: eventSchema.id, eventsMaxBatchBytes, metrics, logger }),
     );
-    const emailRelay = config.role === 'all' ? await components.start('email relay', () => startEmailRelayLoop({ config, emails, metrics, logger })) : undefined;
+    // With the consumer in this process, emails give way to a backlog of requests and decisions:
+    // while it is more than a transaction behind, the relay rests a second after each round.
+    let consumerBacklog = (): number => 0;
+    const emailRestMs = (): number => (consumerBacklog() > MAX_TRANSACTION_MESSAGES ? EMAIL_REST_BEHIND_BACKLOG_MS : 0);
+    const emailRelay = config.role === 'all' ? await components.start('email relay', () => startEmailRelayLoop({ config, emails, metrics, logger, restMs: emailRestMs })) : undefined;
     const approvals = new ApprovalStore(dataSource, events, config.databasePreparedStatements);
     await components.start('expiry', () => startUnknownDecisionExpiry(config, approvals, relays.kickEvents, logger));
     await components.start('timers', () =>
@@ -149,9 +156,15 @@ export async function startWorker(config: Config, logger: Logger, signal?: Abort
         emailRelay?.kick();
       },
     });
+    // A batch starts once the event relay has room for its events: a backlog waits in Kafka, not in memory.
+    const handleWhenRelayHasRoom: typeof handleBatch = async (messages) => {
+      await relays.room();
+      return handleBatch(messages);
+    };
     const consumer = await components.start('consumer', () =>
-      startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch, databaseAnswers, metrics, logger }),
+      startApprovalConsumer({ kafka: kafka.kafka, settings: config.kafka, topics: config.topics, rules: config, producer: kafka.producer, codec, handleBatch: handleWhenRelayHasRoom, databaseAnswers, metrics, logger }),
     );
+    consumerBacklog = consumer.backlog;
     if (config.role === 'all') await startMaintenance(components, config, dataSource, metrics, logger);
     const reads = await components.start('api database', () => startReadPool(config.databaseUrl, API_STATEMENT_TIMEOUT_MS));
     // Stopped first: the lease is given up while the database still answers.

@@ -109,3 +109,30 @@ test('a stop ends the wait for the poll at once', async () => {
   await loop.stop();
   expect(Date.now() - began).toBeLessThan(1000);
 });
+
+test('while told to rest, a round that handled work is followed by the rest, which kicks do not cut short; told no more, it goes straight on', async () => {
+  const work = backlogOf(500, 50);
+  let restMs = 200;
+  const loop = startRelayLoop('emails', work.drainOnce, logger, { pollMs: POLL_MS, restMs: () => restMs });
+  try {
+    await until('three rounds', () => work.rounds.length >= 3);
+    // Kicked while it rests after the third round: the fourth still waits out the rest.
+    for (let i = 0; i < 20; i++) loop.kick();
+    await until('a fourth round', () => work.rounds.length >= 4);
+    const gaps = work.rounds.slice(1, 4).map((at, i) => at - work.rounds[i]!);
+    expect(gaps.every((gap) => gap >= 190)).toBe(true);
+    restMs = 0;
+    await until('the rest of the backlog drained', () => work.left() === 0, 1000);
+  } finally {
+    await loop.stop();
+  }
+});
+
+test('a stop ends a rest at once', async () => {
+  const work = backlogOf(500, 50);
+  const loop = startRelayLoop('emails', work.drainOnce, logger, { pollMs: POLL_MS, restMs: () => POLL_MS });
+  await until('the first round', () => work.rounds.length === 1);
+  const began = Date.now();
+  await loop.stop();
+  expect({ rounds: work.rounds.length, stoppedInMs: Date.now() - began < 1000 }).toEqual({ rounds: 1, stoppedInMs: true });
+});

@@ -49,6 +49,8 @@ export interface ApprovalConsumer {
    * (retrying, or blocked), whatever the connections say.
    */
   stalledPartitions(boundMs: number): Array<{ topic: string; partition: number; seconds: number }>;
+  /** Messages behind the newest of this member's partitions, as their latest batches found them. */
+  backlog(): number;
   /** Resolves if the consumer crashed for good; the process should then exit rather than live on as a zombie. */
   crashed: Promise<Error>;
 }
@@ -148,11 +150,11 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
    * Per partition: failures in a row, and since when it has had work not yet committed (cleared
    * when a batch completes). A new assignment starts afresh.
    */
-  const partitions = new Map<string, { failures: number; pendingSince?: number }>();
+  const partitions = new Map<string, { failures: number; pendingSince?: number; behind: number }>();
   consumer.on(consumer.events.GROUP_JOIN, () => partitions.clear());
-  const stateOf = (key: string): { failures: number; pendingSince?: number } => {
+  const stateOf = (key: string): { failures: number; pendingSince?: number; behind: number } => {
     let state = partitions.get(key);
-    if (!state) partitions.set(key, (state = { failures: 0 }));
+    if (!state) partitions.set(key, (state = { failures: 0, behind: 0 }));
     return state;
   };
 
@@ -163,6 +165,7 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     const alive = (): boolean => isRunning() && !isStale();
     const state = stateOf(`${topic}:${partition}`);
     state.pendingSince ??= Date.now();
+    state.behind = Number(batch.offsetLag());
 
     /**
      * Hands a retriable failure back to Kafka instead of waiting here: kafkajs fetches again only
@@ -318,5 +321,6 @@ export async function startApprovalConsumer(deps: ConsumerDeps): Promise<Approva
     await consumer.disconnect().catch(() => undefined);
     throw error;
   }
-  return { stop: () => consumer.disconnect(), isInGroup: () => inGroup, stalledPartitions, crashed };
+  const backlog = (): number => [...partitions.values()].reduce((sum, p) => sum + p.behind, 0);
+  return { stop: () => consumer.disconnect(), isInGroup: () => inGroup, stalledPartitions, backlog, crashed };
 }

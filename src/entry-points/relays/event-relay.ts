@@ -23,12 +23,21 @@ import { eventWithIdsOnly } from './event-personal-data';
 /** The table's queue is read at least this often, and more often only when it is known to hold work. */
 const TABLE_READ_INTERVAL_MS = 500;
 
+/**
+ * Events handed over and not yet published past which a batch waits for the relay before it
+ * starts (EventRelay.room): a backlog would otherwise pile up in memory while the relay, on the
+ * same event loop, gets a share of it too small to keep up.
+ */
+export const HANDED_OVER_LIMIT = 2000;
+
 /** How many of an event's own failed attempts park it. */
 export const EVENT_PUBLISH_MAX_ATTEMPTS = 5;
 
 export interface EventRelay {
   /** Events this process committed and holds the lease on, in commit order. */
   handOver(events: ApprovalEvent[]): void;
+  /** Resolves once fewer than HANDED_OVER_LIMIT handed-over events wait (at once when they do). */
+  room(): Promise<void>;
   /** Events were queued in the table that this relay may be able to claim now: read it next round. */
   queueHasWork(): void;
   round(): Promise<number>;
@@ -87,6 +96,13 @@ export function createEventRelay(deps: {
   const { outbox, producer, codec, eventSchemaId, topic, maxBatchBytes, logger, metrics, batchSize = 500 } = deps;
   const published = deps.personalData === 'ids' ? eventWithIdsOnly(codec.reader('approval-event')) : (event: ApprovalEvent) => event;
   const handedOver: Array<{ event: ApprovalEvent; at: number }> = [];
+  const waitingForRoom: Array<() => void> = [];
+  /** Takes handed-over events off the queue, and lets batches waiting for room go once there is. */
+  const takeHandedOver = (count?: number): Array<{ event: ApprovalEvent; at: number }> => {
+    const taken = count === undefined ? handedOver.splice(0) : handedOver.splice(0, count);
+    if (handedOver.length < HANDED_OVER_LIMIT) waitingForRoom.splice(0).forEach((go) => go());
+    return taken;
+  };
   let tableReadAt = 0;
   // The queue may hold events claimable now: at start (a process that died left some), when
   // told so, and after a read that filled its batch.
@@ -179,7 +195,7 @@ export function createEventRelay(deps: {
     try {
       await publishInOrder(events, open);
     } catch (error) {
-      await outbox.release([...open, ...handedOver.splice(0).map((h) => h.event.eventId)], errorMessage(error));
+      await outbox.release([...open, ...takeHandedOver().map((h) => h.event.eventId)], errorMessage(error));
       queueHasWork = true;
       throw error;
     }
@@ -191,12 +207,15 @@ export function createEventRelay(deps: {
       const at = Date.now();
       for (const event of events) handedOver.push({ event, at });
     },
+    room() {
+      return handedOver.length < HANDED_OVER_LIMIT ? Promise.resolve() : new Promise((go) => waitingForRoom.push(go));
+    },
     queueHasWork() {
       queueHasWork = true;
     },
     async round() {
       // Past half its lease a handed-over event goes back to the table queue: another relay may claim it soon.
-      const taken = handedOver.splice(0, batchSize);
+      const taken = takeHandedOver(batchSize);
       const staleBefore = Date.now() - outbox.leaseMs / 2;
       const stale = taken.filter((h) => h.at <= staleBefore).map((h) => h.event.eventId);
       if (stale.length > 0) {
@@ -220,7 +239,7 @@ export function createEventRelay(deps: {
     },
     async releaseHandedOver() {
       await outbox.release(
-        handedOver.splice(0).map((h) => h.event.eventId),
+        takeHandedOver().map((h) => h.event.eventId),
         'released unpublished at shutdown',
       );
     },

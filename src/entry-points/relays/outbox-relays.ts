@@ -22,6 +22,8 @@ import { startRelayLoop } from './relay-loop';
 export interface EventRelayLoop {
   /** Events this process's batch committed and claimed: published at once. */
   handOver(committed: ApprovalEvent[], leftQueued: boolean): void;
+  /** Resolves once the relay has room for another batch's events (see HANDED_OVER_LIMIT). */
+  room(): Promise<void>;
   /** Wakes the event relay (events were written that nobody handed over). */
   kickEvents(): void;
   stop(): Promise<void>;
@@ -57,6 +59,7 @@ export function startEventRelayLoop(deps: {
       if (leftQueued) events.queueHasWork();
       loop.kick();
     },
+    room: () => events.room(),
     kickEvents: () => {
       events.queueHasWork();
       loop.kick();
@@ -80,6 +83,8 @@ export function startEmailRelayLoop(deps: {
   emails: EmailOutbox;
   metrics: Metrics;
   logger: Logger;
+  /** How long to rest after a round that sent emails (see startRelayLoop). */
+  restMs?: () => number;
 }): EmailRelayLoop {
   const { config, metrics, logger } = deps;
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs, config.smtp.replyTo);
@@ -93,7 +98,7 @@ export function startEmailRelayLoop(deps: {
     renderer,
     logger: logger.child({ component: 'email-relay' }),
   });
-  const loop = startRelayLoop('emails', emails.round, logger);
+  const loop = startRelayLoop('emails', emails.round, logger, { restMs: deps.restMs });
   return {
     kick: () => loop.kick(),
     async stop() {

@@ -1,6 +1,8 @@
 // Drives an outbox relay or a timed job: drain while there is work, then sleep until kicked (after
 // each batch's commit) or until the poll interval passes (the fallback that also picks up rows
-// written by other processes). Errors back off; the loop itself never dies.
+// written by other processes). A round that handled work may be followed by a rest (`restMs`),
+// which kicks do not cut short: work that can wait makes room on the event loop for work that
+// cannot. Errors back off; the loop itself never dies.
 import type { Logger } from '../../libraries/logger';
 import { backoffMs } from '../../libraries/retry';
 
@@ -13,10 +15,20 @@ export function startRelayLoop(
   name: string,
   drainOnce: () => Promise<number>,
   logger: Logger,
-  { pollMs = 500, maxBackoffMs = 10_000 }: { pollMs?: number; maxBackoffMs?: number } = {},
+  {
+    pollMs = 500,
+    maxBackoffMs = 10_000,
+    restMs = () => 0,
+  }: {
+    pollMs?: number;
+    maxBackoffMs?: number;
+    /** How long to rest after a round that handled work (0: go on at once). */
+    restMs?: () => number;
+  } = {},
 ): RelayLoop {
   let running = true;
   let wake: (() => void) | undefined;
+  let endRest: (() => void) | undefined;
   let kicked = false;
   let failures = 0;
 
@@ -45,6 +57,18 @@ export function startRelayLoop(
         continue;
       }
       if (handled === 0 && !kicked && running) await sleep(pollMs);
+      const rest = handled > 0 && running ? restMs() : 0;
+      if (rest > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, rest);
+          function done(): void {
+            clearTimeout(timer);
+            endRest = undefined;
+            resolve();
+          }
+          endRest = done;
+        });
+      }
     }
   })();
 
@@ -56,6 +80,7 @@ export function startRelayLoop(
     async stop() {
       running = false;
       wake?.();
+      endRest?.();
       await loop;
     },
   };
