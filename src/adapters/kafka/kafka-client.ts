@@ -1,5 +1,6 @@
 // The only module that builds kafkajs clients, so the client library could be swapped here.
-import { ConfigResourceTypes, Kafka, Partitioners, logLevel, type Admin, type Producer as KafkaProducer, type Consumer, type LogEntry, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel, type Admin, type Producer as KafkaProducer, type Consumer, type LogEntry, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { keyPartitioner } from './key-partitioner';
 import type { Config } from '../../libraries/config';
 import { AppError, NotProvisionedError, TransientError, errorMessage } from '../../libraries/errors';
 import type { Logger } from '../../libraries/logger';
@@ -171,7 +172,7 @@ export function createProducer(kafka: Kafka): Producer {
   };
   const connected = async (): Promise<KafkaProducer> => {
     if (current) return current;
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner });
     try {
       await producer.connect();
     } catch (error) {
