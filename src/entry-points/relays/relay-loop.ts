@@ -28,11 +28,12 @@ export function startRelayLoop(
 ): RelayLoop {
   let running = true;
   let wake: (() => void) | undefined;
-  let endRest: (() => void) | undefined;
+  let kicksWake = true;
   let kicked = false;
   let failures = 0;
 
-  const sleep = (ms: number): Promise<void> =>
+  /** Waits `ms`: a stop ends the wait at once, and so does a kick unless it is a rest. */
+  const sleep = (ms: number, rest = false): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done(): void {
@@ -41,6 +42,7 @@ export function startRelayLoop(
         resolve();
       }
       wake = done;
+      kicksWake = !rest;
     });
 
   const loop = (async () => {
@@ -58,29 +60,18 @@ export function startRelayLoop(
       }
       if (handled === 0 && !kicked && running) await sleep(pollMs);
       const rest = handled > 0 && running ? restMs() : 0;
-      if (rest > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, rest);
-          function done(): void {
-            clearTimeout(timer);
-            endRest = undefined;
-            resolve();
-          }
-          endRest = done;
-        });
-      }
+      if (rest > 0) await sleep(rest, true);
     }
   })();
 
   return {
     kick() {
       kicked = true;
-      wake?.();
+      if (kicksWake) wake?.();
     },
     async stop() {
       running = false;
       wake?.();
-      endRest?.();
       await loop;
     },
   };
