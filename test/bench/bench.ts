@@ -211,6 +211,39 @@ async function latencyOf(kafka: Kafka, codec: TopicsRun['codec'], publish: (topi
 const ratio = (worker: number, limit: number): number => Number((worker / limit).toFixed(2));
 
 /**
+ * The CPU a worker spends starting with nothing to do: on fresh topics and a fresh database, from
+ * its start until it is ready and has waited through an idle fetch. Intake's CPU per request is
+ * taken from the worker's start, so that its first batches count, less this.
+ */
+async function idleStartCpu(cpu: ProcessCpu): Promise<CpuSnapshot> {
+  const run = await freshTopics(options.partitions);
+  const database = await freshDatabase();
+  try {
+    const httpPort = await freePort();
+    const before = cpu.snapshot();
+    const [worker] = startWorkers(run, database.url, 1, { ...workerEnv, HTTP_PORT: String(httpPort), AUTH_SECRET });
+    cpu.register(worker!.pid, 'worker');
+    await waitForHttp(httpPort);
+    await sleep(1500); // the consumer's first fetch waits up to 1 s on empty partitions
+    const after = cpu.snapshot();
+    await worker!.stop();
+    return cpuBetween(before, after);
+  } finally {
+    await database.drop();
+  }
+}
+
+/** CPU milliseconds per unit of work, of the process that did it and of Postgres. */
+interface CpuPerUnit {
+  process: number;
+  postgres: number;
+}
+const perUnit = (processSeconds: number, postgresSeconds: number, units: number): CpuPerUnit => ({
+  process: Number(((processSeconds * 1000) / units).toFixed(3)),
+  postgres: Number(((postgresSeconds * 1000) / units).toFixed(3)),
+});
+
+/**
  * The main run. Each measure of the worker is taken beside its baseline, in the same run and on
  * the same broker and database: intake, decisions at saturation, emails, and decision→event
  * latency at a fixed offered rate. Every phase records the CPU each process spent in it.
@@ -252,6 +285,7 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     step(`intake, same effects in raw SQL ${sameEffectsRate.toFixed(0)}/s`);
 
     const httpPort = await freePort();
+    const workersStarting = cpu.snapshot();
     // --split-relays: the workers consume (ROLE=consumer) and one more process sends the emails (ROLE=relays).
     const split = process.argv.includes('--split-relays');
     const workers = [
@@ -262,6 +296,9 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     // Start-up is not intake: the phase begins with the first record.
     await waitUntil('first record', async () => (await count(db, `SELECT count(*)::int AS n FROM approval_events WHERE type = 'OPENED'`)) > 0);
     const intakeRate = await phase('intake', () => measureIntake(db, n));
+    // From the workers' start to the last record, with the emails sent by then (their CPU is taken off below).
+    const intakeFromStart = cpuBetween(workersStarting, cpu.snapshot());
+    const emailsDuringIntake = await count(db, `SELECT count(*)::int AS n FROM email_outbox WHERE sent_at IS NOT NULL`);
     step(`intake ${intakeRate.toFixed(0)}/s (${ratio(intakeRate, baselineRate)} of the baseline, ${ratio(intakeRate, sameEffectsRate)} of the same effects in raw SQL)`);
     await waitUntil('events published', async () => (await count(db, 'SELECT count(*)::int AS n FROM approval_events WHERE published_at IS NULL')) === 0);
     // The ratio compares the same database work only if both wrote the same rows for the same requests.
@@ -276,10 +313,12 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     step(`rows per request, worker and raw SQL alike (column by column): ${INTAKE_TABLES.map((t) => `${t} ${Number((workerRows[t] / n).toFixed(2))}`).join(', ')}`);
 
     // The email backlog left after intake, drained with nothing else running.
+    let emailsInPhase = 0;
     const emailRate = await phase('emails', async () => {
       const from = (await db.query('SELECT now() AS at'))[0].at as Date;
       await waitUntil('emails sent', async () => (await count(db, `SELECT count(*)::int AS n FROM email_outbox WHERE status = 'PENDING'`)) === 0);
       const [r] = await db.query(`SELECT count(*)::int AS n, extract(epoch FROM max(sent_at) - $1)::float8 AS s FROM email_outbox WHERE sent_at > $1`, [from]);
+      emailsInPhase = r.n;
       return r.s > 0 ? r.n / r.s : NaN;
     });
     const received = await sink.received();
@@ -339,7 +378,19 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
     await waitForHttp(httpPort);
     const api = await apiLatency(httpPort, { requestId: requests[7]!.requestId, serial: requests[7]!.cards[0]!.serialNumber ?? requests[7]!.requestId });
     const final = await Promise.all(workers.map((w) => w.stop()));
-    const intakeCpu = phases.find((p) => p.name === 'intake')!.cpu;
+    const cpuOf = (name: string): CpuSnapshot => phases.find((p) => p.name === name)!.cpu;
+    // Intake per request: from the workers' start, less an idle start and the emails sent meanwhile
+    // (at the email phase's CPU per email); the raw-SQL row's whole phase.
+    const idle = await idleStartCpu(cpu);
+    const emails = cpuOf('emails');
+    const intakeOnly = (role: 'worker' | 'postgres'): number =>
+      intakeFromStart[role] - idle[role] * workers.length - (emailsInPhase > 0 ? (emailsDuringIntake * emails[role]) / emailsInPhase : 0);
+    const cpuPerRequest = {
+      worker: perUnit(intakeOnly('worker'), intakeOnly('postgres'), n),
+      sameEffects: perUnit(cpuOf('intake, same effects').driver, cpuOf('intake, same effects').postgres, n),
+      idleStartSeconds: { worker: idle.worker, postgres: idle.postgres },
+      emailsDuringIntake,
+    };
     return {
       requests: n,
       partitions,
@@ -359,7 +410,7 @@ async function mainRun(sink: SmtpSink, cpu: ProcessCpu) {
       emailsBaselinePerSecond: Math.round(emailLimit),
       emailsToBaseline: ratio(emailRate, emailLimit),
       emailBytes: Math.round(received.bytes / received.count),
-      cpuSecondsPer1000Requests: Number(((intakeCpu.worker / n) * 1000).toFixed(2)),
+      cpuMsPerRequest: cpuPerRequest,
       peakRssMb: Math.max(...final.map((u) => u.peakRssMb)),
       phases,
       api,
@@ -569,7 +620,8 @@ async function main(): Promise<void> {
     const lossText = stored.loss > 0 ? `${Math.round(stored.loss * 100)}% below` : `${Math.round(-stored.loss * 100)}% above`;
     out(`| intake with ${stored.storedRecords} stored (requests/s) | ${stored.intakePerSecond} | ${stored.baselinePerSecond} | ${stored.intakeToBaseline}; ${lossText} the same run's intake into fresh databases (${stored.freshIntakePerSecond}/s) | loss ≤ 5%: ${met(stored.loss <= 0.05)} |`);
   }
-  out(`\nWorker: ${main.cpuSecondsPer1000Requests} CPU s per 1000 requests in intake (emails and events sent meanwhile included), peak RSS ${main.peakRssMb} MB (target ≤ 250). Latency samples: ${main.latencyMs.samples} and ${main.latencyBaselineMs.samples}; worker max ${main.latencyMs.max} ms. Split at the batch's start (p50 / p99, ms): worker ${main.latencyMs.split.toBatch.join(' / ')} until, ${main.latencyMs.split.fromBatch.join(' / ')} after; baseline ${main.latencyBaselineMs.split.toBatch.join(' / ')} until, ${main.latencyBaselineMs.split.fromBatch.join(' / ')} after. Emails of ${main.emailBytes} bytes to the counting SMTP sink.`);
+  const c = main.cpuMsPerRequest;
+  out(`\nCPU ms per request in intake, the process and Postgres: worker ${c.worker.process} and ${c.worker.postgres}, same effects in raw SQL ${c.sameEffects.process} and ${c.sameEffects.postgres} (the worker's from its start, less an idle start of ${c.idleStartSeconds.worker} s and ${c.idleStartSeconds.postgres} s, and less the ${c.emailsDuringIntake} emails sent meanwhile at the email phase's CPU per email). Worker: peak RSS ${main.peakRssMb} MB (target ≤ 250). Latency samples: ${main.latencyMs.samples} and ${main.latencyBaselineMs.samples}; worker max ${main.latencyMs.max} ms. Split at the batch's start (p50 / p99, ms): worker ${main.latencyMs.split.toBatch.join(' / ')} until, ${main.latencyMs.split.fromBatch.join(' / ')} after; baseline ${main.latencyBaselineMs.split.toBatch.join(' / ')} until, ${main.latencyBaselineMs.split.fromBatch.join(' / ')} after. Emails of ${main.emailBytes} bytes to the counting SMTP sink.`);
   out('\nCPU seconds per process in each phase of the main run (the driver is this bench: producing, observing, polling)\n');
   out(`| phase | seconds | ${ROLES.join(' | ')} |\n|---|---|${ROLES.map(() => '---|').join('')}`);
   for (const p of main.phases) out(`| ${p.name} | ${p.seconds} | ${ROLES.map((r) => p.cpu[r]).join(' | ')} |`);

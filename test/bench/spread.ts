@@ -21,10 +21,17 @@ interface Run {
     latencyBaselineMs: { p50: number; p95: number; p99: number };
     emailsPerSecond: number;
     emailsBaselinePerSecond: number;
+    /** Runs from before it have none. */
+    cpuMsPerRequest?: { worker: CpuPerUnit; sameEffects: CpuPerUnit };
   };
   matrix: Array<{ partitions: number; instances: number; intake: number[]; baseline: number[] }>;
   stored?: { intakeToBaseline: number; loss: number };
   minutes: number;
+}
+
+interface CpuPerUnit {
+  process: number;
+  postgres: number;
 }
 
 const runs: Run[] = process.argv.slice(2).map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as Run);
@@ -60,6 +67,10 @@ lines.push('', '| absolute figures | each run |', '|---|---|');
 const each = (f: (r: Run) => string): string => runs.map(f).join('; ');
 lines.push(`| intake / baseline (/s) | ${each((r) => `${r.main.intakePerSecond} / ${r.main.baselinePerSecond}`)} |`);
 if (runs.some((r) => r.main.sameEffectsPerSecond !== undefined)) lines.push(`| intake / same effects in raw SQL (/s) | ${each((r) => `${r.main.intakePerSecond} / ${r.main.sameEffectsPerSecond ?? '–'}`)} |`);
+if (runs.some((r) => r.main.cpuMsPerRequest)) {
+  const cpu = (c: CpuPerUnit | undefined): string => (c ? `${c.process} + ${c.postgres}` : '–');
+  lines.push(`| CPU ms per request in intake, the process + Postgres: worker; raw SQL | ${each((r) => `${cpu(r.main.cpuMsPerRequest?.worker)}; ${cpu(r.main.cpuMsPerRequest?.sameEffects)}`)} |`);
+}
 lines.push(`| decisions / baseline (/s) | ${each((r) => `${r.main.decisionsPerSecond} / ${r.main.decisionsBaselinePerSecond}`)} |`);
 lines.push(`| latency p50 / p95 / p99, worker (ms) | ${each((r) => `${r.main.latencyMs.p50} / ${r.main.latencyMs.p95} / ${r.main.latencyMs.p99}`)} |`);
 lines.push(`| latency p50 / p95 / p99, baseline (ms) | ${each((r) => `${r.main.latencyBaselineMs.p50} / ${r.main.latencyBaselineMs.p95} / ${r.main.latencyBaselineMs.p99}`)} |`);

@@ -24,6 +24,7 @@ test('when the bench runs in its smoke size, then every phase completes and the 
   expect(result.main.latencyMs.samples).toBeGreaterThan(0);
   expect(result.main.baselinePerSecond).toBeGreaterThan(0);
   expect(result.main.sameEffectsPerSecond).toBeGreaterThan(0); // and the same rows as the worker's, which the bench checks
+  expect(Number.isFinite(result.main.cpuMsPerRequest.worker.process)).toBe(true); // from the worker's start, less an idle start: noise at this size
   expect(result.matrix).toHaveLength(2); // the smoke run's one partition count × 1 and 2 workers
   expect(result.stored.api).toHaveLength(6);
   expect(fs.readFileSync(path.join(ROOT, `${written}.svg`), 'utf8')).toMatch(/^<svg/);
