@@ -69,7 +69,7 @@ lines.push(`| intake / baseline (/s) | ${each((r) => `${r.main.intakePerSecond} 
 if (runs.some((r) => r.main.sameEffectsPerSecond !== undefined)) lines.push(`| intake / same effects in raw SQL (/s) | ${each((r) => `${r.main.intakePerSecond} / ${r.main.sameEffectsPerSecond ?? '–'}`)} |`);
 if (runs.some((r) => r.main.cpuMsPerRequest)) {
   const cpu = (c: CpuPerUnit | undefined): string => (c ? `${c.process} + ${c.postgres}` : '–');
-  lines.push(`| CPU ms per request in intake, the process + Postgres: worker; raw SQL | ${each((r) => `${cpu(r.main.cpuMsPerRequest?.worker)}; ${cpu(r.main.cpuMsPerRequest?.sameEffects)}`)} |`);
+  lines.push(`| CPU ms per request in intake, the process + Postgres (/request) | ${each((r) => `worker ${cpu(r.main.cpuMsPerRequest?.worker)}, raw SQL ${cpu(r.main.cpuMsPerRequest?.sameEffects)}`)} |`);
 }
 lines.push(`| decisions / baseline (/s) | ${each((r) => `${r.main.decisionsPerSecond} / ${r.main.decisionsBaselinePerSecond}`)} |`);
 lines.push(`| latency p50 / p95 / p99, worker (ms) | ${each((r) => `${r.main.latencyMs.p50} / ${r.main.latencyMs.p95} / ${r.main.latencyMs.p99}`)} |`);
