@@ -39,7 +39,7 @@ import {
   baseline, count, dropTopics, emailBaseline, forkHelper, freshDatabase, freshTopics, INTAKE_TABLES, logger, measureIntake, moreTopics, nextMessage, percentile, produceRequests, rateOf,
   requestsFor, rowCounts, rowDigests, sameEffects, seededDatabase, sleep, startSmtpSink, startWorkers, waitUntil, type SmtpSink, type TopicsRun,
 } from './bench-run';
-import { cpuBetween, ProcessCpu, ROLES, type CpuSnapshot } from './process-cpu';
+import { cpuBetween, perUnit, ProcessCpu, ROLES, type CpuSnapshot } from './process-cpu';
 import { renderChart } from './chart';
 
 const smoke = process.argv.includes('--smoke');
@@ -232,16 +232,6 @@ async function idleStartCpu(cpu: ProcessCpu): Promise<CpuSnapshot> {
     await database.drop();
   }
 }
-
-/** CPU milliseconds per unit of work, of the process that did it and of Postgres. */
-interface CpuPerUnit {
-  process: number;
-  postgres: number;
-}
-const perUnit = (processSeconds: number, postgresSeconds: number, units: number): CpuPerUnit => ({
-  process: Number(((processSeconds * 1000) / units).toFixed(3)),
-  postgres: Number(((postgresSeconds * 1000) / units).toFixed(3)),
-});
 
 /**
  * The main run. Each measure of the worker is taken beside its baseline, in the same run and on

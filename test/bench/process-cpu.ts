@@ -69,3 +69,14 @@ export class ProcessCpu {
 /** CPU seconds per role between two snapshots. */
 export const cpuBetween = (before: CpuSnapshot, after: CpuSnapshot): CpuSnapshot =>
   Object.fromEntries(ROLES.map((r) => [r, Number((after[r] - before[r]).toFixed(2))])) as CpuSnapshot;
+
+/** CPU milliseconds per unit of work, of the process that did it and of Postgres. */
+export interface CpuPerUnit {
+  process: number;
+  postgres: number;
+}
+
+export const perUnit = (processSeconds: number, postgresSeconds: number, units: number): CpuPerUnit => ({
+  process: Number(((processSeconds * 1000) / units).toFixed(3)),
+  postgres: Number(((postgresSeconds * 1000) / units).toFixed(3)),
+});

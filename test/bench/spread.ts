@@ -3,6 +3,7 @@
 //
 //   npx ts-node --transpile-only test/bench/spread.ts bench-results/<run>.json [...]
 import fs from 'node:fs';
+import type { CpuPerUnit } from './process-cpu';
 
 interface Run {
   main: {
@@ -27,11 +28,6 @@ interface Run {
   matrix: Array<{ partitions: number; instances: number; intake: number[]; baseline: number[] }>;
   stored?: { intakeToBaseline: number; loss: number };
   minutes: number;
-}
-
-interface CpuPerUnit {
-  process: number;
-  postgres: number;
 }
 
 const runs: Run[] = process.argv.slice(2).map((file) => JSON.parse(fs.readFileSync(file, 'utf8')) as Run);
