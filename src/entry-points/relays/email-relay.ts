@@ -2,9 +2,14 @@
 // sent. Transient failures retry with exponential backoff (never dropped); a 5xx refusal parks
 // the email with the server's reason.
 //
+// A round keeps the connections busy: once every email it claimed is under way, it claims the
+// next ones (up to MAX_CLAIMS_PER_ROUND), so no connection waits for the last sends of a claim
+// and the next claim's round trip. Behind a backlog of requests (claimMore false) a round claims
+// once, and the loop rests after it.
+//
 // Each email is sent once per claim, and only under a lease that covers the send: a send starts
 // only while the lease has at least one whole send (SMTP_SEND_TIMEOUT_MS, which the mailer
-// enforces) left, and the lease is renewed for the round's unfinished emails when it has not. A
+// enforces) left, and the lease is renewed for the claim's unfinished emails when it has not. A
 // mark (sent, retry later, parked) lands only with the claim's token. "Sent" marks are written as
 // sends complete, many per statement; one that fails is kept and written before the next claim,
 // so a database that blinked does not make this relay claim and resend what it already sent.
@@ -19,6 +24,9 @@ export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_0
 
 /** What a lease must have left, beyond one send, when a send starts: the mark's round trip. */
 const MARK_MARGIN_MS = 1000;
+
+/** Claims one round makes at most: a round ends now and then, so a stop never waits for a whole backlog. */
+export const MAX_CLAIMS_PER_ROUND = 10;
 
 export interface EmailRelay {
   round(): Promise<number>;
@@ -35,8 +43,10 @@ export function createEmailRelay(deps: {
   /** Sends at once (the SMTP pool's connections). */
   connections: number;
   batchSize?: number;
+  /** Whether a round may claim again once what it claimed is under way (false: one claim per round). */
+  claimMore?: () => boolean;
 }): EmailRelay {
-  const { outbox, mailer, renderer, logger, metrics, connections, batchSize = 50 } = deps;
+  const { outbox, mailer, renderer, logger, metrics, connections, batchSize = 50, claimMore = () => true } = deps;
   const marks = sentMarks(outbox, logger, metrics);
   const leaseLost = (email: ClaimedEmail, what: string): void => {
     metrics.emailLeasesLost.inc();
@@ -69,31 +79,56 @@ export function createEmailRelay(deps: {
   return {
     flushMarks: () => marks.flush(),
     async round() {
-      await marks.flush();
-      const claimedAt = Date.now();
-      const { token, emails } = await outbox.claim(batchSize);
-      if (emails.length === 0) return 0;
-      const lease = heldLease(outbox, token, claimedAt, emails, mailer.sendTimeoutMs + MARK_MARGIN_MS);
-      const queue = [...emails];
-      const senders = Array.from({ length: Math.min(connections, queue.length) }, async () => {
-        for (let email = queue.shift(); email !== undefined; email = queue.shift()) {
+      const queue: Array<{ email: ClaimedEmail; token: string; lease: Lease }> = [];
+      let claims = 0;
+      let handled = 0;
+      let exhausted = false;
+      const claim = async (): Promise<void> => {
+        await marks.flush();
+        const claimedAt = Date.now();
+        const { token, emails } = await outbox.claim(batchSize);
+        claims += 1;
+        handled += emails.length;
+        exhausted = emails.length < batchSize;
+        const lease = heldLease(outbox, token, claimedAt, emails, mailer.sendTimeoutMs + MARK_MARGIN_MS);
+        for (const email of emails) queue.push({ email, token, lease });
+      };
+      await claim();
+      if (handled === 0) return 0;
+      // The next claim, made while the last emails of the one before are sent; a failed one ends the round once those are.
+      let next: Promise<void> | undefined;
+      let claimFailure: { error: unknown } | undefined;
+      const take = async () => {
+        if (queue.length < connections && !next && !exhausted && !claimFailure && claims < MAX_CLAIMS_PER_ROUND && claimMore()) {
+          next = claim()
+            .catch((error: unknown) => void (claimFailure = { error }))
+            .finally(() => (next = undefined));
+        }
+        if (queue.length === 0) await next;
+        return queue.shift();
+      };
+      const senders = Array.from({ length: connections }, async () => {
+        for (let item = await take(); item !== undefined; item = await take()) {
           try {
-            if (await lease.coversSendOf(email)) await deliver(email, token);
-            else leaseLost(email, 'sending');
+            if (await item.lease.coversSendOf(item.email)) await deliver(item.email, item.token);
+            else leaseLost(item.email, 'sending');
           } finally {
-            lease.finished(email);
+            item.lease.finished(item.email);
           }
         }
       });
       // Every sender finishes its send before the round ends, even when one failed.
       const failure = (await Promise.allSettled(senders)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw failure.reason;
-      return emails.length;
+      if (claimFailure) throw claimFailure.error;
+      return handled;
     },
   };
 }
 
-/** A round's lease: renewed, for the emails not yet finished, when it has less than `needMs` left. */
+type Lease = ReturnType<typeof heldLease>;
+
+/** A claim's lease: renewed, for its emails not yet finished, when it has less than `needMs` left. */
 function heldLease(outbox: EmailOutbox, token: string, claimedAt: number, emails: ClaimedEmail[], needMs: number) {
   const unfinished = new Set(emails.map((e) => e.id));
   let held = new Set(unfinished);

@@ -95,6 +95,8 @@ export function startEmailRelayLoop(deps: {
     mailer,
     metrics,
     connections: config.smtp.maxConnections,
+    // Behind a backlog (a rest is due after each round), one claim per round.
+    claimMore: () => (deps.restMs?.() ?? 0) === 0,
     renderer,
     logger: logger.child({ component: 'email-relay' }),
   });
