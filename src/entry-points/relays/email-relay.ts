@@ -4,8 +4,9 @@
 //
 // A round keeps the connections busy: once every email it claimed is under way, it claims the
 // next ones (up to MAX_CLAIMS_PER_ROUND), so no connection waits for the last sends of a claim
-// and the next claim's round trip. Behind a backlog of requests (claimMore false) a round claims
-// once, and the loop rests after it.
+// and the next claim's round trip. It stops claiming after a send fails: through an outage the
+// failed emails wait out their own backoff, and are not claimed again and again within one round.
+// Behind a backlog of requests (claimMore false) a round claims once, and the loop rests after it.
 //
 // Each email is sent once per claim, and only under a lease that covers the send: a send starts
 // only while the lease has at least one whole send (SMTP_SEND_TIMEOUT_MS, which the mailer
@@ -53,7 +54,8 @@ export function createEmailRelay(deps: {
     logger.warn({ eventId: email.eventId, messageId: email.messageId }, `email lease lost before ${what}; its new holder decides`);
   };
 
-  async function deliver(email: ClaimedEmail, token: string): Promise<void> {
+  /** Sends one email and marks it; false when it failed (and was parked or set to retry). */
+  async function deliver(email: ClaimedEmail, token: string): Promise<boolean> {
     const ids = { eventId: email.eventId, requestId: email.event.requestId, messageId: email.messageId };
     try {
       const rendered = renderer.render(email.template, email.event, email.recipient, { expiresAt: email.expiresAt });
@@ -62,6 +64,7 @@ export function createEmailRelay(deps: {
       timer();
       metrics.emailsSent.inc();
       marks.add(email.id, token);
+      return true;
     } catch (error) {
       if (error instanceof AppError && !error.retriable) {
         metrics.emailFailures.inc({ result: 'parked' });
@@ -73,6 +76,7 @@ export function createEmailRelay(deps: {
         logger.warn({ ...ids, attempts: email.attempts, retryInMs: delay, err: error }, 'email delivery failed; will retry');
         if (!(await outbox.retryLater(email.id, token, delay, errorMessage(error)))) leaseLost(email, 'retrying');
       }
+      return false;
     }
   }
 
@@ -98,8 +102,9 @@ export function createEmailRelay(deps: {
       // The next claim, made while the last emails of the one before are sent; a failed one ends the round once those are.
       let next: Promise<void> | undefined;
       let claimFailure: { error: unknown } | undefined;
+      let sendFailed = false;
       const take = async () => {
-        if (queue.length < connections && !next && !exhausted && !claimFailure && claims < MAX_CLAIMS_PER_ROUND && claimMore()) {
+        if (queue.length < connections && !next && !exhausted && !claimFailure && !sendFailed && claims < MAX_CLAIMS_PER_ROUND && claimMore()) {
           next = claim()
             .catch((error: unknown) => void (claimFailure = { error }))
             .finally(() => (next = undefined));
@@ -110,8 +115,8 @@ export function createEmailRelay(deps: {
       const senders = Array.from({ length: connections }, async () => {
         for (let item = await take(); item !== undefined; item = await take()) {
           try {
-            if (await item.lease.coversSendOf(item.email)) await deliver(item.email, item.token);
-            else leaseLost(item.email, 'sending');
+            if (!(await item.lease.coversSendOf(item.email))) leaseLost(item.email, 'sending');
+            else if (!(await deliver(item.email, item.token))) sendFailed = true;
           } finally {
             item.lease.finished(item.email);
           }
