@@ -6,7 +6,8 @@
 // next ones (up to MAX_CLAIMS_PER_ROUND), so no connection waits for the last sends of a claim
 // and the next claim's round trip. It stops claiming after a send fails: through an outage the
 // failed emails wait out their own backoff, and are not claimed again and again within one round.
-// Behind a backlog of requests (claimMore false) a round claims once, and the loop rests after it.
+// While claimMore is false a round claims once: behind a backlog of requests (the loop then rests
+// after each round), and once the relay is stopping, so that a stop waits for one claim at most.
 //
 // Each email is sent once per claim, and only under a lease that covers the send: a send starts
 // only while the lease has at least one whole send (SMTP_SEND_TIMEOUT_MS, which the mailer
@@ -26,7 +27,7 @@ export const emailRetryDelayMs = (attempts: number): number => Math.min(5 * 60_0
 /** What a lease must have left, beyond one send, when a send starts: the mark's round trip. */
 const MARK_MARGIN_MS = 1000;
 
-/** Claims one round makes at most: a round ends now and then, so a stop never waits for a whole backlog. */
+/** Claims one round makes at most: a round ends now and then, whatever the backlog. */
 export const MAX_CLAIMS_PER_ROUND = 10;
 
 export interface EmailRelay {

@@ -87,6 +87,7 @@ export function startEmailRelayLoop(deps: {
   restMs?: () => number;
 }): EmailRelayLoop {
   const { config, metrics, logger } = deps;
+  let stopping = false;
   const mailer = new SmtpMailer(config.smtp.url, config.smtp.from, config.smtp.maxConnections, config.smtp.sendTimeoutMs, config.smtp.replyTo);
   const renderer = new EmailRenderer({ operatorUrl: config.operatorUrl, ...config.emailLanguage, links: decisionLinksFor(config) });
   renderer.warmUp();
@@ -95,8 +96,8 @@ export function startEmailRelayLoop(deps: {
     mailer,
     metrics,
     connections: config.smtp.maxConnections,
-    // Behind a backlog (a rest is due after each round), one claim per round.
-    claimMore: () => (deps.restMs?.() ?? 0) === 0,
+    // Behind a backlog (a rest is due after each round), and once stopping, one claim per round.
+    claimMore: () => !stopping && (deps.restMs?.() ?? 0) === 0,
     renderer,
     logger: logger.child({ component: 'email-relay' }),
   });
@@ -104,6 +105,7 @@ export function startEmailRelayLoop(deps: {
   return {
     kick: () => loop.kick(),
     async stop() {
+      stopping = true;
       await loop.stop();
       await emails.flushMarks().catch((error: unknown) => logger.warn({ err: error }, 'the last "sent" marks were not written; those emails may be sent again'));
       mailer.close();
