@@ -100,31 +100,41 @@ export function createEmailRelay(deps: {
       };
       await claim();
       if (handled === 0) return 0;
-      // The next claim, made while the last emails of the one before are sent; a failed one ends the round once those are.
+      // The next claim is made while the last emails of the one before are sent. Once the round
+      // stops claiming (for any of the reasons below, or a sender failed) it claims no more, so a
+      // sender that finds nothing to send may leave: no later claim can bring more.
+      let claiming = true;
       let next: Promise<void> | undefined;
       let claimFailure: { error: unknown } | undefined;
-      let sendFailed = false;
-      const take = async () => {
-        if (queue.length < connections && !next && !exhausted && !claimFailure && !sendFailed && claims < MAX_CLAIMS_PER_ROUND && claimMore()) {
-          next = claim()
-            .catch((error: unknown) => void (claimFailure = { error }))
-            .finally(() => (next = undefined));
+      const take = async (): Promise<(typeof queue)[number] | undefined> => {
+        for (;;) {
+          if (claiming && !next && queue.length < connections) {
+            if (exhausted || claimFailure || claims >= MAX_CLAIMS_PER_ROUND || !claimMore()) claiming = false;
+            else next = claim().catch((error: unknown) => void (claimFailure = { error })).finally(() => (next = undefined));
+          }
+          const item = queue.shift();
+          if (item !== undefined || next === undefined) return item;
+          await next;
         }
-        if (queue.length === 0) await next;
-        return queue.shift();
       };
       const senders = Array.from({ length: connections }, async () => {
-        for (let item = await take(); item !== undefined; item = await take()) {
-          try {
-            if (!(await item.lease.coversSendOf(item.email))) leaseLost(item.email, 'sending');
-            else if (!(await deliver(item.email, item.token))) sendFailed = true;
-          } finally {
-            item.lease.finished(item.email);
+        try {
+          for (let item = await take(); item !== undefined; item = await take()) {
+            try {
+              if (!(await item.lease.coversSendOf(item.email))) leaseLost(item.email, 'sending');
+              else if (!(await deliver(item.email, item.token))) claiming = false;
+            } finally {
+              item.lease.finished(item.email);
+            }
           }
+        } catch (error) {
+          claiming = false;
+          throw error;
         }
       });
-      // Every sender finishes its send before the round ends, even when one failed.
+      // Every sender finishes its send before the round ends, even when one failed, and so does a claim in flight.
       const failure = (await Promise.allSettled(senders)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      while (next) await next;
       if (failure) throw failure.reason;
       if (claimFailure) throw claimFailure.error;
       return handled;
