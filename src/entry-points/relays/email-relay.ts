@@ -87,30 +87,34 @@ export function createEmailRelay(deps: {
       const queue: Array<{ email: ClaimedEmail; token: string; lease: Lease }> = [];
       let claims = 0;
       let handled = 0;
-      let exhausted = false;
+      // Once false (a claim came back short, the round's claims are used up, a claim or a send
+      // failed, or claimMore said no), the round claims no more, so a sender that finds nothing
+      // to send may leave: no later claim can bring more.
+      let claiming = true;
       const claim = async (): Promise<void> => {
         await marks.flush();
         const claimedAt = Date.now();
         const { token, emails } = await outbox.claim(batchSize);
         claims += 1;
         handled += emails.length;
-        exhausted = emails.length < batchSize;
+        if (emails.length < batchSize || claims >= MAX_CLAIMS_PER_ROUND) claiming = false;
         const lease = heldLease(outbox, token, claimedAt, emails, mailer.sendTimeoutMs + MARK_MARGIN_MS);
         for (const email of emails) queue.push({ email, token, lease });
       };
       await claim();
       if (handled === 0) return 0;
-      // The next claim is made while the last emails of the one before are sent. Once the round
-      // stops claiming (for any of the reasons below, or a sender failed) it claims no more, so a
-      // sender that finds nothing to send may leave: no later claim can bring more.
-      let claiming = true;
+      // The next claim is made while the last emails of the one before are sent.
       let next: Promise<void> | undefined;
       let claimFailure: { error: unknown } | undefined;
+      const failedClaim = (error: unknown): void => {
+        claiming = false;
+        claimFailure = { error };
+      };
       const take = async (): Promise<(typeof queue)[number] | undefined> => {
         for (;;) {
           if (claiming && !next && queue.length < connections) {
-            if (exhausted || claimFailure || claims >= MAX_CLAIMS_PER_ROUND || !claimMore()) claiming = false;
-            else next = claim().catch((error: unknown) => void (claimFailure = { error })).finally(() => (next = undefined));
+            if (!claimMore()) claiming = false;
+            else next = claim().catch(failedClaim).finally(() => (next = undefined));
           }
           const item = queue.shift();
           if (item !== undefined || next === undefined) return item;
